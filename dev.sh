@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# One entry point that sets everything up on a fresh Debian machine, then runs a job.
+#   ./dev.sh demo    install, build, mount, then trace exec() calls for a few seconds
+#   ./dev.sh test    install, build, mount, then mypy + the whole pytest suite
+#   ./dev.sh setup   only the set-up
+# Extra arguments after "test" go to pytest; after "demo", to the demo.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+VENV=${PYLIBBPF_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
+        echo "dev.sh must run as root (eBPF needs CAP_BPF/CAP_SYS_ADMIN)" >&2; exit 1
+    fi
+}
+
+install_packages() {
+    local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev
+                dpkg-dev gcc make ca-certificates)
+    if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then pkgs+=(python3-venv); fi
+    if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+        pkgs+=(python3-dev)
+    fi
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+mount_filesystems() {
+    if ! grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts; then
+        say "mounting tracefs on /sys/kernel/tracing"
+        mount -t tracefs tracefs /sys/kernel/tracing
+    fi
+    if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+        say "mounting bpffs on /sys/fs/bpf"
+        mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
+    fi
+    if ! grep -q ' cgroup2 ' /proc/mounts; then
+        say "mounting cgroup2 on /run/pylibbpf-cgroup2"
+        mkdir -p /run/pylibbpf-cgroup2 && mount -t cgroup2 none /run/pylibbpf-cgroup2
+    fi
+}
+
+build() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating virtual environment $VENV"
+        "$PY" -m venv "$VENV"
+    fi
+    # rebuild only when the package's sources changed
+    local stamp
+    stamp=$(cat pyproject.toml setup.py build_ffi.py vendor/libbpf/pin.toml vendor/libbpf/fetch.py \
+            $(find pylibbpf -type f \( -name '*.py' -o -name '*.h' -o -name '*.c' \) \
+              ! -path 'pylibbpf/include/*' | sort) | sha256sum | cut -c1-32)
+    if [ "$(cat "$VENV/.pylibbpf-stamp" 2>/dev/null)" != "$stamp" ]; then
+        say "fetching libbpf (pinned, verified) and building pylibbpf"
+        "$VENV/bin/python" vendor/libbpf/fetch.py >/dev/null
+        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test]"
+        echo "$stamp" > "$VENV/.pylibbpf-stamp"
+    fi
+}
+
+setup() {
+    install_packages
+    mount_filesystems
+    build
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    demo)
+        need_root demo "$@"
+        setup
+        say "demo: tracing exec() on this machine (examples/execsnoop.py)"
+        exec "$VENV/bin/python" examples/execsnoop.py "$@"
+        ;;
+    test)
+        need_root test "$@"
+        setup
+        say "mypy on the package"
+        "$VENV/bin/mypy" pylibbpf
+        say "pytest"
+        exec "$VENV/bin/pytest" -q "$@"
+        ;;
+    setup)
+        need_root setup
+        setup
+        ;;
+    *)
+        echo "usage: $0 demo|test|setup [args…]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,40 @@
+"""pylibbpf: load, attach and script eBPF programs from Python, with libbpf compiled in.
+
+>>> import pylibbpf
+>>> with pylibbpf.Object("prog.bpf.o") as obj:        # doctest: +SKIP
+...     obj.load()
+...     links = obj.attach_all()
+"""
+from __future__ import annotations
+
+from ._ffi import ffi as _ffi_mod, lib as _lib
+from .btf import vmlinux_h
+from .compile import CompileError, compile
+from .errors import (BPFError, BPFExistsError, BPFNotFoundError, BPFPermissionError,
+                     ClosedError, ELFError, NotSupportedError, VerifierError)
+from .link import Link, LinkInfo
+from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
+from .object import Object
+from .program import Program, ProgramInfo, TestRunResult
+from .ringbuf import RingBuffer
+from .types import AttachType, LinkType, MapType, ProgramType
+from .attach.xdp import XDPQuery, xdp_query
+
+__version__ = "0.1.0"
+
+
+def libbpf_version() -> str:
+    """The version of the libbpf compiled into pylibbpf, e.g. ``"1.5"``."""
+    return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
+
+
+__all__ = [
+    "Object", "Program", "Map", "Link", "RingBuffer",
+    "ProgramType", "MapType", "AttachType", "LinkType",
+    "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
+    "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFExistsError",
+    "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
+    "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
+    "compile", "vmlinux_h", "libbpf_version",
+]
+del _ffi_mod

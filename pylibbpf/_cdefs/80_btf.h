@@ -1,0 +1,19 @@
+struct btf *btf__load_vmlinux_btf(void);
+struct btf *btf__parse(const char *path, void *btf_ext);
+void btf__free(struct btf *btf);
+__u32 btf__type_cnt(const struct btf *btf);
+const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
+__s32 btf__find_by_name(const struct btf *btf, const char *type_name);
+__s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
+const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
+__s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
+int btf__resolve_type(const struct btf *btf, __u32 type_id);
+
+struct btf_dump;
+void btf_dump__free(struct btf_dump *d);
+int btf_dump__dump_type(struct btf_dump *d, __u32 id);
+
+/* shim: btf_dump prints (with a va_list) into a growing text buffer */
+struct pylibbpf_strbuf { char *data; size_t len; size_t cap; int err; };
+struct btf_dump *pylibbpf_btf_dump_new(const struct btf *btf, struct pylibbpf_strbuf *buf);
+void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf);

@@ -1,0 +1,1 @@
+"""Attach helpers, one kind per module; ``Program.attach_<kind>()`` call them."""

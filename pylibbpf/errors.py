@@ -1,0 +1,193 @@
+"""pylibbpf's exceptions, and the one place C return codes become them.
+
+Every exception derives from :class:`BPFError`, itself an :class:`OSError`
+carrying ``errno``. Subclasses also inherit the matching builtin, so
+``except PermissionError`` or ``except FileNotFoundError`` work as expected.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Any, Optional, Sequence, Type
+
+__all__ = [
+    "BPFError",
+    "BPFPermissionError",
+    "BPFNotFoundError",
+    "BPFExistsError",
+    "NotSupportedError",
+    "VerifierError",
+    "ELFError",
+    "ClosedError",
+    "check_ret",
+    "check_ptr",
+    "error_from_errno",
+]
+
+# errnos libbpf defines beyond the kernel's (libbpf.h: enum libbpf_errno)
+LIBBPF_ERRNO_BASE = 4000
+LIBBPF_ERRNO_LIBELF = 4000
+LIBBPF_ERRNO_FORMAT = 4001
+LIBBPF_ERRNO_KVERSION = 4002
+LIBBPF_ERRNO_ENDIAN = 4003
+LIBBPF_ERRNO_INTERNAL = 4004
+LIBBPF_ERRNO_RELOC = 4005
+LIBBPF_ERRNO_LOAD = 4006
+LIBBPF_ERRNO_VERIFY = 4007
+LIBBPF_ERRNO_PROG2BIG = 4008
+LIBBPF_ERRNO_KVER = 4009
+LIBBPF_ERRNO_PROGTYPE = 4010
+LIBBPF_ERRNO_WRNGPID = 4011
+LIBBPF_ERRNO_INVSEQ = 4012
+LIBBPF_ERRNO_NLPARSE = 4013
+
+_LIBBPF_MESSAGES = {
+    LIBBPF_ERRNO_LIBELF: "something wrong in libelf",
+    LIBBPF_ERRNO_FORMAT: "BPF object format invalid",
+    LIBBPF_ERRNO_KVERSION: "'version' section incorrect or lost",
+    LIBBPF_ERRNO_ENDIAN: "endian mismatch",
+    LIBBPF_ERRNO_INTERNAL: "internal error in libbpf",
+    LIBBPF_ERRNO_RELOC: "relocation failed",
+    LIBBPF_ERRNO_LOAD: "failed to load program",
+    LIBBPF_ERRNO_VERIFY: "kernel verifier blocks program loading",
+    LIBBPF_ERRNO_PROG2BIG: "program too big",
+    LIBBPF_ERRNO_KVER: "incorrect kernel version",
+    LIBBPF_ERRNO_PROGTYPE: "kernel doesn't support this program type",
+    LIBBPF_ERRNO_WRNGPID: "wrong pid in netlink message",
+    LIBBPF_ERRNO_INVSEQ: "invalid netlink sequence",
+    LIBBPF_ERRNO_NLPARSE: "netlink parse error",
+}
+
+ENOTSUPP = 524  # the kernel's internal "not supported", leaks to user space
+
+
+class BPFError(OSError):
+    """Base class of every pylibbpf error. ``errno`` holds the C error code."""
+
+    def __init__(self, errno: int, message: str, *, libbpf_log: Sequence[str] = ()) -> None:
+        super().__init__(errno, message)
+        #: libbpf's own warnings printed while the failing call ran
+        self.libbpf_log = list(libbpf_log)
+
+    def __str__(self) -> str:
+        text = str(self.strerror)
+        if self.errno and self.errno > 0:
+            text += f" [{errno_name(self.errno)}]"
+        return text
+
+
+class BPFPermissionError(BPFError, PermissionError):
+    """The kernel refused for lack of privilege (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN …)."""
+
+
+class BPFNotFoundError(BPFError, FileNotFoundError, LookupError):
+    """A named thing does not exist: file, symbol, program, map, interface, pin …"""
+
+
+class BPFExistsError(BPFError, FileExistsError):
+    """The target already exists (a pin path, a map key with NOEXIST, an attachment)."""
+
+
+class NotSupportedError(BPFError):
+    """This kernel (or this build) cannot do what was asked; the message names the feature."""
+
+
+class ELFError(BPFError, ValueError):
+    """The input is not a usable BPF ELF object; the message names the file."""
+
+
+class ClosedError(BPFError, ValueError):
+    """An operation on an object that was already closed."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(_errno.EBADF, f"{what} is closed")
+
+
+class VerifierError(BPFError):
+    """The kernel's verifier rejected a program.
+
+    ``program`` is the program's name, ``log`` the whole verifier log; the
+    message shows its last lines.
+    """
+
+    TAIL_LINES = 12
+
+    def __init__(self, errno: int, program: str, log: str, *,
+                 libbpf_log: Sequence[str] = ()) -> None:
+        self.program = program
+        self.log = log
+        lines = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
+        tail = "\n".join("  " + ln for ln in lines[-self.TAIL_LINES:])
+        message = f"verifier rejected program {program!r}: {os.strerror(errno)}"
+        if tail:
+            message += f"\nlast lines of the verifier log:\n{tail}"
+        else:
+            message += " (the verifier log is empty)"
+        super().__init__(errno, message, libbpf_log=libbpf_log)
+
+
+def errno_name(err: int) -> str:
+    if err == ENOTSUPP:
+        return "ENOTSUPP"
+    if err in _LIBBPF_MESSAGES:
+        return f"LIBBPF_ERRNO {err}"
+    return _errno.errorcode.get(err, str(err))
+
+
+def strerror(err: int) -> str:
+    if err in _LIBBPF_MESSAGES:
+        return _LIBBPF_MESSAGES[err]
+    if err == ENOTSUPP:
+        return "Operation not supported"
+    return os.strerror(err)
+
+
+_CLASS_BY_ERRNO: dict[int, Type[BPFError]] = {
+    _errno.EPERM: BPFPermissionError,
+    _errno.EACCES: BPFPermissionError,
+    _errno.ENOENT: BPFNotFoundError,
+    _errno.ESRCH: BPFNotFoundError,
+    _errno.ENODEV: BPFNotFoundError,
+    _errno.ENXIO: BPFNotFoundError,
+    _errno.EEXIST: BPFExistsError,
+    _errno.EOPNOTSUPP: NotSupportedError,
+    _errno.ENOSYS: NotSupportedError,
+    ENOTSUPP: NotSupportedError,
+    LIBBPF_ERRNO_LIBELF: ELFError,
+    LIBBPF_ERRNO_FORMAT: ELFError,
+    LIBBPF_ERRNO_ENDIAN: ELFError,
+    LIBBPF_ERRNO_PROGTYPE: NotSupportedError,
+}
+
+
+def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = None,
+                     libbpf_log: Sequence[str] = (), hint: str = "") -> BPFError:
+    """Build the exception for C error ``err`` (positive) raised by ``what``."""
+    err = abs(err) or _errno.EINVAL
+    cls = cls or _CLASS_BY_ERRNO.get(err, BPFError)
+    message = f"{what}: {strerror(err)}"
+    detail = [ln.strip() for ln in libbpf_log if ln.strip()]
+    if detail:
+        message += "\n  libbpf: " + "\n  libbpf: ".join(detail[-4:])
+    if hint:
+        message += f"\n  hint: {hint}"
+    if cls is BPFPermissionError and not hint:
+        message += ("\n  hint: loading and attaching BPF programs needs root or "
+                    "CAP_BPF (+ CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
+    return cls(err, message, libbpf_log=libbpf_log)
+
+
+def check_ret(ret: int, what: str, **kw: Any) -> int:
+    """Raise for a negative libbpf return code; return ``ret`` otherwise."""
+    if ret < 0:
+        raise error_from_errno(-ret, what, **kw)
+    return ret
+
+
+def check_ptr(ptr: Any, err: int, what: str, **kw: Any) -> Any:
+    """Raise when libbpf returned NULL; ``err`` is the saved ``errno``."""
+    from ._ffi import ffi
+
+    if ptr == ffi.NULL:
+        raise error_from_errno(err, what, **kw)
+    return ptr

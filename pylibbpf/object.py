@@ -1,0 +1,375 @@
+"""``Object``: a BPF ELF object, opened (configurable), then loaded, then closed."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import re
+import struct
+from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, TypeVar, Union
+
+from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level
+from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
+                     error_from_errno)
+from .link import Link
+from .map import Map
+from .program import Program, _load_error
+
+__all__ = ["Object"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+T = TypeVar("T")
+
+EM_BPF = 247
+_EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V",
+             8: "MIPS", 21: "PowerPC64", 22: "s390"}
+
+
+def check_elf_header(data: bytes, size: int, label: str) -> None:
+    """Reject what is not a 64-bit little/big-endian BPF relocatable ELF, naming ``label``.
+
+    ``data`` holds at least the first 64 bytes (the whole ELF header) when the
+    input is that long; ``size`` is the input's total size.
+    """
+    if size == 0:
+        raise ELFError(_errno.ENOEXEC, f"{label}: empty file, not a BPF object")
+    if data[:4] != b"\x7fELF":
+        raise ELFError(_errno.ENOEXEC, f"{label}: not an ELF file (no ELF magic)")
+    if size < 64:
+        raise ELFError(_errno.ENOEXEC, f"{label}: truncated ELF file ({size} bytes, "
+                                       "shorter than an ELF header)")
+    if data[4] != 2:
+        raise ELFError(_errno.ENOEXEC, f"{label}: not a 64-bit ELF file, not a BPF object")
+    if data[5] not in (1, 2):
+        raise ELFError(_errno.ENOEXEC, f"{label}: ELF file with invalid byte order")
+    end = "<" if data[5] == 1 else ">"
+    e_type, e_machine = struct.unpack_from(end + "HH", data, 16)
+    if e_machine != EM_BPF:
+        arch = _EM_NAMES.get(e_machine, f"machine {e_machine}")
+        raise ELFError(_errno.ENOEXEC, f"{label}: an ELF file for {arch}, not a BPF object "
+                                       "(compile with clang -target bpf)")
+    if e_type != 1:
+        raise ELFError(_errno.ENOEXEC, f"{label}: not a relocatable ELF object (type {e_type})")
+    e_shoff, = struct.unpack_from(end + "Q", data, 40)
+    e_shentsize, e_shnum = struct.unpack_from(end + "HH", data, 58)
+    if e_shoff + e_shentsize * e_shnum > size or (e_shnum and e_shentsize < 64):
+        raise ELFError(_errno.ENOEXEC, f"{label}: truncated or corrupt ELF file (section "
+                                       f"headers end past its {size} bytes)")
+
+
+class _Names(Mapping[str, T], Generic[T]):
+    """Read-only name → item mapping whose KeyError lists what there is."""
+
+    def __init__(self, items: Dict[str, T], kind: str, owner: str,
+                 fallback: Optional[Callable[[str], Optional[T]]] = None) -> None:
+        self._items = items
+        self._kind = kind
+        self._owner = owner
+        self._fallback = fallback
+
+    def __getitem__(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            pass
+        if self._fallback is not None and isinstance(name, str):
+            item = self._fallback(name)
+            if item is not None:
+                return item
+        known = ", ".join(sorted(self._items)) or "none"
+        raise KeyError(f"no {self._kind} {name!r} in object {self._owner!r} "
+                       f"(it has: {known})")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"<{self._kind}s of {self._owner!r}: {', '.join(self._items)}>"
+
+
+_FAILED_PROG = re.compile(r"prog '([^']+)': BPF program load failed")
+_LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
+                       re.S)
+_FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
+
+
+class Object:
+    """A BPF object file (``.bpf.o``), from a path or from bytes.
+
+    Open is cheap and configurable: list and tune :attr:`programs` and
+    :attr:`maps`, then :meth:`load` (CO-RE relocation against the running
+    kernel's BTF or ``btf_custom_path``, then verification). :meth:`close`
+    frees everything; Objects are context managers.
+
+    Options: ``name`` (object name, defaults to the file name), ``btf_custom_path``
+    (BTF to relocate against instead of the kernel's), ``kconfig`` (extra
+    ``CONFIG_X=y`` lines for ``__kconfig`` externs), ``pin_root_path`` (where
+    maps with ``LIBBPF_PIN_BY_NAME`` are pinned), ``kernel_log_level`` (verifier
+    log level for every program), ``relaxed_maps``.
+    """
+
+    def __init__(self, source: Union[PathLike, bytes, bytearray, memoryview], *,
+                 name: Optional[str] = None, btf_custom_path: Optional[PathLike] = None,
+                 kconfig: Optional[str] = None, pin_root_path: Optional[PathLike] = None,
+                 kernel_log_level: int = 0, relaxed_maps: bool = False) -> None:
+        self._ptr: Any = None
+        self._keep: List[Any] = []  # memory libbpf may read while the object lives
+        self._loaded = False
+        self._load_attempted = False
+        self._programs: Dict[str, Program] = {}
+        self._maps: Dict[str, Map] = {}
+
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if kconfig is not None and not isinstance(kconfig, str):
+            raise TypeError(f"kconfig must be a str, not {type(kconfig).__name__}")
+        if not isinstance(kernel_log_level, int) or isinstance(kernel_log_level, bool) \
+                or kernel_log_level < 0:
+            raise ValueError(f"kernel_log_level must be a non-negative int, "
+                             f"not {kernel_log_level!r}")
+
+        o = opts("bpf_object_open_opts", relaxed_maps=bool(relaxed_maps),
+                 kernel_log_level=kernel_log_level)
+        o.object_name = cstr(name, self._keep)
+        o.kconfig = cstr(kconfig, self._keep)
+        if btf_custom_path is not None:
+            btf_path = os.fspath(btf_custom_path)
+            if not os.path.exists(btf_path):
+                raise BPFNotFoundError(_errno.ENOENT, f"BTF file {btf_path!r} does not exist")
+            o.btf_custom_path = cstr(btf_path, self._keep)
+        if pin_root_path is not None:
+            o.pin_root_path = cstr(os.fspath(pin_root_path), self._keep)
+
+        sync_log_level()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            self._label = name or "<bytes>"
+            check_elf_header(data[:64], len(data), self._label)
+            buf = ffi.from_buffer(data)
+            self._keep += [data, buf]  # libbpf reads the ELF from it until load
+            with libbpf_log() as log:
+                ptr = lib.bpf_object__open_mem(buf, len(data), o)
+                err = ffi.errno
+        elif isinstance(source, (str, os.PathLike)):
+            path = os.fspath(source)
+            if not isinstance(path, str):
+                raise TypeError("path must be a str or an os.PathLike of str")
+            self._label = path
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(64)
+                    size = os.fstat(f.fileno()).st_size
+            except FileNotFoundError:
+                raise BPFNotFoundError(_errno.ENOENT, f"BPF object {path!r} does not exist") from None
+            except IsADirectoryError:
+                raise ELFError(_errno.EISDIR, f"{path!r} is a directory, not a BPF object") \
+                    from None
+            except OSError as e:
+                raise error_from_errno(e.errno or _errno.EIO, f"open BPF object {path!r}") \
+                    from None
+            check_elf_header(head, size, repr(path))
+            with libbpf_log() as log:
+                ptr = lib.bpf_object__open_file(path.encode(), o)
+                err = ffi.errno
+        else:
+            raise TypeError("source must be a path or bytes, "
+                            f"not {type(source).__name__}")
+        if ptr == ffi.NULL:
+            raise self._open_error(err, log)
+        self._ptr = ptr
+        self._collect()
+
+    def _open_error(self, err: int, log: LogCapture) -> BPFError:
+        what = f"open BPF object {self._label!r}"
+        if err >= LIBBPF_ERRNO_BASE or err in (_errno.EINVAL, _errno.ENOEXEC, _errno.EIO) \
+                and any("elf" in w.lower() for w in log.warnings):
+            return error_from_errno(err, what, cls=ELFError, libbpf_log=log.warnings)
+        return error_from_errno(err, what, libbpf_log=log.warnings)
+
+    def _collect(self) -> None:
+        prog = lib.bpf_object__next_program(self._ptr, ffi.NULL)
+        while prog != ffi.NULL:
+            p = Program(_obj=self, _ptr=prog)
+            self._programs[p.name] = p
+            prog = lib.bpf_object__next_program(self._ptr, prog)
+        m = lib.bpf_object__next_map(self._ptr, ffi.NULL)
+        while m != ffi.NULL:
+            mp = Map(_obj=self, _ptr=m)
+            self._maps[mp.name] = mp
+            m = lib.bpf_object__next_map(self._ptr, m)
+
+    def _find_map(self, name: str) -> Optional[Map]:
+        # libbpf also knows maps by their "real" name, e.g. ".rodata" or ".data.foo"
+        if self._ptr is None:
+            return None
+        ptr = lib.bpf_object__find_map_by_name(self._ptr, name.encode())
+        if ptr == ffi.NULL:
+            return None
+        for m in self._maps.values():
+            if m._ptr == ptr:
+                return m
+        return None
+
+    # --- state --------------------------------------------------------------
+    def _check(self) -> None:
+        if self._ptr is None:
+            raise ClosedError(f"Object {getattr(self, '_label', '?')!r}")
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._ptr is None
+
+    @property
+    def loaded(self) -> bool:
+        """True after a successful :meth:`load`."""
+        return self._loaded
+
+    @property
+    def name(self) -> str:
+        """The object's name (from the file name unless given)."""
+        self._check()
+        return ffi.string(lib.bpf_object__name(self._ptr)).decode()
+
+    @property
+    def programs(self) -> Mapping[str, Program]:
+        """Programs by name."""
+        self._check()
+        return _Names(self._programs, "program", self.name)
+
+    @property
+    def maps(self) -> Mapping[str, Map]:
+        """Maps by name; global-data maps are also found as ``.rodata``, ``.bss`` …"""
+        self._check()
+        return _Names(self._maps, "map", self.name, self._find_map)
+
+    @property
+    def kversion(self) -> int:
+        """The kernel version the object declares (0 when none)."""
+        self._check()
+        return int(lib.bpf_object__kversion(self._ptr))
+
+    # --- load ---------------------------------------------------------------
+    def load(self) -> "Object":
+        """Relocate (CO-RE) and load all maps and autoload programs.
+
+        Raises :class:`VerifierError` naming the rejected program with its
+        whole verifier log, or :class:`NotSupportedError` for kinds this
+        kernel cannot load. An Object is loaded at most once.
+        """
+        self._check()
+        if self._load_attempted:
+            raise BPFError(_errno.EBUSY, f"object {self.name!r} was already loaded "
+                                         "(or a load failed); open it again")
+        self._load_attempted = True
+        sync_log_level()
+        with libbpf_log() as log:
+            ret = lib.bpf_object__load(self._ptr)
+        if ret < 0:
+            raise self._load_error(-ret, log)
+        self._loaded = True
+        return self
+
+    def _load_error(self, err: int, log: LogCapture) -> BPFError:
+        text = log.text()
+        m = _FAILED_PROG.search(text)
+        if m:
+            name = m.group(1)
+            prog = self._programs.get(name)
+            vlog = ""
+            for lm in _LOAD_LOG.finditer(text):
+                if lm.group(1) == name:
+                    vlog = lm.group(2)
+            if prog is not None and prog._log_buf is not None:
+                vlog = prog.log or vlog
+            ptype = prog.type if prog is not None else None
+            warnings = [w for w in log.warnings if "PROG LOAD LOG" not in w]
+            if ptype is not None:
+                return _load_error(err, name, ptype, vlog,
+                                   f"load program {name!r} of {self.name!r}", warnings)
+        what = f"load BPF object {self.name!r}"
+        if err == _errno.ENOENT:
+            return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)
+        return error_from_errno(err, what, libbpf_log=log.warnings)
+
+    # --- attach -------------------------------------------------------------
+    def attach_all(self) -> List[Link]:
+        """Attach every loaded, auto-attachable program by its SEC() definition.
+
+        Programs whose section does not say where to attach (``SEC("xdp")``,
+        ``SEC("tc")`` …) or whose ``autoattach`` is off are skipped. On failure,
+        links made so far are closed and the error is raised.
+        """
+        self._check()
+        if not self._loaded:
+            raise BPFError(_errno.EINVAL, f"object {self.name!r} is not loaded; call load()")
+        links: List[Link] = []
+        try:
+            for prog in self._programs.values():
+                if not prog.loaded or not prog.autoattach:
+                    continue
+                with libbpf_log() as log:
+                    ptr = lib.bpf_program__attach(prog._ptr)
+                    err = ffi.errno
+                if ptr == ffi.NULL and err == _errno.EOPNOTSUPP and not log.warnings:
+                    continue  # SEC() without an attach point: not auto-attachable
+                links.append(Link._from_ptr(
+                    ptr, err, f"attach program {prog.name!r} (SEC {prog.section!r})", log))
+        except BaseException:
+            for link in links:
+                link.close()
+            raise
+        return links
+
+    # --- pinning ------------------------------------------------------------
+    def pin_maps(self, path: PathLike) -> None:
+        """Pin every map under the bpffs directory ``path``."""
+        self._check()
+        p = os.fspath(path)
+        with libbpf_log() as log:
+            ret = lib.bpf_object__pin_maps(self._ptr, p.encode())
+        if ret < 0:
+            raise error_from_errno(-ret, f"pin maps of {self.name!r} under {p!r}",
+                                   libbpf_log=log.warnings)
+
+    def unpin_maps(self, path: PathLike) -> None:
+        """Remove the pins made by :meth:`pin_maps`."""
+        self._check()
+        p = os.fspath(path)
+        ret = lib.bpf_object__unpin_maps(self._ptr, p.encode())
+        if ret < 0:
+            raise error_from_errno(-ret, f"unpin maps of {self.name!r} under {p!r}")
+
+    # --- lifetime -----------------------------------------------------------
+    def close(self) -> None:
+        """Unload and free everything. Idempotent.
+
+        Links made from this object's programs stay attached (the kernel keeps
+        their programs) until the links are closed.
+        """
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            lib.bpf_object__close(ptr)
+        self._keep.clear()
+
+    def __enter__(self) -> "Object":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self._ptr is None:
+            return f"<pylibbpf.Object {getattr(self, '_label', '?')!r} closed>"
+        state = "loaded" if self._loaded else "opened"
+        return (f"<pylibbpf.Object {self.name!r} {state}: {len(self._programs)} programs, "
+                f"{len(self._maps)} maps>")
+

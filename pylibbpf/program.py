@@ -1,0 +1,530 @@
+"""``Program``: a BPF program, borrowed from an :class:`~pylibbpf.Object` or
+loaded on its own from raw instructions (:meth:`Program.load_raw`)."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import socket as _socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, List, Optional, Union
+
+from ._ffi import cstr, ffi, lib, libbpf_log, opts
+from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, check_ret,
+                     error_from_errno)
+from .link import Link
+from .types import AttachType, ProgramType, _coerce
+
+if TYPE_CHECKING:
+    from .object import Object
+
+__all__ = ["Program", "ProgramInfo", "TestRunResult"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Buffer = Union[bytes, bytearray, memoryview]
+
+#: log size used when a load fails without a log and is retried to get one
+_FIRST_LOG_SIZE = 1 << 16
+#: the kernel refuses log buffers above UINT_MAX >> 2
+_MAX_LOG_SIZE = (1 << 32 >> 2) - 1
+#: default buffer for a log requested with ``log_level`` before Object.load()
+DEFAULT_LOG_SIZE = 1 << 24
+
+
+@dataclass(frozen=True)
+class TestRunResult:
+    """The outcome of :meth:`Program.test_run` (``BPF_PROG_TEST_RUN``)."""
+
+    __test__ = False  # not a pytest class
+
+    retval: int
+    data_out: Optional[bytes]
+    ctx_out: Optional[bytes]
+    duration_ns: int
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    """What the kernel reports about a loaded program (``bpf_prog_info``)."""
+
+    type: Union[ProgramType, int]
+    id: int
+    name: str
+    tag: str
+    xlated_len: int
+    jited_len: int
+    verified_insns: int
+    run_count: int
+    run_time_ns: int
+    btf_id: int
+
+
+def _as_bytes(value: Any, name: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be bytes-like, not {type(value).__name__}")
+
+
+def _check_size(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0 or value > 0xFFFFFFFF:
+        raise ValueError(f"{name} must be between 0 and 2**32-1, not {value}")
+    return value
+
+
+class Program:
+    """A BPF program.
+
+    Programs of an :class:`~pylibbpf.Object` are borrowed: they keep their
+    Object alive, are configured before ``Object.load()`` (``type``,
+    ``expected_attach_type``, ``autoload``, ``log_level``) and are freed with it.
+    A program from :meth:`load_raw` owns its file descriptor; ``close()`` it.
+    """
+
+    def __init__(self, *, _obj: Optional["Object"] = None, _ptr: Any = None,
+                 _fd: int = -1, _name: str = "", _type: Optional[ProgramType] = None,
+                 _log: Optional[str] = None) -> None:
+        self._obj = _obj
+        self._ptr = _ptr
+        self._fd = _fd
+        self._raw_name = _name
+        self._raw_type = _type
+        self._raw_log = _log
+        self._log_buf: Any = None  # owned buffer libbpf writes the log into
+        self._log_size = DEFAULT_LOG_SIZE
+        self._raw_closed = False
+
+    # --- construction from raw bytecode --------------------------------------
+    @classmethod
+    def load_raw(cls, prog_type: Union[ProgramType, str, int], insns: Buffer, *,
+                 license: str = "GPL", name: str = "", sleepable: bool = False,
+                 expected_attach_type: Union[AttachType, str, int, None] = None,
+                 attach_btf_id: int = 0, attach_prog_fd: int = 0, kern_version: int = 0,
+                 log_size: int = 0, log_level: int = 1) -> "Program":
+        """Load a program from raw instructions (``struct bpf_insn``, 8 bytes each).
+
+        ``log_size=0`` loads without a verifier log; when the load fails it is
+        retried once with a log so that :class:`VerifierError` can show it.
+        With ``log_size > 0`` the log is kept as :attr:`log` (the buffer grows
+        when the log does not fit). The error always carries the errno of the
+        first failure.
+        """
+        ptype = _coerce(ProgramType, prog_type, "program type")
+        code = _as_bytes(insns, "insns")
+        if not code or len(code) % 8:
+            raise ValueError(f"insns must be a non-empty multiple of 8 bytes, got {len(code)}")
+        if not isinstance(license, str):
+            raise TypeError(f"license must be a str, not {type(license).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        _check_size(log_size, "log_size")
+        _check_size(attach_btf_id, "attach_btf_id")
+        eat = (None if expected_attach_type is None
+               else _coerce(AttachType, expected_attach_type, "expected attach type"))
+        keep: List[Any] = []
+        insn_buf = ffi.from_buffer("struct bpf_insn[]", code)
+        o = opts("bpf_prog_load_opts",
+                 prog_flags=lib.BPF_F_SLEEPABLE if sleepable else 0,
+                 attach_btf_id=attach_btf_id, attach_prog_fd=attach_prog_fd,
+                 kern_version=kern_version)
+        if eat is not None:
+            o.expected_attach_type = eat
+        c_name = cstr(name[:15], keep)
+        c_license = cstr(license, keep)
+        what = f"load {ptype.name.lower()} program {name or '(unnamed)'!r}"
+
+        def attempt(size: int, level: int) -> tuple[int, int, str]:
+            buf = ffi.new("char[]", size) if size else ffi.NULL
+            o.log_buf, o.log_size, o.log_level = buf, size, level if size else 0
+            fd = lib.bpf_prog_load(ptype, c_name, c_license, insn_buf, len(code) // 8, o)
+            err = ffi.errno
+            text = ffi.string(buf).decode("utf-8", "replace") if size else ""
+            return fd, err, text
+
+        size = log_size
+        fd, err, log = attempt(size, log_level)
+        first_err = err
+        while fd < 0 and size and err == _errno.ENOSPC and size < _MAX_LOG_SIZE:
+            size = min(size * 4, _MAX_LOG_SIZE)  # the log did not fit: grow, retry
+            fd, err, log = attempt(size, log_level)
+            first_err = err
+        if fd < 0 and not size:
+            # no log was asked for: retry with one, to explain the failure
+            size = _FIRST_LOG_SIZE
+            _, err2, log = attempt(size, max(log_level, 1))
+            while err2 == _errno.ENOSPC and size < _MAX_LOG_SIZE:
+                size = min(size * 4, _MAX_LOG_SIZE)
+                _, err2, log = attempt(size, max(log_level, 1))
+        if fd < 0:
+            raise _load_error(first_err, name or "(unnamed)", ptype, log, what)
+        return cls(_fd=fd, _name=name, _type=ptype, _log=log if log_size else None)
+
+    # --- state ---------------------------------------------------------------
+    def _check(self) -> None:
+        if self._obj is not None:
+            if self._obj._ptr is None:
+                raise ClosedError(f"Program {self._raw_name!r} (its Object was closed)")
+        elif self._raw_closed:
+            raise ClosedError(f"Program {self._raw_name!r}")
+
+    def _check_not_loaded(self, what: str) -> None:
+        self._check()
+        if self._ptr is None:
+            raise BPFError(_errno.EINVAL, f"{what}: program {self.name!r} was loaded raw; "
+                                          "this setting exists only before Object.load()")
+        if self._obj is not None and self._obj.loaded:
+            raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already loaded")
+
+    @property
+    def closed(self) -> bool:
+        """True once the program (or its Object) was closed."""
+        if self._obj is not None:
+            return self._obj._ptr is None
+        return self._raw_closed
+
+    @property
+    def object(self) -> Optional["Object"]:
+        """The Object this program belongs to (None for raw programs)."""
+        return self._obj
+
+    @property
+    def name(self) -> str:
+        """The program's (function) name."""
+        if self._ptr is not None and not self.closed:
+            return ffi.string(lib.bpf_program__name(self._ptr)).decode()
+        return self._raw_name
+
+    @property
+    def section(self) -> str:
+        """Its ELF section, i.e. the SEC() definition (empty for raw programs)."""
+        self._check()
+        if self._ptr is None:
+            return ""
+        return ffi.string(lib.bpf_program__section_name(self._ptr)).decode()
+
+    @property
+    def type(self) -> ProgramType:
+        """The program type; settable before load."""
+        self._check()
+        if self._ptr is None:
+            assert self._raw_type is not None
+            return self._raw_type
+        return ProgramType(lib.bpf_program__type(self._ptr))
+
+    @type.setter
+    def type(self, value: Union[ProgramType, str, int]) -> None:
+        self._check_not_loaded("set program type")
+        t = _coerce(ProgramType, value, "program type")
+        check_ret(lib.bpf_program__set_type(self._ptr, t), f"set type of {self.name!r}")
+
+    @property
+    def expected_attach_type(self) -> AttachType:
+        """The expected attach type; settable before load."""
+        self._check_has_ptr("expected_attach_type")
+        return AttachType(lib.bpf_program__expected_attach_type(self._ptr))
+
+    @expected_attach_type.setter
+    def expected_attach_type(self, value: Union[AttachType, str, int]) -> None:
+        self._check_not_loaded("set expected attach type")
+        t = _coerce(AttachType, value, "attach type")
+        check_ret(lib.bpf_program__set_expected_attach_type(self._ptr, t),
+                  f"set expected attach type of {self.name!r}")
+
+    def _check_has_ptr(self, what: str) -> None:
+        self._check()
+        if self._ptr is None:
+            raise BPFError(_errno.EINVAL, f"{what} is not known for raw program {self.name!r}")
+
+    @property
+    def autoload(self) -> bool:
+        """Whether ``Object.load()`` loads this program; settable before load."""
+        self._check_has_ptr("autoload")
+        return bool(lib.bpf_program__autoload(self._ptr))
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        self._check_not_loaded("set autoload")
+        check_ret(lib.bpf_program__set_autoload(self._ptr, bool(value)),
+                  f"set autoload of {self.name!r}")
+
+    @property
+    def autoattach(self) -> bool:
+        """Whether ``Object.attach_all()`` attaches this program."""
+        self._check_has_ptr("autoattach")
+        return bool(lib.bpf_program__autoattach(self._ptr))
+
+    @autoattach.setter
+    def autoattach(self, value: bool) -> None:
+        self._check_has_ptr("autoattach")
+        lib.bpf_program__set_autoattach(self._ptr, bool(value))
+
+    @property
+    def flags(self) -> int:
+        """BPF_F_* load flags (e.g. BPF_F_SLEEPABLE); settable before load."""
+        self._check_has_ptr("flags")
+        return int(lib.bpf_program__flags(self._ptr))
+
+    @flags.setter
+    def flags(self, value: int) -> None:
+        self._check_not_loaded("set flags")
+        check_ret(lib.bpf_program__set_flags(self._ptr, _check_size(value, "flags")),
+                  f"set flags of {self.name!r}")
+
+    @property
+    def log_level(self) -> int:
+        """Verifier log level for ``Object.load()`` (0 off, 1, 2 verbose, 4 stats).
+
+        A non-zero level keeps the log, readable as :attr:`log` after load.
+        """
+        self._check_has_ptr("log_level")
+        return int(lib.bpf_program__log_level(self._ptr))
+
+    @log_level.setter
+    def log_level(self, value: int) -> None:
+        self._check_not_loaded("set log level")
+        check_ret(lib.bpf_program__set_log_level(self._ptr, _check_size(value, "log_level")),
+                  f"set log level of {self.name!r}")
+        if value and self._log_buf is None:
+            self._log_buf = ffi.new("char[]", self._log_size)
+            check_ret(lib.bpf_program__set_log_buf(self._ptr, self._log_buf, self._log_size),
+                      f"set log buffer of {self.name!r}")
+
+    @property
+    def log(self) -> Optional[str]:
+        """The verifier log kept for this program, or None when none was asked for."""
+        self._check()
+        if self._ptr is None:
+            return self._raw_log
+        if self._log_buf is None:
+            return None
+        return ffi.string(self._log_buf).decode("utf-8", "replace")
+
+    @property
+    def insn_count(self) -> int:
+        """Number of instructions (before load: as in the ELF; after: as loaded)."""
+        self._check()
+        if self._ptr is None:
+            return self.info().xlated_len // 8
+        return int(lib.bpf_program__insn_cnt(self._ptr))
+
+    @property
+    def loaded(self) -> bool:
+        """True when the program is in the kernel and has a file descriptor."""
+        if self.closed:
+            return False
+        if self._ptr is None:
+            return True
+        return int(lib.bpf_program__fd(self._ptr)) >= 0
+
+    @property
+    def fd(self) -> int:
+        """The program's file descriptor (raises before load)."""
+        self._check()
+        if self._ptr is None:
+            return self._fd
+        fd = int(lib.bpf_program__fd(self._ptr))
+        if fd < 0:
+            raise BPFError(_errno.EINVAL, f"program {self.name!r} is not loaded "
+                                          "(call Object.load(), or autoload was off)")
+        return fd
+
+    def info(self) -> ProgramInfo:
+        """Ask the kernel about the loaded program."""
+        fd = self.fd
+        info = ffi.new("struct bpf_prog_info *")
+        size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
+        check_ret(lib.bpf_prog_get_info_by_fd(fd, info, size), f"info of program {self.name!r}")
+        try:
+            ptype: Union[ProgramType, int] = ProgramType(info.type)
+        except ValueError:
+            ptype = int(info.type)
+        return ProgramInfo(
+            type=ptype, id=int(info.id), name=ffi.string(info.name).decode(),
+            tag=bytes(ffi.buffer(info.tag, 8)).hex(), xlated_len=int(info.xlated_prog_len),
+            jited_len=int(info.jited_prog_len), verified_insns=int(info.verified_insns),
+            run_count=int(info.run_cnt), run_time_ns=int(info.run_time_ns),
+            btf_id=int(info.btf_id),
+        )
+
+    @property
+    def id(self) -> int:
+        """The kernel's id of the loaded program."""
+        return self.info().id
+
+    @property
+    def tag(self) -> str:
+        """The program's tag (hash of its instructions), as hex."""
+        return self.info().tag
+
+    # --- pinning ---------------------------------------------------------------
+    def pin(self, path: PathLike) -> None:
+        """Pin the loaded program in bpffs at ``path``."""
+        path = os.fspath(path)
+        what = f"pin program {self.name!r} at {path!r}"
+        if self._ptr is not None:
+            self.fd  # raises when not loaded
+            with libbpf_log() as log:
+                check_ret(lib.bpf_program__pin(self._ptr, path.encode()), what,
+                          libbpf_log=log.warnings)
+        else:
+            check_ret(lib.bpf_obj_pin(self.fd, path.encode()), what)
+
+    def unpin(self, path: PathLike) -> None:
+        """Remove the pin at ``path``."""
+        path = os.fspath(path)
+        self._check()
+        if self._ptr is not None:
+            check_ret(lib.bpf_program__unpin(self._ptr, path.encode()),
+                      f"unpin program {self.name!r} from {path!r}")
+        else:
+            try:
+                os.unlink(path)
+            except OSError as e:
+                raise error_from_errno(e.errno or _errno.ENOENT,
+                                       f"unpin program {self.name!r} from {path!r}") from None
+
+    @classmethod
+    def open_pinned(cls, path: PathLike) -> "Program":
+        """Open a program pinned at ``path``; the result owns its fd."""
+        path = os.fspath(path)
+        fd = lib.bpf_obj_get(path.encode())
+        check_ret(fd, f"open pinned program {path!r}")
+        prog = cls(_fd=fd, _name=os.path.basename(path))
+        try:
+            info = prog.info()
+        except BPFError:
+            prog.close()
+            raise
+        if not isinstance(info.type, ProgramType):
+            prog.close()
+            raise BPFError(_errno.EINVAL, f"{path!r}: unknown program type {info.type}")
+        prog._raw_type = info.type
+        prog._raw_name = info.name or prog._raw_name
+        return prog
+
+    # --- attaching -------------------------------------------------------------
+    def attach(self) -> Link:
+        """Attach by the program's SEC() definition (e.g. ``tp/sched/sched_switch``)."""
+        self._check_has_ptr("attach by section")
+        self.fd
+        what = f"attach program {self.name!r} (SEC {self.section!r})"
+        with libbpf_log() as log:
+            ptr = lib.bpf_program__attach(self._ptr)
+            err = ffi.errno
+        return Link._from_ptr(ptr, err, what, log)
+
+    def attach_socket(self, sock: Union[_socket.socket, int]) -> None:
+        """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``)."""
+        from .attach.socket_filter import attach_socket
+
+        attach_socket(self, sock)
+
+    def detach_socket(self, sock: Union[_socket.socket, int]) -> None:
+        """Remove the BPF filter from ``sock`` (``SO_DETACH_BPF``)."""
+        from .attach.socket_filter import detach_socket
+
+        detach_socket(self, sock)
+
+    def attach_xdp(self, interface: Union[str, int], *, mode: Optional[str] = None,
+                   legacy: bool = False, replace: bool = False) -> Link:
+        """Attach this XDP program to a network interface (by name or index).
+
+        ``mode``: None (kernel's choice: driver if the driver supports it),
+        ``"generic"``/``"skb"``, ``"driver"``/``"native"`` or ``"offload"``/``"hw"``.
+        ``legacy=True`` attaches through netlink instead of a bpf_link; closing
+        the returned Link then detaches it. ``replace`` (legacy only) replaces
+        a program already attached instead of failing with EEXIST/EBUSY.
+        """
+        from .attach.xdp import attach_xdp
+
+        return attach_xdp(self, interface, mode=mode, legacy=legacy, replace=replace)
+
+    # --- running ---------------------------------------------------------------
+    def test_run(self, data: Optional[Buffer] = None, *, data_out_size: Optional[int] = None,
+                 ctx: Optional[Buffer] = None, ctx_out_size: Optional[int] = None,
+                 repeat: int = 1, flags: int = 0, cpu: int = 0,
+                 batch_size: int = 0) -> TestRunResult:
+        """Run the program in the kernel on ``data`` and/or ``ctx`` (BPF_PROG_TEST_RUN).
+
+        Returns the program's return value, the data and context it left (sized
+        by ``data_out_size``/``ctx_out_size``; by default room for the input plus
+        4 KiB of data growth), and the average duration per run in ns.
+        """
+        fd = self.fd
+        _check_size(repeat, "repeat")
+        _check_size(flags, "flags")
+        _check_size(cpu, "cpu")
+        _check_size(batch_size, "batch_size")
+        o = opts("bpf_test_run_opts", repeat=repeat, flags=flags, cpu=cpu,
+                 batch_size=batch_size)
+        keep: List[Any] = []
+        data_out = ctx_out = None
+        if data is not None:
+            raw = _as_bytes(data, "data")
+            keep.append(raw)
+            o.data_in, o.data_size_in = ffi.from_buffer(raw), len(raw)
+            if data_out_size is None:
+                data_out_size = len(raw) + 4096
+        if data_out_size:
+            _check_size(data_out_size, "data_out_size")
+            data_out = ffi.new("char[]", data_out_size)
+            o.data_out, o.data_size_out = data_out, data_out_size
+        if ctx is not None:
+            raw_ctx = _as_bytes(ctx, "ctx")
+            keep.append(raw_ctx)
+            o.ctx_in, o.ctx_size_in = ffi.from_buffer(raw_ctx), len(raw_ctx)
+            if ctx_out_size is None:
+                ctx_out_size = len(raw_ctx)
+        if ctx_out_size:
+            _check_size(ctx_out_size, "ctx_out_size")
+            ctx_out = ffi.new("char[]", ctx_out_size)
+            o.ctx_out, o.ctx_size_out = ctx_out, ctx_out_size
+        check_ret(lib.bpf_prog_test_run_opts(fd, o), f"test run of program {self.name!r}")
+        return TestRunResult(
+            retval=int(o.retval),
+            data_out=bytes(ffi.buffer(data_out, o.data_size_out)) if data_out is not None else None,
+            ctx_out=bytes(ffi.buffer(ctx_out, o.ctx_size_out)) if ctx_out is not None else None,
+            duration_ns=int(o.duration),
+        )
+
+    # --- lifetime --------------------------------------------------------------
+    def close(self) -> None:
+        """Close a raw program's fd. Borrowed programs are closed with their Object."""
+        if self._obj is not None or self._raw_closed:
+            return
+        self._raw_closed = True
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> "Program":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<pylibbpf.Program {self._raw_name!r} closed>"
+        return f"<pylibbpf.Program {self.name!r} type={self.type.name.lower()}>"
+
+
+def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,
+                libbpf_log: Any = ()) -> BPFError:
+    """Turn a failed program load into the right exception."""
+    from .attach._kinds import trampoline_refusal
+
+    refusal = trampoline_refusal(err, ptype, log)
+    if refusal:
+        return error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
+                                libbpf_log=libbpf_log)
+    if log.strip() or err in (_errno.EACCES, _errno.EINVAL, _errno.E2BIG):
+        return VerifierError(err, name, log, libbpf_log=libbpf_log)
+    return error_from_errno(err, what, libbpf_log=libbpf_log)
+
