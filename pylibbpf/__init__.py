@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._ffi import ffi as _ffi_mod, lib as _lib
 from .btf import vmlinux_h
-from .compile import CompileError, compile
+from .compiler import CompileError, compile, include_dir, vmlinux_h_path
 from .errors import (BPFError, BPFExistsError, BPFNotFoundError, BPFPermissionError,
                      ClosedError, ELFError, NotSupportedError, VerifierError)
 from .link import Link, LinkInfo
@@ -35,6 +35,6 @@ __all__ = [
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFExistsError",
     "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
-    "compile", "vmlinux_h", "libbpf_version",
+    "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
 ]
 del _ffi_mod

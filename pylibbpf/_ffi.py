@@ -46,7 +46,7 @@ class LogCapture:
         return "".join(text for _, text in self.records)
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[misc, untyped-decorator, unused-ignore]
 def pylibbpf_print_cb(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
     stack: Optional[List[LogCapture]] = getattr(_local, "stack", None)

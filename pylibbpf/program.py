@@ -500,7 +500,7 @@ class Program:
     def __enter__(self) -> "Program":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __del__(self) -> None:

@@ -27,7 +27,7 @@ class _Slot:
         self.callback = callback
 
 
-@ffi.def_extern()  # type: ignore[misc]
+@ffi.def_extern()  # type: ignore[misc, untyped-decorator, unused-ignore]
 def pylibbpf_ringbuf_cb(ctx: Any, data: Any, size: int) -> int:
     slot: _Slot = ffi.from_handle(ctx)
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Type, TypeVar
 
 from ._ffi import lib
 
@@ -193,7 +194,10 @@ def _str(ptr: object) -> str:
     return "" if ptr == ffi.NULL else ffi.string(ptr).decode()
 
 
-def _coerce(enum_cls: type[enum.IntEnum], value: object, what: str) -> enum.IntEnum:
+E = TypeVar("E", bound=enum.IntEnum)
+
+
+def _coerce(enum_cls: Type[E], value: object, what: str) -> E:
     """Accept a member, its name (any case, libbpf's or ours) or its number."""
     if isinstance(value, enum_cls):
         return value
