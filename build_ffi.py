@@ -6,9 +6,16 @@ together with pylibbpf's small shims; only libelf and zlib are linked.
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import shlex
 import shutil
+import subprocess
 import sys
+import sysconfig
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import List
 
 from cffi import FFI
 
@@ -36,6 +43,51 @@ def install_headers(tree: Path) -> None:
         shutil.copy2(tree / "src" / name, dest / name)
 
 
+LIBBPF_CFLAGS = ["-O2", "-g", "-fPIC", "-fvisibility=hidden", "-DLIBBPF_API=",
+                 "-D_LARGEFILE64_SOURCE", "-D_FILE_OFFSET_BITS=64", "-Wno-unused-function"]
+
+
+def build_libbpf_archive(tree: Path) -> Path:
+    """Compile libbpf's sources (in parallel) into a static archive, cached by content.
+
+    Only pylibbpf's own module is recompiled on later builds.
+    """
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    src = tree / "src"
+    sources = sorted(src.glob("*.c"))
+    includes = ["-I", str(src), "-I", str(tree / "include"), "-I", str(tree / "include" / "uapi")]
+    key = hashlib.sha256()
+    for part in (cc, LIBBPF_CFLAGS, includes):
+        key.update(repr(part).encode())
+    for path in sorted(src.glob("*.[ch]")):
+        key.update(path.name.encode())
+        key.update(path.read_bytes())
+    out_dir = ROOT / "build" / f"libbpf-{key.hexdigest()[:16]}"
+    archive = out_dir / "libbpf.a"
+    if archive.exists():
+        return archive
+    tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+
+    def compile_one(c: Path) -> Path:
+        obj = tmp / (c.stem + ".o")
+        subprocess.run([*cc, *LIBBPF_CFLAGS, *includes, "-c", str(c), "-o", str(obj)],
+                       check=True)
+        return obj
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objs: List[Path] = list(pool.map(compile_one, sources))
+    subprocess.run(["ar", "rcs", str(tmp / "libbpf.a"), *map(str, objs)], check=True)
+    if out_dir.exists():
+        shutil.rmtree(out_dir, ignore_errors=True)
+    try:
+        tmp.rename(out_dir)
+    except OSError:  # another build won the race; use its archive
+        shutil.rmtree(tmp, ignore_errors=True)
+    return archive
+
+
 def cdefs() -> str:
     parts = sorted((ROOT / "pylibbpf" / "_cdefs").glob("*.h"))
     return "\n".join(p.read_text() for p in parts)
@@ -45,7 +97,7 @@ def make_ffi() -> FFI:
     tree = libbpf_tree()
     install_headers(tree)
     src = tree / "src"
-    libbpf_sources = sorted(str(p) for p in src.glob("*.c"))
+    archive = build_libbpf_archive(tree)
     ffi = FFI()
     ffi.cdef(cdefs())
     preamble = "\n".join([
@@ -59,12 +111,11 @@ def make_ffi() -> FFI:
     ffi.set_source(
         "pylibbpf._libbpf",
         preamble,
-        sources=libbpf_sources,
         include_dirs=[str(src), str(tree / "include"), str(tree / "include" / "uapi")],
         define_macros=[("_LARGEFILE64_SOURCE", None), ("_FILE_OFFSET_BITS", "64"),
                        ("LIBBPF_API", "")],
-        extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function",
-                            "-Wno-sign-compare", "-Wno-missing-field-initializers"],
+        extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
+        extra_objects=[str(archive)],
         libraries=["elf", "z"],
     )
     return ffi
@@ -73,4 +124,14 @@ def make_ffi() -> FFI:
 ffibuilder = make_ffi()
 
 if __name__ == "__main__":
-    ffibuilder.compile(verbose=True)
+    # development build: python build_ffi.py  -> pylibbpf/_libbpf*.so, swapped in atomically
+    import tempfile
+
+    (ROOT / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ROOT / "build") as tmpdir:
+        built = Path(ffibuilder.compile(tmpdir=tmpdir))
+        dest = ROOT / "pylibbpf" / built.name
+        staged = dest.with_name(dest.name + ".new")
+        shutil.copy2(built, staged)
+        staged.replace(dest)
+    print(dest)

@@ -305,18 +305,16 @@ class Object:
         self._check()
         if not self._loaded:
             raise BPFError(_errno.EINVAL, f"object {self.name!r} is not loaded; call load()")
+        from .attach.section import attach_by_section
+
         links: List[Link] = []
         try:
             for prog in self._programs.values():
                 if not prog.loaded or not prog.autoattach:
                     continue
-                with libbpf_log() as log:
-                    ptr = lib.bpf_program__attach(prog._ptr)
-                    err = ffi.errno
-                if ptr == ffi.NULL and err == _errno.EOPNOTSUPP and not log.warnings:
-                    continue  # SEC() without an attach point: not auto-attachable
-                links.append(Link._from_ptr(
-                    ptr, err, f"attach program {prog.name!r} (SEC {prog.section!r})", log))
+                link = attach_by_section(prog, auto=True)
+                if link is not None:
+                    links.append(link)
         except BaseException:
             for link in links:
                 link.close()

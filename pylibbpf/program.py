@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import socket as _socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ._ffi import cstr, ffi, lib, libbpf_log, opts
 from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, check_ret,
                      error_from_errno)
+from .attach._network_api import NetworkAttachMixin
+from .attach._tracing_api import TracingAttachMixin
+from .attach._uprobe_api import UprobeAttachMixin
 from .link import Link
 from .types import AttachType, ProgramType, _coerce
 
@@ -72,7 +74,7 @@ def _check_size(value: Any, name: str) -> int:
     return value
 
 
-class Program:
+class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
     """A BPF program.
 
     Programs of an :class:`~pylibbpf.Object` are borrowed: they keep their
@@ -402,42 +404,14 @@ class Program:
         prog._raw_name = info.name or prog._raw_name
         return prog
 
-    # --- attaching -------------------------------------------------------------
+    # --- attaching: Program.attach() here, attach_<kind>() in the mixins --------
     def attach(self) -> Link:
         """Attach by the program's SEC() definition (e.g. ``tp/sched/sched_switch``)."""
-        self._check_has_ptr("attach by section")
-        self.fd
-        what = f"attach program {self.name!r} (SEC {self.section!r})"
-        with libbpf_log() as log:
-            ptr = lib.bpf_program__attach(self._ptr)
-            err = ffi.errno
-        return Link._from_ptr(ptr, err, what, log)
+        from .attach.section import attach_by_section
 
-    def attach_socket(self, sock: Union[_socket.socket, int]) -> None:
-        """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``)."""
-        from .attach.socket_filter import attach_socket
-
-        attach_socket(self, sock)
-
-    def detach_socket(self, sock: Union[_socket.socket, int]) -> None:
-        """Remove the BPF filter from ``sock`` (``SO_DETACH_BPF``)."""
-        from .attach.socket_filter import detach_socket
-
-        detach_socket(self, sock)
-
-    def attach_xdp(self, interface: Union[str, int], *, mode: Optional[str] = None,
-                   legacy: bool = False, replace: bool = False) -> Link:
-        """Attach this XDP program to a network interface (by name or index).
-
-        ``mode``: None (kernel's choice: driver if the driver supports it),
-        ``"generic"``/``"skb"``, ``"driver"``/``"native"`` or ``"offload"``/``"hw"``.
-        ``legacy=True`` attaches through netlink instead of a bpf_link; closing
-        the returned Link then detaches it. ``replace`` (legacy only) replaces
-        a program already attached instead of failing with EEXIST/EBUSY.
-        """
-        from .attach.xdp import attach_xdp
-
-        return attach_xdp(self, interface, mode=mode, legacy=legacy, replace=replace)
+        link = attach_by_section(self)
+        assert link is not None
+        return link
 
     # --- running ---------------------------------------------------------------
     def test_run(self, data: Optional[Buffer] = None, *, data_out_size: Optional[int] = None,
