@@ -14,6 +14,7 @@ from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional
                     Union)
 
 from ._ffi import cstr, ffi, lib, libbpf_log, opts
+from .attach._map_api import MapAttachMixin
 from .errors import BPFError, ClosedError, check_ret, error_from_errno
 from .types import MapType, _coerce
 
@@ -72,7 +73,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
                    btf_id=int(info.btf_id))
 
 
-class Map(MutableMapping[bytes, bytes]):
+class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
     Keys and values are bytes of exactly ``key_size`` / ``value_size`` bytes
