@@ -422,21 +422,31 @@ class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
 
         Returns the program's return value, the data and context it left (sized
         by ``data_out_size``/``ctx_out_size``; by default room for the input plus
-        4 KiB of data growth), and the average duration per run in ns.
+        4 KiB of data growth, and the context's own size), and the average
+        duration per run in ns.
+
+        ``syscall`` programs take only ``ctx``, run once, and may write to it:
+        ``ctx_out`` is then the context as the program left it.
         """
         fd = self.fd
-        _check_size(repeat, "repeat")
-        _check_size(flags, "flags")
-        _check_size(cpu, "cpu")
-        _check_size(batch_size, "batch_size")
+        for name, value in (("repeat", repeat), ("flags", flags), ("cpu", cpu),
+                            ("batch_size", batch_size)):
+            _check_size(value, name)
+        syscall = self.type == ProgramType.SYSCALL
+        if syscall:
+            if data is not None or data_out_size or ctx_out_size or flags or repeat > 1:
+                raise ValueError("a syscall program's test run takes only ctx (no data, "
+                                 "data_out_size, ctx_out_size, flags, or repeat > 1)")
+            repeat = 0
         o = opts("bpf_test_run_opts", repeat=repeat, flags=flags, cpu=cpu,
                  batch_size=batch_size)
-        keep: List[Any] = []
-        data_out = ctx_out = None
+        # every buffer the kernel sees is our own copy: a syscall program writes
+        # back into ctx_in, which must never be an immutable Python object
+        data_out = ctx_out = ctx_in = None
         if data is not None:
             raw = _as_bytes(data, "data")
-            keep.append(raw)
-            o.data_in, o.data_size_in = ffi.from_buffer(raw), len(raw)
+            data_in = ffi.new("char[]", raw) if raw else ffi.NULL
+            o.data_in, o.data_size_in = data_in, len(raw)
             if data_out_size is None:
                 data_out_size = len(raw) + 4096
         if data_out_size:
@@ -445,19 +455,24 @@ class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
             o.data_out, o.data_size_out = data_out, data_out_size
         if ctx is not None:
             raw_ctx = _as_bytes(ctx, "ctx")
-            keep.append(raw_ctx)
-            o.ctx_in, o.ctx_size_in = ffi.from_buffer(raw_ctx), len(raw_ctx)
-            if ctx_out_size is None:
+            ctx_in = ffi.new("char[]", max(len(raw_ctx), 1))
+            ffi.memmove(ctx_in, raw_ctx, len(raw_ctx))
+            o.ctx_in, o.ctx_size_in = ctx_in, len(raw_ctx)
+            if ctx_out_size is None and not syscall:
                 ctx_out_size = len(raw_ctx)
         if ctx_out_size:
             _check_size(ctx_out_size, "ctx_out_size")
             ctx_out = ffi.new("char[]", ctx_out_size)
             o.ctx_out, o.ctx_size_out = ctx_out, ctx_out_size
         check_ret(lib.bpf_prog_test_run_opts(fd, o), f"test run of program {self.name!r}")
+        if syscall:
+            ctx_bytes = bytes(ffi.buffer(ctx_in, o.ctx_size_in)) if ctx_in is not None else None
+        else:
+            ctx_bytes = bytes(ffi.buffer(ctx_out, o.ctx_size_out)) if ctx_out is not None else None
         return TestRunResult(
             retval=int(o.retval),
             data_out=bytes(ffi.buffer(data_out, o.data_size_out)) if data_out is not None else None,
-            ctx_out=bytes(ffi.buffer(ctx_out, o.ctx_size_out)) if ctx_out is not None else None,
+            ctx_out=ctx_bytes,
             duration_ns=int(o.duration),
         )
 

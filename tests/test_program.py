@@ -190,3 +190,29 @@ def test_object_program_pin(bpf_objects, bpffs_dir) -> None:
     with pylibbpf.Program.open_pinned(bpffs_dir / "xdp") as p:  # outlives the Object
         assert p.type == ProgramType.XDP
         assert p.test_run(b"\xaa" + b"\0" * 63).retval == 3
+
+
+def test_syscall_program_ctx_in_and_out(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["testrun"]) as obj:
+        obj.load()
+        prog = obj.programs["compute"]
+        assert prog.type == ProgramType.SYSCALL
+        ctx = struct.pack("<IIQ", 7, 5, 0)
+        res = prog.test_run(ctx=ctx)
+        assert res.retval == 12
+        assert struct.unpack("<IIQ", res.ctx_out) == (7, 5, 7005)
+        assert ctx == struct.pack("<IIQ", 7, 5, 0)  # the caller's bytes are untouched
+        with pytest.raises(ValueError, match="syscall program"):
+            prog.test_run(b"\0" * 64)
+
+
+def test_skb_ctx_in_and_out(bpf_objects) -> None:
+    # struct __sk_buff: mark is at offset 8; the kernel lets test runs set and read it
+    with pylibbpf.Object(bpf_objects["testrun"]) as obj:
+        obj.load()
+        prog = obj.programs["mark_to_retval"]
+        skb = bytearray(192)  # sizeof(struct __sk_buff)
+        struct.pack_into("<I", skb, 8, 21)
+        res = prog.test_run(b"\0" * 64, ctx=bytes(skb), repeat=1)
+        assert res.retval == 42
+        assert res.ctx_out is not None and struct.unpack_from("<I", res.ctx_out, 8)[0] == 22

@@ -91,7 +91,7 @@ def _unpack(tarball: Path, pin: Dict[str, str], dest: Path) -> Path:
         raise FetchError(
             f"{tarball}: sha256 {digest} does not match the pin {pin['sha256']}"
         )
-    work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=HERE))
+    work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
     try:
         with tarfile.open(tarball) as tf:
             for member in tf.getmembers():
@@ -119,15 +119,14 @@ def _unpack(tarball: Path, pin: Dict[str, str], dest: Path) -> Path:
 
 # --- Debian: the archive's URIs come from this machine's apt configuration ----
 
-def _apt_source_files() -> Iterator[Path]:
-    etc = Path("/etc/apt")
+def _apt_source_files(etc: Path) -> Iterator[Path]:
     if (etc / "sources.list").is_file():
         yield etc / "sources.list"
     yield from sorted((etc / "sources.list.d").glob("*.list"))
     yield from sorted((etc / "sources.list.d").glob("*.sources"))
 
 
-def debian_archive_uris() -> List[str]:
+def debian_archive_uris(etc: Path = Path("/etc/apt")) -> List[str]:
     """URIs of the machine's Debian main archive (not -security, not others)."""
     uris: List[str] = []
 
@@ -141,7 +140,7 @@ def debian_archive_uris() -> List[str]:
         if uri not in uris:
             uris.append(uri)
 
-    for path in _apt_source_files():
+    for path in _apt_source_files(etc):
         try:
             text = path.read_text()
         except OSError:
@@ -174,7 +173,7 @@ def _fetch_debian(pin: Dict[str, str], cache: Path) -> Path:
     if not uris:
         raise FetchError("no Debian archive in this machine's apt configuration")
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-    work = HERE / ".work"
+    work = cache.parent / ".work"
     shutil.rmtree(work, ignore_errors=True)
     (work / "lists" / "partial").mkdir(parents=True)
     (work / "parts").mkdir()
@@ -222,9 +221,13 @@ def _fetch_upstream(pin: Dict[str, str], cache: Path) -> Path:
     return cache
 
 
-def ensure_libbpf(quiet: bool = False) -> Path:
-    """Return the path of a verified libbpf tree for the pinned release."""
-    pin = read_pin()
+def ensure_libbpf(quiet: bool = False, workdir: Path = HERE,
+                  pin: Optional[Dict[str, str]] = None) -> Path:
+    """Return the path of a verified libbpf tree for the pinned release.
+
+    ``workdir`` is where tarballs are cached and trees unpacked.
+    """
+    pin = pin or read_pin()
 
     def say(msg: str) -> None:
         if not quiet:
@@ -237,12 +240,12 @@ def ensure_libbpf(quiet: bool = False) -> Path:
         say(f"using LIBBPF_SRC={tree}")
         return tree
 
-    dest = HERE / f"libbpf-{pin['version']}"
+    dest = workdir / f"libbpf-{pin['version']}"
     marker = dest / ".pylibbpf-sha256"
     if marker.is_file() and marker.read_text().strip() == pin["sha256"]:
         return dest
 
-    cache = HERE / f"libbpf-{pin['version']}.tar.gz"
+    cache = workdir / f"libbpf-{pin['version']}.tar.gz"
     env_tar = os.environ.get("LIBBPF_TARBALL")
     if env_tar:
         say(f"using LIBBPF_TARBALL={env_tar}")
