@@ -107,6 +107,7 @@ def make_ffi() -> FFI:
         '#include "libbpf_version.h"',
         "#include <linux/if_link.h>",
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
     ])
     ffi.set_source(
         "pylibbpf._libbpf",

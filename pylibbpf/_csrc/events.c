@@ -1,0 +1,299 @@
+/* pylibbpf event and BTF shims.
+ *
+ * Ring and perf buffers: libbpf calls a C collector for every record, which
+ * copies it into one growing buffer (fixed-size slots when the record type is
+ * known, packed otherwise). Python then decodes the whole batch at once, so no
+ * Python code runs per record inside libbpf's loop.
+ *
+ * BTF: flat accessors over libbpf's inline btf_* helpers, which Python cannot
+ * call directly. */
+#include <sys/epoll.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pylibbpf_collector {
+    char *buf;          /* record bytes */
+    size_t used;        /* bytes used in buf */
+    size_t cap;         /* bytes allocated */
+    uint32_t *sizes;    /* original size of each record */
+    uint32_t *cpus;     /* perf buffers: the CPU of each record */
+    size_t count;       /* records collected */
+    size_t scap;        /* slots allocated in sizes/cpus */
+    uint32_t stride;    /* >0: each record takes exactly stride bytes (cut or zero-padded) */
+    int err;            /* ENOMEM once an allocation failed */
+    uint64_t *lost;     /* perf buffers: lost samples per CPU, not yet reported */
+    uint32_t ncpus;
+    uint64_t lost_total;
+};
+
+static struct pylibbpf_collector *pylibbpf_collector_new(uint32_t stride, uint32_t ncpus)
+{
+    struct pylibbpf_collector *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->stride = stride;
+    c->ncpus = ncpus;
+    if (ncpus) {
+        c->lost = calloc(ncpus, sizeof(uint64_t));
+        if (!c->lost) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static void pylibbpf_collector_free(struct pylibbpf_collector *c)
+{
+    if (!c)
+        return;
+    free(c->buf);
+    free(c->sizes);
+    free(c->cpus);
+    free(c->lost);
+    free(c);
+}
+
+static void pylibbpf_collector_reset(struct pylibbpf_collector *c)
+{
+    c->used = 0;
+    c->count = 0;
+    c->err = 0;
+}
+
+static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data, size_t size,
+                                  int cpu)
+{
+    size_t need = c->stride ? c->stride : size;
+
+    if (c->used + need > c->cap) {
+        size_t cap = c->cap ? c->cap : 65536;
+        char *p;
+
+        while (cap < c->used + need)
+            cap *= 2;
+        p = realloc(c->buf, cap);
+        if (!p) {
+            c->err = ENOMEM;
+            return -ENOMEM;
+        }
+        c->buf = p;
+        c->cap = cap;
+    }
+    if (c->count == c->scap) {
+        size_t scap = c->scap ? c->scap * 2 : 1024;
+        uint32_t *s = realloc(c->sizes, scap * sizeof(uint32_t));
+
+        if (!s) {
+            c->err = ENOMEM;
+            return -ENOMEM;
+        }
+        c->sizes = s;
+        if (c->ncpus) {
+            uint32_t *q = realloc(c->cpus, scap * sizeof(uint32_t));
+
+            if (!q) {
+                c->err = ENOMEM;
+                return -ENOMEM;
+            }
+            c->cpus = q;
+        }
+        c->scap = scap;
+    }
+    if (c->stride) {
+        size_t n = size < c->stride ? size : c->stride;
+
+        memcpy(c->buf + c->used, data, n);
+        if (n < c->stride)
+            memset(c->buf + c->used + n, 0, c->stride - n);
+    } else {
+        memcpy(c->buf + c->used, data, size);
+    }
+    c->sizes[c->count] = (uint32_t)size;
+    if (c->ncpus)
+        c->cpus[c->count] = (uint32_t)cpu;
+    c->used += need;
+    c->count++;
+    return 0;
+}
+
+static int pylibbpf_rb_collect(void *ctx, void *data, size_t size)
+{
+    return pylibbpf_collector_add(ctx, data, size, 0);
+}
+
+static ring_buffer_sample_fn pylibbpf_rb_collect_fn(void)
+{
+    return pylibbpf_rb_collect;
+}
+
+/* Handle what is there; if nothing, wait up to timeout_ms once and handle
+ * what arrived. At most n records per call. -EINTR when a signal came. */
+static int pylibbpf_rb_poll(struct ring_buffer *rb, int timeout_ms, size_t n)
+{
+    struct epoll_event ev;
+    int r, e;
+
+    if (n == 0)
+        n = 1;
+    r = ring_buffer__consume_n(rb, n);
+    if (r != 0 || timeout_ms == 0)
+        return r;
+    e = epoll_wait(ring_buffer__epoll_fd(rb), &ev, 1, timeout_ms);
+    if (e < 0)
+        return -errno;
+    if (e == 0)
+        return 0;
+    return ring_buffer__consume_n(rb, n);
+}
+
+static void pylibbpf_pb_collect(void *ctx, int cpu, void *data, __u32 size)
+{
+    pylibbpf_collector_add(ctx, data, size, cpu);
+}
+
+static void pylibbpf_pb_lost(void *ctx, int cpu, __u64 cnt)
+{
+    struct pylibbpf_collector *c = ctx;
+
+    if (cpu >= 0 && (uint32_t)cpu < c->ncpus)
+        c->lost[cpu] += cnt;
+    c->lost_total += cnt;
+}
+
+static struct perf_buffer *pylibbpf_pb_new(int map_fd, size_t page_cnt,
+                                           struct pylibbpf_collector *c)
+{
+    return perf_buffer__new(map_fd, page_cnt, pylibbpf_pb_collect, pylibbpf_pb_lost, c, NULL);
+}
+
+/* user ring buffer: reserve, copy, submit in one call */
+static int pylibbpf_urb_submit(struct user_ring_buffer *rb, const void *data, __u32 size,
+                               int timeout_ms)
+{
+    void *p;
+
+    if (timeout_ms == 0)
+        p = user_ring_buffer__reserve(rb, size);
+    else
+        p = user_ring_buffer__reserve_blocking(rb, size, timeout_ms);
+    if (!p)
+        return -errno;
+    memcpy(p, data, size);
+    user_ring_buffer__submit(rb, p);
+    return 0;
+}
+
+/* --- BTF ------------------------------------------------------------------ */
+struct pylibbpf_btf_info {
+    __u32 kind;
+    __u32 vlen;
+    __u32 kflag;
+    __u32 size;        /* struct/union/int/enum/float/datasec size */
+    __u32 type;        /* ptr/typedef/modifiers/var/func: referenced type */
+    const char *name;
+    __u32 int_encoding, int_bits, int_offset;
+    __u32 elem_type, index_type, nelems;   /* arrays */
+    __u32 linkage;     /* var */
+};
+
+struct pylibbpf_btf_member {
+    const char *name;
+    __u32 type;
+    __u32 bit_offset;
+    __u32 bitfield_size;
+    __s64 value;       /* enums */
+    __u64 uvalue;
+    __u32 offset, size; /* datasec */
+};
+
+static int pylibbpf_btf_info(const struct btf *btf, __u32 id, struct pylibbpf_btf_info *out)
+{
+    const struct btf_type *t;
+
+    if (id >= btf__type_cnt(btf))
+        return -ENOENT;
+    t = btf__type_by_id(btf, id);
+    if (!t)
+        return -ENOENT;
+    memset(out, 0, sizeof(*out));
+    out->kind = btf_kind(t);
+    out->vlen = btf_vlen(t);
+    out->kflag = btf_kflag(t);
+    out->name = btf__name_by_offset(btf, t->name_off);
+    switch (out->kind) {
+    case BTF_KIND_INT:
+        out->size = t->size;
+        out->int_encoding = btf_int_encoding(t);
+        out->int_bits = btf_int_bits(t);
+        out->int_offset = btf_int_offset(t);
+        break;
+    case BTF_KIND_STRUCT: case BTF_KIND_UNION: case BTF_KIND_ENUM: case BTF_KIND_ENUM64:
+    case BTF_KIND_FLOAT: case BTF_KIND_DATASEC:
+        out->size = t->size;
+        break;
+    case BTF_KIND_ARRAY:
+        out->elem_type = btf_array(t)->type;
+        out->index_type = btf_array(t)->index_type;
+        out->nelems = btf_array(t)->nelems;
+        break;
+    case BTF_KIND_VAR:
+        out->type = t->type;
+        out->linkage = btf_var(t)->linkage;
+        break;
+    default:
+        out->type = t->type;
+        break;
+    }
+    return 0;
+}
+
+static int pylibbpf_btf_member(const struct btf *btf, __u32 id, __u32 idx,
+                               struct pylibbpf_btf_member *out)
+{
+    const struct btf_type *t = btf__type_by_id(btf, id);
+
+    if (!t || idx >= btf_vlen(t))
+        return -ENOENT;
+    memset(out, 0, sizeof(*out));
+    switch (btf_kind(t)) {
+    case BTF_KIND_STRUCT: case BTF_KIND_UNION: {
+        const struct btf_member *m = btf_members(t) + idx;
+
+        out->name = btf__name_by_offset(btf, m->name_off);
+        out->type = m->type;
+        out->bit_offset = btf_member_bit_offset(t, idx);
+        out->bitfield_size = btf_member_bitfield_size(t, idx);
+        return 0;
+    }
+    case BTF_KIND_ENUM: {
+        const struct btf_enum *e = btf_enum(t) + idx;
+
+        out->name = btf__name_by_offset(btf, e->name_off);
+        out->value = e->val;
+        out->uvalue = (__u32)e->val;
+        return 0;
+    }
+    case BTF_KIND_ENUM64: {
+        const struct btf_enum64 *e = btf_enum64(t) + idx;
+
+        out->name = btf__name_by_offset(btf, e->name_off);
+        out->uvalue = btf_enum64_value(e);
+        out->value = (__s64)out->uvalue;
+        return 0;
+    }
+    case BTF_KIND_DATASEC: {
+        const struct btf_var_secinfo *v = btf_var_secinfos(t) + idx;
+
+        out->type = v->type;
+        out->offset = v->offset;
+        out->size = v->size;
+        return 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
