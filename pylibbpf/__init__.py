@@ -19,6 +19,12 @@ from .program import Program, ProgramInfo, TestRunResult
 from .ringbuf import RingBuffer
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
+from .attach.raw import AttachQuery, query_raw
+from .attach.cgroup import cgroup_query
+from .attach.netns import netns_query
+from .attach.sockmap import sockmap_query
+from .attach.tc import TCLink, tc_query
+from .attach.tcx import tcx_query
 
 __version__ = "0.1.0"
 
@@ -36,5 +42,7 @@ __all__ = [
     "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
+    "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
+    "TCLink", "tc_query", "tcx_query",
 ]
 del _ffi_mod

@@ -1,15 +1,18 @@
 """XDP: a program on a network interface, as a bpf_link or through netlink."""
 from __future__ import annotations
 
+import errno as _errno
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
 from .._ffi import ffi, lib, opts
-from ..errors import check_ret
+from ..errors import (ENOTSUPP, BPFError, NotSupportedError, check_ret, errno_name,
+                      error_from_errno)
 from ..link import Link
 from ..types import AttachType, ProgramType
 from ._common import require_type, resolve_ifindex
+from ._net import NetnsRef
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -39,6 +42,14 @@ def _ifname(ifindex: int) -> str:
         return str(ifindex)
 
 
+def _offload_error(err: int, what: str, name: str) -> BPFError:
+    return error_from_errno(
+        _errno.EOPNOTSUPP, f"{what}: XDP offload (hw) mode is not supported here",
+        cls=NotSupportedError,
+        hint=f"offload needs a NIC that runs BPF ({name!r} does not, or the program was not "
+             f"loaded for it); the kernel said {errno_name(err)}")
+
+
 def attach_xdp(prog: "Program", interface: Union[str, int], *, mode: Optional[str] = None,
                legacy: bool = False, replace: bool = False) -> Link:
     ifindex = resolve_ifindex(interface)
@@ -47,26 +58,43 @@ def attach_xdp(prog: "Program", interface: Union[str, int], *, mode: Optional[st
     what = f"attach XDP program {prog.name!r} to {name!r}" + (f" ({mode} mode)" if mode else "")
     require_type(prog, what, ProgramType.XDP)
     fd = prog.fd
+    offload = bool(flags & lib.XDP_FLAGS_HW_MODE)
     if not legacy:
         if replace:
             raise ValueError("replace=True is for legacy (netlink) attachment; "
                              "update a link with Link.update()")
         o = opts("bpf_link_create_opts", flags=flags)
         link_fd = lib.bpf_link_create(fd, ifindex, AttachType.XDP, o)
+        if link_fd < 0 and offload and -link_fd in _OFFLOAD_ERRNOS:
+            raise _offload_error(-link_fd, what, name)
         check_ret(link_fd, what)
         return Link(fd=link_fd, description=f"xdp {prog.name!r} on {name!r}")
 
     attach_flags = flags | (0 if replace else lib.XDP_FLAGS_UPDATE_IF_NOEXIST)
-    check_ret(lib.bpf_xdp_attach(ifindex, fd, attach_flags, ffi.NULL), what)
+    ret = lib.bpf_xdp_attach(ifindex, fd, attach_flags, ffi.NULL)
+    if ret < 0 and offload and -ret in _OFFLOAD_ERRNOS:
+        raise _offload_error(-ret, what, name)
+    check_ret(ret, what, hint="a program is attached already; pass replace=True"
+              if ret == -_errno.EBUSY or ret == -_errno.EEXIST else "")
     prog_id = prog.info().id
+    netns = NetnsRef()
 
     def detach() -> None:
-        # detach only if our program is still the one attached in that mode
-        current = xdp_query(ifindex)
-        if current.prog_for(flags) == prog_id:
-            lib.bpf_xdp_detach(ifindex, flags, ffi.NULL)
+        # detach only if our program is still the one attached in that mode,
+        # in the network namespace where it was attached
+        try:
+            with netns.entered():
+                current = xdp_query(ifindex)
+                if current.prog_for(flags) == prog_id:
+                    check_ret(lib.bpf_xdp_detach(ifindex, flags, ffi.NULL),
+                              f"detach XDP program from {name!r}")
+        finally:
+            netns.close()
 
     return Link(description=f"xdp (netlink) {prog.name!r} on {name!r}", on_close=detach)
+
+
+_OFFLOAD_ERRNOS = (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP, _errno.ENODEV)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,383 @@
+"""cgroup v2 hooks: attach to a test cgroup, make a process in it do the thing
+the hook watches, check the program ran (and its verdict), detach, check it stopped."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+import pylibbpf
+from conftest import in_netns
+from _netutil import counter, make_cgroup, run_in_child
+
+# slots of net_cgroup.bpf.c's counters
+(C_EGRESS, C_INGRESS, C_SOCK_CREATE, C_SOCK_RELEASE, C_BIND4, C_CONNECT4, C_SENDMSG4,
+ C_RECVMSG4, C_GETPEERNAME4, C_GETSOCKNAME4, C_CONNECT_UNIX, C_SYSCTL, C_GETSOCKOPT,
+ C_SETSOCKOPT, C_DEVICE, C_SOCK_OPS, C_PASS_A, C_PASS_B) = range(18)
+
+
+@pytest.fixture(scope="module")
+def cg_obj(bpf_objects):
+    with pylibbpf.Object(bpf_objects["net_cgroup"]) as obj:
+        obj.load()
+        yield obj
+
+
+@pytest.fixture
+def cgroup():
+    with make_cgroup() as path:
+        yield path
+
+
+def udp_send(veth, payload: bytes = b"ping", port: int = 9050) -> int:
+    """From inside the child: send a datagram from ns_b to ns_a."""
+    with in_netns(veth.ns_b):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    with s:
+        return s.sendto(payload, (veth.ip_a, port))
+
+
+def test_egress_drop_fails_send_then_stops(cg_obj, cgroup, veth) -> None:
+    prog = cg_obj.programs["egress_drop"]
+    before = counter(cg_obj, C_EGRESS)
+    link = prog.attach_cgroup(cgroup)
+    assert link.info.type == pylibbpf.LinkType.CGROUP
+    with pytest.raises(PermissionError):
+        run_in_child(lambda: udp_send(veth), cgroup=cgroup)
+    assert counter(cg_obj, C_EGRESS) > before
+    # a process outside the cgroup is not affected
+    assert run_in_child(lambda: udp_send(veth)) == 4
+    link.close()
+    ran = counter(cg_obj, C_EGRESS)
+    assert run_in_child(lambda: udp_send(veth), cgroup=cgroup) == 4
+    assert counter(cg_obj, C_EGRESS) == ran
+
+
+def test_ingress_counts_received_packets(cg_obj, cgroup, veth) -> None:
+    with in_netns(veth.ns_b):
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # outside the cgroup
+
+    def receive() -> bytes:
+        with in_netns(veth.ns_a):
+            r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with r:
+            r.bind((veth.ip_a, 9051))
+            r.settimeout(2)
+            sender.sendto(b"hello", (veth.ip_a, 9051))
+            return r.recv(64)
+
+    with sender, cg_obj.programs["ingress_count"].attach_cgroup(str(cgroup)):
+        before = counter(cg_obj, C_INGRESS)
+        assert run_in_child(receive, cgroup=cgroup) == b"hello"
+        assert counter(cg_obj, C_INGRESS) > before
+    ran = counter(cg_obj, C_INGRESS)
+    with sender:
+        pass
+    assert counter(cg_obj, C_INGRESS) == ran
+
+
+def test_attach_by_fd_and_query(cg_obj, cgroup) -> None:
+    prog = cg_obj.programs["ingress_count"]
+    fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with make_cgroup(cgroup) as sub:
+            with prog.attach_cgroup(fd, attach_type="cgroup_inet_ingress") as link:
+                q = pylibbpf.cgroup_query(cgroup, "cgroup_inet_ingress")
+                assert q.prog_ids == (prog.id,)
+                assert pylibbpf.cgroup_query(sub, "cgroup_inet_ingress").prog_ids == ()
+                eff = pylibbpf.cgroup_query(sub, "cgroup_inet_ingress", effective=True)
+                assert eff.prog_ids == (prog.id,)
+                assert link.info.program_id == prog.id
+            assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_ingress").prog_ids == ()
+    finally:
+        os.close(fd)
+
+
+def test_legacy_multi_and_replace(cg_obj, cgroup, veth) -> None:
+    a, b, drop = (cg_obj.programs[n] for n in ("egress_pass_a", "egress_pass_b", "egress_drop"))
+    la = a.attach_cgroup(cgroup, legacy=True, flags="multi")
+    lb = b.attach_cgroup(cgroup, legacy=True, flags="multi")
+    try:
+        q = pylibbpf.cgroup_query(cgroup, "cgroup_inet_egress")
+        assert q.prog_ids == (a.id, b.id)
+        assert q.attach_flags == 2  # BPF_F_ALLOW_MULTI
+        pa, pb = counter(cg_obj, C_PASS_A), counter(cg_obj, C_PASS_B)
+        assert run_in_child(lambda: udp_send(veth), cgroup=cgroup) == 4
+        assert counter(cg_obj, C_PASS_A) > pa and counter(cg_obj, C_PASS_B) > pb
+        # swap a for the dropping program, in place
+        ld = drop.attach_cgroup(cgroup, legacy=True, flags="multi", replace=a)
+        assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_egress").prog_ids == (drop.id, b.id)
+        with pytest.raises(PermissionError):
+            run_in_child(lambda: udp_send(veth), cgroup=cgroup)
+        ld.close()
+        assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_egress").prog_ids == (b.id,)
+        la.close()  # a was replaced already: closing is harmless
+    finally:
+        lb.close()
+        la.close()
+    assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_egress").prog_ids == ()
+
+
+def test_legacy_override_flags(cg_obj, cgroup) -> None:
+    a, b = cg_obj.programs["egress_pass_a"], cg_obj.programs["egress_pass_b"]
+    with make_cgroup(cgroup) as sub:
+        # exclusive (no flags): a sub-cgroup may not attach its own program
+        with a.attach_cgroup(cgroup, legacy=True):
+            with pytest.raises(pylibbpf.BPFPermissionError, match="pylibbpf-test"):
+                b.attach_cgroup(sub, legacy=True)
+        # override: it may, and its program replaces the parent's there
+        with a.attach_cgroup(cgroup, legacy=True, flags="override"):
+            with b.attach_cgroup(sub, legacy=True, flags="override"):
+                eff = pylibbpf.cgroup_query(sub, "cgroup_inet_egress", effective=True)
+                assert eff.prog_ids == (b.id,)
+            eff = pylibbpf.cgroup_query(sub, "cgroup_inet_egress", effective=True)
+            assert eff.prog_ids == (a.id,)
+
+
+def test_sock_create_and_release(cg_obj, cgroup) -> None:
+    def make(family: int) -> bool:
+        socket.socket(family, socket.SOCK_DGRAM).close()
+        return True
+
+    with cg_obj.programs["sock_create_deny"].attach_cgroup(cgroup), \
+            cg_obj.programs["sock_release_count"].attach_cgroup(cgroup):
+        created, released = counter(cg_obj, C_SOCK_CREATE), counter(cg_obj, C_SOCK_RELEASE)
+        assert run_in_child(lambda: make(socket.AF_INET), cgroup=cgroup)
+        with pytest.raises(PermissionError):
+            run_in_child(lambda: make(socket.AF_INET6), cgroup=cgroup)
+        assert counter(cg_obj, C_SOCK_CREATE) >= created + 2
+        assert counter(cg_obj, C_SOCK_RELEASE) > released
+    assert run_in_child(lambda: make(socket.AF_INET6), cgroup=cgroup)
+
+
+def test_bind4_verdict(cg_obj, cgroup, veth) -> None:
+    def bind(port: int) -> int:
+        with in_netns(veth.ns_b):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with s:
+            s.bind((veth.ip_b, port))
+            return int(s.getsockname()[1])
+
+    with cg_obj.programs["bind4_deny"].attach_cgroup(cgroup):
+        before = counter(cg_obj, C_BIND4)
+        with pytest.raises(PermissionError):
+            run_in_child(lambda: bind(4242), cgroup=cgroup)
+        assert run_in_child(lambda: bind(4243), cgroup=cgroup) == 4243
+        assert counter(cg_obj, C_BIND4) == before + 2
+    assert run_in_child(lambda: bind(4242), cgroup=cgroup) == 4242
+    assert counter(cg_obj, C_BIND4) == before + 2
+
+
+def test_connect4_redirect_and_getpeername4(cg_obj, cgroup, veth) -> None:
+    with in_netns(veth.ns_a):
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((veth.ip_a, 7001))
+    server.listen(4)
+    server.settimeout(2)
+
+    def connect() -> tuple:
+        with in_netns(veth.ns_b):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with c:
+            c.settimeout(2)
+            c.connect((veth.ip_a, 7000))
+            c.sendall(b"redirected")
+            conn, _ = server.accept()
+            with conn:
+                return conn.recv(64), c.getpeername()[1]
+
+    with server:
+        with cg_obj.programs["connect4_redirect"].attach_cgroup(cgroup), \
+                cg_obj.programs["getpeername4_rewrite"].attach_cgroup(cgroup):
+            before = counter(cg_obj, C_CONNECT4), counter(cg_obj, C_GETPEERNAME4)
+            data, peer_port = run_in_child(connect, cgroup=cgroup)
+            assert data == b"redirected"
+            assert peer_port == 7000  # getpeername4 hides the real port 7001
+            assert counter(cg_obj, C_CONNECT4) > before[0]
+            assert counter(cg_obj, C_GETPEERNAME4) > before[1]
+        with pytest.raises(ConnectionRefusedError):
+            run_in_child(connect, cgroup=cgroup)
+
+
+def test_sendmsg4_and_recvmsg4_rewrite(cg_obj, cgroup, veth) -> None:
+    with in_netns(veth.ns_a):
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((veth.ip_a, 7101))
+    server.settimeout(2)
+
+    def exchange() -> int:
+        with in_netns(veth.ns_b):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with c:
+            c.settimeout(2)
+            c.sendto(b"q", (veth.ip_a, 7100))
+            data, addr = server.recvfrom(64)
+            server.sendto(b"r", addr)
+            return int(c.recvfrom(64)[1][1])
+
+    with server:
+        with cg_obj.programs["sendmsg4_redirect"].attach_cgroup(cgroup), \
+                cg_obj.programs["recvmsg4_rewrite"].attach_cgroup(cgroup):
+            before = counter(cg_obj, C_SENDMSG4), counter(cg_obj, C_RECVMSG4)
+            # sent to 7100, delivered to 7101; the reply seems to come from 7100
+            assert run_in_child(exchange, cgroup=cgroup) == 7100
+            assert counter(cg_obj, C_SENDMSG4) > before[0]
+            assert counter(cg_obj, C_RECVMSG4) > before[1]
+        with pytest.raises(TimeoutError):
+            run_in_child(exchange, cgroup=cgroup)  # 7100: nobody listens now
+
+
+def test_getsockname4_rewrite(cg_obj, cgroup, veth) -> None:
+    def name() -> int:
+        with in_netns(veth.ns_b):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with s:
+            s.bind((veth.ip_b, 7500))
+            return int(s.getsockname()[1])
+
+    with cg_obj.programs["getsockname4_rewrite"].attach_cgroup(cgroup):
+        before = counter(cg_obj, C_GETSOCKNAME4)
+        assert run_in_child(name, cgroup=cgroup) == 7501
+        assert counter(cg_obj, C_GETSOCKNAME4) > before
+    assert run_in_child(name, cgroup=cgroup) == 7500
+
+
+def test_connect_unix_denied(cg_obj, cgroup) -> None:
+    addr = f"\0pylibbpf-test-{os.getpid()}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(addr)
+    server.listen(2)
+
+    def connect() -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.connect(addr)
+        return True
+
+    with server:
+        with cg_obj.programs["connect_unix_deny"].attach_cgroup(cgroup):
+            before = counter(cg_obj, C_CONNECT_UNIX)
+            with pytest.raises(PermissionError):
+                run_in_child(connect, cgroup=cgroup)
+            assert counter(cg_obj, C_CONNECT_UNIX) > before
+        assert run_in_child(connect, cgroup=cgroup)
+
+
+def test_sysctl_readonly(cg_obj, cgroup, veth) -> None:
+    path = "/proc/sys/net/ipv4/ip_default_ttl"
+
+    def read_then_write() -> str:
+        with in_netns(veth.ns_b):  # only ever this test namespace's sysctl
+            with open(path) as f:
+                value = f.read()
+            with open(path, "w") as f:
+                f.write(value)
+        return value
+
+    with cg_obj.programs["sysctl_readonly"].attach_cgroup(cgroup):
+        before = counter(cg_obj, C_SYSCTL)
+        with pytest.raises(PermissionError):
+            run_in_child(read_then_write, cgroup=cgroup)
+        assert counter(cg_obj, C_SYSCTL) >= before + 2
+    assert run_in_child(read_then_write, cgroup=cgroup).strip().isdigit()
+
+
+def test_sockopt_hooks(cg_obj, cgroup) -> None:
+    def opts() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            value = s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 3)
+            return int(value)
+
+    with cg_obj.programs["setsockopt_deny_priority"].attach_cgroup(cgroup), \
+            cg_obj.programs["getsockopt_count"].attach_cgroup(cgroup):
+        before = counter(cg_obj, C_SETSOCKOPT), counter(cg_obj, C_GETSOCKOPT)
+        with pytest.raises(PermissionError):
+            run_in_child(opts, cgroup=cgroup)
+        assert counter(cg_obj, C_SETSOCKOPT) == before[0] + 2
+        assert counter(cg_obj, C_GETSOCKOPT) == before[1] + 1
+    assert run_in_child(opts, cgroup=cgroup) == 1
+    assert counter(cg_obj, C_SETSOCKOPT) == before[0] + 2
+
+
+def test_device_denied(cg_obj, cgroup) -> None:
+    def open_null() -> bool:
+        with open("/dev/null", "rb"):
+            return True
+
+    with cg_obj.programs["dev_deny_null"].attach_cgroup(cgroup) as link:
+        assert pylibbpf.cgroup_query(cgroup, "cgroup_device").prog_ids == (
+            cg_obj.programs["dev_deny_null"].id,)
+        before = counter(cg_obj, C_DEVICE)
+        with pytest.raises(PermissionError):
+            run_in_child(open_null, cgroup=cgroup)
+        assert counter(cg_obj, C_DEVICE) > before
+        assert link.info.type == pylibbpf.LinkType.CGROUP
+    assert run_in_child(open_null, cgroup=cgroup)
+
+
+def test_sock_ops_sees_connect(cg_obj, cgroup, veth) -> None:
+    with in_netns(veth.ns_a):
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((veth.ip_a, 7600))
+    server.listen(4)
+
+    def connect() -> bool:
+        with in_netns(veth.ns_b):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        with c:
+            c.settimeout(2)
+            c.connect((veth.ip_a, 7600))
+        return True
+
+    with server:
+        with cg_obj.programs["sockops_count"].attach_cgroup(cgroup):
+            before = counter(cg_obj, C_SOCK_OPS)
+            assert run_in_child(connect, cgroup=cgroup)
+            assert counter(cg_obj, C_SOCK_OPS) == before + 1
+        assert run_in_child(connect, cgroup=cgroup)
+        assert counter(cg_obj, C_SOCK_OPS) == before + 1
+
+
+def test_attach_raw_to_cgroup_fd(cg_obj, cgroup, veth) -> None:
+    prog = cg_obj.programs["egress_drop"]
+    fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        link = prog.attach_raw(fd, "cgroup_inet_egress", flags="multi")
+    finally:
+        os.close(fd)  # the Link keeps its own copy
+    with link:
+        assert link.fd == -1  # no bpf_link: a BPF_PROG_ATTACH attachment
+        with pytest.raises(PermissionError):
+            run_in_child(lambda: udp_send(veth), cgroup=cgroup)
+    assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_egress").prog_ids == ()
+    assert run_in_child(lambda: udp_send(veth), cgroup=cgroup) == 4
+
+
+def test_cgroup_errors(cg_obj, cgroup, tmp_path) -> None:
+    prog = cg_obj.programs["egress_drop"]
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no-such-cgroup"):
+        prog.attach_cgroup(cgroup / "no-such-cgroup")
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no-such-cgroup"):
+        pylibbpf.cgroup_query(cgroup / "no-such-cgroup", "cgroup_inet_egress")
+    # wrong hook for this program type: refused before any syscall
+    with pytest.raises(pylibbpf.BPFError, match="cgroup_inet4_connect needs cgroup_sock_addr"):
+        prog.attach_cgroup(cgroup, attach_type="cgroup_inet4_connect")
+    with pytest.raises(pylibbpf.BPFError, match="not a cgroup attach type"):
+        prog.attach_cgroup(cgroup, attach_type="xdp")
+    with pytest.raises(ValueError, match="legacy=True"):
+        prog.attach_cgroup(cgroup, flags="multi")
+    with pytest.raises(ValueError, match="unknown attach flags"):
+        prog.attach_cgroup(cgroup, legacy=True, flags="sometimes")
+    # a directory that is not a cgroup
+    with pytest.raises(pylibbpf.BPFError, match=str(tmp_path)):
+        prog.attach_cgroup(tmp_path)
+    # a raw program of a type with several hooks needs attach_type
+    import struct
+    code = struct.pack("<BBhi", 0xB7, 0, 0, 1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+    with pylibbpf.Program.load_raw("cgroup_skb", code) as raw:
+        with pytest.raises(pylibbpf.BPFError, match="attach_type"):
+            raw.attach_cgroup(cgroup)
+        with raw.attach_cgroup(cgroup, attach_type="cgroup_inet_ingress"):
+            assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_ingress").prog_ids == (raw.id,)
