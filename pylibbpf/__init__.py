@@ -19,6 +19,8 @@ from .program import Program, ProgramInfo, TestRunResult
 from .ringbuf import RingBuffer
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
+from . import elf
+from .elf import AmbiguousSymbolError, SymbolNotFoundError, USDTNotFoundError
 from .attach.raw import AttachQuery, query_raw
 from .attach.cgroup import cgroup_query
 from .attach.netns import netns_query
@@ -41,6 +43,7 @@ __all__ = [
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFExistsError",
     "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
+    "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",
     "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
     "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
     "TCLink", "tc_query", "tcx_query",

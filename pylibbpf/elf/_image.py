@@ -1,0 +1,604 @@
+"""One ELF file, read fast: headers through pyelftools, symbol tables in bulk.
+
+pyelftools builds a Python object per symbol, which costs about a second for a
+library with tens of thousands of symbols. Here pyelftools parses only the ELF,
+section and program headers; the symbol tables are then read as raw bytes and
+decoded in bulk with C-implemented builtins (``memoryview.cast``, ``bytes.split``,
+``dict(zip(...))``). ``.dynsym`` lookups go through the file's own GNU (or SysV)
+hash table, as the dynamic loader does, so they need no index at all; ``.symtab``
+(which has no hash table) gets a name -> entries dictionary.
+"""
+from __future__ import annotations
+
+import errno as _errno
+import itertools
+import operator
+import os
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..errors import ELFError, BPFNotFoundError, BPFPermissionError
+
+__all__ = ["ElfImage", "Segment", "SectionInfo", "SymbolTable", "Identity", "file_identity"]
+
+# symbol types and bindings (elf.h)
+STT_FUNC = 2
+STT_GNU_IFUNC = 10
+FUNC_TYPES = (STT_FUNC, STT_GNU_IFUNC)
+SHN_UNDEF = 0
+SHN_ABS = 0xFFF1
+BINDINGS = {0: "LOCAL", 1: "GLOBAL", 2: "WEAK", 10: "GNU_UNIQUE"}
+TYPES = {0: "NOTYPE", 1: "OBJECT", 2: "FUNC", 3: "SECTION", 4: "FILE", 5: "COMMON",
+         6: "TLS", 10: "IFUNC"}
+VERSYM_HIDDEN = 0x8000
+DT_FLAGS_1 = 0x6FFFFFFB
+DF_1_PIE = 0x08000000
+PF_X = 1
+
+#: (device, inode, size, mtime_ns): a file's identity for caching
+Identity = Tuple[int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A ``PT_LOAD`` program header."""
+
+    vaddr: int
+    offset: int
+    filesz: int
+    memsz: int
+    flags: int
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.flags & PF_X)
+
+    def contains(self, address: int) -> bool:
+        return self.vaddr <= address < self.vaddr + max(self.memsz, self.filesz)
+
+
+@dataclass(frozen=True)
+class SectionInfo:
+    """The parts of a section header that the symbol index needs."""
+
+    index: int
+    name: str
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    entsize: int
+
+
+# section types (elf.h)
+SHT_SYMTAB = 2
+SHT_STRTAB = 3
+SHT_HASH = 5
+SHT_NOTE = 7
+SHT_NOBITS = 8
+SHT_DYNSYM = 11
+SHT_GNU_HASH = 0x6FFFFFF6
+SHT_GNU_VERDEF = 0x6FFFFFFD
+SHT_GNU_VERNEED = 0x6FFFFFFE
+SHT_GNU_VERSYM = 0x6FFFFFFF
+SHF_COMPRESSED = 0x800
+
+_NATIVE_LITTLE = sys.byteorder == "little"
+_INC = (1).__add__
+
+# GNU hash in bulk: h = 5381 * 33**n + sum(c_i * 33**(n-1-i)) mod 2**32
+_POW_N = 1024
+_POWS = [pow(33, k, 1 << 32) for k in range(_POW_N + 1)]
+_REV_POWS = _POWS[_POW_N - 1::-1]  # [33**(N-1), ..., 33**0]
+
+
+def gnu_hash(name: bytes) -> int:
+    """The GNU hash of a symbol name (DT_GNU_HASH)."""
+    n = len(name)
+    if n <= _POW_N:
+        return (5381 * _POWS[n] + sum(map(operator.mul, name, _REV_POWS[_POW_N - n:]))) \
+            & 0xFFFFFFFF
+    h = 5381
+    for c in name:
+        h = (h * 33 + c) & 0xFFFFFFFF
+    return h
+
+
+def sysv_hash(name: bytes) -> int:
+    """The SysV ELF hash of a symbol name (DT_HASH)."""
+    h = 0
+    for c in name:
+        h = ((h << 4) + c) & 0xFFFFFFFF
+        g = h & 0xF0000000
+        if g:
+            h ^= g >> 24
+        h &= ~g & 0xFFFFFFFF
+    return h
+
+
+class SymbolTable:
+    """One ``.symtab`` or ``.dynsym``: raw entries plus a way to find names fast."""
+
+    def __init__(self, image: "ElfImage", section: SectionInfo, data: bytes, strtab: bytes,
+                 versym: Optional[bytes], versions: Dict[int, str],
+                 hash_section: Optional[Tuple[int, bytes]]) -> None:
+        self.image = image
+        self.section = section
+        self.name = section.name or ("dynsym" if section.type == SHT_DYNSYM else "symtab")
+        self.is_dynamic = section.type == SHT_DYNSYM
+        e64 = image.elfclass == 64
+        bo = "<" if image.little_endian else ">"
+        self.entsize = 24 if e64 else 16
+        self.count = len(data) // self.entsize
+        self._data = data[: self.count * self.entsize]
+        self._strtab = strtab
+        # (st_name, st_info, st_other, st_shndx, st_value, st_size)
+        self._fmt = struct.Struct(bo + ("IBBHQQ" if e64 else "IIIBBH"))
+        self._e64 = e64
+        self._native = image.little_endian == _NATIVE_LITTLE
+        self._versions = versions
+        self._versym: Optional[Sequence[int]] = None
+        if versym is not None and len(versym) >= 2 * self.count:
+            vs = versym[: 2 * self.count]
+            self._versym = (memoryview(vs).cast("H") if self._native
+                            else [v[0] for v in struct.iter_unpack(bo + "H", vs)])
+        self._names: Optional[List[bytes]] = None
+        self._by_name: Optional[Dict[bytes, int]] = None
+        self._dups: Dict[bytes, List[int]] = {}
+        self._gnu: Optional[Tuple[int, int, Any, Any]] = None
+        self._sysv: Optional[Tuple[int, Any, Any]] = None
+        self._st_name_view: Any = None
+        if hash_section is not None and self._native:
+            self._setup_hash(*hash_section)
+        if self._gnu is None and self._sysv is None:
+            self._build_dict()
+
+    # --- building ---------------------------------------------------------
+    def _st_names(self) -> List[int]:
+        if self._native:
+            return memoryview(self._data).cast("I")[0::self.entsize // 4].tolist()
+        bo = "<" if self.image.little_endian else ">"
+        return [t[0] for t in struct.iter_unpack(f"{bo}I{self.entsize - 4}x", self._data)]
+
+    def names(self) -> List[bytes]:
+        """Every entry's name (bytes, without version), in table order."""
+        if self._names is None:
+            st_name = self._st_names()
+            parts = self._strtab.split(b"\0")
+            starts = itertools.accumulate(map(_INC, map(len, parts)), initial=0)
+            by_offset = dict(zip(starts, parts))
+            names = list(map(by_offset.get, st_name))
+            if None in names:  # a name that is the tail of another (linker string merging)
+                strtab = self._strtab
+                for i, (nm, off) in enumerate(zip(names, st_name)):
+                    if nm is None:
+                        end = strtab.find(b"\0", off)
+                        names[i] = strtab[off:end] if end >= 0 else strtab[off:]
+            self._names = names  # type: ignore[assignment]
+        return self._names  # type: ignore[return-value]
+
+    def _build_dict(self) -> None:
+        names = self.names()
+        by_name = dict(zip(names, range(len(names))))
+        if len(by_name) != len(names):
+            winners = set(by_name.values())
+            for i in sorted(set(range(len(names))).difference(winners)):
+                nm = names[i]
+                self._dups.setdefault(nm, [by_name[nm]]).append(i)
+        self._by_name = by_name
+
+    def _setup_hash(self, kind: int, data: bytes) -> None:
+        e64 = self._e64
+        if kind == SHT_GNU_HASH and len(data) >= 16:
+            nbuckets, symoffset, bloom_size, _shift = struct.unpack_from("=4I", data, 0)
+            start = 16 + bloom_size * (8 if e64 else 4)
+            end = start + 4 * nbuckets
+            nchain = self.count - symoffset
+            if nbuckets == 0 or nchain < 0 or end + 4 * nchain > len(data):
+                return
+            mv = memoryview(data)
+            self._gnu = (nbuckets, symoffset, mv[start:end].cast("I"),
+                         mv[end:end + 4 * nchain].cast("I"))
+        elif kind == SHT_HASH and len(data) >= 8:
+            nbucket, nchain = struct.unpack_from("=2I", data, 0)
+            if nbucket == 0 or 8 + 4 * (nbucket + nchain) > len(data):
+                return
+            mv = memoryview(data)
+            self._sysv = (nbucket, mv[8:8 + 4 * nbucket].cast("I"),
+                          mv[8 + 4 * nbucket:8 + 4 * (nbucket + nchain)].cast("I"))
+        if self._gnu is not None or self._sysv is not None:
+            self._st_name_view = memoryview(self._data).cast("I")
+
+    # --- lookups ----------------------------------------------------------
+    def _name_is(self, i: int, name_z: bytes) -> bool:
+        return self._strtab.startswith(name_z, self._st_name_view[i * (self.entsize // 4)])
+
+    def find(self, name: bytes) -> List[int]:
+        """Indexes of every entry called ``name`` (all versions)."""
+        if self._gnu is not None:
+            nbuckets, symoffset, buckets, chain = self._gnu
+            h = gnu_hash(name)
+            i = buckets[h % nbuckets]
+            out: List[int] = []
+            if i < symoffset:
+                return out
+            name_z = name + b"\0"
+            h |= 1
+            limit = len(chain) + symoffset
+            while i < limit:
+                h2 = chain[i - symoffset]
+                if (h2 | 1) == h and self._name_is(i, name_z):
+                    out.append(i)
+                if h2 & 1:
+                    break
+                i += 1
+            return out
+        if self._sysv is not None:
+            nbucket, sbuckets, chains = self._sysv
+            i = sbuckets[sysv_hash(name) % nbucket]
+            out = []
+            name_z = name + b"\0"
+            seen = 0
+            while i != 0 and i < len(chains) and seen < len(chains):
+                if self._name_is(i, name_z):
+                    out.append(i)
+                i = chains[i]
+                seen += 1
+            return out
+        assert self._by_name is not None
+        dup = self._dups.get(name)
+        if dup is not None:
+            return list(dup)
+        i2 = self._by_name.get(name)
+        return [] if i2 is None else [i2]
+
+    def entry(self, i: int) -> Tuple[int, int, int, int, int, int]:
+        """(st_name, st_info, st_other, st_shndx, st_value, st_size) of entry ``i``."""
+        t = self._fmt.unpack_from(self._data, i * self.entsize)
+        if self._e64:
+            return t  # type: ignore[no-any-return]
+        st_name, value, size, info, other, shndx = t
+        return (st_name, info, other, shndx, value, size)
+
+    def name_at(self, i: int) -> bytes:
+        off = self.entry(i)[0]
+        end = self._strtab.find(b"\0", off)
+        return self._strtab[off:end] if end >= 0 else self._strtab[off:]
+
+    def version(self, i: int) -> Tuple[Optional[str], bool]:
+        """(version name or None, is-default) of entry ``i``."""
+        if self._versym is None:
+            return None, True
+        v = self._versym[i]
+        idx = v & 0x7FFF
+        if idx <= 1:
+            return None, True
+        return self._versions.get(idx), not (v & VERSYM_HIDDEN)
+
+    def is_function(self, i: int) -> bool:
+        _, info, _, shndx, value, _ = self.entry(i)
+        return (info & 0xF) in FUNC_TYPES and shndx != SHN_UNDEF and value != 0
+
+    def function_indexes(self) -> List[int]:
+        """Indexes of the defined functions (FUNC and GNU_IFUNC), in table order."""
+        if self._native:
+            mv = memoryview(self._data)
+            if self._e64:
+                infos = mv[4::24]
+                shndx = mv.cast("H")[3::12].tolist()
+            else:
+                infos = mv[12::16]
+                shndx = mv.cast("H")[7::8].tolist()
+            types = bytes(infos).translate(_FUNC_TYPE_TABLE)
+            return [i for i in _iter_nonzero(types) if shndx[i] != SHN_UNDEF]
+        return [i for i in range(self.count) if self.is_function(i)]
+
+
+# maps st_info -> 1 when its type (low nibble) is FUNC or GNU_IFUNC
+_FUNC_TYPE_TABLE = bytes(1 if (b & 0xF) in FUNC_TYPES else 0 for b in range(256))
+
+
+def _iter_nonzero(data: bytes) -> Iterator[int]:
+    find = data.find
+    i = find(1)
+    while i >= 0:
+        yield i
+        i = find(1, i + 1)
+
+
+def _open(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise BPFNotFoundError(_errno.ENOENT, f"binary {path!r} does not exist") from None
+    except PermissionError:
+        raise BPFPermissionError(_errno.EACCES, f"cannot read binary {path!r}") from None
+    except IsADirectoryError:
+        raise ELFError(_errno.EISDIR, f"{path!r} is a directory, not an ELF file") from None
+
+
+class ElfImage:
+    """The facts about one ELF file that probes need: type, load segments,
+    build-id, debug link, symbol tables and notes.
+
+    Build one with :func:`pylibbpf.elf.image` (cached per file identity).
+    """
+
+    def __init__(self, path: str, *, st: Optional[os.stat_result] = None) -> None:
+        from elftools.common.exceptions import ELFError as PyElfError
+        from elftools.elf.elffile import ELFFile
+
+        self.path = path
+        with _open(path) as f:
+            st = st or os.fstat(f.fileno())
+            self.identity: Identity = file_identity(st)
+            try:
+                elf = ELFFile(f)
+                self._read_headers(elf, f)
+            except (PyElfError, struct.error, ValueError, KeyError) as e:
+                raise ELFError(_errno.ENOEXEC, f"{path!r} is not a valid ELF file: {e}") \
+                    from None
+            self.tables = self._read_tables(f)
+        self._notes: Optional[List[Tuple[str, int, bytes]]] = None
+
+    # --- headers -----------------------------------------------------------
+    def _read_headers(self, elf: Any, f: BinaryIO) -> None:
+        self.elfclass: int = elf.elfclass
+        self.little_endian: bool = elf.little_endian
+        self.machine: str = elf["e_machine"]
+        self.elf_type: str = elf["e_type"]
+        get_seg = getattr(elf, "_get_segment_header", None)
+        get_sec = getattr(elf, "_get_section_header", None)
+        if get_seg is not None:
+            phdrs = [get_seg(i) for i in range(elf.num_segments())]
+        else:  # pragma: no cover - older/newer pyelftools without the helper
+            phdrs = [s.header for s in elf.iter_segments()]
+        self.segments: Tuple[Segment, ...] = tuple(
+            Segment(p["p_vaddr"], p["p_offset"], p["p_filesz"], p["p_memsz"], p["p_flags"])
+            for p in phdrs if p["p_type"] == "PT_LOAD")
+        self.has_interp = any(p["p_type"] == "PT_INTERP" for p in phdrs)
+        self._dynamic = [(p["p_offset"], p["p_filesz"]) for p in phdrs
+                         if p["p_type"] == "PT_DYNAMIC"]
+        if get_sec is not None:
+            shdrs = [get_sec(i) for i in range(elf.num_sections())]
+        else:  # pragma: no cover
+            shdrs = [s.header for s in elf.iter_sections()]
+        names = b""
+        if shdrs:
+            shstr = shdrs[elf.get_shstrndx()] if elf.get_shstrndx() < len(shdrs) else None
+            if shstr is not None and _sh_type(shstr["sh_type"]) != SHT_NOBITS:
+                names = _read_at(f, shstr["sh_offset"], shstr["sh_size"])
+        self.sections: List[SectionInfo] = []
+        for i, h in enumerate(shdrs):
+            off = h["sh_name"]
+            end = names.find(b"\0", off)
+            name = names[off:end if end >= 0 else len(names)].decode("utf-8", "replace")
+            self.sections.append(SectionInfo(
+                i, name, _sh_type(h["sh_type"]), int(h["sh_flags"]), h["sh_addr"],
+                h["sh_offset"], h["sh_size"], h["sh_link"], h["sh_info"], h["sh_entsize"]))
+        self._by_name = {s.name: s for s in reversed(self.sections)}
+        self.build_id: Optional[str] = None
+        self.debuglink: Optional[Tuple[str, int]] = None
+        bid = self._by_name.get(".note.gnu.build-id")
+        if bid is not None and bid.type == SHT_NOTE:
+            for name, ntype, desc in _parse_notes(_read_at(f, bid.offset, bid.size),
+                                                  self.little_endian):
+                if name == "GNU" and ntype == 3:
+                    self.build_id = desc.hex()
+        self.pie = False
+        if self.elf_type == "ET_DYN" and self._dynamic:
+            off, size = self._dynamic[0]
+            raw = _read_at(f, off, min(size, 1 << 20))
+            word = 8 if self.elfclass == 64 else 4
+            fmt = ("<" if self.little_endian else ">") + ("qQ" if word == 8 else "iI")
+            for tag, val in struct.iter_unpack(fmt, raw[: len(raw) // (2 * word) * 2 * word]):
+                if tag == 0:
+                    break
+                if tag == DT_FLAGS_1 and val & DF_1_PIE:
+                    self.pie = True
+        dl = self._by_name.get(".gnu_debuglink")
+        if dl is not None and dl.type != SHT_NOBITS:
+            raw = _read_at(f, dl.offset, dl.size)
+            end = raw.find(b"\0")
+            if end > 0:
+                crc_at = (end + 4) & ~3
+                crc = struct.unpack_from("<I" if self.little_endian else ">I", raw, crc_at)[0] \
+                    if crc_at + 4 <= len(raw) else 0
+                self.debuglink = (raw[:end].decode("utf-8", "surrogateescape"), crc)
+
+    def section(self, name: str) -> Optional[SectionInfo]:
+        return self._by_name.get(name)
+
+    def read_section(self, sec: SectionInfo) -> bytes:
+        if sec.type == SHT_NOBITS or sec.size == 0:
+            return b""
+        with _open(self.path) as f:
+            return _read_at(f, sec.offset, sec.size)
+
+    # --- symbol tables -----------------------------------------------------
+    def _read_tables(self, f: BinaryIO) -> List[SymbolTable]:
+        tables: List[SymbolTable] = []
+        secs = self.sections
+        for sec in secs:
+            if sec.type not in (SHT_SYMTAB, SHT_DYNSYM) or sec.size == 0:
+                continue
+            if sec.flags & SHF_COMPRESSED or sec.link >= len(secs):
+                continue
+            strsec = secs[sec.link]
+            if strsec.type == SHT_NOBITS or strsec.flags & SHF_COMPRESSED:
+                continue
+            data = _read_at(f, sec.offset, sec.size)
+            strtab = _read_at(f, strsec.offset, strsec.size)
+            versym = None
+            versions: Dict[int, str] = {}
+            hash_section: Optional[Tuple[int, bytes]] = None
+            if sec.type == SHT_DYNSYM:
+                for other in secs:
+                    if other.link != sec.index or other.type == SHT_NOBITS:
+                        continue
+                    if other.type == SHT_GNU_VERSYM:
+                        versym = _read_at(f, other.offset, other.size)
+                    elif other.type in (SHT_GNU_VERDEF, SHT_GNU_VERNEED):
+                        pass
+                    elif other.type == SHT_GNU_HASH:
+                        hash_section = (SHT_GNU_HASH, _read_at(f, other.offset, other.size))
+                    elif other.type == SHT_HASH and hash_section is None \
+                            and other.entsize in (0, 4):
+                        hash_section = (SHT_HASH, _read_at(f, other.offset, other.size))
+                if versym is not None:
+                    versions = self._read_versions(f, strsec.index)
+            tables.append(SymbolTable(self, sec, data, strtab, versym, versions, hash_section))
+        return tables
+
+    def _read_versions(self, f: BinaryIO, strndx: int) -> Dict[int, str]:
+        """Version index -> name, from .gnu.version_d and .gnu.version_r."""
+        out: Dict[int, str] = {}
+        bo = "<" if self.little_endian else ">"
+        strtabs: Dict[int, bytes] = {}
+
+        def string(link: int, off: int) -> str:
+            if link not in strtabs:
+                s = self.sections[link]
+                strtabs[link] = _read_at(f, s.offset, s.size)
+            tab = strtabs[link]
+            end = tab.find(b"\0", off)
+            return tab[off:end if end >= 0 else len(tab)].decode("utf-8", "replace")
+
+        for sec in self.sections:
+            if sec.type == SHT_GNU_VERDEF:
+                raw = _read_at(f, sec.offset, sec.size)
+                pos = 0
+                for _ in range(sec.info or 1 << 16):
+                    if pos + 20 > len(raw):
+                        break
+                    _v, flags, ndx, cnt, _h, aux, nxt = struct.unpack_from(bo + "HHHHIII", raw, pos)
+                    if cnt and pos + aux + 8 <= len(raw) and not flags & 1:  # not VER_FLG_BASE
+                        vda_name = struct.unpack_from(bo + "I", raw, pos + aux)[0]
+                        out[ndx & 0x7FFF] = string(sec.link, vda_name)
+                    if not nxt:
+                        break
+                    pos += nxt
+            elif sec.type == SHT_GNU_VERNEED:
+                raw = _read_at(f, sec.offset, sec.size)
+                pos = 0
+                for _ in range(sec.info or 1 << 16):
+                    if pos + 16 > len(raw):
+                        break
+                    _v, cnt, _file, aux, nxt = struct.unpack_from(bo + "HHIII", raw, pos)
+                    apos = pos + aux
+                    for _j in range(cnt):
+                        if apos + 16 > len(raw):
+                            break
+                        _hh, _fl, other, name, anext = struct.unpack_from(bo + "IHHII", raw, apos)
+                        out[other & 0x7FFF] = string(sec.link, name)
+                        if not anext:
+                            break
+                        apos += anext
+                    if not nxt:
+                        break
+                    pos += nxt
+        return out
+
+    @property
+    def symtab(self) -> Optional[SymbolTable]:
+        for t in self.tables:
+            if not t.is_dynamic:
+                return t
+        return None
+
+    @property
+    def dynsym(self) -> Optional[SymbolTable]:
+        for t in self.tables:
+            if t.is_dynamic:
+                return t
+        return None
+
+    # --- addresses ---------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """What kind of ELF file: non-PIE executable, PIE executable or shared library."""
+        if self.elf_type == "ET_EXEC":
+            return "non-PIE executable (ET_EXEC: absolute addresses)"
+        if self.elf_type == "ET_DYN":
+            if self.pie:
+                return "PIE executable (ET_DYN, DF_1_PIE)"
+            return "shared library (ET_DYN)"
+        return str(self.elf_type)
+
+    def segment_for(self, address: int) -> Optional[Segment]:
+        """The PT_LOAD segment holding ``address`` (executable segments first)."""
+        best: Optional[Segment] = None
+        for seg in self.segments:
+            if seg.contains(address) and address < seg.vaddr + seg.filesz:
+                if seg.executable:
+                    return seg
+                best = best or seg
+        return best
+
+    def address_to_offset(self, address: int) -> int:
+        """The file offset of virtual ``address`` (raises if no PT_LOAD holds it)."""
+        seg = self.segment_for(address)
+        if seg is None:
+            raise ELFError(_errno.EINVAL, f"address {address:#x} is in no loadable segment "
+                                          f"of {self.path!r}")
+        return address - seg.vaddr + seg.offset
+
+    def offset_to_address(self, offset: int) -> Optional[int]:
+        for seg in self.segments:
+            if seg.offset <= offset < seg.offset + seg.filesz:
+                return offset - seg.offset + seg.vaddr
+        return None
+
+    # --- notes -------------------------------------------------------------
+    def notes(self, section: str) -> List[Tuple[str, int, bytes]]:
+        sec = self.section(section)
+        if sec is None or sec.type != SHT_NOTE:
+            return []
+        return _parse_notes(self.read_section(sec), self.little_endian)
+
+
+def _sh_type(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    return _SH_TYPES.get(str(value), -1)
+
+
+_SH_TYPES = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": SHT_SYMTAB, "SHT_STRTAB": SHT_STRTAB,
+             "SHT_RELA": 4, "SHT_HASH": SHT_HASH, "SHT_DYNAMIC": 6, "SHT_NOTE": SHT_NOTE,
+             "SHT_NOBITS": SHT_NOBITS, "SHT_REL": 9, "SHT_DYNSYM": SHT_DYNSYM,
+             "SHT_GNU_HASH": SHT_GNU_HASH, "SHT_GNU_verdef": SHT_GNU_VERDEF,
+             "SHT_GNU_verneed": SHT_GNU_VERNEED, "SHT_GNU_versym": SHT_GNU_VERSYM}
+
+
+def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
+    f.seek(offset)
+    data = f.read(size)
+    if len(data) != size:
+        raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
+                                       f"runs past the end of the file")
+    return data
+
+
+def _parse_notes(raw: bytes, little: bool) -> List[Tuple[str, int, bytes]]:
+    """(owner name, type, descriptor) of each ELF note in ``raw``."""
+    out: List[Tuple[str, int, bytes]] = []
+    bo = "<" if little else ">"
+    pos = 0
+    while pos + 12 <= len(raw):
+        namesz, descsz, ntype = struct.unpack_from(bo + "III", raw, pos)
+        pos += 12
+        name = raw[pos:pos + namesz].rstrip(b"\0").decode("utf-8", "replace")
+        pos += (namesz + 3) & ~3
+        desc = raw[pos:pos + descsz]
+        pos += (descsz + 3) & ~3
+        out.append((name, ntype, desc))
+    return out

@@ -1,0 +1,310 @@
+"""Function symbols of one binary: lookup by raw, versioned or demangled name,
+glob/regex listing, with a separate debug file used for stripped binaries."""
+from __future__ import annotations
+
+import difflib
+import errno as _errno
+import fnmatch
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from ..errors import BPFNotFoundError
+from ._demangle import demangle, demangler_available, normalize, strip_parameters
+from ._image import (BINDINGS, STT_GNU_IFUNC, ElfImage, Identity, SymbolTable, TYPES,
+                     file_identity)
+from ._paths import find_debug_file
+
+__all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_version"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A function symbol, with the file offset a uprobe needs."""
+
+    #: raw (mangled) name, without version
+    name: str
+    #: symbol version (``"GLIBC_2.2.5"``) or None
+    version: Optional[str]
+    #: True for the default version (``name@@VER``), False for a hidden one (``name@VER``)
+    default_version: bool
+    #: st_value: the virtual address in the binary
+    address: int
+    size: int
+    #: ``"FUNC"`` or ``"IFUNC"`` (a GNU indirect function: the address is its resolver)
+    type: str
+    #: ``"GLOBAL"``, ``"WEAK"``, ``"LOCAL"`` or ``"GNU_UNIQUE"``
+    binding: str
+    #: file offset of ``address`` in the binary, from its PT_LOAD segments
+    offset: Optional[int]
+    #: ``.symtab`` or ``.dynsym``
+    table: str
+    #: the file the symbol was read from (the binary, or its separate debug file)
+    file: str
+    _demangled: Optional[str] = field(default=None, compare=False, repr=False)
+
+    @property
+    def demangled(self) -> str:
+        """The demangled C++/Rust name, or the raw name when it is not mangled."""
+        if self._demangled is not None:
+            return self._demangled
+        d = demangle(self.name.encode("utf-8", "surrogateescape"))
+        object.__setattr__(self, "_demangled", d or self.name)
+        return self._demangled or self.name
+
+    @property
+    def versioned_name(self) -> str:
+        """``malloc@@GLIBC_2.2.5`` style name (the raw name when unversioned)."""
+        if self.version is None:
+            return self.name
+        return f"{self.name}{'@@' if self.default_version else '@'}{self.version}"
+
+    def __str__(self) -> str:
+        off = "?" if self.offset is None else f"{self.offset:#x}"
+        text = f"{self.versioned_name} at {self.address:#x} (file offset {off}, size {self.size})"
+        if self.demangled != self.name:
+            text += f" [{self.demangled}]"
+        return text
+
+
+def split_version(query: str) -> Tuple[str, Optional[str], Optional[bool]]:
+    """``"malloc@@GLIBC_2.2.5"`` -> ("malloc", "GLIBC_2.2.5", True); ``"f@V"`` ->
+    ("f", "V", None: either); ``"f"`` -> ("f", None, None)."""
+    if "@@" in query:
+        name, ver = query.split("@@", 1)
+        return name, ver, True
+    if "@" in query and not query.startswith("@"):
+        name, ver = query.split("@", 1)
+        return name, ver, None
+    return query, None, None
+
+
+class SymbolIndex:
+    """The function symbols of one binary (plus its separate debug file)."""
+
+    def __init__(self, image: ElfImage) -> None:
+        self.image = image
+        self.path = image.path
+        self._debug: Optional[Tuple[Optional["SymbolIndex"], List[str]]] = None
+        self._demangled: Optional[Tuple[Dict[str, List[str]], Dict[str, List[str]]]] = None
+        self._lock = threading.Lock()
+
+    # --- debug file ------------------------------------------------------------
+    @property
+    def stripped(self) -> bool:
+        """True when the binary has no ``.symtab`` (only exported symbols remain)."""
+        return self.image.symtab is None
+
+    def debug_index(self, *, root: str = "") -> Tuple[Optional["SymbolIndex"], List[str]]:
+        """The separate debug file's index (or None) and where it was looked for."""
+        if self._debug is None:
+            path, looked = find_debug_file(self.path, self.image.build_id, self.image.debuglink,
+                                           root=root)
+            idx = None
+            if path is not None:
+                try:
+                    idx = symbol_index(path)
+                except OSError:
+                    idx = None
+            self._debug = (idx, looked)
+        return self._debug
+
+    def _sources(self, root: str = "") -> List[Tuple["SymbolIndex", SymbolTable]]:
+        out = [(self, t) for t in self.image.tables]
+        if self.stripped:
+            dbg, _ = self.debug_index(root=root)
+            if dbg is not None:
+                out += [(dbg, t) for t in dbg.image.tables if not t.is_dynamic]
+        return out
+
+    # --- making Symbols -------------------------------------------------------
+    def _symbol(self, owner: "SymbolIndex", table: SymbolTable, i: int,
+                name: Optional[bytes] = None) -> Symbol:
+        _st_name, info, _other, _shndx, value, size = table.entry(i)
+        if name is None:
+            name = table.name_at(i)
+        version, default = table.version(i)
+        seg = self.image.segment_for(value)
+        offset = None if seg is None else value - seg.vaddr + seg.offset
+        return Symbol(name=name.decode("utf-8", "surrogateescape"), version=version,
+                      default_version=default, address=value, size=size,
+                      type=TYPES.get(info & 0xF, str(info & 0xF)),
+                      binding=BINDINGS.get(info >> 4, str(info >> 4)),
+                      offset=offset, table=table.name, file=owner.path)
+
+    # --- lookups ---------------------------------------------------------------
+    def lookup(self, query: str, *, root: str = "") -> List[Symbol]:
+        """Every defined function called ``query``: a raw name, optionally with
+        ``@VERSION``/``@@VERSION``, or a demangled C++/Rust name (``ns::f`` or
+        ``ns::f(int)``). Duplicates (the same symbol in .dynsym and .symtab) are
+        dropped."""
+        name, version, default = split_version(query)
+        syms = self._lookup_raw(name.encode("utf-8", "surrogateescape"), root)
+        if not syms and not name.startswith(("_Z", "_R")) and \
+                any(c in name for c in ":(<~") and demangler_available():
+            syms = []
+            for raw in self._demangled_candidates(name, root):
+                syms += self._lookup_raw(raw.encode("utf-8", "surrogateescape"), root)
+        if version is not None:
+            syms = [s for s in syms if s.version == version
+                    and (default is None or s.default_version == default)]
+        return _dedupe(syms)
+
+    def _lookup_raw(self, name: bytes, root: str) -> List[Symbol]:
+        out = []
+        for owner, table in self._sources(root):
+            for i in table.find(name):
+                if table.is_function(i):
+                    out.append(self._symbol(owner, table, i, name))
+        return out
+
+    def _demangled_maps(self, root: str) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
+        with self._lock:
+            if self._demangled is None:
+                full: Dict[str, List[str]] = {}
+                base: Dict[str, List[str]] = {}
+                for raw in self._function_names(root):
+                    if not raw.startswith((b"_Z", b"_R")):
+                        continue
+                    d = demangle(raw)
+                    if d is None:
+                        continue
+                    r = raw.decode("utf-8", "surrogateescape")
+                    full.setdefault(normalize(d), []).append(r)
+                    base.setdefault(normalize(strip_parameters(d)), []).append(r)
+                self._demangled = (full, base)
+            return self._demangled
+
+    def _demangled_candidates(self, name: str, root: str) -> List[str]:
+        full, base = self._demangled_maps(root)
+        key = normalize(name)
+        hits = full.get(key) or base.get(key) or []
+        return list(dict.fromkeys(hits))
+
+    def _function_names(self, root: str) -> Iterable[bytes]:
+        seen = set()
+        for _owner, table in self._sources(root):
+            names = table.names()
+            for i in table.function_indexes():
+                nm = names[i]
+                if nm not in seen:
+                    seen.add(nm)
+                    yield nm
+
+    def function_names(self, *, root: str = "") -> List[str]:
+        """Raw names of every defined function (each once)."""
+        return [n.decode("utf-8", "surrogateescape") for n in self._function_names(root)]
+
+    def functions(self, pattern: Optional[str] = None, *, regex: bool = False,
+                  demangled: Optional[bool] = None, root: str = "",
+                  include_ifunc: bool = True) -> List[Symbol]:
+        """Defined functions whose name matches ``pattern`` (a glob, or a regular
+        expression with ``regex=True``; None lists all), in table order.
+
+        ``demangled`` matches demangled names instead of raw ones; by default it
+        is chosen from the pattern (``::`` or ``(`` in it mean demangled).
+        """
+        if demangled is None:
+            demangled = pattern is not None and ("::" in pattern or "(" in pattern)
+        rx: Optional["re.Pattern[str]"] = None
+        if pattern is not None:
+            rx = re.compile(pattern if regex else fnmatch.translate(pattern))
+        out: List[Symbol] = []
+        seen = set()
+        for owner, table in self._sources(root):
+            names = table.names()
+            for i in table.function_indexes():
+                raw = names[i]
+                if rx is not None:
+                    if demangled:
+                        text = demangle(raw) or raw.decode("utf-8", "surrogateescape")
+                    else:
+                        text = raw.decode("utf-8", "surrogateescape")
+                    if not (rx.fullmatch(text) if not regex else rx.search(text)):
+                        continue
+                version, default = table.version(i)
+                key = (raw, version, default)
+                if key in seen:
+                    continue
+                seen.add(key)
+                sym = self._symbol(owner, table, i, raw)
+                if not include_ifunc and sym.type == "IFUNC":
+                    continue
+                out.append(sym)
+        return _dedupe(out)
+
+    def suggest(self, query: str, *, n: int = 5, root: str = "") -> List[str]:
+        """Names close to ``query`` (raw and demangled), for "did you mean" hints."""
+        name = split_version(query)[0]
+        raws = self.function_names(root=root)
+        pool: List[str] = list(raws)
+        use_demangled = any(c in name for c in ":(<~") and demangler_available()
+        if use_demangled:
+            full, _base = self._demangled_maps(root)
+            pool = [d for d in (demangle(r.encode("utf-8", "surrogateescape")) for r in raws
+                                if r.startswith(("_Z", "_R"))) if d]
+            pool = list(dict.fromkeys(strip_parameters(p) for p in pool)) + pool
+        low = name.lower()
+        contains = [p for p in pool if low in p.lower() and p != name]
+        contains.sort(key=lambda p: (len(p), p))
+        lo, hi = len(name) * 0.5 - 2, len(name) * 1.5 + 2
+        near = [p for p in pool if lo <= len(p) <= hi]
+        close = difflib.get_close_matches(name, near, n=n, cutoff=0.6)
+        out = list(dict.fromkeys(close + contains[:n]))
+        return out[:n]
+
+
+def _dedupe(syms: Sequence[Symbol]) -> List[Symbol]:
+    """Drop the copies of a symbol found in more than one table: a .symtab entry
+    without version that repeats a versioned .dynsym one is merged into it."""
+    best: "OrderedDict[Tuple[str, int, Optional[str], bool], Symbol]" = OrderedDict()
+    versioned = {(s.name, s.address) for s in syms if s.version is not None}
+    for s in syms:
+        if s.version is None and (s.name, s.address) in versioned:
+            continue
+        best.setdefault((s.name, s.address, s.version, s.default_version), s)
+    return list(best.values())
+
+
+# --- cache --------------------------------------------------------------------------
+
+_CACHE_SIZE = 32
+_cache: "OrderedDict[Identity, SymbolIndex]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def symbol_index(path: PathLike) -> SymbolIndex:
+    """The symbol index of the ELF file at ``path``, cached per file identity
+    (device, inode, size, mtime): a rebuilt file is read again."""
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise BPFNotFoundError(_errno.ENOENT, f"binary {p!r} does not exist") from None
+    key = file_identity(st)
+    with _cache_lock:
+        idx = _cache.get(key)
+        if idx is not None:
+            _cache.move_to_end(key)
+            return idx
+    idx = SymbolIndex(ElfImage(p, st=st))
+    with _cache_lock:
+        _cache[key] = idx
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return idx
+
+
+def clear_cache() -> None:
+    """Forget every cached index."""
+    with _cache_lock:
+        _cache.clear()
+
+
+# unused-name guard for linters: STT_GNU_IFUNC documents the "IFUNC" type
+_ = STT_GNU_IFUNC

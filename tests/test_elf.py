@@ -1,0 +1,265 @@
+"""pylibbpf.elf: symbol listing and lookup, offsets checked against what
+readelf/nm imply, versions, hash-table lookups, caching, libraries, processes,
+debug files, demangling, errors."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+
+import pylibbpf
+from pylibbpf import elf
+from pylibbpf.elf._image import SHT_DYNSYM, SymbolTable
+
+SRC = Path(__file__).resolve().parent / "uprobe"
+sys.path.insert(0, str(SRC))
+import build_targets  # noqa: E402
+
+LIBLLVM = "/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1"
+
+
+@pytest.fixture(scope="session")
+def progs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    return build_targets.build(tmp_path_factory.mktemp("elf"))
+
+
+def load_segments(path: str) -> List[Tuple[int, int, int]]:
+    """(vaddr, offset, filesz) of each PT_LOAD, as readelf prints them."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True,
+                         check=True).stdout
+    segs = []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "LOAD":
+            segs.append((int(f[2], 16), int(f[1], 16), int(f[4], 16)))
+    return segs
+
+
+def readelf_functions(path: str) -> Dict[str, int]:
+    """name (with @version in .dynsym) -> address of each defined FUNC/IFUNC."""
+    out = subprocess.run(["readelf", "-sW", path], capture_output=True, text=True,
+                         check=True).stdout
+    funcs = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 8 and f[3] in ("FUNC", "IFUNC") and f[6] != "UND":
+            funcs[f[7]] = int(f[1], 16)
+    return funcs
+
+
+def nm_addresses(path: str, dynamic: bool = False) -> Dict[str, int]:
+    """name -> address of each defined text symbol nm lists."""
+    cmd = ["nm", "--defined-only"] + (["-D"] if dynamic else []) + [path]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return {f[2]: int(f[0], 16) for f in (ln.split() for ln in out.splitlines())
+            if len(f) == 3 and f[1] in "TtWwi"}
+
+
+def offset_from(segs: List[Tuple[int, int, int]], addr: int) -> int:
+    for vaddr, off, filesz in segs:
+        if vaddr <= addr < vaddr + filesz:
+            return addr - vaddr + off
+    raise AssertionError(f"{addr:#x} in no segment")
+
+
+@pytest.mark.parametrize("name", ["prog_pie", "prog_nopie", "libplbtarget.so", "cxxprog",
+                                  "prog_sysv"])
+def test_offsets_agree_with_readelf_and_nm(progs, name) -> None:
+    path = str(progs[name])
+    segs = load_segments(path)
+    expected = readelf_functions(path)
+    assert "main" in expected or "lib_scale" in expected
+    nm = nm_addresses(path)
+    assert all(nm[n] == a for n, a in expected.items() if n in nm)
+    got = {s.name: s for s in elf.functions(path)}
+    for fname, addr in expected.items():
+        assert fname in got, fname
+        assert got[fname].address == addr
+        assert got[fname].offset == offset_from(segs, addr), fname
+    if name == "libplbtarget.so":
+        assert all(s.offset != s.address for s in got.values())
+
+
+def test_libc_offsets_and_versions_agree_with_nm(progs) -> None:
+    libc = elf.find_library("c")
+    segs = load_segments(libc)
+    expected = {n: a for n, a in readelf_functions(libc).items() if "@" in n}
+    assert len(expected) > 1000
+    nm = nm_addresses(libc, dynamic=True)
+    assert all(nm[n] == a for n, a in expected.items() if n in nm)
+    got = {s.versioned_name: s for s in elf.functions(libc) if s.table == ".dynsym"}
+    for vname, addr in expected.items():
+        assert vname in got, vname
+        assert got[vname].address == addr
+        assert got[vname].offset == offset_from(segs, addr)
+    # memcpy has an old hidden version and a default one
+    old = elf.resolve(libc, "memcpy@GLIBC_2.2.5")
+    new = elf.resolve(libc, "memcpy@@GLIBC_2.14")
+    assert old.address == expected["memcpy@GLIBC_2.2.5"]
+    assert new.address == expected["memcpy@@GLIBC_2.14"]
+    assert elf.resolve(libc, "memcpy").address == new.address  # default version wins
+    with pytest.raises(elf.SymbolNotFoundError):
+        elf.resolve(libc, "memcpy@@GLIBC_2.2.5")  # that version is not the default
+
+
+def _consistent(table: SymbolTable) -> int:
+    """Every defined function is found through the table's lookup, by its name."""
+    names = table.names()
+    checked = 0
+    for i in table.function_indexes():
+        assert i in table.find(names[i]), names[i]
+        checked += 1
+    return checked
+
+
+def test_hash_table_lookups(progs) -> None:
+    libc = elf.symbol_index(elf.find_library("c")).image.dynsym
+    assert libc is not None and libc._gnu is not None
+    assert _consistent(libc) > 1000
+    sysv = elf.symbol_index(progs["prog_sysv"]).image.dynsym
+    assert sysv is not None and sysv._sysv is not None and sysv._gnu is None
+    assert _consistent(sysv) >= 5
+    assert sysv.find(b"add_i") and sysv.find(b"no_such_function") == []
+    symtab = elf.symbol_index(progs["prog_pie"]).image.symtab
+    assert symtab is not None and symtab._by_name is not None
+    assert _consistent(symtab) >= 5
+
+
+def test_glob_regex_and_listing(progs) -> None:
+    exe = progs["prog_pie"]
+    names = {s.name for s in elf.functions(exe)}
+    assert {"main", "add_i", "mul_l", "local_twice", "greet"} <= names
+    assert {s.name for s in elf.functions(exe, "*_i")} == {"add_i"}
+    assert {s.name for s in elf.functions(exe, "^(add|mul)_", regex=True)} == {"add_i", "mul_l"}
+    local = elf.resolve(exe, "local_twice").symbol
+    assert local is not None and local.binding == "LOCAL" and local.table == ".symtab"
+    assert local.size > 0 and local.type == "FUNC"
+    cxx = elf.functions(progs["cxxprog"], "plb::twice(*)")
+    assert sorted(s.demangled for s in cxx) == ["plb::twice(double)", "plb::twice(int)"]
+    assert all(s.name.startswith("_ZN3plb5twice") for s in cxx)
+    raw = elf.functions(progs["cxxprog"], "_ZN*3plb*", demangled=False)
+    assert len(raw) >= 4
+
+
+def test_stripped_binary_uses_debuglink(progs) -> None:
+    idx = elf.symbol_index(progs["prog_stripped"])
+    assert idx.stripped and idx.image.debuglink is not None
+    dbg, _looked = idx.debug_index()
+    assert dbg is not None and dbg.path.endswith("prog.debug")
+    r = elf.resolve(progs["prog_stripped"], "local_twice")
+    assert r.symbol is not None and r.symbol.file == dbg.path
+    assert r.offset == elf.resolve(progs["prog_pie"], "local_twice").offset
+    assert {"add_i", "local_twice"} <= {s.name for s in elf.functions(progs["prog_stripped"])}
+
+
+def test_debuglink_crc_mismatch_is_ignored(progs, tmp_path) -> None:
+    shutil.copy2(progs["prog_stripped"], tmp_path / "prog_stripped")
+    (tmp_path / "prog.debug").write_bytes(b"\x7fELF not the right debug file")
+    with pytest.raises(elf.SymbolNotFoundError, match="no separate debug file"):
+        elf.resolve(tmp_path / "prog_stripped", "local_twice")
+
+
+def test_cache_per_file_identity(progs, tmp_path) -> None:
+    p = tmp_path / "prog"
+    shutil.copy2(progs["prog_pie"], p)
+    a = elf.symbol_index(p)
+    assert elf.symbol_index(str(p)) is a
+    shutil.copy2(progs["prog_nopie"], p)  # same path, new contents
+    os.utime(p, ns=(time.time_ns(), time.time_ns() + 10**9))
+    b = elf.symbol_index(p)
+    assert b is not a
+    assert b.image.elf_type == "ET_EXEC" and a.image.elf_type == "ET_DYN"
+
+
+def test_find_library(progs, monkeypatch) -> None:
+    libc = elf.find_library("c")
+    assert elf.find_library("libc") == libc == elf.find_library("libc.so.6")
+    assert not re.search(r"libc\.so$", libc)  # never the linker-script dev link
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="not found"):
+        elf.find_library("no-such-library-xyz")
+    cache = {so for so, _p, _f in elf.ld_so_cache()}
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    listed = {ln.split()[0] for ln in out.splitlines()[1:] if "=>" in ln}
+    assert listed and listed == cache
+    # a process's own mapping
+    mine = elf.find_library("c", pid=os.getpid())
+    assert os.path.samefile(mine, libc)
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="not mapped by pid"):
+        elf.find_library("plbtarget", pid=os.getpid())
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(progs["libplbtarget.so"].parent))
+    assert os.path.samefile(elf.find_library("plbtarget"), progs["libplbtarget.so"])
+
+
+def test_resolve_binary_names() -> None:
+    t = elf.resolve_binary("sh")
+    assert t.path == shutil.which("sh") and "PATH" in t.how
+    t = elf.resolve_binary("c")
+    assert "libc.so" in t.path
+    t = elf.resolve_binary("python3", pid=os.getpid()) if \
+        os.path.basename(os.readlink("/proc/self/exe")) == "python3" else None
+    if t is not None:
+        assert os.path.samefile(t.path, "/proc/self/exe")
+
+
+def test_usdt_probes_listing(progs) -> None:
+    (site,) = elf.usdt_probes(progs["prog_nopie"])
+    assert site.full_name == "plbtest:tick" and site.semaphore == 0
+    assert site.offset is not None and site.address - site.offset == 0x400000
+    assert "-4@" in site.arguments and "8@" in site.arguments
+    (libsite,) = elf.usdt_probes(progs["libplbtarget.so"])
+    assert libsite.full_name == "plblib:scaled" and libsite.address >= 0x20000000
+    text = elf.explain_usdt(progs["prog_pie"], "plbtest", "tick")
+    assert "site 0" in text
+
+
+def test_demangle() -> None:
+    assert elf.demangle("_ZN3plb4areaEii") == "plb::area(int, int)"
+    assert elf.demangle("_ZN4core3fmt9Formatter9write_str17h7c0b3bb3a5b6b5a6E") == \
+        "core::fmt::Formatter::write_str"
+    assert elf.demangle("_RNvCs1234_7mycrate3foo") == "mycrate::foo"
+    assert elf.demangle("main") == "main"
+    assert elf.demangle("_Znot_valid") == "_Znot_valid"
+
+
+def test_errors_name_the_input(progs, tmp_path) -> None:
+    with pytest.raises(pylibbpf.ELFError, match="not a valid ELF file"):
+        elf.symbol_index(SRC / "prog.c")
+    trunc = tmp_path / "trunc"
+    trunc.write_bytes(progs["prog_pie"].read_bytes()[:200])
+    with pytest.raises(pylibbpf.ELFError, match="trunc"):
+        elf.symbol_index(trunc)
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="does not exist"):
+        elf.resolve("/no/such/binary", "f")
+    with pytest.raises(pylibbpf.ELFError, match="directory"):
+        elf.resolve(tmp_path, "f")
+    with pytest.raises(ValueError, match="not both"):
+        elf.resolve(progs["prog_pie"], "add_i", address=0x1000)
+    with pytest.raises(elf.SymbolNotFoundError) as ei:
+        elf.resolve(progs["cxxprog"], "plb::aera")
+    assert "plb::area" in ei.value.suggestions
+    with pytest.raises(pylibbpf.ELFError, match="no loadable segment"):
+        elf.resolve(progs["prog_pie"], address=0x7FFF0000)
+
+
+@pytest.mark.skipif(not os.path.exists(LIBLLVM), reason="libLLVM-14 not installed")
+def test_large_library_index_and_lookups() -> None:
+    elf.clear_cache()
+    t0 = time.perf_counter()
+    idx = elf.symbol_index(LIBLLVM)
+    build = time.perf_counter() - t0
+    assert build < 1.0, f"index of libLLVM-14 took {build:.3f}s"
+    sym = "_ZNK4llvm5APInt4sdivERKS0_"
+    t0 = time.perf_counter()
+    for _ in range(200):
+        hits = idx.lookup(sym)
+    per = (time.perf_counter() - t0) / 200
+    assert hits and per < 1e-3
+    r = elf.resolve(LIBLLVM, "llvm::APInt::sdiv(llvm::APInt const&) const")
+    assert r.symbol is not None and r.symbol.name == sym
