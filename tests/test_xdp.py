@@ -8,6 +8,7 @@ import pytest
 
 import pylibbpf
 from conftest import in_netns
+from _netutil import counter
 
 XDP_PASS = 2
 BPF_EXIT, MOV64_IMM = 0x95, 0xB7
@@ -25,7 +26,7 @@ def send_udp(veth, n: int = 5) -> None:
 
 
 def passed(obj) -> int:
-    return struct.unpack("Q", obj.maps["actions"][struct.pack("I", XDP_PASS)])[0]
+    return counter(obj, XDP_PASS, "actions")
 
 
 @pytest.mark.parametrize("by", ["name", "index"])
@@ -83,3 +84,64 @@ def test_xdp_wrong_program_type(veth) -> None:
     with in_netns(veth.ns_a), pylibbpf.Program.load_raw("socket_filter", code) as prog:
         with pytest.raises(pylibbpf.BPFError, match="this needs xdp"):
             prog.attach_xdp(veth.dev_a)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["link", "netlink"])
+def test_xdp_offload_not_supported_on_veth(veth, legacy) -> None:
+    with in_netns(veth.ns_a), pylibbpf.Program.load_raw("xdp", pass_all(), name="pass") as prog:
+        with pytest.raises(pylibbpf.NotSupportedError, match="offload") as ei:
+            prog.attach_xdp(veth.dev_a, mode="offload", legacy=legacy)
+        assert veth.dev_a in str(ei.value)
+        assert pylibbpf.xdp_query(veth.dev_a).prog_id == 0
+
+
+def test_xdp_link_update_and_detach(bpf_objects, veth) -> None:
+    with in_netns(veth.ns_a), pylibbpf.Object(bpf_objects["xdp_rewrite"]) as obj, \
+            pylibbpf.Program.load_raw("xdp", pass_all(), name="pass",
+                                      expected_attach_type="xdp") as other:
+        obj.load()
+        prog = obj.programs["xdp_rewrite"]
+        with prog.attach_xdp(veth.dev_a) as link:
+            # a second program cannot take the interface while the link holds it
+            with pytest.raises(pylibbpf.BPFError):
+                other.attach_xdp(veth.dev_a, legacy=True)
+            link.update(other)
+            assert pylibbpf.xdp_query(veth.dev_a).prog_id == other.id
+            before = passed(obj)
+            send_udp(veth)
+            assert passed(obj) == before  # xdp_rewrite no longer runs
+            link.update(prog)
+            send_udp(veth)
+            assert passed(obj) >= before + 5
+            link.detach()
+            assert pylibbpf.xdp_query(veth.dev_a).prog_id == 0
+            ran = passed(obj)
+            send_udp(veth)
+            assert passed(obj) == ran
+
+
+def test_xdp_legacy_replace(bpf_objects, veth) -> None:
+    with in_netns(veth.ns_a), pylibbpf.Object(bpf_objects["xdp_rewrite"]) as obj, \
+            pylibbpf.Program.load_raw("xdp", pass_all(), name="pass") as other:
+        obj.load()
+        prog = obj.programs["xdp_rewrite"]
+        first = other.attach_xdp(veth.dev_a, mode="generic", legacy=True)
+        with pytest.raises(pylibbpf.BPFError, match="replace=True"):
+            prog.attach_xdp(veth.dev_a, mode="generic", legacy=True)
+        second = prog.attach_xdp(veth.dev_a, mode="generic", legacy=True, replace=True)
+        assert pylibbpf.xdp_query(veth.dev_a).generic_prog_id == prog.id
+        send_udp(veth)
+        assert passed(obj) >= 5
+        first.close()  # no longer attached: leaves the replacement alone
+        assert pylibbpf.xdp_query(veth.dev_a).generic_prog_id == prog.id
+        second.close()
+        assert pylibbpf.xdp_query(veth.dev_a).prog_id == 0
+
+
+def test_xdp_legacy_closed_outside_its_namespace(veth) -> None:
+    with pylibbpf.Program.load_raw("xdp", pass_all(), name="pass") as prog:
+        with in_netns(veth.ns_a):
+            link = prog.attach_xdp(veth.dev_a, mode="generic", legacy=True)
+        link.close()  # detached in ns_a, not in the root namespace
+        with in_netns(veth.ns_a):
+            assert pylibbpf.xdp_query(veth.dev_a).prog_id == 0

@@ -10,7 +10,7 @@ import socket
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Union
 
-from .._ffi import ffi, lib
+from .._ffi import lib
 from ..errors import BPFError, BPFNotFoundError, error_from_errno
 from ..types import AttachType, ProgramType
 
@@ -78,7 +78,7 @@ def check_fd(fd: Any, name: str) -> int:
     try:
         os.fstat(fd)
     except OSError as e:
-        raise error_from_errno(e.errno or _errno.EBADF, f"{name} {fd}") from None
+        raise error_from_errno(e.errno or _errno.EBADF, f"{name} fd {fd}") from None
     return fd
 
 
@@ -87,7 +87,7 @@ def open_cgroup(cgroup: CgroupTarget) -> Tuple[int, str]:
     if isinstance(cgroup, bool):
         raise TypeError("cgroup must be a path or a file descriptor, not bool")
     if isinstance(cgroup, int):
-        check_fd(cgroup, "cgroup fd")
+        check_fd(cgroup, "cgroup")
         return os.dup(cgroup), f"cgroup fd {cgroup}"
     if not isinstance(cgroup, (str, os.PathLike)):
         raise TypeError(f"cgroup must be a path or a file descriptor, "
@@ -113,7 +113,7 @@ def open_netns(netns: Union[PathLike, int, None]) -> Tuple[int, str]:
     if isinstance(netns, bool):
         raise TypeError("netns must be a name, a path or a file descriptor, not bool")
     if isinstance(netns, int):
-        check_fd(netns, "netns fd")
+        check_fd(netns, "netns")
         return os.dup(netns), f"netns fd {netns}"
     if not isinstance(netns, (str, os.PathLike)):
         raise TypeError(f"netns must be a name, a path or a file descriptor, "
@@ -174,13 +174,3 @@ def check_attach_type(prog: "Program", attach_type: AttachType, what: str,
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is of type "
                                       f"{ptype.name.lower()}, {attach_type.name.lower()} "
                                       f"needs {want}")
-
-
-def link_from_ptr(ptr: Any, err: int, what: str, log: Any) -> Any:
-    from ..link import Link
-
-    return Link._from_ptr(ptr, err, what, log)
-
-
-def null() -> Any:
-    return ffi.NULL

@@ -13,6 +13,7 @@ from .._ffi import lib, opts
 from ..errors import BPFError, check_ret
 from ..link import Link
 from ..types import AttachType as A, MapType, ProgramType as P, _coerce
+from ._common import require_type
 from ._net import check_attach_type, expected_attach_type, fileno
 from .raw import AttachQuery, legacy_attach, prog_query
 
@@ -35,7 +36,7 @@ def _map_fd(target: Any) -> Tuple[int, str]:
     if isinstance(target, Map):
         mtype = target.type
         if mtype not in (MapType.SOCKMAP, MapType.SOCKHASH):
-            raise BPFError(_errno.EINVAL, f"map {target.name!r} is a {mtype.name.lower()}, "
+            raise BPFError(_errno.EINVAL, f"map {target.name!r} is of type {mtype.name.lower()}; "
                                           "sk_msg/sk_skb programs need a sockmap or sockhash")
         return target.fd, f"map {target.name!r}"
     fd = fileno(target, "map")
@@ -59,6 +60,7 @@ def attach_sockmap(prog: "Program", map: Any, *,
                    attach_type: Union[A, str, int, None] = None,
                    legacy: bool = False) -> Link:
     what = f"attach program {prog.name!r} to a sockmap"
+    require_type(prog, what, P.SK_MSG, P.SK_SKB)
     atype = _attach_type(prog, attach_type, what)
     check_attach_type(prog, atype, what, SOCKMAP_ATTACH_TYPES, "sockmap")
     map_fd, name = _map_fd(map)
