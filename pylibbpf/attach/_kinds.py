@@ -1,8 +1,15 @@
-"""Recognising what this kernel cannot do, so it is reported as NotSupportedError."""
+"""Recognising what this kernel cannot do, so it is reported as NotSupportedError.
+
+Every check here looks at the kernel itself (sysfs, tracefs, kallsyms, or a
+tiny probe through the bpf() syscall) rather than guessing from an errno.
+Results that cannot change while the process runs are cached.
+"""
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import os
+from typing import List, Optional, Tuple
 
 from ..types import ProgramType
 
@@ -11,6 +18,9 @@ CAP_BPF = 39
 
 #: program types whose load needs a BPF trampoline
 TRAMPOLINE_TYPES = (ProgramType.TRACING, ProgramType.LSM, ProgramType.EXT)
+
+EVENT_SOURCES = "/sys/bus/event_source/devices"
+TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 
 def has_capability(cap: int) -> bool:
@@ -34,14 +44,139 @@ def trampoline_refusal(err: int, ptype: ProgramType, log: str) -> str:
 
     Some kernels (e.g. under lockdown or in some hypervisors' guests) refuse
     BPF trampolines outright; the verifier never runs, so its log is empty.
-    Returns "" when the failure looks like something else.
+    Returns "" when the failure looks like something else (an unprivileged
+    caller, or a verifier that did run and said why).
     """
     if err != _errno.EPERM or ptype not in TRAMPOLINE_TYPES or log.strip():
         return ""
     if not privileged_for_bpf():
         return ""
-    kind = {ProgramType.TRACING: "fentry/fexit/fmod_ret/tp_btf tracing",
+    kind = {ProgramType.TRACING: "fentry/fexit/fmod_ret (trampoline tracing)",
             ProgramType.LSM: "LSM", ProgramType.EXT: "freplace"}[ptype]
     return (f"this kernel does not support {kind} programs: they need BPF trampolines, "
             "which it refuses (EPERM with an empty verifier log although the caller "
-            "has CAP_BPF/CAP_SYS_ADMIN)")
+            "has CAP_BPF/CAP_SYS_ADMIN; 'ulimit -l' is not the cause)")
+
+
+# --- tracefs, perf PMUs, kallsyms -------------------------------------------------
+
+def tracefs_dir() -> Optional[str]:
+    """Where tracefs is mounted (``…/events`` exists), or None."""
+    for path in TRACEFS_CANDIDATES:
+        if os.path.isdir(os.path.join(path, "events")):
+            return path
+    return None
+
+
+def event_sources() -> List[str]:
+    """The perf PMUs the kernel exposes (``/sys/bus/event_source/devices``)."""
+    try:
+        return sorted(os.listdir(EVENT_SOURCES))
+    except OSError:
+        return []
+
+
+def has_pmu(name: str) -> bool:
+    return os.path.exists(os.path.join(EVENT_SOURCES, name, "type"))
+
+
+def kprobe_unsupported_reason() -> str:
+    """Why this kernel cannot do kprobes, or "" when it can.
+
+    Kernels with CONFIG_KPROBES (and CONFIG_KPROBE_EVENTS) expose the
+    ``kprobe`` perf PMU (since 4.17) and tracefs' ``kprobe_events`` file.
+    """
+    if has_pmu("kprobe"):
+        return ""
+    tracefs = tracefs_dir()
+    if tracefs is not None and os.path.exists(os.path.join(tracefs, "kprobe_events")):
+        return ""
+    if tracefs is None:
+        return ("this kernel has no kprobes (no kprobe PMU in "
+                f"{EVENT_SOURCES}; tracefs is not mounted, so kprobe_events was not checked)")
+    return ("this kernel has no kprobes (CONFIG_KPROBES off: no kprobe PMU in "
+            f"{EVENT_SOURCES}, no kprobe_events in {tracefs})")
+
+
+@functools.lru_cache(maxsize=None)
+def _kallsyms_names() -> Optional[frozenset]:  # type: ignore[type-arg]
+    try:
+        with open("/proc/kallsyms") as f:
+            return frozenset(line.split()[2] for line in f if line.count(" ") >= 2)
+    except OSError:
+        return None
+
+
+def kernel_symbol_exists(name: str) -> Optional[bool]:
+    """Whether ``name`` is a kernel (or module) symbol; None when kallsyms is unreadable."""
+    names = _kallsyms_names()
+    if names is None:
+        return None
+    return name in names
+
+
+def syscall_symbols(syscall: str) -> Optional[List[str]]:
+    """The kernel functions that implement ``syscall`` (``__x64_sys_…``, ``__se_sys_…``);
+    None when kallsyms is unreadable."""
+    names = _kallsyms_names()
+    if not names:
+        return None
+    suffix = f"_sys_{syscall}"
+    return sorted(n for n in names if n == f"sys_{syscall}" or
+                  (n.endswith(suffix) and n.startswith("__") and n.count("_sys_") == 1))
+
+
+def missing_symbol_note(symbol: str) -> str:
+    """" ('x' is not a kernel symbol)" when kallsyms says so, else ""."""
+    if kernel_symbol_exists(symbol) is False:
+        return f"; besides, {symbol!r} is not in /proc/kallsyms"
+    return ""
+
+
+# --- kprobe_multi / kprobe.session: a real probe ----------------------------------
+
+_MOV_R0_0_EXIT = bytes.fromhex("b700000000000000" "9500000000000000")
+
+
+@functools.lru_cache(maxsize=None)
+def _probe_kprobe_multi(session: bool) -> Tuple[int, str]:
+    """(errno of BPF_LINK_CREATE with no functions, what failed) for a tiny kprobe program.
+
+    With multi-kprobe support the kernel answers EINVAL (no functions given);
+    without CONFIG_FPROBE it answers EOPNOTSUPP.
+    """
+    from .._ffi import ffi, lib, opts
+    from ..errors import BPFError
+    from ..program import Program
+    from ..types import AttachType
+
+    attach = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
+    try:
+        prog = Program.load_raw(ProgramType.KPROBE, _MOV_R0_0_EXIT, name="plb_probe_kpm",
+                                expected_attach_type=attach)
+    except BPFError as e:
+        return (e.errno or _errno.EINVAL, "load")
+    try:
+        fd = lib.bpf_link_create(prog.fd, 0, attach, opts("bpf_link_create_opts"))
+        err = ffi.errno
+        if fd >= 0:  # cannot happen with no functions, but never leak it
+            os.close(fd)
+            return (0, "link")
+        return (err, "link")
+    finally:
+        prog.close()
+
+
+def kprobe_multi_unsupported_reason(session: bool = False) -> str:
+    """Why this kernel cannot do kprobe_multi (or kprobe.session) links, or ""."""
+    kind = "kprobe.session" if session else "kprobe_multi"
+    err, stage = _probe_kprobe_multi(session)
+    if stage == "load":
+        if session and err in (_errno.EINVAL, _errno.E2BIG):
+            return (f"this kernel does not know {kind} programs (BPF_TRACE_KPROBE_SESSION "
+                    "needs Linux 6.10)")
+        return ""  # a load failure says nothing about the kernel's support
+    if err in (_errno.EOPNOTSUPP, 524):
+        return (f"this kernel has no {kind} links (CONFIG_FPROBE off: BPF_LINK_CREATE "
+                "for a multi-kprobe answers EOPNOTSUPP)")
+    return ""

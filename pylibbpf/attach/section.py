@@ -1,15 +1,40 @@
 """Attach by SEC() definition: libbpf parses the section name (``tp/…``,
-``uprobe/…``, ``cgroup_skb/egress`` …) and picks the attach kind."""
+``uprobe/…``, ``cgroup_skb/egress`` …) and picks the attach kind.
+
+When the attach fails, the section says which kind was meant, so the error
+can name it: kinds the kernel lacks become :class:`NotSupportedError`, a
+missing tracepoint or function :class:`BPFNotFoundError`.
+"""
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from .._ffi import ffi, lib, libbpf_log
+from ..errors import BPFError, BPFNotFoundError, NotSupportedError, error_from_errno
 from ..link import Link
+from ._kinds import (kernel_symbol_exists, kprobe_multi_unsupported_reason,
+                     kprobe_unsupported_reason, missing_symbol_note)
 
 if TYPE_CHECKING:
     from ..program import Program
+
+#: SEC() prefixes that need an explicit target, and the method that takes it
+_EXPLICIT = {
+    "tp": "attach_tracepoint(category, name)", "tracepoint": "attach_tracepoint(category, name)",
+    "raw_tp": "attach_raw_tracepoint(name)", "raw_tracepoint": "attach_raw_tracepoint(name)",
+    "kprobe": "attach_kprobe(symbol)", "kretprobe": "attach_kprobe(symbol, retprobe=True)",
+    "ksyscall": "attach_ksyscall(name)", "kretsyscall": "attach_ksyscall(name, retprobe=True)",
+    "kprobe.multi": "attach_kprobe_multi(pattern)",
+    "kretprobe.multi": "attach_kprobe_multi(pattern, retprobe=True)",
+    "kprobe.session": "attach_kprobe_multi(pattern, session=True)",
+    "perf_event": "attach_perf_event(fd) or attach_perf_events()",
+    "iter": "attach_iter()", "freplace": "attach_freplace(target, function)",
+    "uprobe": "attach_uprobe(...)", "uretprobe": "attach_uprobe(..., retprobe=True)",
+    "usdt": "attach_usdt(...)", "xdp": "attach_xdp(interface)", "tc": "attach_tc(...)",
+    "tcx/ingress": "attach_tcx(...)", "tcx/egress": "attach_tcx(...)",
+    "socket": "attach_socket(sock)", "netfilter": "attach_netfilter(...)",
+}
 
 
 def attach_by_section(prog: "Program", *, auto: bool = False) -> Optional[Link]:
@@ -20,10 +45,45 @@ def attach_by_section(prog: "Program", *, auto: bool = False) -> Optional[Link]:
     """
     prog._check_has_ptr("attach by section")
     prog.fd  # raises when not loaded
-    what = f"attach program {prog.name!r} (SEC {prog.section!r})"
+    section = prog.section
+    what = f"attach program {prog.name!r} (SEC {section!r})"
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach(prog._ptr)
         err = ffi.errno
-    if auto and ptr == ffi.NULL and err == _errno.EOPNOTSUPP and not log.warnings:
-        return None  # not auto-attachable
-    return Link._from_ptr(ptr, err, what, log)
+    if ptr == ffi.NULL:
+        if err == _errno.EOPNOTSUPP and not log.warnings:
+            if auto:
+                return None  # not auto-attachable
+            method = _EXPLICIT.get(section.split("/")[0]) or _EXPLICIT.get(section)
+            hint = f"; use {method}" if method else ""
+            raise BPFError(err, f"{what}: the section does not say where to attach{hint}")
+        raise _section_error(err, section, what, log.warnings)
+    return Link(ptr=ptr, description=f"{section!r} ({prog.name!r})")
+
+
+def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BPFError:
+    kind, _, target = section.partition("/")
+    if kind in ("kprobe", "kretprobe", "ksyscall", "kretsyscall") and target:
+        reason = kprobe_unsupported_reason()
+        symbol = target.split("+")[0]
+        if reason:
+            note = missing_symbol_note(symbol) if kind in ("kprobe", "kretprobe") else ""
+            return NotSupportedError(err, f"{what}: {kind} on {target!r}: {reason}{note}",
+                                     libbpf_log=warnings)
+        if kind in ("kprobe", "kretprobe") and kernel_symbol_exists(symbol) is False:
+            return BPFNotFoundError(err, f"{what}: no kernel function {symbol!r} "
+                                         "(not in /proc/kallsyms)", libbpf_log=warnings)
+    if kind in ("kprobe.multi", "kretprobe.multi", "kprobe.session"):
+        reason = kprobe_multi_unsupported_reason(session=kind == "kprobe.session")
+        if reason:
+            return NotSupportedError(err, f"{what}: {kind} on {target!r}: {reason}",
+                                     libbpf_log=warnings)
+    if kind in ("tp", "tracepoint") and err == _errno.ENOENT and target.count("/") == 1:
+        from .tracepoint import _tracepoint_error
+
+        category, name = target.split("/")
+        return _tracepoint_error(err, category, name, what, warnings)
+    if kind in ("raw_tp", "raw_tracepoint") and err == _errno.ENOENT:
+        return BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {target!r}",
+                                libbpf_log=warnings)
+    return error_from_errno(err, what, libbpf_log=warnings)

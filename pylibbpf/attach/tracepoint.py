@@ -1,0 +1,75 @@
+"""Tracepoints (``tp/<category>/<name>``, through a perf event) and raw
+tracepoints (``raw_tp/<name>``, ``BPF_RAW_TRACEPOINT_OPEN``)."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import TYPE_CHECKING
+
+from .._ffi import ffi, lib, libbpf_log, opts
+from ..errors import BPFError, BPFNotFoundError, error_from_errno
+from ..link import Link
+from ..types import ProgramType
+from ._args import check_cookie, check_name, object_program
+from ._common import require_type
+from ._kinds import tracefs_dir
+
+if TYPE_CHECKING:
+    from ..program import Program
+
+__all__ = ["attach_tracepoint", "attach_raw_tracepoint"]
+
+
+def attach_tracepoint(prog: "Program", category: str, name: str, *, cookie: int = 0) -> Link:
+    check_name(category, "tracepoint category")
+    check_name(name, "tracepoint name")
+    check_cookie(cookie)
+    tp = f"{category}:{name}"
+    what = f"attach tracepoint program {prog.name!r} to {tp!r}"
+    require_type(prog, what, ProgramType.TRACEPOINT)
+    object_program(prog, what)
+    o = opts("bpf_tracepoint_opts", bpf_cookie=cookie)
+    with libbpf_log() as log:
+        ptr = lib.bpf_program__attach_tracepoint_opts(prog._ptr, category.encode(),
+                                                      name.encode(), o)
+        err = ffi.errno
+    if ptr == ffi.NULL:
+        raise _tracepoint_error(err, category, name, what, log.warnings)
+    return Link(ptr=ptr, description=f"tracepoint {tp!r} ({prog.name!r})")
+
+
+def _tracepoint_error(err: int, category: str, name: str, what: str,
+                      warnings: list[str]) -> BPFError:
+    if err == _errno.ENOENT:
+        tracefs = tracefs_dir()
+        if tracefs is None:
+            return BPFError(err, f"{what}: tracefs is not mounted, so the tracepoint's id "
+                                 "cannot be read (mount -t tracefs tracefs /sys/kernel/tracing)",
+                            libbpf_log=warnings)
+        events = os.path.join(tracefs, "events")
+        if not os.path.isdir(os.path.join(events, category)):
+            return BPFNotFoundError(err, f"{what}: no tracepoint category {category!r} "
+                                         f"(not in {events})", libbpf_log=warnings)
+        if not os.path.isdir(os.path.join(events, category, name)):
+            return BPFNotFoundError(err, f"{what}: no tracepoint {name!r} in category "
+                                         f"{category!r} (not in {events}/{category})",
+                                    libbpf_log=warnings)
+    return error_from_errno(err, what, libbpf_log=warnings)
+
+
+def attach_raw_tracepoint(prog: "Program", name: str, *, cookie: int = 0) -> Link:
+    check_name(name, "raw tracepoint name")
+    check_cookie(cookie)
+    what = f"attach raw tracepoint program {prog.name!r} to {name!r}"
+    require_type(prog, what, ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE)
+    object_program(prog, what)
+    o = opts("bpf_raw_tracepoint_opts", cookie=cookie)
+    with libbpf_log() as log:
+        ptr = lib.bpf_program__attach_raw_tracepoint_opts(prog._ptr, name.encode(), o)
+        err = ffi.errno
+    if ptr == ffi.NULL:
+        if err == _errno.ENOENT:
+            raise BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {name!r}",
+                                   libbpf_log=log.warnings)
+        raise error_from_errno(err, what, libbpf_log=log.warnings)
+    return Link(ptr=ptr, description=f"raw tracepoint {name!r} ({prog.name!r})")

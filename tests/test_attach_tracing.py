@@ -1,0 +1,592 @@
+"""Kernel tracing attach kinds: each one that this kernel can do is attached,
+triggered from a child process, checked to have run (with its cookie), closed,
+and checked to have stopped. Kinds the kernel lacks must raise a clean
+NotSupportedError naming the kind (and, on a kernel that has them, fire)."""
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import pytest
+
+import pylibbpf
+from pylibbpf import AttachType, LinkType, NotSupportedError, ProgramType
+from pylibbpf.attach import _kinds
+from pylibbpf.attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
+from pylibbpf.link import (IterLinkInfo, PerfEventLinkInfo, RawTracepointLinkInfo,
+                           StructOpsLinkInfo)
+
+# which program counted (enum in tests/bpf/attach_tp.bpf.c)
+W_TP, W_TP_ALT, W_RAW_TP, W_TP_BTF, W_PERF, W_SEC_TP = 1, 2, 3, 4, 5, 6
+
+GETPGID_CHILD = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0);"
+                 " os.getpgid(0); os.getpgid(0); print(os.getpid())")
+BUSY_CHILD = ("import os, sys, time; print(os.getpid(), flush=True); t = time.time()\n"
+              "while time.time() - t < float(sys.argv[1]): pass")
+
+
+@pytest.fixture(scope="session")
+def bpf_objects(tmp_path_factory) -> Dict[str, Path]:
+    """tests/bpf/attach_*.bpf.c compiled once per session, like conftest's
+    ``bpf_objects`` but into a private directory, so that another test session
+    running at the same time (it empties tests/.build) cannot remove them."""
+    out = tmp_path_factory.mktemp("attach-bpf")
+    pylibbpf.vmlinux_h_path()
+    objs = {}
+    for src in sorted((Path(__file__).parent / "bpf").glob("attach_*.bpf.c")):
+        name = src.name[: -len(".bpf.c")]
+        objs[name] = pylibbpf.compile(src, out / f"{name}.bpf.o", cflags=["-Wall", "-Werror"])
+    return objs
+
+
+def run_getpgid_child(comm: str = "plb-tracing") -> int:
+    """A child process that calls getpgid() twice; returns its pid."""
+    out = subprocess.run([sys.executable, "-c", GETPGID_CHILD, comm], capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout)
+
+
+def run_busy_child(seconds: float = 0.4) -> int:
+    out = subprocess.run([sys.executable, "-c", BUSY_CHILD, str(seconds)], capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+def raw_view(m: pylibbpf.Map) -> pylibbpf.Map:
+    """The map with bytes keys and values (maps may decode values from BTF)."""
+    return getattr(m, "raw", m)
+
+
+def hit(obj: pylibbpf.Object, pid: int, which: int) -> Optional[tuple[int, int]]:
+    """(count, cookie) that program ``which`` recorded for process ``pid``, or None."""
+    raw = raw_view(obj.maps["hits"]).lookup(struct.pack("II", pid, which))
+    return None if raw is None else struct.unpack("QQ", raw)
+
+
+@pytest.fixture
+def tp_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
+        obj.load()
+        yield obj
+
+
+# --- tracepoints ---------------------------------------------------------------------
+
+def test_tracepoint_fires_with_cookie_then_stops(tp_obj) -> None:
+    prog = tp_obj.programs["tp_getpgid"]
+    link = prog.attach_tracepoint("syscalls", "sys_enter_getpgid", cookie=0xC0FFEE)
+    pid = run_getpgid_child()
+    assert hit(tp_obj, pid, W_TP) == (2, 0xC0FFEE)
+    info = link.info
+    assert isinstance(info, PerfEventLinkInfo)
+    assert info.type == LinkType.PERF_EVENT and info.program_id == prog.id
+    assert (info.event_type, info.name, info.cookie) == ("tracepoint", "sys_enter_getpgid",
+                                                         0xC0FFEE)
+    link.close()
+    assert link.closed
+    pid2 = run_getpgid_child()
+    assert hit(tp_obj, pid2, W_TP) is None
+
+
+def test_attach_by_section_tracepoint(tp_obj) -> None:
+    with tp_obj.programs["sec_tp_getpgid"].attach() as link:
+        pid = run_getpgid_child()
+        assert link.info.type == LinkType.PERF_EVENT
+    assert hit(tp_obj, pid, W_SEC_TP) == (2, 0)
+    assert hit(tp_obj, run_getpgid_child(), W_SEC_TP) is None
+
+
+def test_section_without_target_names_the_method(tp_obj) -> None:
+    with pytest.raises(pylibbpf.BPFError, match=r"does not say where to attach.*"
+                                                r"attach_tracepoint"):
+        tp_obj.programs["tp_getpgid"].attach()
+
+
+def test_missing_tracepoint_is_named(tp_obj) -> None:
+    prog = tp_obj.programs["tp_getpgid"]
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no tracepoint 'sys_enter_nope'"):
+        prog.attach_tracepoint("syscalls", "sys_enter_nope")
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no tracepoint category 'nocat'"):
+        prog.attach_tracepoint("nocat", "x")
+
+
+def test_tracepoint_arguments_are_checked(tp_obj) -> None:
+    prog = tp_obj.programs["tp_getpgid"]
+    with pytest.raises(ValueError, match="cookie"):
+        prog.attach_tracepoint("syscalls", "sys_enter_getpgid", cookie=-1)
+    with pytest.raises(ValueError, match="tracepoint name"):
+        prog.attach_tracepoint("syscalls", "")
+    with pytest.raises(ValueError, match="invalid tracepoint category"):
+        prog.attach_tracepoint("../x", "y")
+    with pytest.raises(TypeError):
+        prog.attach_tracepoint("syscalls", 3)  # type: ignore[arg-type]
+
+
+def test_raw_tracepoint_fires_with_cookie_then_stops(tp_obj) -> None:
+    link = tp_obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter", cookie=77)
+    pid = run_getpgid_child()
+    assert hit(tp_obj, pid, W_RAW_TP) == (2, 77)
+    info = link.info
+    assert isinstance(info, RawTracepointLinkInfo) and info.tp_name == "sys_enter"
+    link.close()
+    assert hit(tp_obj, run_getpgid_child(), W_RAW_TP) is None
+
+
+def test_missing_raw_tracepoint_is_named(tp_obj) -> None:
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no tracepoint 'no_such_tp'"):
+        tp_obj.programs["raw_sys_enter"].attach_raw_tracepoint("no_such_tp")
+
+
+def test_tp_btf_fires_with_cookie_then_stops(tp_obj) -> None:
+    link = tp_obj.programs["btf_sys_enter"].attach_trace(cookie=5)
+    pid = run_getpgid_child()
+    assert hit(tp_obj, pid, W_TP_BTF) == (2, 5)
+    info = link.info  # tp_btf attaches through a raw tracepoint link
+    assert isinstance(info, RawTracepointLinkInfo) and info.tp_name == "sys_enter"
+    link.close()
+    assert hit(tp_obj, run_getpgid_child(), W_TP_BTF) is None
+
+
+def test_wrong_program_type_fails_before_any_syscall(tp_obj) -> None:
+    tp, raw = tp_obj.programs["tp_getpgid"], tp_obj.programs["raw_sys_enter"]
+    cases = [
+        (lambda: raw.attach_tracepoint("syscalls", "sys_enter_getpgid"), "needs tracepoint"),
+        (lambda: tp.attach_raw_tracepoint("sys_enter"), "needs raw_tracepoint"),
+        (lambda: tp.attach_kprobe("do_getpgid"), "needs kprobe"),
+        (lambda: tp.attach_kprobe_multi("do_*"), "needs kprobe"),
+        (lambda: tp.attach_ksyscall("getpgid"), "needs kprobe"),
+        (lambda: tp.attach_trace(), "needs tracing"),
+        (lambda: tp.attach_lsm(), "needs lsm"),
+        (lambda: tp.attach_freplace(raw, "f"), "needs ext"),
+        (lambda: tp.attach_iter(), "needs tracing"),
+        (lambda: raw.attach_perf_event(0), "needs perf_event"),
+        (lambda: tp_obj.maps["hits"].attach_struct_ops(), "not struct_ops"),
+    ]
+    for call, message in cases:
+        with pytest.raises(pylibbpf.BPFError, match=message):
+            call()
+
+
+# --- perf events -----------------------------------------------------------------------
+
+def test_perf_event_cpu_clock_samples_then_stops(tp_obj) -> None:
+    prog = tp_obj.programs["on_sample"]
+    attached = prog.attach_perf_events("cpu-clock", sample_freq=2000, cookie=42)
+    assert isinstance(attached, PerfEventLinks)
+    cpus = _kinds_online_cpus()
+    assert len(attached) == len(cpus)
+    fds = attached.events.fds if attached.events else []
+    pid = run_busy_child()
+    count, cookie = hit(tp_obj, pid, W_PERF) or (0, 0)
+    assert count > 10 and cookie == 42
+    info = attached.links[0].info
+    assert isinstance(info, PerfEventLinkInfo)
+    # (the kernel reports cpu-clock under its own internal PMU type, not 1)
+    assert (info.event_type, info.config, info.cookie) == ("event", 0, 42)
+    attached.close()
+    attached.close()
+    assert attached.closed and all(link.closed for link in attached._links or [])
+    for fd in fds:  # the events were closed with the links
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    assert hit(tp_obj, run_busy_child(0.2), W_PERF) is None
+
+
+def _kinds_online_cpus() -> list[int]:
+    from pylibbpf.attach.perf_event import online_cpus
+
+    return online_cpus()
+
+
+def test_attach_perf_event_to_own_fd_leaves_it_open(tp_obj) -> None:
+    with open_perf_events("cpu-clock", sample_period=100_000, cpus=[0]) as events:
+        assert isinstance(events, PerfEvents) and events.cpus == [0]
+        fd = events.fds[0]
+        link = tp_obj.programs["on_sample"].attach_perf_event(fd, cookie=9)
+        link.close()
+        os.fstat(fd)  # still ours
+    assert events.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+
+
+def test_perf_event_link_info_names_the_event(tp_obj) -> None:
+    with tp_obj.programs["on_sample"].attach_perf_events("page-faults", sample_period=10,
+                                                         cookie=8) as attached:
+        info = attached.links[0].info
+    assert isinstance(info, PerfEventLinkInfo)
+    assert (info.event_type, info.perf_type, info.config, info.cookie) == ("event", 1, 2, 8)
+
+
+def test_perf_events_for_one_process(tp_obj) -> None:
+    child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD, "1.0"], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None
+        pid = int(child.stdout.readline())
+        with tp_obj.programs["on_sample"].attach_perf_events(
+                "task-clock", sample_period=1_000_000, cpus=[-1], pid=pid, cookie=3):
+            child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.wait()
+    count, cookie = hit(tp_obj, pid, W_PERF) or (0, 0)
+    assert count > 5 and cookie == 3
+    assert hit(tp_obj, os.getpid(), W_PERF) is None  # only that process was sampled
+
+
+def test_perf_event_arguments_are_checked(tp_obj) -> None:
+    with pytest.raises(ValueError, match="unknown perf event 'bogus'"):
+        open_perf_events("bogus")
+    with pytest.raises(ValueError, match="not both"):
+        open_perf_events(sample_period=1, sample_freq=1)
+    with pytest.raises(ValueError, match="needs a pid"):
+        open_perf_events(cpus=[-1])
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no process"):
+        open_perf_events(cpus=[-1], pid=2 ** 22 + 12345)
+    with pytest.raises(pylibbpf.BPFError, match="not a perf event"):
+        tp_obj.programs["on_sample"].attach_perf_event(tp_obj.maps["hits"].fd)
+
+
+def test_hardware_event_without_pmu_is_not_supported() -> None:
+    if any(p.startswith("cpu") for p in _kinds.event_sources()):
+        with open_perf_events("cycles", sample_period=1_000_000) as events:
+            assert len(events) >= 1
+        return
+    with pytest.raises(NotSupportedError, match="'cycles'.*no hardware PMU"):
+        open_perf_events("cycles", sample_period=1_000_000)
+
+
+# --- bpf_iter --------------------------------------------------------------------------
+
+@pytest.fixture
+def iter_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
+    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
+        obj.load()
+        yield obj
+
+
+def sleeping_child(comm: str) -> subprocess.Popen:
+    code = ("import ctypes, sys, time; ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0);"
+            " print('ready', flush=True); time.sleep(30)")
+    child = subprocess.Popen([sys.executable, "-c", code, comm], stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    return child
+
+
+def test_task_iterator_lists_a_child(iter_obj) -> None:
+    child = sleeping_child("plb-iter-task")
+    try:
+        link = iter_obj.programs["dump_task"].attach_iter()
+        text = link.open_iter().read_text()
+        assert f"{child.pid} plb-iter-task\n" in text
+        assert f"{os.getpid()} " in text
+        with link.open_iter() as it:  # every open is a fresh walk
+            lines = list(it)
+        assert f"{child.pid} plb-iter-task" in lines
+        info = link.info
+        assert isinstance(info, IterLinkInfo) and info.target_name == "task"
+        link.close()
+        with pytest.raises(pylibbpf.ClosedError):
+            link.open_iter()
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_task_iterator_limited_to_one_process(iter_obj) -> None:
+    child = sleeping_child("plb-iter-pid")
+    try:
+        with iter_obj.programs["dump_task"].attach_iter(pid=child.pid) as link:
+            text = link.open_iter().read_text()
+            assert link.info.pid == child.pid  # type: ignore[attr-defined]
+    finally:
+        child.kill()
+        child.wait()
+    assert text == f"{child.pid} plb-iter-pid\n"
+
+
+def test_map_element_iterator(iter_obj) -> None:
+    numbers = raw_view(iter_obj.maps["numbers"])
+    expected = {k: k * k + 1000 for k in range(10)}
+    for k, v in expected.items():
+        numbers[struct.pack("I", k)] = struct.pack("Q", v)
+    with iter_obj.programs["dump_numbers"].attach_iter(map=numbers) as link:
+        it = link.open_iter()
+        data = it.read()
+        assert it.read() == b""  # the walk is over
+        it.close()
+        info = link.info
+        assert isinstance(info, IterLinkInfo)
+        assert (info.target_name, info.map_id) == ("bpf_map_elem", numbers.id)
+    got = dict(line.split("=") for line in data.decode().split())
+    assert {int(k): int(v) for k, v in got.items()} == expected
+
+
+def test_map_iterator_needs_a_map(iter_obj) -> None:
+    with pytest.raises(ValueError, match="give map="):
+        iter_obj.programs["dump_numbers"].attach_iter()
+    with pytest.raises(ValueError, match="map= is for"):
+        iter_obj.programs["dump_task"].attach_iter(map=iter_obj.maps["numbers"])
+
+
+# --- struct_ops --------------------------------------------------------------------------
+
+TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
+
+
+def available_ccs() -> list[str]:
+    with open("/proc/sys/net/ipv4/tcp_available_congestion_control") as f:
+        return f.read().split()
+
+
+def tcp_connection_with(cc: str) -> None:
+    """One TCP connection over loopback whose client uses congestion control ``cc``."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with socket.socket() as client:
+            client.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, cc.encode())
+            client.connect(server.getsockname())
+            conn, _ = server.accept()
+            with conn:
+                client.sendall(b"x" * 100_000)
+                got = 0
+                while got < 100_000:
+                    got += len(conn.recv(65536))
+            assert client.getsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, 16).rstrip(b"\0") \
+                == cc.encode()
+
+
+def init_calls(obj: pylibbpf.Object, which: int) -> int:
+    return int(struct.unpack("Q", raw_view(obj.maps["init_calls"])[struct.pack("I", which)])[0])
+
+
+def test_struct_ops_congestion_control_registers_runs_and_unregisters(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        obj.load()
+        assert "plb_cc" not in available_ccs()
+        cc_map = obj.maps["plb_cc"]
+        link = cc_map.attach_struct_ops()
+        assert "plb_cc" in available_ccs()
+        tcp_connection_with("plb_cc")
+        assert init_calls(obj, 0) >= 1
+        info = link.info
+        assert isinstance(info, StructOpsLinkInfo) and info.map_id == cc_map.id
+        link.close()
+        assert "plb_cc" not in available_ccs()
+        with pytest.raises(OSError):
+            tcp_connection_with("plb_cc")
+
+
+def test_legacy_struct_ops_unregisters_after_object_closed(bpf_objects) -> None:
+    obj = pylibbpf.Object(bpf_objects["attach_struct_ops"])
+    obj.load()
+    link = obj.maps["plb_cc_legacy"].attach_struct_ops()
+    try:
+        assert "plb_cc_legacy" in available_ccs()
+        tcp_connection_with("plb_cc_legacy")
+        assert init_calls(obj, 1) >= 1
+        with pytest.raises(NotSupportedError, match="without a kernel link"):
+            link.pin("/sys/fs/bpf/never")
+        obj.close()
+        assert "plb_cc_legacy" in available_ccs()  # still registered
+    finally:
+        link.close()
+        obj.close()
+    assert "plb_cc_legacy" not in available_ccs()
+
+
+def test_struct_ops_needs_a_loaded_object(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        with pytest.raises(pylibbpf.BPFError, match="plb_cc"):
+            obj.maps["plb_cc"].attach_struct_ops()
+
+
+# --- kprobes: this kernel has none ---------------------------------------------------------
+
+@pytest.fixture
+def kprobe_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
+    with pylibbpf.Object(bpf_objects["attach_kprobe"]) as obj:
+        obj.load()
+        yield obj
+
+
+def kprobe_hits(obj: pylibbpf.Object) -> int:
+    return int(struct.unpack("Q", raw_view(obj.maps[".bss"])[struct.pack("I", 0)][:8])[0])
+
+
+KPROBE_CALLS = {
+    "kprobe": lambda o: o.programs["on_kprobe"].attach_kprobe("do_getpgid", cookie=1),
+    "kretprobe": lambda o: o.programs["on_kretprobe"].attach_kprobe("do_getpgid",
+                                                                    retprobe=True),
+    "ksyscall": lambda o: o.programs["on_ksyscall"].attach_ksyscall("getpgid"),
+    "kretsyscall": lambda o: o.programs["on_ksyscall"].attach_ksyscall("getpgid",
+                                                                       retprobe=True),
+    "kprobe (SEC)": lambda o: o.programs["sec_kprobe"].attach(),
+}
+
+
+@pytest.mark.parametrize("kind", list(KPROBE_CALLS))
+def test_kprobe_kinds(kprobe_obj, kind) -> None:
+    """No kprobes here: a clean NotSupportedError naming the kind; elsewhere: fires."""
+    call = KPROBE_CALLS[kind]
+    if _kinds.kprobe_unsupported_reason():
+        with pytest.raises(NotSupportedError) as e:
+            call(kprobe_obj)
+        assert kind.split()[0] in str(e.value)
+        assert "no kprobes" in str(e.value) and "getpgid" in str(e.value)
+        return
+    with call(kprobe_obj):
+        run_getpgid_child()
+    assert kprobe_hits(kprobe_obj) >= 2
+
+
+def test_kprobe_on_missing_function(kprobe_obj) -> None:
+    prog = kprobe_obj.programs["on_kprobe"]
+    if _kinds.kprobe_unsupported_reason():
+        with pytest.raises(NotSupportedError, match=r"'no_such_fn_plb'.*no kprobes.*"
+                                                    r"not in /proc/kallsyms"):
+            prog.attach_kprobe("no_such_fn_plb")
+    else:
+        with pytest.raises(pylibbpf.BPFNotFoundError, match="no kernel function 'no_such_fn_plb'"):
+            prog.attach_kprobe("no_such_fn_plb")
+
+
+KPROBE_MULTI_CALLS = {
+    "kprobe_multi pattern": lambda o: o.programs["on_kprobe_multi"].attach_kprobe_multi(
+        "do_getpg*"),
+    "kprobe_multi symbols": lambda o: o.programs["on_kprobe_multi"].attach_kprobe_multi(
+        symbols=["do_getpgid"], cookies=[11]),
+    "kretprobe_multi": lambda o: o.programs["on_kprobe_multi"].attach_kprobe_multi(
+        symbols=["do_getpgid"], retprobe=True),
+    "kprobe.session": lambda o: o.programs["on_kprobe_session"].attach_kprobe_multi(
+        "do_getpgid", session=True),
+}
+
+
+@pytest.mark.parametrize("kind", list(KPROBE_MULTI_CALLS))
+def test_kprobe_multi_kinds(kprobe_obj, kind) -> None:
+    call = KPROBE_MULTI_CALLS[kind]
+    session = kind == "kprobe.session"
+    if _kinds.kprobe_multi_unsupported_reason(session):
+        with pytest.raises(NotSupportedError) as e:
+            call(kprobe_obj)
+        assert kind.split()[0] in str(e.value)
+        assert "CONFIG_FPROBE" in str(e.value) or "6.10" in str(e.value)
+        return
+    with call(kprobe_obj):
+        run_getpgid_child()
+    assert kprobe_hits(kprobe_obj) >= 2
+
+
+def test_kprobe_multi_arguments_are_checked(kprobe_obj) -> None:
+    prog = kprobe_obj.programs["on_kprobe_multi"]
+    with pytest.raises(ValueError, match="not both"):
+        prog.attach_kprobe_multi("a*", symbols=["b"])
+    with pytest.raises(ValueError, match="not both or neither"):
+        prog.attach_kprobe_multi()
+    with pytest.raises(ValueError, match="one cookie per symbol"):
+        prog.attach_kprobe_multi(symbols=["a", "b"], cookies=[1])
+    with pytest.raises(ValueError, match="cookies need symbols"):
+        prog.attach_kprobe_multi("a*", cookies=[1])
+    with pytest.raises(ValueError, match="exclude each other"):
+        prog.attach_kprobe_multi("a*", retprobe=True, session=True)
+    with pytest.raises(TypeError, match="not a single string"):
+        prog.attach_kprobe_multi(symbols="do_getpgid")
+    # a plain kprobe program was not loaded for kprobe_multi
+    with pytest.raises(pylibbpf.BPFError, match=r"SEC\('kprobe.multi'\)"):
+        kprobe_obj.programs["on_kprobe"].attach_kprobe_multi("do_getpg*")
+
+
+# --- trampolines: refused at load here ------------------------------------------------------
+
+TRAMPOLINE_KINDS = {
+    "on_fentry": "fentry", "on_fexit": "fexit", "on_fmod_ret": "fmod_ret",
+    "on_lsm_file_open": "LSM",
+}
+
+
+def load_only(path, name: str, configure=None) -> pylibbpf.Object:
+    obj = pylibbpf.Object(path)
+    for n, p in obj.programs.items():
+        p.autoload = n == name
+    if configure:
+        configure(obj)
+    try:
+        obj.load()
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
+@pytest.mark.parametrize("name", list(TRAMPOLINE_KINDS))
+def test_trampoline_kinds(bpf_objects, name) -> None:
+    kind = TRAMPOLINE_KINDS[name]
+    try:
+        obj = load_only(bpf_objects["attach_trampoline"], name)
+    except NotSupportedError as e:
+        assert kind in str(e) and "trampoline" in str(e) and name in str(e)
+        assert "'ulimit -l' is not the cause" in str(e)  # libbpf's hint misleads here
+        assert e.errno == 1
+        return
+    with obj:  # a kernel with trampolines: attach and check the link
+        prog = obj.programs[name]
+        link = prog.attach_lsm() if kind == "LSM" else prog.attach_trace()
+        with link:
+            assert link.info.type == LinkType.TRACING
+
+
+def test_freplace(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as target_obj:
+        target_obj.programs["sock_with_subprog"].autoload = True
+        target_obj.load()
+        target = target_obj.programs["sock_with_subprog"]
+
+        def set_target(obj: pylibbpf.Object) -> None:
+            obj.programs["on_freplace"].set_attach_target(target, "freplace_target")
+
+        try:
+            obj = load_only(bpf_objects["attach_trampoline"], "on_freplace", set_target)
+        except NotSupportedError as e:
+            assert "freplace" in str(e) and "trampoline" in str(e)
+            return
+        with obj:
+            with obj.programs["on_freplace"].attach_freplace() as link:
+                assert link.info.type == LinkType.TRACING
+
+
+def test_set_attach_target_checks(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as target_obj:
+        target_obj.load()
+        target = target_obj.programs["sock_with_subprog"]
+        with pylibbpf.Object(bpf_objects["attach_trampoline"]) as obj:
+            prog = obj.programs["on_freplace"]
+            with pytest.raises(pylibbpf.BPFNotFoundError, match="'no_such_function'"):
+                prog.set_attach_target(target, "no_such_function")
+            with pytest.raises(pylibbpf.BPFNotFoundError, match="'no_such_kfunc'.*kernel"):
+                obj.programs["on_fentry"].set_attach_target(None, "no_such_kfunc")
+            with pytest.raises(TypeError, match="target must be a Program"):
+                prog.set_attach_target("x", "freplace_target")  # type: ignore[arg-type]
+            # not loaded yet: attaching says so
+            with pytest.raises(pylibbpf.BPFError, match="not loaded"):
+                prog.attach_freplace(target, "freplace_target")
+            with pytest.raises(ValueError, match="both target and function"):
+                prog.attach_freplace(target)
+
+
+def test_attach_trace_refuses_iterators(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
+        obj.load()
+        prog = obj.programs["dump_task"]
+        assert prog.type == ProgramType.TRACING
+        with pytest.raises(pylibbpf.BPFError, match="use attach_iter"):
+            prog.attach_trace()
