@@ -1,0 +1,23 @@
+#!/bin/sh
+# Runs INSIDE the VM (as root), started by tests/vm/run.py: guest.sh RUNDIR
+# RUNDIR is shared read-write with the host; everything else the guest writes stays
+# in the guest (the root is the host's filesystem, read-only, with tmpfs overlays).
+RUN=$1
+uname -r > "$RUN/started"
+# the guest resets PATH: take the host's (same Python, same packages)
+. "$RUN/env"
+cd "$PYLIBBPF_REPO" || exit 99
+grep -q ' /sys/fs/bpf bpf ' /proc/mounts || { mkdir -p /sys/fs/bpf; mount -t bpf bpf /sys/fs/bpf; }
+grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing
+grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug
+mkdir -p /run/netns "$PYLIBBPF_CACHE"
+cat /sys/kernel/security/lsm > "$RUN/lsm" 2>/dev/null
+date +%s.%N > "$RUN/pytest-start"
+set --
+while IFS= read -r arg; do set -- "$@" "$arg"; done < "$RUN/args"   # one per line
+"$PYLIBBPF_VM_PYTHON" -m pytest -p guest_plugin -p no:cacheprovider -o junit_family=xunit1 \
+    --junitxml="$RUN/junit.xml" -q -rfEs --durations=15 "$@" \
+    > "$RUN/pytest.log" 2>&1
+echo $? > "$RUN/rc"
+date +%s.%N > "$RUN/pytest-end"
+sync

@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Boot one of Debian's stock kernels in a VM and run a pytest selection inside it.
+
+    python tests/vm/run.py --kernel 6.12                  # the default guest selection
+    python tests/vm/run.py --kernel 6.1 -- tests/test_vm_tracing.py -k kprobe
+
+The VM is virtme-ng (``vng``) on qemu, under TCG emulation unless ``PYLIBBPF_VM_KVM=1``
+(this machine's /dev/kvm cannot run a full guest). The guest's root is the host's
+filesystem, read-only; the repository is overlaid read-write *inside the guest only*;
+one run directory is shared read-write for results: the junit XML, the pytest log,
+the exit status. The guest runs the host's Python with the host's PATH and
+PYTHONPATH, and the BPF objects the host compiled (see guest_plugin.py).
+
+Environment:
+  PYLIBBPF_VM_KERNELS   kernels the test suite boots (default "6.1,6.12"; "none" = off)
+  PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 420)
+  PYLIBBPF_VM_MEMORY    guest memory (default 2G); PYLIBBPF_VM_CPUS (default 2)
+  PYLIBBPF_VM_CACHE     kernel cache (default ${XDG_CACHE_HOME:-~/.cache}/pylibbpf-vm)
+  PYLIBBPF_VM_KEEP=1    keep the run directory (console log, junit XML) afterwards
+  PYLIBBPF_VM_KVM=1     let qemu use KVM when /dev/kvm works
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from kernels import SUITES, Kernel, KernelError, cache_dir, ensure_kernel  # noqa: E402
+
+# What the guest runs by default: every test marked ``vm`` (they skip on the host),
+# plus a smoke run of fast host tests that touch the kernel (loading, maps, verifier).
+VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py"]
+SMOKE_TESTS = ["tests/test_object.py", "tests/test_map.py", "tests/test_errors.py"]
+
+
+def default_selection() -> List[str]:
+    return [p for p in VM_TESTS + SMOKE_TESTS if (REPO / p).exists()]
+
+
+def kernels_wanted() -> List[str]:
+    raw = os.environ.get("PYLIBBPF_VM_KERNELS", ",".join(SUITES))
+    if raw.strip().lower() in ("", "none", "0", "off"):
+        return []
+    return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+class CannotStart(Exception):
+    """The VM could not be started on this machine (the message says why)."""
+
+
+@dataclass
+class Outcome:
+    outcome: str                 # passed | failed | skipped
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class VMRun:
+    kernel: Kernel
+    rundir: Path
+    started: bool
+    returncode: Optional[int]    # pytest's exit status in the guest; None: never finished
+    timed_out: bool
+    seconds: float               # wall time of the whole VM
+    pytest_seconds: Optional[float]
+    results: Dict[str, Outcome] = field(default_factory=dict)
+    stray: List[Tuple[str, Outcome]] = field(default_factory=list)   # no nodeid (collection)
+    uname: str = ""
+    lsm: str = ""
+
+    def log(self, name: str, tail: int = 4000) -> str:
+        try:
+            text = (self.rundir / name).read_text(errors="replace")
+        except OSError:
+            return f"({name} missing)"
+        return text[-tail:]
+
+
+def _tool(name: str) -> Optional[str]:
+    found = shutil.which(name)
+    if found:
+        return found
+    beside = Path(sys.executable).parent / name      # installed into this venv
+    return str(beside) if beside.exists() else None
+
+
+def check_tools() -> Dict[str, str]:
+    """Paths of the tools a VM needs; raises CannotStart naming what is missing."""
+    tools: Dict[str, str] = {}
+    missing = []
+    for name in ("vng", "virtme-run", "qemu-system-x86_64", "busybox", "depmod"):
+        path = _tool(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
+                               else None)
+        if path:
+            tools[name] = path
+        else:
+            missing.append(name)
+    if not any(os.path.exists(p) for p in ("/lib/systemd/systemd-udevd", "/usr/lib/systemd/"
+               "systemd-udevd", "/sbin/udevd", "/usr/sbin/udevd")):
+        missing.append("udev")
+    if missing:
+        raise CannotStart(f"missing {', '.join(missing)} (run tests/vm/setup.sh)")
+    return tools
+
+
+def _write_env(rundir: Path, kernel: Kernel, objects: Optional[Path]) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in [str(HERE), os.environ.get("PYTHONPATH", "")] if p),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYLIBBPF_IN_VM": "1",
+        "PYLIBBPF_VM_KERNEL": kernel.name,
+        "PYLIBBPF_VM_PYTHON": sys.executable,
+        "PYLIBBPF_REPO": str(REPO),
+        "PYLIBBPF_CACHE": "/tmp/pylibbpf-guest-cache",   # guest-only (overlay)
+        "HOME": "/root",
+    }
+    if objects is not None:
+        env["PYLIBBPF_VM_OBJECTS"] = str(objects)
+    (rundir / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+
+
+def compile_objects(dest: Path) -> Path:
+    """Compile every tests/bpf/*.bpf.c on the host (what conftest's fixture does)."""
+    import pylibbpf
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sorted((REPO / "tests" / "bpf").glob("*.bpf.c")):
+        pylibbpf.compile(src, dest / src.name.replace(".bpf.c", ".bpf.o"),
+                         cflags=["-Wall", "-Werror"])
+    return dest
+
+
+def parse_junit(path: Path) -> Tuple[Dict[str, Outcome], List[Tuple[str, Outcome]]]:
+    results: Dict[str, Outcome] = {}
+    stray: List[Tuple[str, Outcome]] = []
+    rank = {"passed": 0, "skipped": 1, "failed": 2}
+    root = ET.parse(path).getroot()
+    for case in root.iter("testcase"):
+        nodeid = None
+        for prop in case.iter("property"):
+            if prop.get("name") == "nodeid":
+                nodeid = prop.get("value")
+        outcome, message = "passed", ""
+        for tag in ("failure", "error"):
+            el = case.find(tag)
+            if el is not None:
+                outcome = "failed"
+                message = f"{el.get('message', '')}\n{el.text or ''}".strip()
+                break
+        else:
+            el = case.find("skipped")
+            if el is not None:
+                outcome = "skipped"
+                message = el.get("message", "") or (el.text or "")
+        out = Outcome(outcome, message, float(case.get("time", "0") or 0))
+        if nodeid is None:
+            stray.append((f"{case.get('classname', '')}::{case.get('name', '')}", out))
+            continue
+        prev = results.get(nodeid)
+        if prev is None or rank[out.outcome] > rank[prev.outcome]:
+            if prev is not None:
+                out.seconds += prev.seconds
+            results[nodeid] = out
+    return results, stray
+
+
+def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Path] = None,
+           timeout: Optional[float] = None, keep: Optional[bool] = None,
+           quiet: bool = False) -> VMRun:
+    """Boot ``kernel_name`` and run ``pytest pytest_args`` inside; raises CannotStart."""
+    tools = check_tools()
+    try:
+        kernel = ensure_kernel(kernel_name)
+    except (KernelError, subprocess.CalledProcessError, OSError) as e:
+        raise CannotStart(f"kernel {kernel_name}: {e}") from None
+    timeout = timeout or float(os.environ.get("PYLIBBPF_VM_TIMEOUT", "420"))
+    keep = keep if keep is not None else os.environ.get("PYLIBBPF_VM_KEEP") == "1"
+    runs = cache_dir() / "runs"
+    runs.mkdir(exist_ok=True)
+    for old in runs.iterdir():     # leftovers of runs kept or killed more than a day ago
+        if time.time() - old.stat().st_mtime > 86400:
+            shutil.rmtree(old, ignore_errors=True)
+    rundir = Path(tempfile.mkdtemp(prefix=f"{kernel_name}-", dir=runs))
+    if objects is not None:
+        shutil.copytree(objects, rundir / "objs", dirs_exist_ok=True)
+        guest_objs: Optional[Path] = rundir / "objs"
+    else:
+        guest_objs = None
+    _write_env(rundir, kernel, guest_objs)
+    (rundir / "args").write_text("".join(f"{a}\n" for a in pytest_args))
+
+    kvm = os.environ.get("PYLIBBPF_VM_KVM") == "1"
+    cmd = [tools["vng"], "--run", str(kernel.vmlinuz),
+           "--force-9p",                      # no virtiofsd: don't wait for it
+           "--memory", os.environ.get("PYLIBBPF_VM_MEMORY", "2G"),
+           "--cpus", os.environ.get("PYLIBBPF_VM_CPUS", "2"),
+           f"--rwdir={rundir}",
+           f"--overlay-rwdir={REPO}",         # writable in the guest, untouched on the host
+           "--cwd", str(REPO),
+           "--exec", f"sh {shlex.quote(str(HERE / 'guest.sh'))} {shlex.quote(str(rundir))}"]
+    if not kvm:
+        cmd.insert(3, "--disable-kvm")
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(tools["vng"]).parent),
+                                   str(Path(tools["virtme-run"]).parent),
+                                   env.get("PATH", ""), "/usr/sbin", "/sbin"])
+    if not quiet:
+        print(f"pylibbpf-vm: booting {kernel.package} {kernel.version} "
+              f"({'KVM' if kvm else 'TCG'}), {len(pytest_args)} pytest args; run dir {rundir}",
+              file=sys.stderr, flush=True)
+    t0 = time.monotonic()
+    timed_out = False
+    with open(rundir / "console.log", "wb") as console:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console,
+                                stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+    seconds = time.monotonic() - t0
+
+    def read(name: str) -> Optional[str]:
+        try:
+            return (rundir / name).read_text().strip()
+        except OSError:
+            return None
+
+    started = read("started") is not None
+    rc_text = read("rc")
+    t_start, t_end = read("pytest-start"), read("pytest-end")
+    run = VMRun(kernel=kernel, rundir=rundir, started=started,
+                returncode=int(rc_text) if rc_text and rc_text.lstrip("-").isdigit() else None,
+                timed_out=timed_out, seconds=seconds,
+                pytest_seconds=(float(t_end) - float(t_start)) if t_start and t_end else None,
+                uname=read("started") or "", lsm=read("lsm") or "")
+    if (rundir / "junit.xml").is_file():
+        try:
+            run.results, run.stray = parse_junit(rundir / "junit.xml")
+        except ET.ParseError:
+            pass
+    if not started:
+        reason = "timed out before the guest ran its command" if timed_out else \
+            f"vng exited with status {proc.returncode} before the guest ran its command"
+        tail = run.log("console.log", 1500)
+        if not keep:
+            shutil.rmtree(rundir, ignore_errors=True)
+        raise CannotStart(f"the VM with kernel {kernel.release} did not start: {reason}\n{tail}")
+    if not keep and run.returncode in (0, 1, 5) and not timed_out:
+        # results are in memory; keep the directory only when something went wrong
+        # beyond ordinary test failures (the logs are needed then)
+        shutil.rmtree(rundir, ignore_errors=True)
+    return run
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--kernel", "-k", action="append", choices=sorted(SUITES),
+                    help="kernel to boot (repeatable; default: all)")
+    ap.add_argument("--fetch-only", action="store_true", help="only fetch and unpack kernels")
+    ap.add_argument("--no-objects", action="store_true",
+                    help="do not compile tests/bpf on the host (the guest compiles)")
+    ap.add_argument("pytest_args", nargs="*", help="pytest arguments (after --)")
+    args = ap.parse_args(argv)
+    names = args.kernel or list(SUITES)
+    if args.fetch_only:
+        for n in names:
+            k = ensure_kernel(n)
+            print(f"{k.name}\t{k.package}\t{k.version}\t{k.vmlinuz}")
+        return 0
+    selection = args.pytest_args or default_selection()
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="pylibbpf-vm-objs-") as tmp:
+        objects = None if args.no_objects else compile_objects(Path(tmp))
+        for n in names:
+            try:
+                run = run_vm(n, selection, objects=objects, keep=True)
+            except CannotStart as e:
+                print(f"[{n}] cannot start: {e}", file=sys.stderr)
+                status = status or 3
+                continue
+            print(run.log("pytest.log", 20000))
+            counts: Dict[str, int] = {}
+            for o in run.results.values():
+                counts[o.outcome] = counts.get(o.outcome, 0) + 1
+            print(f"[{n}] {run.uname}: guest pytest exit {run.returncode}, "
+                  f"{', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}; "
+                  f"VM {run.seconds:.0f} s, pytest {run.pytest_seconds or 0:.0f} s"
+                  f"{' (TIMED OUT)' if run.timed_out else ''}; logs in {run.rundir}")
+            if run.returncode != 0:
+                status = status or (run.returncode if run.returncode is not None else 4)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
