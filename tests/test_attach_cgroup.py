@@ -10,6 +10,7 @@ import pytest
 import pylibbpf
 from conftest import in_netns
 from _netutil import counter, make_cgroup, run_in_child
+from pylibbpf.attach.cgroup import CGROUP_ATTACH_TYPES
 
 # slots of net_cgroup.bpf.c's counters
 (C_EGRESS, C_INGRESS, C_SOCK_CREATE, C_SOCK_RELEASE, C_BIND4, C_CONNECT4, C_SENDMSG4,
@@ -381,3 +382,26 @@ def test_cgroup_errors(cg_obj, cgroup, tmp_path) -> None:
             raw.attach_cgroup(cgroup)
         with raw.attach_cgroup(cgroup, attach_type="cgroup_inet_ingress"):
             assert pylibbpf.cgroup_query(cgroup, "cgroup_inet_ingress").prog_ids == (raw.id,)
+
+
+def _return_one() -> bytes:
+    import struct
+    return struct.pack("<BBhi", 0xB7, 0, 0, 1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+
+
+@pytest.mark.parametrize("atype", sorted(CGROUP_ATTACH_TYPES, key=int),
+                         ids=lambda t: t.name.lower())
+def test_every_cgroup_attach_type(cgroup, atype) -> None:
+    """Each cgroup hook takes a program of its type, as a link and with BPF_PROG_ATTACH."""
+    ptype = CGROUP_ATTACH_TYPES[atype][0]
+    with pylibbpf.Program.load_raw(ptype, _return_one(), name="allow",
+                                   expected_attach_type=atype) as prog:
+        with prog.attach_cgroup(cgroup, attach_type=atype) as link:
+            assert link.info.type == pylibbpf.LinkType.CGROUP
+            assert pylibbpf.cgroup_query(cgroup, atype).prog_ids == (prog.id,)
+        assert pylibbpf.cgroup_query(cgroup, atype).prog_ids == ()
+        with prog.attach_cgroup(cgroup, attach_type=atype.name.lower(), legacy=True,
+                                flags="override"):
+            q = pylibbpf.cgroup_query(cgroup, atype)
+            assert q.prog_ids == (prog.id,) and q.attach_flags == 1
+        assert pylibbpf.cgroup_query(cgroup, atype).prog_ids == ()

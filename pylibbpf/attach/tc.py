@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno as _errno
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import check_ret, error_from_errno
@@ -43,8 +43,8 @@ class TCLink(Link):
     """A tc filter: ``interface``, ``direction``, ``handle`` and ``priority``."""
 
     def __init__(self, *, description: str, interface: str, direction: str, handle: int,
-                 priority: int, on_close: "object") -> None:
-        super().__init__(description=description, on_close=on_close)  # type: ignore[arg-type]
+                 priority: int, on_close: Callable[[], None]) -> None:
+        super().__init__(description=description, on_close=on_close)
         self.interface = interface
         self.direction = direction
         self.handle = handle
