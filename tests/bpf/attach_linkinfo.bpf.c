@@ -1,0 +1,30 @@
+// Harmless programs of link types owned by other attach kinds, used by
+// tests/test_link.py to check that Link.info decodes every link type.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int xdp_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("tcx/ingress")
+int tcx_pass(struct __sk_buff *skb)
+{
+	return TCX_PASS;
+}
+
+SEC("cgroup_skb/egress")
+int cgroup_pass(struct __sk_buff *skb)
+{
+	return 1;
+}
+
+SEC("sk_lookup")
+int lookup_pass(struct bpf_sk_lookup *ctx)
+{
+	return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";

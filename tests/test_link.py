@@ -1,0 +1,323 @@
+"""The Link lifecycle: close, context manager, pin/unpin/open_pinned, update,
+detach, disconnect, garbage collection, the Object closed first, and the
+per-type fields of Link.info."""
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import struct
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import pylibbpf
+from pylibbpf import AttachType, LinkType, NotSupportedError
+from pylibbpf._ffi import ffi, lib
+from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetnsLinkInfo, PerfEventLinkInfo,
+                           StructOpsLinkInfo, TCXLinkInfo, XDPLinkInfo)
+
+from conftest import in_netns
+from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, bpf_objects,  # noqa: F401
+                                 hit, init_calls, raw_view, run_getpgid_child,
+                                 tcp_connection_with)
+
+TP = ("syscalls", "sys_enter_getpgid")
+
+
+@pytest.fixture
+def tp_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
+        obj.load()
+        yield obj
+
+
+def count_in(m: pylibbpf.Map, pid: int, which: int) -> int:
+    raw = raw_view(m).lookup(struct.pack("II", pid, which))
+    return 0 if raw is None else int(struct.unpack("QQ", raw)[0])
+
+
+# --- close -------------------------------------------------------------------------------
+
+def test_close_is_idempotent_and_a_context_manager(tp_obj) -> None:
+    prog = tp_obj.programs["tp_getpgid"]
+    with prog.attach_tracepoint(*TP) as link:
+        assert not link.closed and link.fd >= 0
+        pid = run_getpgid_child()
+    assert link.closed
+    link.close()
+    link.close()
+    assert hit(tp_obj, pid, W_TP) == (2, 0)
+    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
+    assert "closed" in repr(link)
+
+
+def test_closed_link_raises_closed_error(tp_obj) -> None:
+    link = tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP)
+    link.close()
+    for op in (lambda: link.fd, lambda: link.info, lambda: link.pin("/sys/fs/bpf/x"),
+               lambda: link.unpin(), lambda: link.detach(), lambda: link.disconnect(),
+               lambda: link.update(tp_obj.programs["tp_getpgid_alt"]), lambda: link.pin_path):
+        with pytest.raises(pylibbpf.ClosedError, match="Link"):
+            op()
+
+
+# --- pin ---------------------------------------------------------------------------------
+
+def test_pinned_link_outlives_its_object_until_unpinned(bpf_objects, bpffs_dir) -> None:  # noqa: F811
+    link_path, map_path = bpffs_dir / "tp_link", bpffs_dir / "hits"
+    obj = pylibbpf.Object(bpf_objects["attach_tp"])
+    try:
+        obj.load()
+        obj.maps["hits"].pin(map_path)
+        link = obj.programs["tp_getpgid"].attach_tracepoint(*TP, cookie=3)
+        link_id = link.info.id
+        link.pin(link_path)
+        assert link.pin_path == str(link_path)
+        link.close()  # pinned: stays attached
+        obj.close()
+    finally:
+        obj.close()
+    with pylibbpf.Map.open_pinned(map_path) as hits:
+        pid = run_getpgid_child()
+        assert count_in(hits, pid, W_TP) == 2  # still fires, with its object gone
+
+        reopened = pylibbpf.Link.open_pinned(link_path)
+        info = reopened.info
+        assert isinstance(info, PerfEventLinkInfo)
+        assert (info.id, info.name, info.cookie) == (link_id, "sys_enter_getpgid", 3)
+        assert reopened.pin_path == str(link_path)
+        reopened.unpin()
+        assert not link_path.exists() and reopened.pin_path is None
+        pid = run_getpgid_child()
+        assert count_in(hits, pid, W_TP) == 2  # our fd still holds it
+        reopened.close()
+        pid = run_getpgid_child()
+        assert count_in(hits, pid, W_TP) == 0  # unpinned and closed: stopped
+
+
+def test_pin_errors(tp_obj, bpffs_dir) -> None:
+    with tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP) as link:
+        with pytest.raises(pylibbpf.BPFError, match="not pinned"):
+            link.unpin()
+        link.pin(bpffs_dir / "a")
+        with pytest.raises(pylibbpf.BPFError, match="already pinned at"):
+            link.pin(bpffs_dir / "b")
+        link.unpin()
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no such pin"):
+        pylibbpf.Link.open_pinned(bpffs_dir / "missing")
+    tp_obj.maps["hits"].pin(bpffs_dir / "a_map")
+    with pytest.raises(pylibbpf.BPFError, match="is a map, not a link"):
+        pylibbpf.Link.open_pinned(bpffs_dir / "a_map")
+
+
+# --- update ------------------------------------------------------------------------------
+
+@pytest.fixture
+def iter_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
+        obj.load()
+        yield obj
+
+
+def test_update_swaps_the_program_of_an_iter_link(iter_obj) -> None:
+    me = os.getpid()
+    with iter_obj.programs["dump_task"].attach_iter() as link:
+        assert f"\n{me} " in "\n" + link.open_iter().read_text()
+        old_id = link.info.program_id
+        link.update(iter_obj.programs["dump_task_alt"])
+        text = link.open_iter().read_text()
+        assert f"task={me} comm=" in text and f"\n{me} " not in "\n" + text
+        assert link.info.program_id == iter_obj.programs["dump_task_alt"].id != old_id
+
+
+def test_update_of_a_tracepoint_link_is_not_supported(tp_obj) -> None:
+    with tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP) as link:
+        with pytest.raises(NotSupportedError, match="perf_event links cannot be updated"):
+            link.update(tp_obj.programs["tp_getpgid_alt"])
+        pid = run_getpgid_child()  # still the old program
+    assert (hit(tp_obj, pid, W_TP), hit(tp_obj, pid, W_TP_ALT)) == ((2, 0), None)
+
+
+def test_update_checks_its_argument(iter_obj, bpf_objects) -> None:  # noqa: F811
+    with iter_obj.programs["dump_task"].attach_iter() as link:
+        with pytest.raises(TypeError, match="takes a Program"):
+            link.update("dump_task_alt")  # type: ignore[arg-type]
+        other = pylibbpf.Object(bpf_objects["attach_iter"])
+        other.load()
+        prog = other.programs["dump_task_alt"]
+        other.close()
+        with pytest.raises(pylibbpf.ClosedError):
+            link.update(prog)
+        with pytest.raises(pylibbpf.BPFError, match="not struct_ops"):
+            link.update(iter_obj.maps["numbers"])
+
+
+def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:  # noqa: F811
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        obj.load()
+        with obj.maps["plb_cc"].attach_struct_ops() as link:
+            tcp_connection_with("plb_cc")
+            before = (init_calls(obj, 0), init_calls(obj, 2))
+            assert before[0] >= 1 and before[1] == 0
+            link.update(obj.maps["plb_cc_v2"])
+            info = link.info
+            assert isinstance(info, StructOpsLinkInfo)
+            assert info.map_id == obj.maps["plb_cc_v2"].id
+            tcp_connection_with("plb_cc")
+            assert init_calls(obj, 0) == before[0] and init_calls(obj, 2) >= 1
+        assert "plb_cc" not in available_ccs()
+
+
+# --- detach ------------------------------------------------------------------------------
+
+def test_detach_unregisters_struct_ops_while_the_link_is_open(bpf_objects) -> None:  # noqa: F811
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        obj.load()
+        link = obj.maps["plb_cc"].attach_struct_ops()
+        assert "plb_cc" in available_ccs()
+        link.detach()
+        assert "plb_cc" not in available_ccs()
+        assert not link.closed
+        link.close()
+
+
+def test_detach_of_a_tracepoint_link_is_not_supported(tp_obj) -> None:
+    with tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP) as link:
+        with pytest.raises(NotSupportedError, match="cannot detach perf_event links"):
+            link.detach()
+
+
+# --- lifetime: GC, Object closed first, disconnect -----------------------------------------
+
+def test_garbage_collected_link_detaches(tp_obj) -> None:
+    link = tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP)
+    pid = run_getpgid_child()
+    del link
+    gc.collect()
+    assert hit(tp_obj, pid, W_TP) == (2, 0)
+    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
+
+
+def test_object_closed_first_is_safe(bpf_objects) -> None:  # noqa: F811
+    obj = pylibbpf.Object(bpf_objects["attach_tp"])
+    obj.load()
+    hits = pylibbpf.Map.from_fd(obj.maps["hits"].fd)  # our own fd, to look after close
+    links = [obj.programs["tp_getpgid"].attach_tracepoint(*TP),
+             obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter"),
+             obj.programs["btf_sys_enter"].attach_trace()]
+    prog = obj.programs["tp_getpgid_alt"]
+    obj.close()
+    try:
+        pid = run_getpgid_child()
+        assert count_in(hits, pid, W_TP) == 2  # the programs run on without their Object
+        assert all(link.info.program_id > 0 for link in links)
+        with pytest.raises(pylibbpf.ClosedError):
+            links[0].update(prog)
+        for link in links:
+            link.close()
+        pid = run_getpgid_child()
+        assert all(count_in(hits, pid, w) == 0 for w in range(1, 7))
+    finally:
+        for link in links:
+            link.close()
+        hits.close()
+    # and the other order, through garbage collection
+    obj = pylibbpf.Object(bpf_objects["attach_tp"])
+    obj.load()
+    link = obj.programs["tp_getpgid"].attach_tracepoint(*TP)
+    del obj
+    gc.collect()
+    del link
+    gc.collect()
+
+
+def test_disconnect_leaves_the_program_attached(tp_obj) -> None:
+    link = tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP)
+    leaked = link.fd
+    link.disconnect()
+    link.close()
+    assert link.closed
+    try:
+        pid = run_getpgid_child()
+        assert hit(tp_obj, pid, W_TP) == (2, 0)
+    finally:
+        os.close(leaked)  # what process exit would do
+    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
+
+
+# --- info of other link types --------------------------------------------------------------
+
+@pytest.fixture
+def info_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+    with pylibbpf.Object(bpf_objects["attach_linkinfo"]) as obj:
+        obj.load()
+        yield obj
+
+
+def link_create(prog: pylibbpf.Program, target_fd: int, attach_type: AttachType) -> pylibbpf.Link:
+    fd = lib.bpf_link_create(prog.fd, target_fd, attach_type, ffi.NULL)
+    if fd < 0:
+        raise OSError(-fd, f"bpf_link_create {attach_type.name}")
+    return pylibbpf.Link(fd=fd, description=f"{attach_type.name.lower()} test link")
+
+
+def test_info_of_xdp_and_tcx_links(info_obj, veth) -> None:
+    with in_netns(veth.ns_a):
+        ifindex = socket.if_nametoindex(veth.dev_a)
+        with link_create(info_obj.programs["xdp_pass"], ifindex, AttachType.XDP) as xdp:
+            info = xdp.info
+            assert isinstance(info, XDPLinkInfo) and info.type == LinkType.XDP
+            assert info.ifindex == ifindex
+        with link_create(info_obj.programs["tcx_pass"], ifindex,
+                         AttachType.TCX_INGRESS) as tcx:
+            tinfo = tcx.info
+            assert isinstance(tinfo, TCXLinkInfo)
+            assert (tinfo.ifindex, tinfo.attach_type) == (ifindex, AttachType.TCX_INGRESS)
+
+
+def test_info_of_netns_and_cgroup_links(info_obj) -> None:
+    ns = f"plb-linkinfo-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        try:
+            with link_create(info_obj.programs["lookup_pass"], fd, AttachType.SK_LOOKUP) as link:
+                info = link.info
+                assert isinstance(info, NetnsLinkInfo)
+                assert info.netns_ino == os.fstat(fd).st_ino
+                assert info.attach_type == AttachType.SK_LOOKUP
+        finally:
+            os.close(fd)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+
+    cgroot = next(line.split()[1] for line in open("/proc/self/mounts")
+                  if line.split()[2] == "cgroup2")
+    cg = Path(cgroot) / f"plb-linkinfo-{uuid.uuid4().hex[:6]}"
+    cg.mkdir()
+    try:
+        fd = os.open(cg, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with link_create(info_obj.programs["cgroup_pass"], fd,
+                             AttachType.CGROUP_INET_EGRESS) as link:
+                cinfo = link.info
+                assert isinstance(cinfo, CgroupLinkInfo)
+                assert cinfo.cgroup_id == os.fstat(fd).st_ino
+                assert cinfo.attach_type == AttachType.CGROUP_INET_EGRESS
+        finally:
+            os.close(fd)
+    finally:
+        cg.rmdir()
+
+
+def test_info_of_an_iter_link_over_a_map(iter_obj) -> None:
+    numbers = iter_obj.maps["numbers"]
+    with iter_obj.programs["dump_numbers"].attach_iter(map=numbers) as link:
+        info = link.info
+    assert isinstance(info, IterLinkInfo)
+    assert (info.type, info.target_name, info.map_id) == (LinkType.ITER, "bpf_map_elem",
+                                                          numbers.id)
