@@ -27,6 +27,12 @@ from .attach.netns import netns_query
 from .attach.sockmap import sockmap_query
 from .attach.tc import TCLink, tc_query
 from .attach.tcx import tcx_query
+from .attach.iter import Iterator
+from .attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
+from .link import (CgroupLinkInfo, IterLinkInfo, KprobeMultiLinkInfo, NetfilterLinkInfo,
+                   NetkitLinkInfo, NetnsLinkInfo, PerfEventLinkInfo, RawTracepointLinkInfo,
+                   SockmapLinkInfo, StructOpsLinkInfo, TCXLinkInfo, TracingLinkInfo,
+                   UprobeMultiLinkInfo, XDPLinkInfo)
 
 __version__ = "0.1.0"
 
@@ -47,5 +53,10 @@ __all__ = [
     "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
     "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
     "TCLink", "tc_query", "tcx_query",
+    "Iterator", "PerfEvents", "PerfEventLinks", "open_perf_events",
+    "RawTracepointLinkInfo", "TracingLinkInfo", "CgroupLinkInfo", "IterLinkInfo",
+    "NetnsLinkInfo", "XDPLinkInfo", "StructOpsLinkInfo", "NetfilterLinkInfo",
+    "KprobeMultiLinkInfo", "UprobeMultiLinkInfo", "PerfEventLinkInfo", "TCXLinkInfo",
+    "NetkitLinkInfo", "SockmapLinkInfo",
 ]
 del _ffi_mod
