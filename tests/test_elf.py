@@ -263,3 +263,19 @@ def test_large_library_index_and_lookups() -> None:
     assert hits and per < 1e-3
     r = elf.resolve(LIBLLVM, "llvm::APInt::sdiv(llvm::APInt const&) const")
     assert r.symbol is not None and r.symbol.name == sym
+
+
+@pytest.mark.skipif(shutil.which("rustc") is None, reason="rustc not installed")
+@pytest.mark.parametrize("mangling", [None, "v0"])
+def test_rust_demangled_names(tmp_path, mangling) -> None:
+    exe = tmp_path / f"rtgt_{mangling or 'legacy'}"
+    flags = [f"-Csymbol-mangling-version={mangling}"] if mangling else []
+    subprocess.run(["rustc", "-O", *flags, "-o", str(exe), str(SRC / "rtgt.rs")], check=True,
+                   capture_output=True)
+    (sym,) = elf.functions(exe, "rtgt::sc*")
+    assert sym.demangled == "rtgt::scale"
+    assert sym.name.startswith("_R" if mangling else "_ZN4rtgt5scale17h")
+    r = elf.resolve(exe, "rtgt::scale")
+    assert r.symbol == sym
+    segs = load_segments(str(exe))
+    assert r.offset == offset_from(segs, nm_addresses(str(exe))[sym.name])

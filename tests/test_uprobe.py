@@ -420,3 +420,20 @@ def test_explain_dry_run(progs) -> None:
     assert f"{r.offset:#x}" in text
     text = elf.explain("c", "memcpy")
     assert "default version" in text and "GLIBC_2.14" in text
+
+
+def test_replaced_binary_uses_the_mapped_file(obj, progs, tmp_path) -> None:
+    """A binary replaced on disk after the process started: the probe goes on
+    the file the process still maps (/proc/PID/map_files), not the new one."""
+    exe = tmp_path / "prog"
+    shutil.copy2(progs["prog_pie"], exe)
+    shutil.copy2(progs["libplbtarget.so"], tmp_path / "libplbtarget.so")
+    with child(exe) as c:
+        exe.unlink()
+        shutil.copy2(progs["prog_nopie"], exe)  # a different file at the same path
+        r = elf.resolve(exe, "add_i", pid=c.pid)
+        assert r.path.startswith(f"/proc/{c.pid}/map_files/")
+        assert r.offset == elf.resolve(progs["prog_pie"], "add_i").offset
+        with obj.programs["on_entry"].attach_uprobe(exe, "add_i", pid=c.pid):
+            c.go()
+    assert [s32(e.a) for e in events(obj, c.pid) if e.kind == K_ENTRY] == [1, 2, 3]

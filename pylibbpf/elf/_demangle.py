@@ -2,7 +2,7 @@
 
 C++ (Itanium ABI, ``_Z…``) goes through ``cxxfilt`` (libstdc++'s
 ``__cxa_demangle``); Rust (legacy ``_ZN…17h<hash>E`` and v0 ``_R…``) through
-``rust_demangler``. Both are optional at import time: without them names stay
+``pyderust`` (bindings to the rustc-demangle crate, without the hash). Both are optional at import time: without them names stay
 mangled and a warning is logged once.
 """
 from __future__ import annotations
@@ -36,11 +36,11 @@ def _load() -> None:
     except Exception as e:  # ImportError, or libstdc++ not found by cxxfilt
         missing.append(f"cxxfilt ({e})")
     try:
-        import rust_demangler
+        import pyderust
 
-        _rust = rust_demangler.demangle
+        _rust = pyderust.demangle
     except Exception as e:
-        missing.append(f"rust_demangler ({e})")
+        missing.append(f"pyderust ({e})")
     if missing:
         logger.warning("pylibbpf.elf: demangling unavailable: %s", ", ".join(missing))
 

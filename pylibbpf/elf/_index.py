@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import BPFNotFoundError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
-from ._image import (BINDINGS, STT_GNU_IFUNC, ElfImage, Identity, SymbolTable, TYPES,
+from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
 from ._paths import find_debug_file
 
@@ -93,12 +93,14 @@ class SymbolIndex:
         self._debug: Optional[Tuple[Optional["SymbolIndex"], List[str]]] = None
         self._demangled: Optional[Tuple[Dict[str, List[str]], Dict[str, List[str]]]] = None
         self._lock = threading.Lock()
+        self._stripped = image.symtab is None
+        self._own_sources = [(self, t) for t in image.tables]
 
     # --- debug file ------------------------------------------------------------
     @property
     def stripped(self) -> bool:
         """True when the binary has no ``.symtab`` (only exported symbols remain)."""
-        return self.image.symtab is None
+        return self._stripped
 
     def debug_index(self, *, root: str = "") -> Tuple[Optional["SymbolIndex"], List[str]]:
         """The separate debug file's index (or None) and where it was looked for."""
@@ -115,8 +117,10 @@ class SymbolIndex:
         return self._debug
 
     def _sources(self, root: str = "") -> List[Tuple["SymbolIndex", SymbolTable]]:
-        out = [(self, t) for t in self.image.tables]
-        if self.stripped:
+        if not self._stripped:
+            return self._own_sources
+        out = list(self._own_sources)
+        if self._stripped:
             dbg, _ = self.debug_index(root=root)
             if dbg is not None:
                 out += [(dbg, t) for t in dbg.image.tables if not t.is_dynamic]
@@ -124,8 +128,9 @@ class SymbolIndex:
 
     # --- making Symbols -------------------------------------------------------
     def _symbol(self, owner: "SymbolIndex", table: SymbolTable, i: int,
-                name: Optional[bytes] = None) -> Symbol:
-        _st_name, info, _other, _shndx, value, size = table.entry(i)
+                name: Optional[bytes] = None,
+                entry: Optional[Tuple[int, int, int, int, int, int]] = None) -> Symbol:
+        _st_name, info, _other, _shndx, value, size = entry or table.entry(i)
         if name is None:
             name = table.name_at(i)
         version, default = table.version(i)
@@ -159,8 +164,9 @@ class SymbolIndex:
         out = []
         for owner, table in self._sources(root):
             for i in table.find(name):
-                if table.is_function(i):
-                    out.append(self._symbol(owner, table, i, name))
+                entry = table.entry(i)
+                if (entry[1] & 0xF) in FUNC_TYPES and entry[3] != SHN_UNDEF and entry[4]:
+                    out.append(self._symbol(owner, table, i, name, entry))
         return out
 
     def _demangled_maps(self, root: str) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
@@ -305,6 +311,3 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
 
-
-# unused-name guard for linters: STT_GNU_IFUNC documents the "IFUNC" type
-_ = STT_GNU_IFUNC
