@@ -19,7 +19,7 @@ except ImportError as e:  # pragma: no cover - build problem, not a runtime path
         "install the package with 'pip install .' (see README)"
     ) from e
 
-__all__ = ["ffi", "lib", "logger", "libbpf_log", "sync_log_level", "cstr", "opts"]
+__all__ = ["ffi", "lib", "logger", "libbpf_log", "sync_log_level", "cstr", "opts", "to_str"]
 
 logger = logging.getLogger("pylibbpf")
 
@@ -53,9 +53,9 @@ def pylibbpf_print_cb(level: int, msg: Any) -> None:
     if stack:
         stack[-1].records.append((level, text))
         # captured text ends up in an exception; keep it out of stderr
-        logger.debug("libbpf: %s", text.rstrip("\n"))
+        logger.debug("%s", text.rstrip("\n"))
         return
-    logger.log(_LEVELS.get(level, logging.DEBUG), "libbpf: %s", text.rstrip("\n"))
+    logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
 
 
 def sync_log_level() -> None:
@@ -80,6 +80,13 @@ def libbpf_log() -> Iterator[LogCapture]:
         yield cap
     finally:
         stack.pop()
+
+
+def to_str(ptr: Any) -> str:
+    """A C string as str: "" for NULL; undecodable bytes are backslash-escaped."""
+    if ptr == ffi.NULL:
+        return ""
+    return ffi.string(ptr).decode("utf-8", "backslashreplace")
 
 
 def cstr(value: Optional[str], keep: List[Any]) -> Any:

@@ -21,6 +21,7 @@ __all__ = [
     "ClosedError",
     "check_ret",
     "check_ptr",
+    "bad_ptr",
     "error_from_errno",
 ]
 
@@ -59,6 +60,9 @@ _LIBBPF_MESSAGES = {
 }
 
 ENOTSUPP = 524  # the kernel's internal "not supported", leaks to user space
+MAX_ERRNO = 4095  # errors are -1 .. -MAX_ERRNO (and ERR_PTRs in that range)
+#: no valid user-space pointer is at or above this on any 64-bit Linux we support
+_USER_PTR_LIMIT = 1 << 56
 
 
 class BPFError(OSError):
@@ -163,10 +167,14 @@ _CLASS_BY_ERRNO: dict[int, Type[BPFError]] = {
 def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = None,
                      libbpf_log: Sequence[str] = (), hint: str = "") -> BPFError:
     """Build the exception for C error ``err`` (positive) raised by ``what``."""
-    err = abs(err) or _errno.EINVAL
+    err = abs(err)
+    if not 0 < err < MAX_ERRNO:
+        # libbpf sometimes passes on a value that is no errno (e.g. a truncated size)
+        what = f"{what} (libbpf returned the invalid error code {-err})"
+        err = _errno.EINVAL
     cls = cls or _CLASS_BY_ERRNO.get(err, BPFError)
     message = f"{what}: {strerror(err)}"
-    detail = [ln.strip() for ln in libbpf_log if ln.strip()]
+    detail = [ln.strip().removeprefix("libbpf:").strip() for ln in libbpf_log if ln.strip()]
     if detail:
         message += "\n  libbpf: " + "\n  libbpf: ".join(detail[-4:])
     if hint:
@@ -184,10 +192,26 @@ def check_ret(ret: int, what: str, **kw: Any) -> int:
     return ret
 
 
-def check_ptr(ptr: Any, err: int, what: str, **kw: Any) -> Any:
-    """Raise when libbpf returned NULL; ``err`` is the saved ``errno``."""
+def bad_ptr(ptr: Any) -> Optional[int]:
+    """None for a usable pointer, else the error it stands for.
+
+    Besides NULL, this catches error pointers libbpf lets through: it only
+    recognises -1..-4095 as errors, yet can wrap other negative values
+    (e.g. a 64-bit size truncated to int) into a pointer.
+    """
     from ._ffi import ffi
 
     if ptr == ffi.NULL:
-        raise error_from_errno(err, what, **kw)
+        return 0
+    addr = int(ffi.cast("uintptr_t", ptr))
+    if addr >= _USER_PTR_LIMIT:
+        return (1 << 64) - addr
+    return None
+
+
+def check_ptr(ptr: Any, err: int, what: str, **kw: Any) -> Any:
+    """Raise when libbpf returned NULL or an error pointer; ``err`` is the saved ``errno``."""
+    bad = bad_ptr(ptr)
+    if bad is not None:
+        raise error_from_errno(bad or err, what, **kw)
     return ptr

@@ -7,12 +7,14 @@ import re
 import struct
 from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, TypeVar, Union
 
-from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level
+from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
-                     error_from_errno)
+                     bad_ptr, error_from_errno)
 from .link import Link
 from .map import Map
 from .program import Program, _load_error
+from .btf import BTF
+from .globals import GlobalSection
 
 __all__ = ["Object"]
 
@@ -176,15 +178,20 @@ class Object:
         else:
             raise TypeError("source must be a path or bytes, "
                             f"not {type(source).__name__}")
-        if ptr == ffi.NULL:
-            raise self._open_error(err, log)
+        bad = bad_ptr(ptr)
+        if bad is not None:
+            raise self._open_error(bad or err, log)
         self._ptr = ptr
-        self._collect()
+        try:
+            self._collect()
+        except BaseException:
+            self.close()
+            raise
 
     def _open_error(self, err: int, log: LogCapture) -> BPFError:
         what = f"open BPF object {self._label!r}"
-        if err >= LIBBPF_ERRNO_BASE or err in (_errno.EINVAL, _errno.ENOEXEC, _errno.EIO) \
-                and any("elf" in w.lower() for w in log.warnings):
+        if err >= LIBBPF_ERRNO_BASE or err in (_errno.EINVAL, _errno.ENOEXEC, _errno.EIO,
+                                               _errno.E2BIG, _errno.ENOTSUP):
             return error_from_errno(err, what, cls=ELFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)
 
@@ -231,7 +238,7 @@ class Object:
     def name(self) -> str:
         """The object's name (from the file name unless given)."""
         self._check()
-        return ffi.string(lib.bpf_object__name(self._ptr)).decode()
+        return to_str(lib.bpf_object__name(self._ptr))
 
     @property
     def programs(self) -> Mapping[str, Program]:
@@ -244,6 +251,39 @@ class Object:
         """Maps by name; global-data maps are also found as ``.rodata``, ``.bss`` …"""
         self._check()
         return _Names(self._maps, "map", self.name, self._find_map)
+
+    # --- global variables (pylibbpf.globals) ---------------------------------
+    def section(self, name: str) -> "GlobalSection":
+        """The typed variables of data section ``name`` (``.rodata``, ``.data``,
+        ``.bss``, a custom ``.data.foo`` …)."""
+        from .globals import section_of
+
+        return section_of(self, name)
+
+    @property
+    def rodata(self) -> "GlobalSection":
+        """``const volatile`` globals: set before load (``obj.rodata.x = 1``)."""
+        return self.section(".rodata")
+
+    @property
+    def data(self) -> "GlobalSection":
+        """Initialized globals (``.data``): read and write, also after load."""
+        return self.section(".data")
+
+    @property
+    def bss(self) -> "GlobalSection":
+        """Zero-initialized globals (``.bss``): read and write, also after load."""
+        return self.section(".bss")
+
+    @property
+    def btf(self) -> "BTF":
+        """The object's BTF: ``obj.btf.codec("struct event")`` decodes that type."""
+        from .btf import btf_of_object
+
+        btf = btf_of_object(self)
+        if btf is None:
+            raise BPFNotFoundError(_errno.ENOENT, f"object {self.name!r} has no BTF")
+        return btf
 
     @property
     def kversion(self) -> int:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
-from ._ffi import cstr, ffi, lib, libbpf_log, opts
+from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
 from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, check_ret,
                      error_from_errno)
 from .attach._network_api import NetworkAttachMixin
@@ -193,7 +193,7 @@ class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
     def name(self) -> str:
         """The program's (function) name."""
         if self._ptr is not None and not self.closed:
-            return ffi.string(lib.bpf_program__name(self._ptr)).decode()
+            return to_str(lib.bpf_program__name(self._ptr))
         return self._raw_name
 
     @property
@@ -202,7 +202,7 @@ class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
         self._check()
         if self._ptr is None:
             return ""
-        return ffi.string(lib.bpf_program__section_name(self._ptr)).decode()
+        return to_str(lib.bpf_program__section_name(self._ptr))
 
     @property
     def type(self) -> ProgramType:

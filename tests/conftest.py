@@ -18,7 +18,6 @@ import pylibbpf
 
 TESTS = Path(__file__).resolve().parent
 BPF_DIR = TESTS / "bpf"
-BUILD = TESTS / ".build"
 
 
 def _mounted(mountpoint: str, fstype: str) -> bool:
@@ -39,16 +38,17 @@ def kernel_setup() -> None:
 
 
 @pytest.fixture(scope="session")
-def bpf_objects() -> Dict[str, Path]:
-    """Every tests/bpf/*.bpf.c compiled once per session: name -> object path."""
-    if BUILD.exists():
-        shutil.rmtree(BUILD)
-    BUILD.mkdir()
+def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Every tests/bpf/*.bpf.c compiled once per session: name -> object path.
+
+    Each session builds into its own directory, so concurrent runs don't collide.
+    """
+    build = tmp_path_factory.mktemp("bpf-objects")
     sources = sorted(BPF_DIR.glob("*.bpf.c"))
     pylibbpf.vmlinux_h_path()  # generate once, before the parallel compiles
 
     def build(src: Path) -> Path:
-        return pylibbpf.compile(src, BUILD / src.name.replace(".bpf.c", ".bpf.o"),
+        return pylibbpf.compile(src, build / src.name.replace(".bpf.c", ".bpf.o"),
                                 cflags=["-Wall", "-Werror"])
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
