@@ -444,6 +444,7 @@ KPROBE_CALLS = {
     "kretsyscall": lambda o: o.programs["on_ksyscall"].attach_ksyscall("getpgid",
                                                                        retprobe=True),
     "kprobe (SEC)": lambda o: o.programs["sec_kprobe"].attach(),
+    "ksyscall (SEC)": lambda o: o.programs["sec_ksyscall"].attach(),
 }
 
 
@@ -483,6 +484,7 @@ KPROBE_MULTI_CALLS = {
         symbols=["do_getpgid"], retprobe=True),
     "kprobe.session": lambda o: o.programs["on_kprobe_session"].attach_kprobe_multi(
         "do_getpgid", session=True),
+    "kprobe.multi (SEC)": lambda o: o.programs["sec_kprobe_multi"].attach(),
 }
 
 

@@ -20,6 +20,20 @@ int sec_kprobe(struct pt_regs *ctx)
 	return 0;
 }
 
+SEC("ksyscall/getpgid")
+int sec_ksyscall(struct pt_regs *ctx)
+{
+	__sync_fetch_and_add(&kprobe_hits, 1);
+	return 0;
+}
+
+SEC("kprobe.multi/do_getpg*")
+int sec_kprobe_multi(struct pt_regs *ctx)
+{
+	__sync_fetch_and_add(&kprobe_hits, 1);
+	return 0;
+}
+
 SEC("kretprobe")
 int on_kretprobe(struct pt_regs *ctx)
 {
