@@ -437,3 +437,28 @@ def test_replaced_binary_uses_the_mapped_file(obj, progs, tmp_path) -> None:
         with obj.programs["on_entry"].attach_uprobe(exe, "add_i", pid=c.pid):
             c.go()
     assert [s32(e.a) for e in events(obj, c.pid) if e.kind == K_ENTRY] == [1, 2, 3]
+
+
+def test_usdt_semaphore(obj, progs) -> None:
+    """libbpf raises the probe's semaphore through the uprobe's ref_ctr_offset,
+    so the guarded branch runs only while attached."""
+    exe = progs["semprog"]
+    with child(exe) as c:
+        assert c.go().split()[-1] == "0"  # nobody attached: the branch never ran
+    with child(exe) as c:
+        with obj.programs["on_usdt1"].attach_usdt(exe, "plbsem", "hit", cookie=1):
+            assert c.go().split()[-1] == str(N)
+    assert [e.a for e in events(obj, c.pid) if e.kind == K_USDT] == [1, 2, 3]
+
+
+def test_uprobe_ref_ctr_offset(obj, progs) -> None:
+    """A plain uprobe on a USDT site with ref_ctr_offset: pylibbpf's semaphore
+    file offset must be right for the kernel to raise it."""
+    exe = progs["semprog"]
+    (site,) = elf.usdt_probes(exe)
+    assert site.semaphore and site.semaphore_offset and site.offset is not None
+    with child(exe) as c:
+        with obj.programs["on_entry"].attach_uprobe(exe, offset=site.offset, cookie=4,
+                                                    ref_ctr_offset=site.semaphore_offset):
+            assert c.go().split()[-1] == str(N)
+    assert [e.cookie for e in events(obj, c.pid) if e.kind == K_ENTRY] == [4] * N

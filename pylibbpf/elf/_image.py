@@ -333,11 +333,13 @@ class ElfImage:
     Build one with :func:`pylibbpf.elf.image` (cached per file identity).
     """
 
-    def __init__(self, path: str, *, st: Optional[os.stat_result] = None) -> None:
+    def __init__(self, path: str, *, st: Optional[os.stat_result] = None,
+                 use_hash_tables: bool = True) -> None:
         from elftools.common.exceptions import ELFError as PyElfError
         from elftools.elf.elffile import ELFFile
 
         self.path = path
+        self._use_hash = use_hash_tables
         with _open(path) as f:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
@@ -456,6 +458,8 @@ class ElfImage:
                         hash_section = (SHT_HASH, _read_at(f, other.offset, other.size))
                 if versym is not None:
                     versions = self._read_versions(f, strsec.index)
+            if not self._use_hash:
+                hash_section = None
             tables.append(SymbolTable(self, sec, data, strtab, versym, versions, hash_section))
         return tables
 

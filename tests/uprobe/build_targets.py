@@ -22,6 +22,7 @@ def build(d: Path) -> Dict[str, Path]:
     * prog_pie / prog_nopie: the C target, PIE and non-PIE, linked to it
     * prog_sysv: PIE with a SysV .hash only and every symbol exported
     * cxxprog: C++ target (mangled names, overloads, a member function)
+    * semprog: a USDT probe guarded by a semaphore
     * prog_stripped + prog.debug: stripped, debug file found by .gnu_debuglink
     * prog_bare: stripped, no debug link
     """
@@ -36,6 +37,7 @@ def build(d: Path) -> Dict[str, Path]:
     _run("gcc", "-O1", "-g", "-fPIE", "-pie", "-rdynamic", "-Wl,--hash-style=sysv", inc,
          str(SRC / "prog.c"), *link, "-o", str(d / "prog_sysv"))
     _run("g++", "-O1", "-g", "-fPIE", "-pie", str(SRC / "cxxprog.cpp"), "-o", str(d / "cxxprog"))
+    _run("gcc", "-O1", "-g", "-fPIE", "-pie", str(SRC / "semprog.c"), "-o", str(d / "semprog"))
     _run("objcopy", "--only-keep-debug", str(d / "prog_pie"), str(d / "prog.debug"))
     _run("strip", "--strip-all", "-o", str(d / "prog_stripped"), str(d / "prog_pie"))
     _run("objcopy", f"--add-gnu-debuglink={d / 'prog.debug'}", str(d / "prog_stripped"))
