@@ -246,6 +246,8 @@ def test_errors_name_the_input(progs, tmp_path) -> None:
     assert "plb::area" in ei.value.suggestions
     with pytest.raises(pylibbpf.ELFError, match="no loadable segment"):
         elf.resolve(progs["prog_pie"], address=0x7FFF0000)
+    with pytest.raises(pylibbpf.ELFError, match="not in code"):
+        elf.resolve(progs["prog_pie"], offset=0x10)  # the ELF header
 
 
 @pytest.mark.skipif(not os.path.exists(LIBLLVM), reason="libLLVM-14 not installed")

@@ -46,12 +46,17 @@ def progs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     return build_targets.build(tmp_path_factory.mktemp("uprobe"))
 
 
+def _compile(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    src = Path(__file__).resolve().parent / "bpf" / f"{name}.bpf.c"
+    out = tmp_path_factory.mktemp("uprobe_bpf") / f"{name}.bpf.o"
+    return pylibbpf.compile(src, out, cflags=["-Wall", "-Werror"])
+
+
 @pytest.fixture(scope="session")
 def uprobe_bpf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/bpf/uprobe_test.bpf.c, compiled into this module's own directory."""
-    src = Path(__file__).resolve().parent / "bpf" / "uprobe_test.bpf.c"
-    out = tmp_path_factory.mktemp("uprobe_bpf") / "uprobe_test.bpf.o"
-    return pylibbpf.compile(src, out, cflags=["-Wall", "-Werror"])
+    """tests/bpf/uprobe_test.bpf.c, compiled into this module's own directory
+    (not the shared tests/.build, which concurrent runs may wipe)."""
+    return _compile(tmp_path_factory, "uprobe_test")
 
 
 @pytest.fixture
@@ -170,6 +175,8 @@ def test_library_by_short_name_and_pid(obj, progs) -> None:
     with child(exe) as c:
         path = elf.find_library("plbtarget", pid=c.pid)
         assert os.path.samefile(path, progs["libplbtarget.so"])
+        t = elf.resolve_binary("prog_nopie", pid=c.pid)  # the process's executable by name
+        assert os.path.samefile(t.path, exe) and "executable of pid" in t.how
         with obj.programs["on_entry"].attach_uprobe("plbtarget", "lib_scale", pid=c.pid), \
                 obj.programs["on_return"].attach_uprobe("c", "getpgid", pid=c.pid,
                                                         retprobe=True):
@@ -347,6 +354,13 @@ def test_usdt_in_pid_libraries(obj, progs) -> None:
         with obj.programs["on_usdt1"].attach_usdt("plbtarget", "plblib", "scaled", pid=c.pid):
             c.go()
     assert [e.a for e in events(obj, c.pid) if e.kind == K_USDT] == [1, 2, 3]
+
+
+def test_usdt_without_support_maps(progs, tmp_path_factory) -> None:
+    with pylibbpf.Object(_compile(tmp_path_factory, "uprobe_nousdt")) as o:
+        o.load()
+        with pytest.raises(pylibbpf.BPFError, match="usdt.bpf.h"):
+            o.programs["usdt_without_maps"].attach_usdt(progs["prog_pie"], "plbtest", "tick")
 
 
 def test_usdt_missing_probe(obj, progs) -> None:

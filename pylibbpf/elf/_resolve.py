@@ -192,6 +192,17 @@ def _describe_segment(idx: SymbolIndex, address: int) -> str:
             f"{seg.offset:#x} = {address - seg.vaddr + seg.offset:#x}")
 
 
+def _check_code_offset(idx: SymbolIndex, target: Target, offset: int) -> None:
+    """An explicit offset must land in code (an executable PT_LOAD segment)."""
+    segs = idx.image.segments
+    if segs and not any(seg.executable and seg.offset <= offset < seg.offset + seg.filesz
+                        for seg in segs):
+        code = ", ".join(f"{s.offset:#x}-{s.offset + s.filesz:#x}" for s in segs
+                         if s.executable)
+        raise ELFError(_errno.EINVAL, f"offset {offset:#x} of {target.given!r} is not in "
+                                      f"code (executable segments at file offsets: {code})")
+
+
 def _not_found(idx: SymbolIndex, target: Target, symbol: str, root: str) -> SymbolNotFoundError:
     where = f"{target.path!r}" if target.path == target.given else \
         f"{target.given!r} ({target.path})"
@@ -262,6 +273,7 @@ def resolve(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
     reasons = [target.how, f"{target.path}: {_describe_file(idx)}"]
     if symbol is None and address is None:
         reasons.append(f"explicit file offset {offset:#x}")
+        _check_code_offset(idx, target, offset)
         addr = idx.image.offset_to_address(offset)
         return Resolution(target, None, addr, offset, tuple(reasons))
     if address is not None:
@@ -269,6 +281,7 @@ def resolve(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
         base = idx.image.address_to_offset(address)
         if offset:
             reasons.append(f"plus offset {offset:#x}")
+        _check_code_offset(idx, target, base + offset)
         return Resolution(target, None, address, base + offset, tuple(reasons))
     assert symbol is not None
     if not symbol:
