@@ -27,7 +27,7 @@ import errno as _errno
 import os
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
 from .errors import (BPFError, ClosedError, NotSupportedError, check_ptr, check_ret,
@@ -182,9 +182,41 @@ class SockmapLinkInfo(LinkInfo):
     attach_type: Union[AttachType, int]
 
 
-# Layout of struct bpf_link_info (include/uapi/linux/bpf.h, a stable ABI):
-# type, id, prog_id (u32 each), then an 8-byte aligned union of per-type structs.
-_U = 16
+# Layout of struct bpf_link_info (include/uapi/linux/bpf.h, a stable ABI): type, id,
+# prog_id (u32 each), then an 8-byte aligned union of per-type structs. cffi cannot
+# name the union's anonymous members, so their offsets are listed here, by the
+# member path offsetof() takes; tests/test_link.py checks them against the header.
+OFFSETS: Dict[str, int] = {
+    "raw_tracepoint.tp_name": 16, "raw_tracepoint.tp_name_len": 24,
+    "tracing.attach_type": 16, "tracing.target_obj_id": 20, "tracing.target_btf_id": 24,
+    "cgroup.cgroup_id": 16, "cgroup.attach_type": 24,
+    "iter.target_name": 16, "iter.target_name_len": 24, "iter.map.map_id": 28,
+    "iter.cgroup.cgroup_id": 32, "iter.cgroup.order": 40, "iter.task.tid": 32,
+    "iter.task.pid": 36,
+    "netns.netns_ino": 16, "netns.attach_type": 20,
+    "xdp.ifindex": 16,
+    "struct_ops.map_id": 16,
+    "netfilter.pf": 16, "netfilter.hooknum": 20, "netfilter.priority": 24,
+    "netfilter.flags": 28,
+    "kprobe_multi.count": 24, "kprobe_multi.flags": 28, "kprobe_multi.missed": 32,
+    "uprobe_multi.path": 16, "uprobe_multi.path_size": 48, "uprobe_multi.count": 52,
+    "uprobe_multi.flags": 56, "uprobe_multi.pid": 60,
+    "perf_event.type": 16,
+    "perf_event.uprobe.file_name": 24, "perf_event.uprobe.name_len": 32,
+    "perf_event.uprobe.offset": 36, "perf_event.uprobe.cookie": 40,
+    "perf_event.kprobe.func_name": 24, "perf_event.kprobe.name_len": 32,
+    "perf_event.kprobe.offset": 36, "perf_event.kprobe.addr": 40,
+    "perf_event.kprobe.missed": 48, "perf_event.kprobe.cookie": 56,
+    "perf_event.tracepoint.tp_name": 24, "perf_event.tracepoint.name_len": 32,
+    "perf_event.tracepoint.cookie": 40,
+    "perf_event.event.config": 24, "perf_event.event.type": 32,
+    "perf_event.event.cookie": 40,
+    "tcx.ifindex": 16, "tcx.attach_type": 20,
+    "netkit.ifindex": 16, "netkit.attach_type": 20,
+    "sockmap.map_id": 16, "sockmap.attach_type": 20,
+}
+#: sizeof(struct bpf_link_info) with every member above
+INFO_SIZE = 64
 _PERF_TYPES = {1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe", 5: "tracepoint",
                6: "event"}
 #: link types whose program can be replaced with BPF_LINK_UPDATE
@@ -211,18 +243,17 @@ class _InfoQuery:
         self.what = what
         self.keep: list[Any] = []
 
-    def run(self, names: Optional[Dict[int, int]] = None) -> bytes:
-        """``names``: offset of a pointer field -> buffer size to point it at.
-
-        The u32 length field follows each pointer (8 bytes later).
-        """
+    def run(self, names: Optional[Dict[int, Tuple[int, int]]] = None) -> bytes:
+        """``names``: offset of a string pointer -> (offset of its u32 length, size)
+        of a buffer to point it at."""
         info = ffi.new("struct bpf_link_info *")
         raw = ffi.buffer(info)
         self.keep = []
-        for off, size in (names or {}).items():
+        for off, (len_off, size) in (names or {}).items():
             buf = ffi.new("char[]", size)
             self.keep.append(buf)
-            struct.pack_into("=QI", raw, off, int(ffi.cast("uintptr_t", buf)), size)
+            struct.pack_into("=Q", raw, off, int(ffi.cast("uintptr_t", buf)))
+            struct.pack_into("=I", raw, len_off, size)
         size_p = ffi.new("__u32 *", _info_size())
         check_ret(lib.bpf_link_get_info_by_fd(self.fd, info, size_p), self.what)
         return bytes(raw)
@@ -234,12 +265,11 @@ class _InfoQuery:
         return ffi.string(ffi.cast("char *", ptr)).decode("utf-8", "replace")
 
 
-def _u32(data: bytes, off: int) -> int:
-    return int(struct.unpack_from("=I", data, off)[0])
-
-
-def _u64(data: bytes, off: int) -> int:
-    return int(struct.unpack_from("=Q", data, off)[0])
+def _get(data: bytes, member: str) -> int:
+    """Member ``member`` of a bpf_link_info (u32, or u64 for ids, addresses, cookies)."""
+    wide = member.rsplit(".", 1)[-1] in ("cgroup_id", "missed", "addr", "cookie", "config")
+    fmt = "=Q" if wide else "=i" if member == "netfilter.priority" else "=I"
+    return int(struct.unpack_from(fmt, data, OFFSETS[member])[0])
 
 
 def _query_info(fd: int, what: str) -> LinkInfo:
@@ -247,92 +277,104 @@ def _query_info(fd: int, what: str) -> LinkInfo:
     data = q.run()
     ltype = _enum(LinkType, _u32(data, 0))
     base = dict(type=ltype, id=_u32(data, 4), program_id=_u32(data, 8))
-    if _info_size() < 64:  # headers older than the union we decode
+    if _info_size() < INFO_SIZE:  # headers older than the union we decode
         return LinkInfo(**base)
 
-    def named(ptr_off: int) -> tuple[bytes, str]:
-        need = _u32(data, ptr_off + 8)
+    def named(ptr: str, length: str) -> tuple[bytes, str]:
+        """Ask again with a buffer for the string at ``ptr`` (the kernel said how long)."""
+        need = _get(data, length)
         if not need:
             return data, ""
-        again = q.run({ptr_off: max(need, 1) + 1})
-        return again, q.string(again, ptr_off)
+        again = q.run({OFFSETS[ptr]: (OFFSETS[length], need + 1)})
+        return again, q.string(again, OFFSETS[ptr])
+
+    def attach_type(member: str) -> Union[AttachType, int]:
+        return _enum(AttachType, _get(data, member))  # type: ignore[no-any-return]
 
     if ltype == LinkType.RAW_TRACEPOINT:
-        _, name = named(_U)
+        _, name = named("raw_tracepoint.tp_name", "raw_tracepoint.tp_name_len")
         return RawTracepointLinkInfo(**base, tp_name=name)
     if ltype == LinkType.TRACING:
-        return TracingLinkInfo(**base, attach_type=_enum(AttachType, _u32(data, _U)),
-                               target_obj_id=_u32(data, _U + 4),
-                               target_btf_id=_u32(data, _U + 8))
+        return TracingLinkInfo(**base, attach_type=attach_type("tracing.attach_type"),
+                               target_obj_id=_get(data, "tracing.target_obj_id"),
+                               target_btf_id=_get(data, "tracing.target_btf_id"))
     if ltype == LinkType.CGROUP:
-        return CgroupLinkInfo(**base, cgroup_id=_u64(data, _U),
-                              attach_type=_enum(AttachType, _u32(data, _U + 8)))
+        return CgroupLinkInfo(**base, cgroup_id=_get(data, "cgroup.cgroup_id"),
+                              attach_type=attach_type("cgroup.attach_type"))
     if ltype == LinkType.ITER:
-        full, name = named(_U)
+        full, name = named("iter.target_name", "iter.target_name_len")
         task_like = name.startswith("task")
-        return IterLinkInfo(**base, target_name=name, map_id=_u32(full, _U + 12),
-                            cgroup_id=0 if task_like else _u64(full, _U + 16),
-                            cgroup_order=0 if task_like else _u32(full, _U + 24),
-                            tid=_u32(full, _U + 16) if task_like else 0,
-                            pid=_u32(full, _U + 20) if task_like else 0)
+        cgroup_like = name.startswith("cgroup")
+        return IterLinkInfo(**base, target_name=name, map_id=_get(full, "iter.map.map_id"),
+                            cgroup_id=_get(full, "iter.cgroup.cgroup_id") if cgroup_like else 0,
+                            cgroup_order=_get(full, "iter.cgroup.order") if cgroup_like else 0,
+                            tid=_get(full, "iter.task.tid") if task_like else 0,
+                            pid=_get(full, "iter.task.pid") if task_like else 0)
     if ltype == LinkType.NETNS:
-        return NetnsLinkInfo(**base, netns_ino=_u32(data, _U),
-                             attach_type=_enum(AttachType, _u32(data, _U + 4)))
+        return NetnsLinkInfo(**base, netns_ino=_get(data, "netns.netns_ino"),
+                             attach_type=attach_type("netns.attach_type"))
     if ltype == LinkType.XDP:
-        return XDPLinkInfo(**base, ifindex=_u32(data, _U))
+        return XDPLinkInfo(**base, ifindex=_get(data, "xdp.ifindex"))
     if ltype == LinkType.STRUCT_OPS:
-        return StructOpsLinkInfo(**base, map_id=_u32(data, _U))
+        return StructOpsLinkInfo(**base, map_id=_get(data, "struct_ops.map_id"))
     if ltype == LinkType.NETFILTER:
-        pf, hooknum, priority, flags = struct.unpack_from("=IIiI", data, _U)
-        return NetfilterLinkInfo(**base, pf=pf, hooknum=hooknum, priority=priority,
-                                 flags=flags)
+        return NetfilterLinkInfo(**base, pf=_get(data, "netfilter.pf"),
+                                 hooknum=_get(data, "netfilter.hooknum"),
+                                 priority=_get(data, "netfilter.priority"),
+                                 flags=_get(data, "netfilter.flags"))
     if ltype == LinkType.KPROBE_MULTI:
-        return KprobeMultiLinkInfo(**base, count=_u32(data, _U + 8),
-                                   flags=_u32(data, _U + 12), missed=_u64(data, _U + 16))
+        return KprobeMultiLinkInfo(**base, count=_get(data, "kprobe_multi.count"),
+                                   flags=_get(data, "kprobe_multi.flags"),
+                                   missed=_get(data, "kprobe_multi.missed"))
     if ltype == LinkType.UPROBE_MULTI:
         path = ""
-        try:
-            info = ffi.new("struct bpf_link_info *")
-            raw = ffi.buffer(info)
-            buf = ffi.new("char[]", 4096)
-            struct.pack_into("=Q", raw, _U, int(ffi.cast("uintptr_t", buf)))
-            struct.pack_into("=I", raw, _U + 32, 4096)
-            size_p = ffi.new("__u32 *", _info_size())
-            if lib.bpf_link_get_info_by_fd(fd, info, size_p) == 0:
-                path = ffi.string(buf).decode("utf-8", "replace")
-        except Exception:  # the path is a nicety; counts come from the first query
-            path = ""
-        return UprobeMultiLinkInfo(**base, path=path, count=_u32(data, _U + 36),
-                                   flags=_u32(data, _U + 40), pid=_u32(data, _U + 44))
+        try:  # the path is a nicety; the counts come from the first query
+            full = q.run({OFFSETS["uprobe_multi.path"]: (OFFSETS["uprobe_multi.path_size"],
+                                                         4096)})
+            path = q.string(full, OFFSETS["uprobe_multi.path"])
+        except BPFError:
+            pass
+        return UprobeMultiLinkInfo(**base, path=path, count=_get(data, "uprobe_multi.count"),
+                                   flags=_get(data, "uprobe_multi.flags"),
+                                   pid=_get(data, "uprobe_multi.pid"))
     if ltype == LinkType.PERF_EVENT:
-        kind = _u32(data, _U)
+        kind = _get(data, "perf_event.type")
         event_type = _PERF_TYPES.get(kind, str(kind))
         fields: Dict[str, Any] = dict(event_type=event_type, name="", offset=0, addr=0,
                                       missed=0, cookie=0, perf_type=0, config=0)
         if event_type in ("kprobe", "kretprobe"):
-            full, name = named(_U + 8)
-            fields.update(name=name, offset=_u32(full, _U + 20), addr=_u64(full, _U + 24),
-                          missed=_u64(full, _U + 32), cookie=_u64(full, _U + 40))
+            full, name = named("perf_event.kprobe.func_name", "perf_event.kprobe.name_len")
+            fields.update(name=name, offset=_get(full, "perf_event.kprobe.offset"),
+                          addr=_get(full, "perf_event.kprobe.addr"),
+                          missed=_get(full, "perf_event.kprobe.missed"),
+                          cookie=_get(full, "perf_event.kprobe.cookie"))
         elif event_type in ("uprobe", "uretprobe"):
-            full, name = named(_U + 8)
-            fields.update(name=name, offset=_u32(full, _U + 20), cookie=_u64(full, _U + 24))
+            full, name = named("perf_event.uprobe.file_name", "perf_event.uprobe.name_len")
+            fields.update(name=name, offset=_get(full, "perf_event.uprobe.offset"),
+                          cookie=_get(full, "perf_event.uprobe.cookie"))
         elif event_type == "tracepoint":
-            full, name = named(_U + 8)
-            fields.update(name=name, cookie=_u64(full, _U + 24))
+            full, name = named("perf_event.tracepoint.tp_name",
+                               "perf_event.tracepoint.name_len")
+            fields.update(name=name, cookie=_get(full, "perf_event.tracepoint.cookie"))
         elif event_type == "event":
-            fields.update(config=_u64(data, _U + 8), perf_type=_u32(data, _U + 16),
-                          cookie=_u64(data, _U + 24))
+            fields.update(config=_get(data, "perf_event.event.config"),
+                          perf_type=_get(data, "perf_event.event.type"),
+                          cookie=_get(data, "perf_event.event.cookie"))
         return PerfEventLinkInfo(**base, **fields)
     if ltype == LinkType.TCX:
-        return TCXLinkInfo(**base, ifindex=_u32(data, _U),
-                           attach_type=_enum(AttachType, _u32(data, _U + 4)))
+        return TCXLinkInfo(**base, ifindex=_get(data, "tcx.ifindex"),
+                           attach_type=attach_type("tcx.attach_type"))
     if ltype == LinkType.NETKIT:
-        return NetkitLinkInfo(**base, ifindex=_u32(data, _U),
-                              attach_type=_enum(AttachType, _u32(data, _U + 4)))
+        return NetkitLinkInfo(**base, ifindex=_get(data, "netkit.ifindex"),
+                              attach_type=attach_type("netkit.attach_type"))
     if ltype == LinkType.SOCKMAP:
-        return SockmapLinkInfo(**base, map_id=_u32(data, _U),
-                               attach_type=_enum(AttachType, _u32(data, _U + 4)))
+        return SockmapLinkInfo(**base, map_id=_get(data, "sockmap.map_id"),
+                               attach_type=attach_type("sockmap.attach_type"))
     return LinkInfo(**base)
+
+
+def _u32(data: bytes, off: int) -> int:
+    return int(struct.unpack_from("=I", data, off)[0])
 
 
 def _fd_kind(fd: int) -> str:

@@ -321,3 +321,26 @@ def test_info_of_an_iter_link_over_a_map(iter_obj) -> None:
     assert isinstance(info, IterLinkInfo)
     assert (info.type, info.target_name, info.map_id) == (LinkType.ITER, "bpf_map_elem",
                                                           numbers.id)
+
+
+def test_link_info_layout_matches_the_uapi_header(tmp_path) -> None:
+    """pylibbpf decodes bpf_link_info's union by offset: compare every offset with
+    what a C compiler says for libbpf's include/uapi/linux/bpf.h."""
+    from pylibbpf.link import INFO_SIZE, OFFSETS
+
+    root = Path(__file__).resolve().parent.parent
+    headers = sorted(root.glob("vendor/libbpf/libbpf-*/include/uapi"))
+    assert headers, "libbpf's uapi headers are missing (vendor/libbpf)"
+    prints = "\n".join(
+        f'    printf("{m} %zu\\n", offsetof(struct bpf_link_info, {m}));' for m in OFFSETS)
+    src = tmp_path / "layout.c"
+    src.write_text("#include <stddef.h>\n#include <stdio.h>\n#include <linux/bpf.h>\n"
+                   "int main(void)\n{\n" + prints +
+                   '\n    printf("sizeof %zu\\n", sizeof(struct bpf_link_info));\n'
+                   "    return 0;\n}\n")
+    exe = tmp_path / "layout"
+    subprocess.run(["cc", "-I", str(headers[-1]), str(src), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    got = {name: int(value) for name, value in (line.split() for line in out.splitlines())}
+    assert got.pop("sizeof") == INFO_SIZE == ffi.sizeof("struct bpf_link_info")
+    assert got == OFFSETS
