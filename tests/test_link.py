@@ -17,8 +17,9 @@ import pytest
 import pylibbpf
 from pylibbpf import AttachType, LinkType, NotSupportedError
 from pylibbpf._ffi import ffi, lib
-from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetnsLinkInfo, PerfEventLinkInfo,
-                           StructOpsLinkInfo, TCXLinkInfo, XDPLinkInfo)
+from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetfilterLinkInfo, NetnsLinkInfo,
+                           PerfEventLinkInfo, SockmapLinkInfo, StructOpsLinkInfo, TCXLinkInfo,
+                           XDPLinkInfo)
 
 from conftest import in_netns
 from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, bpf_objects,  # noqa: F401
@@ -312,6 +313,20 @@ def test_info_of_netns_and_cgroup_links(info_obj) -> None:
             os.close(fd)
     finally:
         cg.rmdir()
+
+
+def test_info_of_netfilter_and_sockmap_links(info_obj, veth) -> None:
+    with in_netns(veth.ns_a):
+        with info_obj.programs["nf_accept"].attach_netfilter(family="ipv4", hook="local_in",
+                                                             priority=-77) as link:
+            info = link.info
+    assert isinstance(info, NetfilterLinkInfo)
+    assert (info.pf, info.hooknum, info.priority, info.flags) == (socket.AF_INET, 1, -77, 0)
+    socks = info_obj.maps["socks"]
+    with info_obj.programs["verdict_pass"].attach_sockmap(socks) as link:
+        sinfo = link.info
+    assert isinstance(sinfo, SockmapLinkInfo)
+    assert (sinfo.map_id, sinfo.attach_type) == (socks.id, AttachType.SK_SKB_STREAM_VERDICT)
 
 
 def test_info_of_an_iter_link_over_a_map(iter_obj) -> None:

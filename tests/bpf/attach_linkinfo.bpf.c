@@ -27,4 +27,23 @@ int lookup_pass(struct bpf_sk_lookup *ctx)
 	return SK_PASS;
 }
 
+SEC("netfilter")
+int nf_accept(struct bpf_nf_ctx *ctx)
+{
+	return 1; /* NF_ACCEPT */
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKMAP);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} socks SEC(".maps");
+
+SEC("sk_skb/stream_verdict")
+int verdict_pass(struct __sk_buff *skb)
+{
+	return SK_PASS;
+}
+
 char LICENSE[] SEC("license") = "GPL";
