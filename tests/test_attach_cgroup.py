@@ -405,3 +405,170 @@ def test_every_cgroup_attach_type(cgroup, atype) -> None:
             q = pylibbpf.cgroup_query(cgroup, atype)
             assert q.prog_ids == (prog.id,) and q.attach_flags == 1
         assert pylibbpf.cgroup_query(cgroup, atype).prog_ids == ()
+
+
+# --- every hook triggered: a "deny" program makes the syscall fail, then not ---------
+
+V6_A, V6_B = "fd77::1", "fd77::2"
+
+
+@pytest.fixture
+def veth6(veth):
+    """The veth pair with IPv6 addresses too (no duplicate address detection)."""
+    import subprocess
+
+    for ns, dev, ip in ((veth.ns_a, veth.dev_a, V6_A), (veth.ns_b, veth.dev_b, V6_B)):
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{ip}/64", "dev", dev, "nodad"],
+                       check=True)
+    return veth
+
+
+def _deny() -> bytes:
+    import struct
+    return struct.pack("<BBhi", 0xB7, 0, 0, 0) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+
+
+def _in_b(veth, family: int, kind: int = socket.SOCK_DGRAM) -> socket.socket:
+    with in_netns(veth.ns_b):
+        return socket.socket(family, kind)
+
+
+def _actions(veth, unix_addr: str):
+    A = pylibbpf.AttachType
+    v4, v6 = socket.AF_INET, socket.AF_INET6
+
+    def bind(family, ip):
+        def go():
+            with _in_b(veth, family) as s:
+                s.bind((ip, 0))
+        return go
+
+    def connect(family, ip):
+        def go():
+            with _in_b(veth, family) as s:
+                s.connect((ip, 9))
+        return go
+
+    def sendto(family, ip):
+        def go():
+            with _in_b(veth, family) as s:
+                s.sendto(b"x", (ip, 9))
+        return go
+
+    def unix(op):
+        def go():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                if op == "connect":
+                    s.connect(unix_addr)
+                else:
+                    s.sendto(b"x", unix_addr)
+        return go
+
+    def sockopt(get):
+        def go():
+            with _in_b(veth, v4) as s:
+                if get:
+                    s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+                else:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        return go
+
+    def sysctl():
+        with in_netns(veth.ns_b):
+            with open("/proc/sys/net/ipv4/ip_default_ttl") as f:
+                f.read()
+
+    def device():
+        with open("/dev/null", "rb"):
+            pass
+
+    def create():
+        _in_b(veth, v4).close()
+
+    return {
+        A.CGROUP_INET_EGRESS: sendto(v4, veth.ip_a),
+        A.CGROUP_INET_SOCK_CREATE: create,
+        A.CGROUP_INET4_POST_BIND: bind(v4, veth.ip_b),
+        A.CGROUP_INET6_POST_BIND: bind(v6, V6_B),
+        A.CGROUP_INET4_BIND: bind(v4, veth.ip_b),
+        A.CGROUP_INET6_BIND: bind(v6, V6_B),
+        A.CGROUP_INET4_CONNECT: connect(v4, veth.ip_a),
+        A.CGROUP_INET6_CONNECT: connect(v6, V6_A),
+        A.CGROUP_UNIX_CONNECT: unix("connect"),
+        A.CGROUP_UDP4_SENDMSG: sendto(v4, veth.ip_a),
+        A.CGROUP_UDP6_SENDMSG: sendto(v6, V6_A),
+        A.CGROUP_UNIX_SENDMSG: unix("sendto"),
+        A.CGROUP_SYSCTL: sysctl,
+        A.CGROUP_GETSOCKOPT: sockopt(True),
+        A.CGROUP_SETSOCKOPT: sockopt(False),
+        A.CGROUP_DEVICE: device,
+    }
+
+
+DENY_TYPES = [t for t in sorted(CGROUP_ATTACH_TYPES, key=int)
+              if t.name not in ("CGROUP_INET_INGRESS", "CGROUP_INET_SOCK_RELEASE",
+                                "CGROUP_SOCK_OPS") and "RECVMSG" not in t.name
+              and "GETPEERNAME" not in t.name and "GETSOCKNAME" not in t.name]
+
+
+@pytest.mark.parametrize("atype", DENY_TYPES, ids=lambda t: t.name.lower())
+def test_deny_program_on_every_hook(cgroup, veth6, atype) -> None:
+    unix_addr = f"\0pylibbpf-deny-{os.getpid()}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(unix_addr)
+    action = _actions(veth6, unix_addr)[atype]
+    ptype = CGROUP_ATTACH_TYPES[atype][0]
+    with server, pylibbpf.Program.load_raw(ptype, _deny(), name="deny",
+                                           expected_attach_type=atype) as prog:
+        assert run_in_child(action, cgroup=cgroup) is None  # works before
+        with prog.attach_cgroup(cgroup, attach_type=atype):
+            with pytest.raises(PermissionError):
+                run_in_child(action, cgroup=cgroup)
+            assert run_in_child(action) is None  # outside the cgroup: unaffected
+        assert run_in_child(action, cgroup=cgroup) is None  # detached
+
+
+def test_ipv6_and_unix_address_hooks_run(cg_obj, cgroup, veth6) -> None:
+    names = ["count_recvmsg6", "count_getpeername6", "count_getsockname6",
+             "count_recvmsg_unix", "count_getpeername_unix", "count_getsockname_unix"]
+    slots = range(18, 24)
+    with in_netns(veth6.ns_a):
+        server6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server6.bind((V6_A, 7900))
+    unix_addr = f"\0pylibbpf-unix-{os.getpid()}"
+
+    def exercise() -> bool:
+        with _in_b(veth6, socket.AF_INET6) as c:
+            c.settimeout(2)
+            c.connect((V6_A, 7900))
+            c.getpeername()
+            c.getsockname()
+            c.send(b"q")
+            data, addr = server6.recvfrom(8)
+            server6.sendto(b"r", addr)
+            c.recvfrom(8)
+        # unix getpeername runs the peer's cgroup programs: both ends in the cgroup
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as u:
+            srv.bind(unix_addr)
+            u.bind(f"\0pylibbpf-unix-client-{os.getpid()}")
+            u.connect(unix_addr)
+            u.getpeername()
+            u.getsockname()
+            u.send(b"q")
+            data, addr = srv.recvfrom(8)
+            srv.sendto(b"r", addr)
+            u.settimeout(2)
+            u.recvfrom(8)
+        return True
+
+    with server6:
+        links = [cg_obj.programs[n].attach_cgroup(cgroup) for n in names]
+        before = [counter(cg_obj, s) for s in slots]
+        assert run_in_child(exercise, cgroup=cgroup)
+        after = [counter(cg_obj, s) for s in slots]
+        assert all(a > b for a, b in zip(after, before)), list(zip(names, before, after))
+        for link in links:
+            link.close()
+        assert run_in_child(exercise, cgroup=cgroup)
+        assert [counter(cg_obj, s) for s in slots] == after

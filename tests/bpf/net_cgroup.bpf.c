@@ -14,7 +14,9 @@
 enum {
 	C_EGRESS, C_INGRESS, C_SOCK_CREATE, C_SOCK_RELEASE, C_BIND4, C_CONNECT4,
 	C_SENDMSG4, C_RECVMSG4, C_GETPEERNAME4, C_GETSOCKNAME4, C_CONNECT_UNIX, C_SYSCTL,
-	C_GETSOCKOPT, C_SETSOCKOPT, C_DEVICE, C_SOCK_OPS, C_PASS_A, C_PASS_B, C_MAX = 32,
+	C_GETSOCKOPT, C_SETSOCKOPT, C_DEVICE, C_SOCK_OPS, C_PASS_A, C_PASS_B,
+	C_RECVMSG6, C_RECVMSG_UNIX, C_GETPEERNAME6, C_GETSOCKNAME6, C_GETPEERNAME_UNIX,
+	C_GETSOCKNAME_UNIX, C_MAX = 32,
 };
 
 struct {
@@ -183,5 +185,21 @@ int sockops_count(struct bpf_sock_ops *ctx)
 		bump(C_SOCK_OPS);
 	return 1;
 }
+
+/* hooks that must allow (return 1): they only count */
+#define COUNTER(sec, name, slot)			\
+SEC(sec)						\
+int name(struct bpf_sock_addr *ctx)			\
+{							\
+	bump(slot);					\
+	return 1;					\
+}
+
+COUNTER("cgroup/recvmsg6", count_recvmsg6, C_RECVMSG6)
+COUNTER("cgroup/recvmsg_unix", count_recvmsg_unix, C_RECVMSG_UNIX)
+COUNTER("cgroup/getpeername6", count_getpeername6, C_GETPEERNAME6)
+COUNTER("cgroup/getsockname6", count_getsockname6, C_GETSOCKNAME6)
+COUNTER("cgroup/getpeername_unix", count_getpeername_unix, C_GETPEERNAME_UNIX)
+COUNTER("cgroup/getsockname_unix", count_getsockname_unix, C_GETSOCKNAME_UNIX)
 
 char LICENSE[] SEC("license") = "GPL";
