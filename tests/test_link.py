@@ -19,7 +19,7 @@ from pylibbpf import AttachType, LinkType, NotSupportedError
 from pylibbpf._ffi import ffi, lib
 from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetfilterLinkInfo, NetnsLinkInfo,
                            PerfEventLinkInfo, SockmapLinkInfo, StructOpsLinkInfo, TCXLinkInfo,
-                           XDPLinkInfo)
+                           UprobeMultiLinkInfo, XDPLinkInfo)
 
 from conftest import in_netns
 from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, bpf_objects,  # noqa: F401
@@ -327,6 +327,21 @@ def test_info_of_netfilter_and_sockmap_links(info_obj, veth) -> None:
         sinfo = link.info
     assert isinstance(sinfo, SockmapLinkInfo)
     assert (sinfo.map_id, sinfo.attach_type) == (socks.id, AttachType.SK_SKB_STREAM_VERDICT)
+
+
+def test_info_of_uprobe_and_uprobe_multi_links(info_obj) -> None:
+    libc = next(line.split()[-1] for line in open("/proc/self/maps")
+                if "/libc.so" in line or "/libc-" in line)
+    with info_obj.programs["on_uprobe"].attach_uprobe(libc, "getpid", cookie=21) as link:
+        info = link.info
+    assert isinstance(info, PerfEventLinkInfo)
+    assert (info.event_type, info.name, info.cookie) == ("uprobe", os.path.realpath(libc), 21)
+    assert info.offset > 0
+    with info_obj.programs["on_uprobe_multi"].attach_uprobe_multi(
+            libc, symbols=["getpid", "getppid"], pid=os.getpid()) as link:
+        minfo = link.info
+    assert isinstance(minfo, UprobeMultiLinkInfo)
+    assert (minfo.path, minfo.count, minfo.pid) == (os.path.realpath(libc), 2, os.getpid())
 
 
 def test_info_of_an_iter_link_over_a_map(iter_obj) -> None:

@@ -46,4 +46,16 @@ int verdict_pass(struct __sk_buff *skb)
 	return SK_PASS;
 }
 
+SEC("uprobe")
+int on_uprobe(struct pt_regs *ctx)
+{
+	return 0;
+}
+
+SEC("uprobe.multi")
+int on_uprobe_multi(struct pt_regs *ctx)
+{
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
