@@ -43,12 +43,12 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
     Each session builds into its own directory, so concurrent runs don't collide.
     """
-    build = tmp_path_factory.mktemp("bpf-objects")
+    out_dir = tmp_path_factory.mktemp("bpf-objects")
     sources = sorted(BPF_DIR.glob("*.bpf.c"))
     pylibbpf.vmlinux_h_path()  # generate once, before the parallel compiles
 
     def build(src: Path) -> Path:
-        return pylibbpf.compile(src, build / src.name.replace(".bpf.c", ".bpf.o"),
+        return pylibbpf.compile(src, out_dir / src.name.replace(".bpf.c", ".bpf.o"),
                                 cflags=["-Wall", "-Werror"])
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
