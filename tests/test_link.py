@@ -374,3 +374,27 @@ def test_link_info_layout_matches_the_uapi_header(tmp_path) -> None:
     got = {name: int(value) for name, value in (line.split() for line in out.splitlines())}
     assert got.pop("sizeof") == INFO_SIZE == ffi.sizeof("struct bpf_link_info")
     assert got == OFFSETS
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_fd_leaks(tp_obj, iter_obj) -> None:
+    """Attaching and closing (or dropping) links many times leaves no fd behind."""
+    prog, raw = tp_obj.programs["tp_getpgid"], tp_obj.programs["raw_sys_enter"]
+    sampler = tp_obj.programs["on_sample"]
+    dumper = iter_obj.programs["dump_task"]
+    before = open_fds()
+    for i in range(50):
+        prog.attach_tracepoint(*TP, cookie=i).close()
+        with raw.attach_raw_tracepoint("sys_enter"):
+            pass
+        link = dumper.attach_iter()
+        it = link.open_iter()
+        it.read(10)
+        del it, link  # garbage collection closes both
+        with sampler.attach_perf_events("cpu-clock", sample_period=10_000_000):
+            pass
+    gc.collect()
+    assert open_fds() == before
