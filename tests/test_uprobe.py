@@ -226,6 +226,9 @@ def test_container_process_through_proc_root(obj, progs, tmp_path) -> None:
         assert r.path == f"/proc/{c.pid}/root{host_view}/prog"
         assert r.offset == elf.resolve(progs["prog_pie"], "add_i").offset
         assert r.offset != elf.resolve(progs["prog_nopie"], "add_i").offset
+        lib_path = elf.find_library("plbtarget", pid=c.pid)
+        assert lib_path == f"/proc/{c.pid}/root{host_view}/libplbtarget.so"
+        assert os.path.samefile(lib_path, inner_view / "libplbtarget.so")
         with obj.programs["on_entry"].attach_uprobe(host_view / "prog", "add_i", pid=c.pid):
             c.go()
     finally:
