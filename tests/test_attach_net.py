@@ -328,3 +328,22 @@ def test_attach_raw_errors(sk_obj) -> None:
         prog.attach_raw(99999, "sk_skb_verdict")
     with pytest.raises(ValueError, match="attach_tcx"):
         prog.attach_raw(1, "tcx_ingress")
+
+
+def test_attach_with_closed_object_raises(bpf_objects, veth) -> None:
+    obj = pylibbpf.Object(bpf_objects["net_tc"])
+    obj.load()
+    progs = dict(obj.programs)
+    obj.close()
+    with in_netns(veth.ns_a):
+        for call in (lambda: progs["tcx_one"].attach_tcx(veth.dev_a),
+                     lambda: progs["tc_count"].attach_tcx(veth.dev_a, direction="ingress"),
+                     lambda: progs["tc_count"].attach_tc(veth.dev_a),
+                     lambda: progs["netkit_pass"].attach_netkit(veth.dev_a),
+                     lambda: progs["tc_count"].attach_cgroup("/"),
+                     lambda: progs["tc_count"].attach_netns(),
+                     lambda: progs["tc_count"].attach_sockmap(3),
+                     lambda: progs["tc_count"].attach_netfilter(),
+                     lambda: progs["tc_count"].attach_raw(0, "sk_msg_verdict")):
+            with pytest.raises(pylibbpf.ClosedError):
+                call()

@@ -151,6 +151,7 @@ def fileno(sock: Any, name: str = "sock") -> int:
 
 def expected_attach_type(prog: "Program") -> Optional[AttachType]:
     """The program's expected attach type when it comes from an Object."""
+    prog._check()  # never hand libbpf a program of a closed Object
     if prog._ptr is None:
         return None
     try:

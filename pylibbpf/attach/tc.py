@@ -36,7 +36,7 @@ class _Qdisc:
 
 #: clsact qdiscs we hold filters on: (netns inode, ifindex) -> state
 _QDISCS: Dict[Tuple[int, int], _Qdisc] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # a Link finalized by the GC may close while we hold it
 
 
 class TCLink(Link):
