@@ -458,6 +458,51 @@ class Link:
         link._description = f"pinned {name} link {path!r}"
         return link
 
+    @classmethod
+    def from_id(cls, link_id: int) -> "Link":
+        """Open the link with kernel id ``link_id`` (e.g. from ``bpftool link``).
+
+        The new Link holds one more reference: closing it detaches only when it
+        was the last one (no pin, no other fd)."""
+        if isinstance(link_id, bool) or not isinstance(link_id, int):
+            raise TypeError(f"link_id must be an int, not {type(link_id).__name__}")
+        if not 0 < link_id < 1 << 32:
+            raise ValueError(f"link ids are between 1 and 2**32-1, not {link_id}")
+        fd = lib.bpf_link_get_fd_by_id(link_id)
+        if fd < 0:
+            err = ffi.errno
+            if err == _errno.ENOENT:
+                raise error_from_errno(err, f"open link id {link_id}: no such link")
+            raise error_from_errno(err, f"open link id {link_id}")
+        return cls._adopt_fd(int(fd), f"link id {link_id}")
+
+    @classmethod
+    def from_fd(cls, fd: int) -> "Link":
+        """A Link for a link fd; the fd is duplicated, the caller keeps its own."""
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise TypeError(f"fd must be an int, not {type(fd).__name__}")
+        try:
+            dup = os.dup(fd)
+        except OSError as e:
+            raise error_from_errno(e.errno or _errno.EBADF, f"link fd {fd}") from None
+        kind = _fd_kind(dup)
+        if kind != "link":
+            os.close(dup)
+            raise BPFError(_errno.EINVAL, f"fd {fd} is a {kind}, not a BPF link")
+        return cls._adopt_fd(dup, f"link fd {fd}")
+
+    @classmethod
+    def _adopt_fd(cls, fd: int, label: str) -> "Link":
+        link = cls(fd=fd, description=label)
+        try:
+            ltype = link.info.type
+        except BPFError:
+            link.close()
+            raise
+        name = ltype.name.lower() if isinstance(ltype, LinkType) else "unknown"
+        link._description = f"{name} {label}"
+        return link
+
     # --- state ------------------------------------------------------------
     @property
     def closed(self) -> bool:

@@ -398,3 +398,21 @@ def test_no_fd_leaks(tp_obj, iter_obj) -> None:
             pass
     gc.collect()
     assert open_fds() == before
+
+
+def test_link_from_id_and_fd(tp_obj) -> None:
+    with tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP, cookie=6) as link:
+        other = pylibbpf.Link.from_id(link.id)
+        twin = pylibbpf.Link.from_fd(link.fd)
+        assert other.info == twin.info == link.info
+        other.close()
+        twin.close()  # link still holds the attachment
+        pid = run_getpgid_child()
+        assert hit(tp_obj, pid, W_TP) == (2, 6)
+    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no such link"):
+        pylibbpf.Link.from_id(2 ** 32 - 2)
+    with pytest.raises(pylibbpf.BPFError, match="is a map, not a BPF link"):
+        pylibbpf.Link.from_fd(tp_obj.maps["hits"].fd)
+    with pytest.raises(ValueError):
+        pylibbpf.Link.from_id(0)
