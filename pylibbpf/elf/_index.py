@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import errno as _errno
 import fnmatch
+import itertools
+import operator
 import os
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import BPFNotFoundError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
@@ -94,6 +96,7 @@ class SymbolIndex:
         self._demangled: Optional[Tuple[Dict[str, List[str]], Dict[str, List[str]]]] = None
         self._lock = threading.Lock()
         self._stripped = image.symtab is None
+        self._fn_names: Dict[str, List[bytes]] = {}
         self._own_sources = [(self, t) for t in image.tables]
 
     # --- debug file ------------------------------------------------------------
@@ -170,11 +173,12 @@ class SymbolIndex:
         return out
 
     def _demangled_maps(self, root: str) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
+        fn_names = self._function_names(root)
         with self._lock:
             if self._demangled is None:
                 full: Dict[str, List[str]] = {}
                 base: Dict[str, List[str]] = {}
-                for raw in self._function_names(root):
+                for raw in fn_names:
                     if not raw.startswith((b"_Z", b"_R")):
                         continue
                     d = demangle(raw)
@@ -187,20 +191,39 @@ class SymbolIndex:
             return self._demangled
 
     def _demangled_candidates(self, name: str, root: str) -> List[str]:
-        full, base = self._demangled_maps(root)
         key = normalize(name)
+        token = _source_name_token(name)
+        if token is not None and self._demangled is None:
+            # Only mangled names that spell the function's last identifier (as
+            # <length><identifier>, in C++ and Rust alike) can match: demangle those.
+            full: Dict[str, List[str]] = {}
+            base: Dict[str, List[str]] = {}
+            names = self._function_names(root)
+            # itertools/operator keep the scan of every name in C
+            for raw in itertools.compress(names, map(operator.contains, names,
+                                                     itertools.repeat(token))):
+                if raw.startswith((b"_Z", b"_R")):
+                    d = demangle(raw)
+                    if d is not None:
+                        r = raw.decode("utf-8", "surrogateescape")
+                        full.setdefault(normalize(d), []).append(r)
+                        base.setdefault(normalize(strip_parameters(d)), []).append(r)
+        else:
+            full, base = self._demangled_maps(root)
         hits = full.get(key) or base.get(key) or []
         return list(dict.fromkeys(hits))
 
-    def _function_names(self, root: str) -> Iterable[bytes]:
-        seen = set()
-        for _owner, table in self._sources(root):
-            names = table.names()
-            for i in table.function_indexes():
-                nm = names[i]
-                if nm not in seen:
-                    seen.add(nm)
-                    yield nm
+    def _function_names(self, root: str) -> List[bytes]:
+        """Raw names of the defined functions, each once (computed once)."""
+        with self._lock:
+            cached = self._fn_names.get(root)
+            if cached is None:
+                out: List[bytes] = []
+                for _owner, table in self._sources(root):
+                    names = table.names()
+                    out += [names[i] for i in table.function_indexes()]
+                cached = self._fn_names[root] = list(dict.fromkeys(out))
+            return cached
 
     def function_names(self, *, root: str = "") -> List[str]:
         """Raw names of every defined function (each once)."""
@@ -263,6 +286,22 @@ class SymbolIndex:
         close = difflib.get_close_matches(name, near, n=n, cutoff=0.6)
         out = list(dict.fromkeys(close + contains[:n]))
         return out[:n]
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _source_name_token(query: str) -> Optional[bytes]:
+    """``b"4sdiv"`` for ``llvm::APInt::sdiv(...)``: how the last identifier of a
+    demangled name appears in its mangled form; None when it is not a plain
+    identifier (operators, destructors, templates of it)."""
+    head = strip_parameters(query.strip())
+    last = head.rsplit("::", 1)[-1].strip()
+    if "<" in last:
+        last = last.split("<", 1)[0].strip()
+    if not _IDENT.match(last) or last.startswith("operator"):
+        return None
+    return f"{len(last)}{last}".encode()
 
 
 def _dedupe(syms: Sequence[Symbol]) -> List[Symbol]:
