@@ -73,6 +73,7 @@ struct bpf_prog_info {
     __u64 load_time;
     __u32 created_by_uid;
     __u32 nr_map_ids;
+    __u64 map_ids;
     char name[16];
     __u32 ifindex;
     __u32 btf_id;
