@@ -281,3 +281,21 @@ def test_rust_demangled_names(tmp_path, mangling) -> None:
     assert r.symbol == sym
     segs = load_segments(str(exe))
     assert r.offset == offset_from(segs, nm_addresses(str(exe))[sym.name])
+
+
+def test_command_line_dry_run(progs) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(pylibbpf.__file__).resolve().parent.parent)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pylibbpf.elf", *args],
+                              capture_output=True, text=True, env=env)
+
+    out = cli("explain", str(progs["prog_nopie"]), "add_i")
+    assert out.returncode == 0 and "non-PIE executable" in out.stdout
+    assert f"{elf.resolve(progs['prog_nopie'], 'add_i').offset:#x}" in out.stdout
+    out = cli("list", str(progs["cxxprog"]), "plb::twice*")
+    assert out.returncode == 0 and "plb::twice(int)" in out.stdout
+    out = cli("usdt", str(progs["prog_pie"]))
+    assert "plbtest:tick" in out.stdout
+    out = cli("explain", str(progs["prog_pie"]), "add_ii")
+    assert out.returncode == 1 and "did you mean: add_i" in out.stderr
