@@ -2,7 +2,6 @@
 glob/regex listing, with a separate debug file used for stripped binaries."""
 from __future__ import annotations
 
-import difflib
 import errno as _errno
 import fnmatch
 import itertools
@@ -269,6 +268,8 @@ class SymbolIndex:
 
     def suggest(self, query: str, *, n: int = 5, root: str = "") -> List[str]:
         """Names close to ``query`` (raw and demangled), for "did you mean" hints."""
+        import difflib
+
         name = split_version(query)[0]
         raws = self.function_names(root=root)
         pool: List[str] = list(raws)
