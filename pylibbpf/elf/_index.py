@@ -122,10 +122,9 @@ class SymbolIndex:
         if not self._stripped:
             return self._own_sources
         out = list(self._own_sources)
-        if self._stripped:
-            dbg, _ = self.debug_index(root=root)
-            if dbg is not None:
-                out += [(dbg, t) for t in dbg.image.tables if not t.is_dynamic]
+        dbg, _ = self.debug_index(root=root)
+        if dbg is not None:
+            out += [(dbg, t) for t in dbg.image.tables if not t.is_dynamic]
         return out
 
     # --- making Symbols -------------------------------------------------------
