@@ -479,3 +479,26 @@ def test_uprobe_ref_ctr_offset(obj, progs) -> None:
                                                     ref_ctr_offset=site.semaphore_offset):
             assert c.go().split()[-1] == str(N)
     assert [e.cookie for e in events(obj, c.pid) if e.kind == K_ENTRY] == [4] * N
+
+
+def test_fully_stripped_binary_and_library(obj, progs, tmp_path) -> None:
+    """No .symtab and no debug file: a library's exported functions still come
+    from .dynsym; the executable's own functions take an explicit offset."""
+    exe, so = tmp_path / "prog", tmp_path / "libplbtarget.so"
+    shutil.copy2(progs["prog_bare"], exe)
+    subprocess.run(["strip", "--strip-all", "-o", str(so), str(progs["libplbtarget.so"])],
+                   check=True)
+    idx = elf.symbol_index(so)
+    assert idx.stripped and idx.image.symtab is None
+    r = elf.resolve(so, "lib_scale")
+    assert r.symbol is not None and r.symbol.table == ".dynsym"
+    assert r.offset == elf.resolve(progs["libplbtarget.so"], "lib_scale").offset
+    with pytest.raises(elf.SymbolNotFoundError, match="stripped"):
+        elf.resolve(exe, "add_i")
+    add_i = elf.resolve(progs["prog_pie"], "add_i").offset
+    with obj.programs["on_entry"].attach_uprobe(so, "lib_scale", cookie=1), \
+            obj.programs["on_entry"].attach_uprobe(exe, offset=add_i, cookie=2):
+        pid = run(exe)
+    evs = [(e.cookie, s32(e.a)) for e in events(obj, pid) if e.kind == K_ENTRY]
+    assert [a for c, a in evs if c == 1] == [1, 2, 3]
+    assert [a for c, a in evs if c == 2] == [1, 2, 3]
