@@ -117,3 +117,13 @@ def counter(obj: Any, slot: int, map_name: str = "counts") -> int:
         m = m.raw  # bytes in, bytes out, whatever the map's BTF says
     value = m[struct.pack("I", slot)]
     return value if isinstance(value, int) else int(struct.unpack("Q", value)[0])
+
+
+def wait_until(cond: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Poll ``cond`` until it holds (packets may wait for ARP or a busy softirq)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True

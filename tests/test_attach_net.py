@@ -11,7 +11,7 @@ import pytest
 
 import pylibbpf
 from conftest import in_netns
-from _netutil import counter
+from _netutil import counter, wait_until
 
 
 def raw_map(m):
@@ -36,7 +36,7 @@ def send_udp(veth, port: int, n: int = 3) -> None:
 def receives(veth, port: int) -> bool:
     with veth.socket_in(veth.ns_a) as r:
         r.bind((veth.ip_a, port))
-        r.settimeout(0.5)
+        r.settimeout(1.0)
         send_udp(veth, port, 1)
         try:
             return r.recv(64) == b"x" * 32
@@ -160,8 +160,8 @@ def test_netfilter_counts_and_stops(nf_obj, veth) -> None:
     with link:
         assert link.info.type == pylibbpf.LinkType.NETFILTER
         send_udp(veth, 9100)
+        assert wait_until(lambda: counter(nf_obj, 0) >= 3)
         ran = counter(nf_obj, 0)
-        assert ran >= 3
     send_udp(veth, 9100)
     assert counter(nf_obj, 0) == ran
 
@@ -296,15 +296,21 @@ def test_reuseport_select(bpf_objects, veth) -> None:
             for port in range(5):  # different source ports: different hashes
                 with veth.socket_in(veth.ns_b) as c:
                     c.sendto(b"x", (veth.ip_a, 7700))
-            time.sleep(0.1)
             got = [0, 0]
-            for i, s in enumerate(socks):
-                while True:
-                    try:
-                        s.recv(8)
-                        got[i] += 1
-                    except BlockingIOError:
-                        break
+
+            def drain() -> bool:
+                for i, s in enumerate(socks):
+                    while True:
+                        try:
+                            s.recv(8)
+                            got[i] += 1
+                        except BlockingIOError:
+                            break
+                return sum(got) >= 5
+
+            assert wait_until(drain)
+            time.sleep(0.05)
+            drain()
             assert got == [0, 5]
             ran = counter(obj, 0)
             assert ran == 5

@@ -10,7 +10,7 @@ import pytest
 
 import pylibbpf
 from conftest import in_netns
-from _netutil import counter
+from _netutil import counter, wait_until
 
 C_TC, C_DROP, C_ONE, C_TWO, C_THREE, C_TCX_EGRESS = 0, 1, 1, 2, 3, 4
 
@@ -33,7 +33,7 @@ def receives(veth, port: int) -> bool:
     """Whether a datagram sent from ns_b to ns_a:port arrives."""
     with veth.socket_in(veth.ns_a) as r:
         r.bind((veth.ip_a, port))
-        r.settimeout(0.5)
+        r.settimeout(1.0)
         send(veth, port, 1)
         try:
             return r.recv(64) == b"x" * 32
@@ -64,8 +64,8 @@ def test_tc_ingress_fires_and_cleans_up(tc_obj, veth) -> None:
         assert pylibbpf.tc_query(veth.dev_a, handle=link.handle,
                                  priority=link.priority) == prog.id
         send(veth)
+        assert wait_until(lambda: counter(tc_obj, C_TC) >= 3)
         ran = counter(tc_obj, C_TC)
-        assert ran >= 3
         link.close()
         assert "clsact" not in qdiscs(veth.ns_a, veth.dev_a)  # we created it: gone
         send(veth)
@@ -80,7 +80,7 @@ def test_tc_drop_verdict_and_replace(tc_obj, veth) -> None:
         assert (link.priority, link.handle) == (7, 3)
         assert not receives(veth, 9001)
         assert receives(veth, 9002)
-        assert counter(tc_obj, C_DROP) >= 2
+        assert counter(tc_obj, C_DROP) >= 2  # both reached the program
         with pytest.raises(pylibbpf.BPFExistsError, match="replace=True"):
             count.attach_tc(veth.dev_a, priority=7, handle=3)
         assert "clsact" in qdiscs(veth.ns_a, veth.dev_a)  # the failure kept ours
@@ -131,10 +131,11 @@ def test_tcx_order_before_after(tc_obj, veth) -> None:
         assert q.prog_ids == (three.id, one.id, two.id)
         assert q.link_ids == (l3.info.id, l1.info.id, l2.info.id)
         send(veth)
+        assert wait_until(lambda: counter(tc_obj, C_TWO) >= 3)
         assert [seen(tc_obj, i) for i in (3, 1, 2)] == [0, 3, 1]  # ran 3, 1, 2
         l1.close()
         send(veth)
-        assert seen(tc_obj, 2) == 3  # two now runs right after three
+        assert wait_until(lambda: seen(tc_obj, 2) == 3)  # two now runs right after three
         assert pylibbpf.tcx_query(veth.dev_a, "ingress").prog_ids == (three.id, two.id)
         # first place, by program id, with the revision we expect
         rev = pylibbpf.tcx_query(veth.dev_a, "ingress").revision
@@ -162,8 +163,8 @@ def test_tcx_egress_and_tc_section_program(tc_obj, veth) -> None:
                                                         after=True):
                 before = counter(tc_obj, C_TCX_EGRESS), counter(tc_obj, C_TC)
                 send(veth)
-                assert counter(tc_obj, C_TCX_EGRESS) >= before[0] + 3
-                assert counter(tc_obj, C_TC) >= before[1] + 3
+                assert wait_until(lambda: counter(tc_obj, C_TCX_EGRESS) >= before[0] + 3)
+                assert wait_until(lambda: counter(tc_obj, C_TC) >= before[1] + 3)
                 with pytest.raises(pylibbpf.BPFError, match="SEC"):
                     tc_obj.programs["tc_drop_9001"].attach_tcx(
                         veth.dev_b, direction="egress", after=tc_obj.programs["tc_count"])
