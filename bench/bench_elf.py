@@ -80,13 +80,17 @@ def run_py(path: str, rounds: int, lookups: int, use_hash: bool = True) -> Dict[
     nfuncs = len(idx.functions())
     list_ms = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    idx.lookup("nonexistent::name(int)")  # builds the demangled-name index once
+    idx.lookup("llvm::APInt::sdiv(long) const")  # demangles only candidate names
     demangle_ms = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    idx.functions("llvm::APInt::*")  # a glob over demangled names demangles them all
+    demangle_all_ms = (time.perf_counter() - t0) * 1e3
     times.sort()
     return {"symbols": len(names), "functions_listed": nfuncs, "build_ms_best": times[0],
             "build_ms_median": statistics.median(times), "lookup_us": lookup_us,
             "table_find_us": find_us, "found": found, "sample": len(sample),
-            "list_all_ms": list_ms, "demangled_index_ms": demangle_ms}
+            "list_all_ms": list_ms, "first_cxx_lookup_ms": demangle_ms,
+            "demangled_glob_ms": demangle_all_ms}
 
 
 def run_pyelftools(path: str) -> float:
@@ -153,8 +157,9 @@ def main() -> int:
         print(f"  without the ELF hash tables (a name dict for every table, as .symtab gets): "
               f"build best {py_dict['build_ms_best']:.2f} ms ({ratio_dict:.2f}x C), "
               f"lookup {py_dict['lookup_us']:.2f} us")
-        print(f"  list all functions {py['list_all_ms']:.1f} ms; demangled-name index "
-              f"(first C++-name lookup) {py['demangled_index_ms']:.1f} ms")
+        print(f"  list all functions {py['list_all_ms']:.1f} ms; first lookup by C++ name "
+              f"{py['first_cxx_lookup_ms']:.1f} ms; glob over demangled names "
+              f"{py['demangled_glob_ms']:.1f} ms")
         if "pyelftools_iter_ms" in result:
             print(f"  pyelftools iter_symbols: {result['pyelftools_iter_ms']:.1f} ms")
     if args.check and ratio > 3.0:

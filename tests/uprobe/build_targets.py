@@ -2,6 +2,7 @@
 session fixtures of tests/test_uprobe.py and tests/test_elf.py)."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Dict
@@ -13,6 +14,17 @@ def _run(*cmd: str) -> None:
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}")
+
+
+class Targets(Dict[str, Path]):
+    """name -> path; a target that could not be built (no g++) skips the test."""
+
+    def __missing__(self, key: str) -> Path:
+        if key == "cxxprog":
+            import pytest
+
+            pytest.skip("g++ is not installed (Debian package g++): no C++ target")
+        raise KeyError(key)
 
 
 def build(d: Path) -> Dict[str, Path]:
@@ -36,10 +48,12 @@ def build(d: Path) -> Dict[str, Path]:
          "-o", str(d / "prog_nopie"))
     _run("gcc", "-O1", "-g", "-fPIE", "-pie", "-rdynamic", "-Wl,--hash-style=sysv", inc,
          str(SRC / "prog.c"), *link, "-o", str(d / "prog_sysv"))
-    _run("g++", "-O1", "-g", "-fPIE", "-pie", str(SRC / "cxxprog.cpp"), "-o", str(d / "cxxprog"))
+    if shutil.which("g++"):  # without it the C++ tests skip (Debian package g++)
+        _run("g++", "-O1", "-g", "-fPIE", "-pie", str(SRC / "cxxprog.cpp"),
+             "-o", str(d / "cxxprog"))
     _run("gcc", "-O1", "-g", "-fPIE", "-pie", str(SRC / "semprog.c"), "-o", str(d / "semprog"))
     _run("objcopy", "--only-keep-debug", str(d / "prog_pie"), str(d / "prog.debug"))
     _run("strip", "--strip-all", "-o", str(d / "prog_stripped"), str(d / "prog_pie"))
     _run("objcopy", f"--add-gnu-debuglink={d / 'prog.debug'}", str(d / "prog_stripped"))
     _run("strip", "--strip-all", "-o", str(d / "prog_bare"), str(d / "prog_pie"))
-    return {p.name: p for p in d.iterdir()}
+    return Targets({p.name: p for p in d.iterdir()})
