@@ -16,7 +16,11 @@ from .link import Link, LinkInfo
 from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
 from .object import Object
 from .program import Program, ProgramInfo, TestRunResult
-from .ringbuf import RingBuffer
+from .ringbuf import RingBuffer, UserRingBuffer
+from .perfbuf import PerfBuffer
+from .btf import BTF
+from .globals import GlobalSection
+from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
 from . import elf
@@ -44,6 +48,7 @@ def libbpf_version() -> str:
 
 __all__ = [
     "Object", "Program", "Map", "Link", "RingBuffer",
+    "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "CString", "PerCPU", "Record",
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFExistsError",

@@ -1,17 +1,22 @@
 """BTF: the kernel's (or an object's) type information.
 
-For now: :func:`vmlinux_h`, which writes the C header of every kernel type
-(the ``vmlinux.h`` CO-RE programs include), through libbpf's btf_dump API.
+:func:`vmlinux_h` writes the C header of every kernel type (the ``vmlinux.h``
+CO-RE programs include), through libbpf's btf_dump API. :class:`BTF` reads an
+object's (or a kernel map's) types and compiles :mod:`pylibbpf.typed` codecs
+that decode map keys/values, events and global variables into Python values.
 """
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+import weakref
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
-from .errors import check_ptr, error_from_errno
+from .errors import BPFNotFoundError, ClosedError, check_ptr, error_from_errno
+from .typed import (ArrayCodec, BoolCodec, BytesArrayCodec, CharArrayCodec, Codec,
+                    EnumCodec, FloatCodec, IntCodec, RawCodec, StructCodec, UnionCodec)
 
-__all__ = ["vmlinux_h", "KERNEL_BTF"]
+__all__ = ["vmlinux_h", "KERNEL_BTF", "BTF", "DataSecVar", "btf_of_object"]
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -63,3 +68,272 @@ def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
         lib.pylibbpf_strbuf_free(buf)
         lib.btf__free(btf)
     return _HEAD + body + _TAIL
+
+
+# BTF kinds (uapi linux/btf.h; stable ABI)
+KIND_INT, KIND_PTR, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM, KIND_FWD = 1, 2, 3, 4, 5, 6, 7
+KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT = 8, 9, 10, 11
+KIND_FUNC, KIND_FUNC_PROTO, KIND_VAR, KIND_DATASEC, KIND_FLOAT = 12, 13, 14, 15, 16
+KIND_DECL_TAG, KIND_TYPE_TAG, KIND_ENUM64 = 17, 18, 19
+_MODIFIERS = (KIND_TYPEDEF, KIND_VOLATILE, KIND_CONST, KIND_RESTRICT, KIND_TYPE_TAG)
+INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
+
+_KIND_BY_WORD = {"struct": KIND_STRUCT, "union": KIND_UNION, "enum": KIND_ENUM,
+                 "typedef": KIND_TYPEDEF}
+
+
+class DataSecVar:
+    """A variable of a data section: name, byte offset, size and codec."""
+
+    __slots__ = ("name", "offset", "size", "codec")
+
+    def __init__(self, name: str, offset: int, size: int, codec: Codec) -> None:
+        self.name, self.offset, self.size, self.codec = name, offset, size, codec
+
+    def __repr__(self) -> str:
+        return f"<var {self.name} at {self.offset}: {self.codec.name}>"
+
+
+class BTF:
+    """Type information of a BPF object (or of a map, from the kernel).
+
+    ``codec(type_id)`` compiles a codec once per type; ``find(name)`` looks a
+    type up by name (``"event"``, ``"struct event"``, a typedef name …).
+    """
+
+    def __init__(self, ptr: Any, *, owned: bool, label: str, owner: Any = None) -> None:
+        self._ptr = ptr
+        self._owned = owned
+        self._owner = owner  # keeps an Object alive while its BTF is used
+        self.label = label
+        self._codecs: Dict[int, Codec] = {}
+
+    @classmethod
+    def from_kernel_id(cls, btf_id: int) -> "BTF":
+        """Load BTF object ``btf_id`` from the kernel (what a map's ``btf_id`` names)."""
+        with libbpf_log() as log:
+            ptr = lib.btf__load_from_kernel_by_id(btf_id)
+            err = ffi.errno
+        check_ptr(ptr, err, f"load BTF id {btf_id} from the kernel", libbpf_log=log.warnings)
+        return cls(ptr, owned=True, label=f"kernel BTF id {btf_id}")
+
+    def _check(self) -> Any:
+        ptr = self._ptr
+        if ptr is None or (self._owner is not None and self._owner._ptr is None):
+            raise ClosedError(f"BTF of {self.label}")
+        return ptr
+
+    def close(self) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr is not None and self._owned:
+            lib.btf__free(ptr)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # --- raw access -----------------------------------------------------------
+    def info(self, type_id: int) -> Any:
+        out = ffi.new("struct pylibbpf_btf_info *")
+        ret = lib.pylibbpf_btf_info(self._check(), type_id, out)
+        if ret < 0:
+            raise BPFNotFoundError(-ret, f"no type id {type_id} in {self.label}")
+        return out
+
+    def _members(self, type_id: int, vlen: int) -> List[Any]:
+        ptr = self._check()
+        out = []
+        for i in range(vlen):
+            m = ffi.new("struct pylibbpf_btf_member *")
+            if lib.pylibbpf_btf_member(ptr, type_id, i, m) == 0:
+                out.append(m)
+        return out
+
+    @staticmethod
+    def _name(info: Any) -> str:
+        return ffi.string(info.name).decode() if info.name != ffi.NULL else ""
+
+    def name_of(self, type_id: int) -> str:
+        return self._name(self.info(type_id))
+
+    def resolve(self, type_id: int) -> int:
+        """Skip typedefs and modifiers."""
+        for _ in range(64):
+            info = self.info(type_id)
+            if info.kind not in _MODIFIERS:
+                return type_id
+            type_id = int(info.type)
+        return type_id
+
+    def find(self, name: str) -> int:
+        """The id of the type called ``name`` (``"event"``, ``"struct event"`` …)."""
+        ptr = self._check()
+        word, _, rest = name.partition(" ")
+        if rest and word in _KIND_BY_WORD:
+            tid = lib.btf__find_by_name_kind(ptr, rest.strip().encode(), _KIND_BY_WORD[word])
+            if tid < 0 and word == "enum":
+                tid = lib.btf__find_by_name_kind(ptr, rest.strip().encode(), KIND_ENUM64)
+        else:
+            tid = -1
+            for kind in (KIND_STRUCT, KIND_TYPEDEF, KIND_UNION, KIND_ENUM, KIND_ENUM64,
+                         KIND_INT, KIND_FLOAT):
+                tid = lib.btf__find_by_name_kind(ptr, name.encode(), kind)
+                if tid > 0:
+                    break
+        if tid <= 0:
+            raise BPFNotFoundError(2, f"no type {name!r} in the BTF of {self.label}")
+        return int(tid)
+
+    def size_of(self, type_id: int) -> int:
+        ret = lib.btf__resolve_size(self._check(), type_id)
+        if ret < 0:
+            raise error_from_errno(-ret, f"size of BTF type {type_id} of {self.label}")
+        return int(ret)
+
+    # --- codecs ---------------------------------------------------------------
+    def codec(self, type: Union[int, str]) -> Codec:
+        """The codec of a type id or type name, compiled once."""
+        type_id = self.find(type) if isinstance(type, str) else type
+        c = self._codecs.get(type_id)
+        if c is None:
+            c = self._build(type_id, 0)
+            self._codecs[type_id] = c
+        return c
+
+    def _build(self, type_id: int, depth: int) -> Codec:
+        if depth > 64:
+            raise ValueError(f"BTF type {type_id} of {self.label} nests too deeply")
+        if type_id == 0:
+            return RawCodec(0, "void")
+        cached = self._codecs.get(type_id)
+        if cached is not None:
+            return cached
+        info = self.info(type_id)
+        kind = int(info.kind)
+        name = self._name(info)
+        c: Codec
+        if kind in _MODIFIERS:
+            inner = self._build(int(info.type), depth + 1)
+            if kind == KIND_TYPEDEF and isinstance(inner, IntCodec) and inner.scalar:
+                c = inner
+            else:
+                c = inner
+        elif kind == KIND_INT:
+            size = int(info.size)
+            enc = int(info.int_encoding)
+            if enc & INT_BOOL and size == 1:
+                c = BoolCodec(name or "bool")
+            else:
+                c = IntCodec(size, bool(enc & INT_SIGNED), name)
+        elif kind == KIND_PTR:
+            c = IntCodec(8, False, "pointer")
+        elif kind == KIND_FLOAT:
+            c = FloatCodec(int(info.size), name)
+        elif kind in (KIND_ENUM, KIND_ENUM64):
+            raw = self._members(type_id, int(info.vlen))
+            signed = bool(info.kflag) or (kind == KIND_ENUM and any(int(m.value) < 0
+                                                                    for m in raw))
+            members = [(ffi.string(m.name).decode(), int(m.value) if signed else int(m.uvalue))
+                       for m in raw]
+            c = EnumCodec(name, int(info.size), signed, members)
+        elif kind == KIND_ARRAY:
+            count = int(info.nelems)
+            elem_id = self.resolve(int(info.elem_type))
+            einfo = self.info(elem_id)
+            if int(einfo.kind) == KIND_INT and int(einfo.size) == 1 and \
+                    not int(einfo.int_encoding) & INT_BOOL:
+                ename = self._name(einfo)
+                if ename == "char" or int(einfo.int_encoding) & INT_CHAR:
+                    c = CharArrayCodec(count)
+                elif int(einfo.int_encoding) & INT_SIGNED:
+                    c = ArrayCodec(self._build(elem_id, depth + 1), count)
+                else:
+                    c = BytesArrayCodec(count)
+            else:
+                c = ArrayCodec(self._build(int(info.elem_type), depth + 1), count)
+        elif kind == KIND_STRUCT:
+            smembers: List[Tuple[str, int, Codec, int, int]] = []
+            for m in self._members(type_id, int(info.vlen)):
+                mc = self._build(int(m.type), depth + 1)
+                msigned = int(bool(getattr(mc, "signed", False)))
+                smembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
+                                 int(m.bit_offset), mc, int(m.bitfield_size), msigned))
+            c = StructCodec(name, int(info.size), smembers)
+        elif kind == KIND_UNION:
+            umembers: List[Tuple[str, Codec]] = []
+            for m in self._members(type_id, int(info.vlen)):
+                umembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
+                                 self._build(int(m.type), depth + 1)))
+            c = UnionCodec(name, int(info.size), umembers)
+        elif kind == KIND_VAR:
+            c = self._build(int(info.type), depth + 1)
+        else:
+            size = lib.btf__resolve_size(self._check(), type_id)
+            c = RawCodec(max(int(size), 0), name or f"BTF type {type_id}")
+        self._codecs[type_id] = c
+        return c
+
+    def datasec(self, name: str) -> Tuple[int, Dict[str, DataSecVar]]:
+        """Variables of data section ``name`` (``.rodata``, ``.bss``, ``.data.foo`` …)."""
+        ptr = self._check()
+        tid = lib.btf__find_by_name_kind(ptr, name.encode(), KIND_DATASEC)
+        if tid <= 0:
+            raise BPFNotFoundError(2, f"no data section {name!r} in the BTF of {self.label}")
+        return self.datasec_by_id(int(tid))
+
+    def datasec_by_id(self, tid: int) -> Tuple[int, Dict[str, DataSecVar]]:
+        info = self.info(tid)
+        out: Dict[str, DataSecVar] = {}
+        for m in self._members(tid, int(info.vlen)):
+            vinfo = self.info(int(m.type))
+            if int(vinfo.kind) != KIND_VAR:
+                continue
+            vname = self._name(vinfo)
+            out[vname] = DataSecVar(vname, int(m.offset), int(m.size),
+                                    self.codec(int(vinfo.type)))
+        return int(info.size), out
+
+
+_OBJECT_BTF: "weakref.WeakKeyDictionary[Any, Optional[BTF]]" = weakref.WeakKeyDictionary()
+
+
+def btf_of_object(obj: Any) -> Optional[BTF]:
+    """The BTF of an open :class:`~pylibbpf.Object` (None when it has none)."""
+    if obj._ptr is None:
+        raise ClosedError(f"Object {getattr(obj, '_label', '?')!r}")
+    try:
+        return _OBJECT_BTF[obj]
+    except KeyError:
+        pass
+    ptr = lib.bpf_object__btf(obj._ptr)
+    btf = None if ptr == ffi.NULL else BTF(ptr, owned=False, label=f"object {obj.name!r}",
+                                          owner=obj)
+    _OBJECT_BTF[obj] = btf
+    return btf
+
+
+def map_def_types(btf: BTF, map_name: str) -> Tuple[int, int]:
+    """Key and value type ids from a map's definition in the ``.maps`` section
+    (libbpf drops them for map types whose kernel side takes no BTF, e.g. queues)."""
+    try:
+        _, vars_ = btf.datasec(".maps")
+    except BPFNotFoundError:
+        return 0, 0
+    ptr = btf._check()
+    tid = lib.btf__find_by_name_kind(ptr, map_name.encode(), KIND_VAR)
+    if tid <= 0:
+        return 0, 0
+    st = btf.resolve(int(btf.info(int(tid)).type))
+    info = btf.info(st)
+    if int(info.kind) != KIND_STRUCT:
+        return 0, 0
+    out = {"key": 0, "value": 0}
+    for m in btf._members(st, int(info.vlen)):
+        name = ffi.string(m.name).decode() if m.name != ffi.NULL else ""
+        if name in out:
+            pinfo = btf.info(int(m.type))
+            if int(pinfo.kind) == KIND_PTR:
+                out[name] = int(pinfo.type)
+    return out["key"], out["value"]

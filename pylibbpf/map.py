@@ -1,4 +1,9 @@
-"""``Map``: a BPF map as a Python mapping of bytes keys to bytes values.
+"""``Map``: a BPF map as a Python mapping, typed from BTF.
+
+Keys and values are decoded from the map's BTF types (ints, enums, structs as
+attribute-access records, arrays, ``char[]`` as :class:`~pylibbpf.typed.CString`);
+maps without BTF use bytes. ``m.raw`` is the same map with bytes keys and
+values, ``m.typed(key=…, value=…)`` overrides the types (ctypes, struct format).
 
 Maps of an :class:`~pylibbpf.Object` are borrowed (configured before load,
 freed with the Object); :meth:`Map.create`, :meth:`Map.open_pinned`,
@@ -8,14 +13,19 @@ file descriptor.
 from __future__ import annotations
 
 import errno as _errno
+import ipaddress
 import os
+import struct
+from collections.abc import ItemsView, KeysView, ValuesView
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Tuple,
-                    Union)
+from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
+                    Tuple, Union)
 
 from ._ffi import cstr, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
-from .errors import BPFError, ClosedError, check_ret, error_from_errno
+from .btf import BTF, btf_of_object, map_def_types
+from .errors import ENOTSUPP, BPFError, ClosedError, check_ret, error_from_errno
+from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for)
 from .types import MapType, _coerce
 
 if TYPE_CHECKING:
@@ -33,6 +43,197 @@ BPF_F_LOCK = int(lib.BPF_F_LOCK)
 
 PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
                           MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE})
+# values are fds when written, ids when read
+_FD_VALUE_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
+                             MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY})
+_INDEX_KEY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                              MapType.ARRAY_OF_MAPS, MapType.PERF_EVENT_ARRAY,
+                              MapType.CGROUP_ARRAY, MapType.STACK_TRACE, MapType.DEVMAP,
+                              MapType.CPUMAP, MapType.XSKMAP, MapType.SOCKMAP})
+_ARRAY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
+                          MapType.ARRAY_OF_MAPS, MapType.PERF_EVENT_ARRAY,
+                          MapType.CGROUP_ARRAY})
+_NO_BATCH = frozenset({_errno.EINVAL, _errno.ENOTSUP, _errno.EOPNOTSUPP, ENOTSUPP,
+                       _errno.ENOSYS})
+_BATCH = 65536
+_MISSING = object()
+
+
+_lookup_elem = lib.bpf_map_lookup_elem
+_update_elem = lib.bpf_map_update_elem
+
+
+def _at(buf: bytes, offset: int) -> Any:
+    """A C pointer ``offset`` bytes into ``buf`` (which the caller keeps alive)."""
+    return ffi.from_buffer(buf) + offset
+
+
+class FdCodec(IntCodec):
+    """Values of prog arrays and map-in-maps: written as fds (Program/Map or int),
+    read back as kernel ids."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size, False, "fd/id")
+        self.scalar = False  # no int fast path: objects with .fd are accepted
+
+    def encode(self, value: Any) -> bytes:
+        fd = getattr(value, "fd", value)
+        if not isinstance(fd, int) or isinstance(fd, bool):
+            raise TypeError(f"expected a Program, a Map or an fd, not {type(value).__name__}")
+        return fd.to_bytes(self.size, "little")
+
+    def build(self, items: Any, i: int) -> Any:
+        return items[i]
+
+    def decode_many(self, buf: Any, count: int, stride: int = 0) -> List[Any]:
+        return list(struct.unpack(f"={count}I", bytes(buf)[:count * 4])) if self.size == 4 \
+            else [int.from_bytes(bytes(buf)[i * self.size:(i + 1) * self.size], "little")
+                  for i in range(count)]
+
+
+class StackCodec(ArrayCodec):
+    """Stack-trace map values: the instruction pointers, without the zero tail."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(IntCodec(8, False, "u64"), depth)
+        self.name = f"stack trace[{depth}]"
+        unpack = self.struct.unpack
+        self.decode = lambda b: _strip_zeros(unpack(b))
+
+    def build(self, items: Any, i: int) -> Any:
+        return _strip_zeros(items[i:i + self.n])
+
+
+def _strip_zeros(ips: Sequence[int]) -> List[int]:
+    out = list(ips)
+    while out and out[-1] == 0:
+        out.pop()
+    return out
+
+
+class LpmKeyCodec(Codec):
+    """LPM trie keys: also accepts ``ipaddress`` networks and ``(prefixlen, address)``."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.size = inner.size
+        self.name = f"LPM key ({inner.name})"
+        self.fmt = inner.fmt
+        self.n = inner.n
+        self.struct = inner.struct
+        self.zero_items = inner.zero_items
+        self.decode = inner.decode
+
+    def build(self, items: Any, i: int) -> Any:
+        return self.inner.build(items, i)
+
+    def decode_many(self, buf: Any, count: int, stride: int = 0) -> List[Any]:
+        return self.inner.decode_many(buf, count, stride)
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            value = (value.prefixlen, value.network_address.packed)
+        elif isinstance(value, str) and "/" in value:
+            net = ipaddress.ip_network(value, strict=False)
+            value = (net.prefixlen, net.network_address.packed)
+        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int):
+            plen, data = value
+            if isinstance(data, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+                data = data.packed
+            elif isinstance(data, str):
+                data = ipaddress.ip_address(data).packed
+            if not isinstance(data, (bytes, bytearray)) or len(data) > self.size - 4:
+                raise ValueError(f"LPM key data must be at most {self.size - 4} bytes")
+            return struct.pack("=I", plen) + bytes(data).ljust(self.size - 4, b"\0")
+        return self.inner.encode(value)
+
+    def flatten(self, value: Any, out: List[Any]) -> None:
+        out.extend(self.inner.struct.unpack(self.encode(value)))
+
+
+class PerCPUCodec(Codec):
+    """Per-CPU values: a :class:`~pylibbpf.typed.PerCPU` list with one value per CPU.
+
+    Encodes such a list, or one value, which is then written to every CPU."""
+
+    def __init__(self, inner: Codec, ncpus: int) -> None:
+        self.inner = inner
+        self.ncpus = ncpus
+        self.stride = (inner.size + 7) // 8 * 8
+        self.size = self.stride * ncpus
+        self.name = f"per-CPU {inner.name}"
+        self.fmt = f"{self.size}s"
+        self.n = 1
+        self._compile()
+        many, stride, n = inner.decode_many, self.stride, ncpus
+        self.decode = lambda b: PerCPU(many(b, n, stride))
+
+    def build(self, items: Any, i: int) -> Any:
+        return self.decode(items[i])
+
+    def _is_percpu(self, value: Any) -> bool:
+        if isinstance(value, PerCPU):
+            return True
+        if not isinstance(value, (list, tuple)) or len(value) != self.ncpus:
+            return False
+        if isinstance(self.inner, (ArrayCodec, StructCodec)):
+            return all(isinstance(v, (list, tuple, dict)) for v in value) and \
+                not isinstance(self.inner, StructCodec) or \
+                all(isinstance(v, (tuple, dict)) for v in value)
+        return True
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray, memoryview)) and len(value) == self.size:
+            return bytes(value)
+        pad = b"\0" * (self.stride - self.inner.size)
+        if self._is_percpu(value):
+            return b"".join(self.inner.encode(v) + pad for v in value)
+        return (self.inner.encode(value) + pad) * self.ncpus
+
+    def flatten(self, value: Any, out: List[Any]) -> None:
+        out.append(self.encode(value))
+
+    def decode_many(self, buf: Any, count: int, stride: int = 0) -> List[Any]:
+        stride = stride or self.size
+        mv = memoryview(buf)
+        dec = self.decode
+        return [dec(mv[i * stride:i * stride + self.size]) for i in range(count)]
+
+
+class _Keys(KeysView):  # type: ignore[type-arg]
+    def __init__(self, m: "Map", keys: List[Any]) -> None:
+        super().__init__(m)
+        self._list = keys
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._list)
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+
+class _Items(ItemsView):  # type: ignore[type-arg]
+    def __init__(self, m: "Map", items: List[Tuple[Any, Any]]) -> None:
+        super().__init__(m)
+        self._list = items
+
+    def __iter__(self) -> Iterator[Tuple[Any, Any]]:
+        return iter(self._list)
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+
+class _Values(ValuesView):  # type: ignore[type-arg]
+    def __init__(self, m: "Map", values: List[Any]) -> None:
+        super().__init__(m)
+        self._list = values
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._list)
+
+    def __len__(self) -> int:
+        return len(self._list)
 
 _NCPUS: Optional[int] = None
 
@@ -73,31 +274,71 @@ def _map_info(fd: int, what: str) -> MapInfo:
                    btf_id=int(info.btf_id))
 
 
-class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
+class Map(MapAttachMixin, MutableMapping[Any, Any]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
-    Keys and values are bytes of exactly ``key_size`` / ``value_size`` bytes
-    (per-CPU maps: ``value_size`` rounded up to 8, times the number of possible
-    CPUs). A missing key raises :class:`KeyError`.
+    Keys and values are decoded from BTF when the map has types (ints, enums,
+    records for structs, per-CPU maps give a :class:`~pylibbpf.typed.PerCPU`
+    list); otherwise they are bytes of exactly ``key_size`` / ``value_size``
+    bytes (per-CPU: ``value_size`` rounded up to 8, times the possible CPUs).
+    Bytes of the exact size are always accepted as raw memory. A missing key
+    raises :class:`KeyError`. ``items()``, ``update(dict)`` and ``clear()`` use
+    batch operations where the map type has them.
     """
 
     def __init__(self, *, _obj: Optional["Object"] = None, _ptr: Any = None,
-                 _fd: int = -1, _info: Optional[MapInfo] = None) -> None:
+                 _fd: int = -1, _info: Optional[MapInfo] = None,
+                 _parent: Optional["Map"] = None) -> None:
         self._obj = _obj
         self._ptr = _ptr
         self._fd = _fd
         self._info = _info
         self._closed = False
         self._initial: Any = None  # keeps a buffer given to set_initial_value alive
+        self._parent = _parent      # views (m.raw, m.typed()) share their parent's fd
+        self._fdcache = -1
+        self._typed = True
+        self._key_override: Optional[Codec] = None
+        self._value_override: Optional[Codec] = None
+        self._kc: Optional[Codec] = None
+        self._vc: Optional[Codec] = None
+        self._kpack: Any = None
+        self._vpack: Any = None
+        self._vsize = 0
+        self._vdecode: Any = None
+        self._bufs: List[Tuple[bytearray, Any]] = []
+        self._batch_ok = True
+        self._kernel_btf: Optional[BTF] = None
 
     # --- standalone maps ----------------------------------------------------
     @classmethod
-    def create(cls, map_type: Union[MapType, str, int], key_size: int, value_size: int,
-               max_entries: int, *, name: str = "", flags: int = 0,
+    def create(cls, map_type: Union[MapType, str, int], key_size: Optional[int] = None,
+               value_size: Optional[int] = None, max_entries: Optional[int] = None, *,
+               name: str = "", flags: int = 0, key_type: Any = None, value_type: Any = None,
                inner_map: Optional["Map"] = None, map_extra: int = 0,
                numa_node: Optional[int] = None) -> "Map":
-        """Create a map in the kernel; the result owns its fd."""
+        """Create a map in the kernel; the result owns its fd.
+
+        ``key_type`` / ``value_type`` (a ctypes type, a struct format such as
+        ``"<IQ"``, or a codec such as ``obj.btf.codec("struct event")``) type the
+        map's keys and values and give their sizes when ``key_size`` /
+        ``value_size`` are omitted.
+        """
         mtype = _coerce(MapType, map_type, "map type")
+        kc = codec_for(key_type, what="key_type") if key_type is not None else None
+        vc = codec_for(value_type, what="value_type") if value_type is not None else None
+        if key_size is None:
+            key_size = kc.size if kc is not None else \
+                (0 if mtype in (MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER) else None)
+        if value_size is None and vc is not None:
+            value_size = vc.size
+        if key_size is None or value_size is None:
+            raise TypeError("create() needs key_size and value_size (or key_type/value_type)")
+        if max_entries is None:
+            raise TypeError("create() needs max_entries")
+        for what, c, size in (("key_type", kc, key_size), ("value_type", vc, value_size)):
+            if c is not None and c.size != size:
+                raise ValueError(f"{what} {c.name} is {c.size} bytes, not {size}")
         for arg, val in (("key_size", key_size), ("value_size", value_size),
                          ("max_entries", max_entries), ("flags", flags)):
             if not isinstance(val, int) or isinstance(val, bool):
@@ -116,7 +357,9 @@ class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
         fd = lib.bpf_map_create(mtype, cstr(name[:15], keep) if name else ffi.NULL,
                                 key_size, value_size, max_entries, o)
         check_ret(fd, what)
-        return cls._own_fd(fd, what)
+        m = cls._own_fd(fd, what)
+        m._key_override, m._value_override = kc, vc
+        return m
 
     @classmethod
     def _own_fd(cls, fd: int, what: str) -> "Map":
@@ -156,6 +399,8 @@ class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
     # --- state --------------------------------------------------------------
     @property
     def closed(self) -> bool:
+        if self._parent is not None:
+            return self._parent.closed
         if self._obj is not None:
             return self._obj._ptr is None
         return self._closed
@@ -277,7 +522,7 @@ class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
         """The map's file descriptor (raises before its Object is loaded)."""
         self._check()
         if self._ptr is None:
-            return self._fd
+            return self._parent.fd if self._parent is not None else self._fd
         fd = int(lib.bpf_map__fd(self._ptr))
         if fd < 0:
             raise BPFError(_errno.EINVAL, f"map {self.name!r} is not created yet "
@@ -306,121 +551,560 @@ class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
             return (size + 7) // 8 * 8 * possible_cpus()
         return size
 
-    # --- element access -----------------------------------------------------
-    def _key(self, key: Any) -> bytes:
-        if not isinstance(key, (bytes, bytearray, memoryview)):
-            raise TypeError(f"key of map {self.name!r} must be bytes-like, "
-                            f"not {type(key).__name__}")
-        key = bytes(key)
-        if len(key) != self.key_size:
-            raise ValueError(f"key of map {self.name!r} must be {self.key_size} bytes, "
-                             f"got {len(key)}")
-        return key
+    # --- types --------------------------------------------------------------
+    def _root(self) -> "Map":
+        return self._parent if self._parent is not None else self
 
-    def _value(self, value: Any) -> bytes:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(f"value of map {self.name!r} must be bytes-like, "
-                            f"not {type(value).__name__}")
-        value = bytes(value)
-        want = self.value_buffer_size
-        if len(value) != want:
-            raise ValueError(f"value of map {self.name!r} must be {want} bytes, "
-                             f"got {len(value)}")
-        return value
+    def _load_codecs(self) -> Tuple[Codec, Codec]:
+        """Key and value codecs: the user's, else from BTF, else raw bytes."""
+        self._check()
+        kc: Optional[Codec] = self._key_override
+        vc: Optional[Codec] = self._value_override
+        mtype = self.type
+        ks, vs = self.key_size, self.value_size
+        if self._typed and (kc is None or vc is None):
+            btf, kid, vid = self._btf_ids()
+            if btf is not None:
+                if kc is None and kid:
+                    c = btf.codec(kid)
+                    kc = c if c.size == ks else None
+                if vc is None and vid and mtype not in _FD_VALUE_TYPES:
+                    c = btf.codec(vid)
+                    vc = c if c.size == vs else None
+            if vc is None and mtype in _FD_VALUE_TYPES:
+                vc = FdCodec(vs)
+            if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0:
+                vc = StackCodec(vs // 8)
+            if kc is None and mtype in _INDEX_KEY_TYPES and ks == 4:
+                kc = IntCodec(4, False, "u32")
+        if kc is None:
+            kc = RawCodec(ks, f"key of map {self.name!r}")
+        if vc is None:
+            vc = RawCodec(self.value_buffer_size if self.percpu and not self._typed else vs,
+                          f"value of map {self.name!r}")
+        if mtype == MapType.LPM_TRIE and self._typed:
+            kc = LpmKeyCodec(kc)
+        if self.percpu and self._typed:
+            vc = PerCPUCodec(vc, possible_cpus())
+        self._kc, self._vc = kc, vc
+        kp = getattr(kc, "_pack1", None)
+        self._kpack = kp if isinstance(kc, IntCodec) and kc.scalar else None
+        vp = getattr(vc, "_pack1", None)
+        self._vpack = vp if isinstance(vc, IntCodec) and vc.scalar else None
+        self._vsize = vc.size
+        self._vdecode = vc.decode
+        # the kernel writes value_buffer_size bytes on lookup: never hand it less
+        if vc.size != self.value_buffer_size:
+            raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
+                                          f"{vc.size} bytes, lookups need "
+                                          f"{self.value_buffer_size}")
+        return kc, vc
 
-    def lookup(self, key: Buffer, default: Optional[bytes] = None, *,
-               flags: int = 0) -> Optional[bytes]:
-        """The value for ``key``, or ``default`` when it is missing."""
-        fd = self.fd
-        k = self._key(key)
-        size = self.value_buffer_size
-        buf = ffi.new("char[]", size)
-        ret = lib.bpf_map_lookup_elem_flags(fd, k, buf, flags)
-        if ret == -_errno.ENOENT:
-            return default
-        check_ret(ret, f"lookup in map {self.name!r}")
-        return bytes(ffi.buffer(buf, size))
+    def _btf_ids(self) -> Tuple[Optional[BTF], int, int]:
+        if self._ptr is not None and self._obj is not None:
+            btf = btf_of_object(self._obj)
+            if btf is None:
+                return None, 0, 0
+            kid = int(lib.bpf_map__btf_key_type_id(self._ptr))
+            vid = int(lib.bpf_map__btf_value_type_id(self._ptr))
+            if not kid and not vid:
+                kid, vid = map_def_types(btf, self.name)
+            return btf, kid, vid
+        info = ffi.new("struct bpf_map_info *")
+        size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+        if lib.bpf_map_get_info_by_fd(self.fd, info, size) < 0 or not info.btf_id:
+            return None, 0, 0
+        try:
+            btf = BTF.from_kernel_id(int(info.btf_id))
+        except BPFError:
+            return None, 0, 0
+        self._kernel_btf = btf
+        return btf, int(info.btf_key_type_id), int(info.btf_value_type_id)
 
-    def __getitem__(self, key: Buffer) -> bytes:
-        value = self.lookup(key)
+    @property
+    def key_type(self) -> Codec:
+        """The key codec (from BTF, the user, or raw bytes)."""
+        return self._kc or self._load_codecs()[0]
+
+    @property
+    def value_type(self) -> Codec:
+        """The value codec; for structs ``m.value_type(field=…)`` builds a value."""
+        return self._vc or self._load_codecs()[1]
+
+    def typed(self, key: Any = None, value: Any = None) -> "Map":
+        """A view of this map with explicit types: a ctypes type, a struct format
+        (``"<IQ"``) or a codec, for the key and/or the value (others stay as they are)."""
+        self._check()
+        view = Map(_obj=self._obj, _ptr=self._ptr, _fd=self._fd, _info=self._info,
+                   _parent=self._root())
+        per = self.percpu
+        view._key_override = codec_for(key, what=f"key type of map {self.name!r}",
+                                       size=self.key_size) if key is not None else None
+        if value is not None:
+            view._value_override = codec_for(value, what=f"value type of map {self.name!r}",
+                                             size=self.value_size)
+        if key is None:
+            view._key_override = self.key_type
         if value is None:
-            raise KeyError(key)
+            view._value_override = self.value_type.inner if per else self.value_type  # type: ignore[attr-defined]
+        return view
+
+    @property
+    def raw(self) -> "Map":
+        """This map with bytes keys and values (no decoding)."""
+        self._check()
+        view = Map(_obj=self._obj, _ptr=self._ptr, _fd=self._fd, _info=self._info,
+                   _parent=self._root())
+        view._typed = False
+        return view
+
+    # --- element access -----------------------------------------------------
+    def _live_fd(self) -> int:
+        r = self._parent if self._parent is not None else self
+        fd = r._fdcache
+        if fd >= 0:
+            o = r._obj
+            if not r._closed and (o is None or o._ptr is not None):
+                return fd
+        fd = r.fd
+        if r._ptr is None or (r._obj is not None and r._obj._loaded):
+            r._fdcache = fd
+        return fd
+
+    def _ekey(self, key: Any) -> bytes:
+        kc = self._kc or self._load_codecs()[0]
+        try:
+            return kc.encode(key)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise type(e)(f"key of map {self.name!r}: {e}") from None
+
+    def _evalue(self, value: Any) -> bytes:
+        vc = self._vc or self._load_codecs()[1]
+        try:
+            return vc.encode(value)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise type(e)(f"value of map {self.name!r}: {e}") from None
+
+    def _buf(self) -> Tuple[bytearray, Any]:
+        try:
+            return self._bufs.pop()
+        except IndexError:
+            ba = bytearray(self._vsize)
+            return ba, ffi.from_buffer(ba)
+
+    def lookup(self, key: Any, default: Any = None, *, flags: int = 0) -> Any:
+        """The value for ``key``, or ``default`` when it is missing."""
+        fd = self._live_fd()
+        kp = self._kpack
+        if kp is not None and type(key) is int:
+            try:
+                k = kp(key)
+            except struct.error:
+                k = self._ekey(key)
+        else:
+            k = self._ekey(key)
+        pair = self._buf()
+        ret = lib.bpf_map_lookup_elem_flags(fd, k, pair[1], flags)
+        if ret:
+            self._bufs.append(pair)
+            if ret == -_errno.ENOENT:
+                return default
+            check_ret(ret, f"lookup in map {self.name!r}")
+        value = self._vc.decode(pair[0])  # type: ignore[union-attr]
+        self._bufs.append(pair)
         return value
+
+    def __getitem__(self, key: Any) -> Any:
+        r = self._parent if self._parent is not None else self
+        fd = r._fdcache
+        if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
+            fd = self._live_fd()
+        kp = self._kpack
+        if kp is not None and type(key) is int:
+            try:
+                k = kp(key)
+            except struct.error:
+                k = self._ekey(key)
+        else:
+            k = self._ekey(key)
+        bufs = self._bufs
+        pair = bufs.pop() if bufs else self._buf()
+        ret = _lookup_elem(fd, k, pair[1])
+        if ret:
+            bufs.append(pair)
+            if ret == -_errno.ENOENT:
+                raise KeyError(key)
+            check_ret(ret, f"lookup in map {self.name!r}")
+        value = self._vdecode(pair[0])
+        bufs.append(pair)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        r = self._parent if self._parent is not None else self
+        fd = r._fdcache
+        if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
+            fd = self._live_fd()
+        kp = self._kpack
+        if kp is not None and type(key) is int:
+            try:
+                k = kp(key)
+            except struct.error:
+                k = self._ekey(key)
+        else:
+            k = self._ekey(key)
+        vp = self._vpack
+        if vp is not None and type(value) is int:
+            try:
+                v = vp(value)
+            except struct.error:
+                v = self._evalue(value)
+        else:
+            v = self._evalue(value)
+        ret = _update_elem(fd, k, v, 0)
+        if ret:
+            check_ret(ret, f"update map {self.name!r}")
 
     def update(self, *args: Any, flags: int = BPF_ANY, **kwargs: Any) -> None:  # type: ignore[override]
-        """``update(key, value, flags=BPF_ANY)``, or ``update(mapping)`` as dicts do.
+        """``update(key, value, flags=BPF_ANY)``, or ``update(mapping_or_pairs)`` in batches.
 
         ``flags``: BPF_ANY, BPF_NOEXIST (fails with BPFExistsError when present),
         BPF_EXIST (fails with BPFNotFoundError when missing), BPF_F_LOCK.
         """
         if len(args) == 2 and not kwargs:
-            self._update(args[0], args[1], flags)
+            fd = self._live_fd()
+            check_ret(lib.bpf_map_update_elem(fd, self._ekey(args[0]), self._evalue(args[1]),
+                                              flags), f"update map {self.name!r}")
             return
         if len(args) > 1:
             raise TypeError("update() takes (key, value) or one mapping")
-        items: Any = args[0].items() if args and hasattr(args[0], "items") else (args[0] if args else ())
-        for k, v in items:
-            self._update(k, v, flags)
-        for k, v in kwargs.items():
-            raise TypeError(f"map keys are bytes; keyword {k!r} cannot be one")
+        for k in kwargs:
+            raise TypeError(f"keyword {k!r} cannot be a map key; pass a dict")
+        if not args:
+            return
+        src = args[0]
+        pairs = list(src.items() if hasattr(src, "items") else src)
+        self.update_batch([p[0] for p in pairs], [p[1] for p in pairs], flags=flags)
 
-    def _update(self, key: Buffer, value: Buffer, flags: int) -> None:
-        fd = self.fd
-        k, v = self._key(key), self._value(value)
-        check_ret(lib.bpf_map_update_elem(fd, k, v, flags), f"update map {self.name!r}")
+    def update_batch(self, keys: Sequence[Any], values: Sequence[Any], *,
+                     flags: int = BPF_ANY) -> None:
+        """Update many elements with BPF_MAP_UPDATE_BATCH (per element where the map
+        type has no batch operations)."""
+        if len(keys) != len(values):
+            raise ValueError("update_batch() needs as many keys as values")
+        if not keys:
+            return
+        fd = self._live_fd()
+        kc, vc = self._kc or self._load_codecs()[0], self._vc
+        assert vc is not None
+        kb = self._encode_all(kc, keys, "key")
+        vb = self._encode_all(vc, values, "value")
+        n = len(keys)
+        ks, vs = kc.size, vc.size
+        if self._batch_ok and n > 1 and ks:
+            o = opts("bpf_map_batch_opts", elem_flags=flags)
+            count = ffi.new("__u32 *")
+            done = 0
+            while done < n:
+                chunk = min(n - done, _BATCH)
+                count[0] = chunk
+                ret = lib.bpf_map_update_batch(fd, _at(kb, done * ks),
+                                               _at(vb, done * vs), count, o)
+                if ret < 0:
+                    if done == 0 and count[0] == 0 and -ret in _NO_BATCH:
+                        self._root()._batch_ok = False
+                        break
+                    check_ret(ret, f"batch update of map {self.name!r} "
+                                   f"(element {done + int(count[0])})")
+                done += chunk
+            else:
+                return
+        for i in range(n):
+            check_ret(lib.bpf_map_update_elem(fd, kb[i * ks:(i + 1) * ks],
+                                              vb[i * vs:(i + 1) * vs], flags),
+                      f"update map {self.name!r}")
 
-    def __setitem__(self, key: Buffer, value: Buffer) -> None:
-        self._update(key, value, BPF_ANY)
+    def _encode_all(self, codec: Codec, values: Sequence[Any], what: str) -> bytes:
+        try:
+            if isinstance(codec, IntCodec) and codec.scalar:
+                try:
+                    return struct.pack(f"={len(values)}{codec.fmt}", *values)
+                except struct.error:
+                    pass
+            return codec.encode_many(values)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise type(e)(f"{what} of map {self.name!r}: {e}") from None
 
-    def __delitem__(self, key: Buffer) -> None:
-        fd = self.fd
-        ret = lib.bpf_map_delete_elem(fd, self._key(key))
+    def __delitem__(self, key: Any) -> None:
+        fd = self._live_fd()
+        ret = lib.bpf_map_delete_elem(fd, self._ekey(key))
         if ret == -_errno.ENOENT:
             raise KeyError(key)
         check_ret(ret, f"delete from map {self.name!r}")
 
-    def lookup_and_delete(self, key: Buffer) -> bytes:
+    def lookup_and_delete(self, key: Any, *, flags: int = 0) -> Any:
         """Remove ``key`` and return its value (KeyError when missing)."""
-        fd = self.fd
-        k = self._key(key)
-        size = self.value_buffer_size
-        buf = ffi.new("char[]", size)
-        ret = lib.bpf_map_lookup_and_delete_elem(fd, k, buf)
+        fd = self._live_fd()
+        k = self._ekey(key)
+        ba, cd = self._buf()
+        ret = lib.bpf_map_lookup_and_delete_elem_flags(fd, k, cd, flags)
         if ret == -_errno.ENOENT:
             raise KeyError(key)
         check_ret(ret, f"lookup and delete in map {self.name!r}")
-        return bytes(ffi.buffer(buf, size))
+        return self._vc.decode(ba)  # type: ignore[union-attr]
 
-    def __iter__(self) -> Iterator[bytes]:
-        fd = self.fd
-        size = self.key_size
-        cur = ffi.new("char[]", size)
-        nxt = ffi.new("char[]", size)
+    # --- whole-map operations (batched) -------------------------------------
+    def _snapshot(self, *, values: bool = True, delete: bool = False) -> Tuple[List[Any], List[Any]]:
+        """Every (key, value) now, by batch lookup (or element by element)."""
+        fd = self._live_fd()
+        kc = self._kc or self._load_codecs()[0]
+        vc = self._vc
+        assert vc is not None
+        ks, vs = kc.size, vc.size
+        if self._batch_ok and ks:
+            got = self._batch_read(fd, ks, vs, delete)
+            if got is not None:
+                kbuf, vbuf, n = got
+                keys = kc.decode_many(kbuf, n)
+                vals = vc.decode_many(vbuf, n) if values else []
+                return keys, vals
+        keys_raw = self._raw_keys(fd, ks)
+        keys, vals = [], []
+        pair = self._buf()
+        for kr in keys_raw:
+            if values or delete:
+                fn = lib.bpf_map_lookup_and_delete_elem if delete else lib.bpf_map_lookup_elem
+                ret = fn(fd, kr, pair[1])
+                if ret == -_errno.ENOENT:
+                    continue
+                check_ret(ret, f"lookup in map {self.name!r}")
+                if values:
+                    vals.append(vc.decode(pair[0]))
+            keys.append(kc.decode(kr))
+        self._bufs.append(pair)
+        return keys, vals
+
+    def _batch_read(self, fd: int, ks: int, vs: int,
+                    delete: bool) -> Optional[Tuple[bytes, bytes, int]]:
+        chunk = max(1, min(self.max_entries, _BATCH))
+        fn = lib.bpf_map_lookup_and_delete_batch if delete else lib.bpf_map_lookup_batch
+        o = opts("bpf_map_batch_opts")
+        tok_in = ffi.new("char[]", max(ks, 8))
+        tok_out = ffi.new("char[]", max(ks, 8))
+        count = ffi.new("__u32 *")
+        kparts: List[bytes] = []
+        vparts: List[bytes] = []
+        total = 0
+        first = True
+        kbuf = ffi.new("char[]", chunk * ks)
+        vbuf = ffi.new("char[]", chunk * vs)
+        while True:
+            count[0] = chunk
+            ret = fn(fd, ffi.NULL if first else tok_in, tok_out, kbuf, vbuf, count, o)
+            if ret < 0 and ret != -_errno.ENOENT:
+                if ret == -_errno.ENOSPC and chunk < (1 << 22):
+                    chunk *= 4
+                    kbuf = ffi.new("char[]", chunk * ks)
+                    vbuf = ffi.new("char[]", chunk * vs)
+                    continue
+                if first and -ret in _NO_BATCH:
+                    self._root()._batch_ok = False
+                    return None
+                check_ret(ret, f"batch lookup in map {self.name!r}")
+            n = int(count[0])
+            if n:
+                kparts.append(ffi.buffer(kbuf, n * ks)[:])
+                vparts.append(ffi.buffer(vbuf, n * vs)[:])
+                total += n
+            if ret == -_errno.ENOENT:
+                break
+            first = False
+            tok_in, tok_out = tok_out, tok_in
+        if len(kparts) == 1:
+            return kparts[0], vparts[0], total
+        return b"".join(kparts), b"".join(vparts), total
+
+    def _raw_keys(self, fd: int, ks: int) -> List[bytes]:
+        """All keys, collected before anything is returned (so deletion meanwhile
+        cannot derail the walk)."""
+        keys: List[bytes] = []
+        if not ks:
+            return keys
+        cur = ffi.new("char[]", ks)
+        nxt = ffi.new("char[]", ks)
         ret = lib.bpf_map_get_next_key(fd, ffi.NULL, nxt)
+        seen = set()
         while ret == 0:
-            key = bytes(ffi.buffer(nxt, size))
-            yield key
+            key = ffi.buffer(nxt, ks)[:]
+            if key in seen:  # the walk restarted (a key was deleted meanwhile)
+                break
+            seen.add(key)
+            keys.append(key)
             cur, nxt = nxt, cur
             ret = lib.bpf_map_get_next_key(fd, cur, nxt)
-        if ret != -_errno.ENOENT:
+        if ret not in (0, -_errno.ENOENT):
             check_ret(ret, f"iterate map {self.name!r}")
+        return keys
+
+    def __iter__(self) -> Iterator[Any]:
+        """Iterate over a snapshot of the keys (safe against concurrent deletion)."""
+        return iter(self._snapshot(values=False)[0])
+
+    def keys(self) -> "KeysView[Any]":  # type: ignore[override]
+        return _Keys(self, self._snapshot(values=False)[0])
+
+    def items(self) -> "ItemsView[Any, Any]":  # type: ignore[override]
+        """A snapshot of every (key, value), read in batches."""
+        keys, vals = self._snapshot()
+        return _Items(self, list(zip(keys, vals)))
+
+    def values(self) -> "ValuesView[Any]":  # type: ignore[override]
+        return _Values(self, self._snapshot()[1])
+
+    def items_list(self) -> List[Tuple[Any, Any]]:
+        """All (key, value) pairs present now."""
+        return list(self.items())
+
+    def pop_all(self) -> List[Tuple[Any, Any]]:
+        """Remove and return every element (BPF_MAP_LOOKUP_AND_DELETE_BATCH)."""
+        keys, vals = self._snapshot(delete=True)
+        return list(zip(keys, vals))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        if self.type in _ARRAY_TYPES:
+            return self.max_entries
+        return len(self._raw_keys(self._live_fd(), self.key_size)) if not self._batch_ok \
+            else len(self._snapshot(values=False)[0])
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, (bytes, bytearray, memoryview)):
+        if self.type == MapType.BLOOM_FILTER:
+            return self._bloom_has(key)
+        try:
+            return self.lookup(key, _MISSING) is not _MISSING
+        except (TypeError, ValueError):
             return False
-        return self.lookup(key) is not None
 
-    def items_list(self) -> List[Tuple[bytes, bytes]]:
-        """All (key, value) pairs present now (keys deleted meanwhile are skipped)."""
-        out = []
-        for k in list(self):
-            v = self.lookup(k)
-            if v is not None:
-                out.append((k, v))
-        return out
+    def clear(self) -> None:
+        """Remove every element (arrays: set every element to zero)."""
+        fd = self._live_fd()
+        mtype = self.type
+        if mtype in (MapType.QUEUE, MapType.STACK):
+            while self.pop(None) is not None:
+                pass
+            return
+        kc = self._kc or self._load_codecs()[0]
+        vc = self._vc
+        assert vc is not None
+        if mtype in _ARRAY_TYPES and mtype not in _FD_VALUE_TYPES:
+            n = self.max_entries
+            self.update_batch(list(range(n)), [bytes(vc.size)] * n)
+            return
+        ks = kc.size
+        keys = self._snapshot(values=False)[0]
+        kb = kc.encode_many(keys) if keys else b""
+        n = len(keys)
+        done = 0
+        if self._batch_ok and n > 1:
+            o = opts("bpf_map_batch_opts")
+            count = ffi.new("__u32 *")
+            while done < n:
+                count[0] = n - done
+                ret = lib.bpf_map_delete_batch(fd, _at(kb, done * ks), count, o)
+                done += int(count[0])
+                if ret == 0:
+                    return
+                if ret == -_errno.ENOENT:
+                    done += 1  # deleted meanwhile: skip it
+                    continue
+                if -ret in _NO_BATCH and done == 0:
+                    self._root()._batch_ok = False
+                    break
+                check_ret(ret, f"batch delete in map {self.name!r}")
+            if done >= n:
+                return
+        for i in range(done, n):
+            ret = lib.bpf_map_delete_elem(fd, kb[i * ks:(i + 1) * ks])
+            if ret != -_errno.ENOENT:
+                check_ret(ret, f"delete from map {self.name!r}")
+
+    # --- per-CPU ------------------------------------------------------------
+    def sum(self, key: Any) -> Any:
+        """The per-CPU value of ``key`` summed over CPUs."""
+        value = self[key]
+        if not isinstance(value, PerCPU):
+            raise BPFError(_errno.EINVAL, f"map {self.name!r} is not a per-CPU map")
+        return value.sum()
+
+    # --- queue / stack / bloom filter ---------------------------------------
+    def push(self, value: Any, *, flags: int = BPF_ANY) -> None:
+        """Queue/stack: add ``value`` (``flags=BPF_EXIST`` overwrites the oldest when
+        full); bloom filter: add ``value``."""
+        fd = self._live_fd()
+        check_ret(lib.bpf_map_update_elem(fd, ffi.NULL, self._evalue(value), flags),
+                  f"push to map {self.name!r}")
+
+    def pop(self, *args: Any) -> Any:  # type: ignore[override]
+        """Queue/stack: ``pop([default])`` removes and returns the next value
+        (IndexError when empty, or ``default``). Other maps: ``pop(key[, default])``
+        as dicts do (an atomic lookup-and-delete where the kernel has one)."""
+        if self.type not in (MapType.QUEUE, MapType.STACK):
+            if not 1 <= len(args) <= 2:
+                raise TypeError(f"pop() takes a key and an optional default, got {len(args)} "
+                                "arguments")
+            try:
+                return self.lookup_and_delete(args[0])
+            except KeyError:
+                if len(args) == 2:
+                    return args[1]
+                raise
+            except BPFError as e:
+                if e.errno not in _NO_BATCH:
+                    raise
+            value = self.lookup(args[0], _MISSING)
+            if value is _MISSING:
+                if len(args) == 2:
+                    return args[1]
+                raise KeyError(args[0])
+            del self[args[0]]
+            return value
+        if len(args) > 1:
+            raise TypeError("pop() of a queue/stack takes at most one default")
+        default = args
+        fd = self._live_fd()
+        if self._vc is None:
+            self._load_codecs()
+        ba, cd = self._buf()
+        ret = lib.bpf_map_lookup_and_delete_elem(fd, ffi.NULL, cd)
+        if ret == -_errno.ENOENT:
+            if default:
+                return default[0]
+            raise IndexError(f"pop from empty map {self.name!r}")
+        check_ret(ret, f"pop from map {self.name!r}")
+        return self._vc.decode(ba)  # type: ignore[union-attr]
+
+    def peek(self, default: Any = None) -> Any:
+        """Queue/stack: the next value without removing it (``default`` when empty)."""
+        fd = self._live_fd()
+        if self._vc is None:
+            self._load_codecs()
+        ba, cd = self._buf()
+        ret = lib.bpf_map_lookup_elem(fd, ffi.NULL, cd)
+        if ret == -_errno.ENOENT:
+            return default
+        check_ret(ret, f"peek in map {self.name!r}")
+        return self._vc.decode(ba)  # type: ignore[union-attr]
+
+    def _bloom_has(self, value: Any) -> bool:
+        fd = self._live_fd()
+        ret = lib.bpf_map_lookup_elem(fd, ffi.NULL, self._evalue(value))
+        if ret == -_errno.ENOENT:
+            return False
+        check_ret(ret, f"look up in bloom filter {self.name!r}")
+        return True
+
+    # --- map-in-map ---------------------------------------------------------
+    def get_map(self, key: Any) -> "Map":
+        """Map-in-map: the inner map stored at ``key`` (a standalone Map)."""
+        return Map.from_id(self[key])
 
     def freeze(self) -> None:
         """Make the map read-only for user space (BPF_MAP_FREEZE)."""
@@ -455,7 +1139,7 @@ class Map(MapAttachMixin, MutableMapping[bytes, bytes]):
     # --- lifetime -----------------------------------------------------------
     def close(self) -> None:
         """Close a standalone map's fd. An Object's maps are closed with it."""
-        if self._obj is not None or self._closed:
+        if self._obj is not None or self._closed or self._parent is not None:
             return
         self._closed = True
         if self._fd >= 0:

@@ -90,7 +90,8 @@ def test_array_map_and_percpu_value_size() -> None:
             del arr[k(0)]  # arrays cannot delete
     with pylibbpf.Map.create("percpu_array", 4, 4, 1) as pc:
         ncpu = os.cpu_count() or 1
-        assert pc.percpu and len(pc[k(0)]) >= 8 * ncpu
+        assert pc.percpu and len(pc.raw[k(0)]) >= 8 * ncpu   # raw: padded slots
+        assert len(pc[k(0)]) == pylibbpf.map.possible_cpus() >= ncpu  # one value per CPU
 
 
 def test_pin_open_pinned_from_id_from_fd(hmap, bpffs_dir) -> None:
@@ -121,7 +122,9 @@ def test_object_map_pin_survives_object(bpf_objects, bpffs_dir) -> None:
         obj.maps["seen"][k(1)] = b"\1" * 28
         obj.maps["seen"].pin(bpffs_dir / "seen")
     with pylibbpf.Map.open_pinned(bpffs_dir / "seen") as m:
-        assert m[k(1)] == b"\1" * 28
+        assert m.raw[k(1)] == b"\1" * 28
+        # typed from the BTF the kernel keeps for the map
+        assert m[1].pid == 0x01010101
 
 
 def test_object_map_fd_before_load(bpf_objects) -> None:

@@ -12,10 +12,12 @@ struct pylibbpf_collector {
     uint64_t *lost;
     uint32_t ncpus;
     uint64_t lost_total;
+    int external;
 };
 struct pylibbpf_collector *pylibbpf_collector_new(uint32_t stride, uint32_t ncpus);
 void pylibbpf_collector_free(struct pylibbpf_collector *c);
 void pylibbpf_collector_reset(struct pylibbpf_collector *c);
+void pylibbpf_collector_target(struct pylibbpf_collector *c, void *buf, size_t cap);
 ring_buffer_sample_fn pylibbpf_rb_collect_fn(void);
 int pylibbpf_rb_poll(struct ring_buffer *rb, int timeout_ms, size_t n);
 int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);

@@ -26,6 +26,7 @@ struct pylibbpf_collector {
     uint64_t *lost;     /* perf buffers: lost samples per CPU, not yet reported */
     uint32_t ncpus;
     uint64_t lost_total;
+    int external;       /* buf belongs to the caller (e.g. a NumPy array): never grown or freed */
 };
 
 static struct pylibbpf_collector *pylibbpf_collector_new(uint32_t stride, uint32_t ncpus)
@@ -50,11 +51,24 @@ static void pylibbpf_collector_free(struct pylibbpf_collector *c)
 {
     if (!c)
         return;
-    free(c->buf);
+    if (!c->external)
+        free(c->buf);
     free(c->sizes);
     free(c->cpus);
     free(c->lost);
     free(c);
+}
+
+/* collect into caller memory (cap bytes) from now on; NULL: back to our own buffer */
+static void pylibbpf_collector_target(struct pylibbpf_collector *c, void *buf, size_t cap)
+{
+    if (!c->external)
+        free(c->buf);
+    c->buf = buf;
+    c->cap = buf ? cap : 0;
+    c->external = buf != NULL;
+    c->used = 0;
+    c->count = 0;
 }
 
 static void pylibbpf_collector_reset(struct pylibbpf_collector *c)
@@ -73,6 +87,10 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
         size_t cap = c->cap ? c->cap : 65536;
         char *p;
 
+        if (c->external) {
+            c->err = ENOSPC;
+            return -ENOSPC;
+        }
         while (cap < c->used + need)
             cap *= 2;
         p = realloc(c->buf, cap);
@@ -83,6 +101,8 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
         c->buf = p;
         c->cap = cap;
     }
+    if (c->stride && !c->ncpus)
+        goto copy;
     if (c->count == c->scap) {
         size_t scap = c->scap ? c->scap * 2 : 1024;
         uint32_t *s = realloc(c->sizes, scap * sizeof(uint32_t));
@@ -103,6 +123,10 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
         }
         c->scap = scap;
     }
+    c->sizes[c->count] = (uint32_t)size;
+    if (c->ncpus)
+        c->cpus[c->count] = (uint32_t)cpu;
+copy:
     if (c->stride) {
         size_t n = size < c->stride ? size : c->stride;
 
@@ -112,9 +136,6 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
     } else {
         memcpy(c->buf + c->used, data, size);
     }
-    c->sizes[c->count] = (uint32_t)size;
-    if (c->ncpus)
-        c->cpus[c->count] = (uint32_t)cpu;
     c->used += need;
     c->count++;
     return 0;

@@ -1,0 +1,158 @@
+/* C references for bench/run.py, built against the same libbpf archive that
+ * pylibbpf compiles in. Each mode prints one line: "<name> <value>".
+ *
+ *   c_ref ringbuf <obj> <records> <rounds>   best records/s draining a ring buffer
+ *   c_ref map <entries> <rounds>             best per-element update/s and lookup/s
+ *   c_ref load <obj> <rounds>                best seconds for open+load+close
+ */
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct bench_event { unsigned long long seq; unsigned pid, cpu; unsigned long long ts; char comm[8]; };
+struct produce_args { unsigned n, dropped; };
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static unsigned long long sum_seq;
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	const struct bench_event *e = data;
+
+	sum_seq += e->seq;
+	return 0;
+}
+
+static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return 0;
+}
+
+static int produce(int prog_fd, unsigned n)
+{
+	struct produce_args a = { .n = n };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+
+	if (bpf_prog_test_run_opts(prog_fd, &o) || a.dropped) {
+		fprintf(stderr, "produce failed (dropped %u)\n", a.dropped);
+		return -1;
+	}
+	return 0;
+}
+
+static int bench_ringbuf(const char *path, unsigned n, int rounds)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct ring_buffer *rb;
+	double best = 1e9;
+	int prog_fd, i;
+
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	prog_fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "produce"));
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "rb")), on_record,
+			      NULL, NULL);
+	if (!rb)
+		return 1;
+	for (i = 0; i < rounds; i++) {
+		double t;
+		int got = 0, r;
+
+		if (produce(prog_fd, n))
+			return 1;
+		t = now();
+		while ((r = ring_buffer__consume(rb)) > 0)
+			got += r;
+		t = now() - t;
+		if (got != (int)n) {
+			fprintf(stderr, "got %d of %u records\n", got, n);
+			return 1;
+		}
+		if (t < best)
+			best = t;
+	}
+	printf("c_ringbuf_rps %.0f\n", n / best);
+	ring_buffer__free(rb);
+	bpf_object__close(obj);
+	return 0;
+}
+
+static int bench_map(unsigned n, int rounds)
+{
+	double best_u = 1e9, best_l = 1e9;
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "cref", 4, 8, n, NULL);
+		unsigned k;
+		unsigned long long v;
+		double t;
+
+		if (fd < 0)
+			return 1;
+		t = now();
+		for (k = 0; k < n; k++) {
+			v = k;
+			if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+				return 1;
+		}
+		t = now() - t;
+		if (t < best_u)
+			best_u = t;
+		t = now();
+		for (k = 0; k < n; k++)
+			if (bpf_map_lookup_elem(fd, &k, &v))
+				return 1;
+		t = now() - t;
+		if (t < best_l)
+			best_l = t;
+		close(fd);
+	}
+	printf("c_map_update_ops %.0f\n", n / best_u);
+	printf("c_map_lookup_ops %.0f\n", n / best_l);
+	return 0;
+}
+
+static int bench_load(const char *path, int rounds)
+{
+	double best = 1e9;
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		double t = now();
+		struct bpf_object *obj = bpf_object__open_file(path, NULL);
+
+		if (!obj || bpf_object__load(obj))
+			return 1;
+		bpf_object__close(obj);
+		t = now() - t;
+		if (t < best)
+			best = t;
+	}
+	printf("c_load_s %.6f\n", best);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	libbpf_set_print(silent);
+	if (argc == 5 && !strcmp(argv[1], "ringbuf"))
+		return bench_ringbuf(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "map"))
+		return bench_map(atoi(argv[2]), atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "load"))
+		return bench_load(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: see the comment at the top of c_ref.c\n");
+	return 2;
+}

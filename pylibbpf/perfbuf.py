@@ -1,0 +1,103 @@
+"""``PerfBuffer``: events from a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` map, one buffer per CPU.
+
+Same model as :class:`~pylibbpf.RingBuffer`: a C collector batches records,
+Python decodes them (``record_type``) and calls ``callback(record)`` — or
+``callback(cpu, record)`` with ``with_cpu=True`` — or hands over whole batches
+(``batch=True``). Lost samples are counted (:attr:`PerfBuffer.lost`) and
+reported to ``lost_callback(cpu, count)``.
+"""
+from __future__ import annotations
+
+import errno as _errno
+from typing import Any, Callable, Dict, Optional
+
+from ._ffi import ffi, lib
+from .errors import BPFError, check_ptr, error_from_errno
+from .map import Map, possible_cpus
+from .ringbuf import RecordType, _Reader, _Source, record_codec
+from .types import MapType
+
+__all__ = ["PerfBuffer"]
+
+
+class PerfBuffer(_Reader):
+    """Consume a perf event array: ``PerfBuffer(map, callback, record_type="event")``.
+
+    ``page_count`` pages (a power of two) per CPU buffer. ``poll``, ``consume``,
+    ``fileno``, iteration, ``async for`` and batch mode work as for RingBuffer.
+    """
+
+    _kind = "PerfBuffer"
+
+    def __init__(self, map: Map, callback: Optional[Callable[..., Any]] = None, *,
+                 lost_callback: Optional[Callable[[int, int], Any]] = None,
+                 record_type: RecordType = None, page_count: int = 8, batch: bool = False,
+                 with_cpu: bool = False) -> None:
+        super().__init__()
+        if not isinstance(map, Map):
+            raise TypeError(f"map must be a pylibbpf.Map, not {type(map).__name__}")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable")
+        if lost_callback is not None and not callable(lost_callback):
+            raise TypeError("lost_callback must be callable")
+        if not isinstance(page_count, int) or page_count < 1 or page_count & (page_count - 1):
+            raise ValueError(f"page_count must be a power of two, not {page_count!r}")
+        if map.type != MapType.PERF_EVENT_ARRAY:
+            raise BPFError(_errno.EINVAL, f"map {map.name!r} is a {map.type.name.lower()} "
+                                          "map, not a perf_event_array")
+        codec = record_codec(map, record_type)
+        fd = map.fd
+        self._ncpus = possible_cpus()
+        coll = lib.pylibbpf_collector_new(codec.size if codec is not None else 0, self._ncpus)
+        if coll == ffi.NULL:
+            raise error_from_errno(_errno.ENOMEM, f"perf buffer on map {map.name!r}")
+        self._lost_cb = lost_callback
+        self._lost_seen = 0
+        ptr = lib.pylibbpf_pb_new(fd, page_count, coll)
+        if ptr == ffi.NULL:
+            err = ffi.errno
+            lib.pylibbpf_collector_free(coll)
+            check_ptr(ptr, err, f"perf buffer on map {map.name!r}")
+        self._ptr = ptr
+        self._sources.append(_Source(map, codec, callback, batch, coll, with_cpu))
+
+    def _report_lost(self) -> None:
+        c = self._sources[0].coll if self._sources else None
+        if c is None or c.lost_total == self._lost_seen:
+            return
+        self._lost_seen = int(c.lost_total)
+        lost: Dict[int, int] = {}
+        for cpu in range(self._ncpus):
+            if c.lost[cpu]:
+                lost[cpu] = int(c.lost[cpu])
+                c.lost[cpu] = 0
+        if self._lost_cb is not None:
+            for cpu, cnt in lost.items():
+                self._lost_cb(cpu, cnt)
+
+    def _collect(self) -> None:
+        super()._collect()
+        self._report_lost()
+
+    @property
+    def lost(self) -> int:
+        """Samples lost so far (the kernel found the CPU's buffer full)."""
+        c = self._sources[0].coll if self._sources else None
+        return int(c.lost_total) if c is not None else 0
+
+    @property
+    def buffer_count(self) -> int:
+        """Number of per-CPU buffers."""
+        return int(lib.perf_buffer__buffer_cnt(self._check()))
+
+    def _wait(self, timeout_ms: int) -> int:
+        return int(lib.perf_buffer__poll(self._ptr, timeout_ms))
+
+    def _consume_c(self) -> int:
+        return int(lib.perf_buffer__consume(self._ptr))
+
+    def fileno(self) -> int:
+        return int(lib.perf_buffer__epoll_fd(self._check()))
+
+    def _free(self, ptr: Any) -> None:
+        lib.perf_buffer__free(ptr)
