@@ -252,6 +252,7 @@ def test_sk_skb_verdict_and_raw_attach(sk_obj, veth) -> None:
     with client, server:
         link = prog.attach_raw(socks, "sk_skb_verdict")  # BPF_PROG_ATTACH to the map fd
         assert pylibbpf.sockmap_query(socks, "sk_skb_verdict").prog_ids == (prog.id,)
+        assert pylibbpf.query_raw(socks.fd, "sk_skb_verdict").prog_ids == (prog.id,)
         put_socket(socks, 0, server)
         before = counter(sk_obj, C_VERDICT)
         client.sendall(b"verdict")
