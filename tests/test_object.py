@@ -61,7 +61,7 @@ def test_core_program_reports_pid_and_comm(bpf_objects, from_bytes) -> None:
         assert obj.loaded
         with obj.programs["on_getpgid"].attach():
             pid = run_child()
-        raw = obj.maps["seen"][struct.pack("I", pid)]
+        raw = obj.maps["seen"].raw[struct.pack("I", pid)]  # bytes, not the BTF record
         got_pid, tgid, ppid, comm = struct.unpack("III16s", raw)
         assert (got_pid, tgid, ppid) == (pid, pid, os.getpid())
         assert comm.rstrip(b"\0") == b"plb-core"
@@ -148,7 +148,7 @@ def test_pin_root_path_pins_maps_by_name(bpf_objects, bpffs_dir) -> None:
     pinned = bpffs_dir / "pinned_counter"
     assert pinned.exists()
     with pylibbpf.Map.open_pinned(pinned) as m:
-        assert struct.unpack("Q", m[struct.pack("I", 0)])[0] == 3
+        assert struct.unpack("Q", m.raw[struct.pack("I", 0)])[0] == 3
 
 
 def test_rodata_initial_value_changes_behaviour(bpf_objects) -> None:

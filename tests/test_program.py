@@ -43,7 +43,7 @@ def test_xdp_test_run_action_and_packet(bpf_objects) -> None:
         res = prog.test_run(b"\x01" * 64)
         assert res.retval == 2 and res.data_out == b"\x01" * 64  # XDP_PASS, unchanged
         counts = {struct.unpack("I", k)[0]: struct.unpack("Q", v)[0]
-                  for k, v in obj.maps["actions"].items()}
+                  for k, v in obj.maps["actions"].raw.items()}
         assert counts[3] == 1 and counts[2] == 1
 
 
@@ -52,7 +52,7 @@ def test_test_run_repeat_and_duration(bpf_objects) -> None:
         obj.load()
         res = obj.programs["xdp_rewrite"].test_run(b"\x01" * 64, repeat=1000)
         assert res.retval == 2 and res.duration_ns > 0
-        counts = obj.maps["actions"][struct.pack("I", 2)]
+        counts = obj.maps["actions"].raw[struct.pack("I", 2)]
         assert struct.unpack("Q", counts)[0] == 1000
 
 
