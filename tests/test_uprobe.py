@@ -326,6 +326,8 @@ def test_multi_needs_multi_program(obj, progs) -> None:
         obj.programs["on_entry"].attach_uprobe_multi(progs["prog_pie"], "add_*")
     with pytest.raises(pylibbpf.BPFError, match="uprobe.multi"):
         obj.programs["on_multi"].attach_uprobe(progs["prog_pie"], "add_i")
+    with pytest.raises(pylibbpf.BPFError, match="use attach_usdt"):
+        obj.programs["on_usdt"].attach_uprobe(progs["prog_pie"], "add_i")
     with pytest.raises(ValueError, match="exactly one"):
         obj.programs["on_multi"].attach_uprobe_multi(progs["prog_pie"], "add_*",
                                                      symbols=["add_i"])

@@ -72,6 +72,9 @@ def attach_uprobe(prog: "Program", binary: PathLike, symbol: Optional[str] = Non
     _check_int(cookie, "cookie", 0, _U64)
     require_type(prog, what, ProgramType.KPROBE)
     if _is_multi(prog):
+        if prog.section.startswith("usdt"):
+            raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a USDT program "
+                                          f"(SEC({prog.section!r})); use attach_usdt()")
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a uprobe.multi "
                                       "program; use attach_uprobe_multi()")
     ptr = _bpf_program(prog, what)
