@@ -292,7 +292,7 @@ int BPF_PROG(on_tp_btf, struct pt_regs *regs, long id)
 		return 0;
 	if ((regs->di & 0xffff0000) != 0x7fff0000)
 		return 0;
-	s = hit(S_TP_BTF, bpf_get_attach_cookie(ctx));
+	s = hit(S_TP_BTF, 0);   /* no attach cookie: tp_btf has none before 6.10 */
 	if (s)
 		s->arg = regs->di;
 	return 0;

@@ -10,6 +10,8 @@ cd "$PYLIBBPF_REPO" || exit 99
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || { mkdir -p /sys/fs/bpf; mount -t bpf bpf /sys/fs/bpf; }
 grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing
 grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug
+# as on an installed Debian system: /boot/config-$(uname -r) (libbpf reads Kconfig there)
+[ -d "$PYLIBBPF_VM_BOOT" ] && mount --bind "$PYLIBBPF_VM_BOOT" /boot
 mkdir -p /run/netns "$PYLIBBPF_CACHE"
 cat /sys/kernel/security/lsm > "$RUN/lsm" 2>/dev/null
 date +%s.%N > "$RUN/pytest-start"
