@@ -16,6 +16,7 @@ import errno as _errno
 import ipaddress
 import os
 import struct
+import sys
 from collections.abc import ItemsView, KeysView, ValuesView
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
@@ -59,6 +60,8 @@ _BATCH = 65536
 _MISSING = object()
 
 
+_lookup_uu = lib.pylibbpf_lookup_uu
+_update_uu = lib.pylibbpf_update_uu
 _lookup_elem = lib.bpf_map_lookup_elem
 _update_elem = lib.bpf_map_update_elem
 
@@ -213,15 +216,18 @@ class _Keys(KeysView):  # type: ignore[type-arg]
 
 
 class _Items(ItemsView):  # type: ignore[type-arg]
-    def __init__(self, m: "Map", items: List[Tuple[Any, Any]]) -> None:
+    """A snapshot of (key, value) pairs (all read and decoded when taken)."""
+
+    def __init__(self, m: "Map", keys: List[Any], values: List[Any]) -> None:
         super().__init__(m)
-        self._list = items
+        self._keys = keys
+        self._values = values
 
     def __iter__(self) -> Iterator[Tuple[Any, Any]]:
-        return iter(self._list)
+        return zip(self._keys, self._values)
 
     def __len__(self) -> int:
-        return len(self._list)
+        return len(self._keys)
 
 
 class _Values(ValuesView):  # type: ignore[type-arg]
@@ -306,6 +312,8 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         self._vpack: Any = None
         self._vsize = 0
         self._vdecode: Any = None
+        self._uu: Optional[Tuple[int, int, int]] = None
+        self._u64: List[Any] = []
         self._bufs: List[Tuple[bytearray, Any]] = []
         self._batch_ok = True
         self._kernel_btf: Optional[BTF] = None
@@ -593,6 +601,11 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         self._vpack = vp if isinstance(vc, IntCodec) and vc.scalar else None
         self._vsize = vc.size
         self._vdecode = vc.decode
+        # ints in, ints out through a C shim: (key size, value size, sign bit index or 0)
+        self._uu = None
+        if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
+                and (not kc.signed) and sys.byteorder == "little":
+            self._uu = (kc.size, vc.size, vc.size * 8 - 1 if vc.signed else 0)
         # the kernel writes value_buffer_size bytes on lookup: never hand it less
         if vc.size != self.value_buffer_size:
             raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
@@ -719,6 +732,22 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         fd = r._fdcache
         if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
             fd = self._live_fd()
+        uu = self._uu
+        if uu is not None and type(key) is int and key >= 0:
+            pool = self._u64
+            out = pool.pop() if pool else ffi.new("uint64_t *")
+            ret = _lookup_uu(fd, key, uu[0], out)
+            if ret == 0:
+                v = out[0]
+                pool.append(out)
+                if uu[2] and v >> uu[2]:
+                    v -= 1 << (uu[2] + 1)
+                return v
+            pool.append(out)
+            if ret == -_errno.ENOENT:
+                raise KeyError(key)
+            if ret != -_errno.ERANGE:
+                check_ret(ret, f"lookup in map {self.name!r}")
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
@@ -744,6 +773,14 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         fd = r._fdcache
         if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
             fd = self._live_fd()
+        uu = self._uu
+        if uu is not None and type(key) is int and type(value) is int and key >= 0 \
+                and value >= 0:
+            ret = _update_uu(fd, key, uu[0], value, uu[1], 0)
+            if ret == 0:
+                return
+            if ret != -_errno.ERANGE:
+                check_ret(ret, f"update map {self.name!r}")
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
@@ -782,6 +819,9 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         if not args:
             return
         src = args[0]
+        if isinstance(src, dict):
+            self.update_batch(list(src), list(src.values()), flags=flags)
+            return
         pairs = list(src.items() if hasattr(src, "items") else src)
         self.update_batch([p[0] for p in pairs], [p[1] for p in pairs], flags=flags)
 
@@ -955,7 +995,7 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
     def items(self) -> "ItemsView[Any, Any]":  # type: ignore[override]
         """A snapshot of every (key, value), read in batches."""
         keys, vals = self._snapshot()
-        return _Items(self, list(zip(keys, vals)))
+        return _Items(self, keys, vals)
 
     def values(self) -> "ValuesView[Any]":  # type: ignore[override]
         return _Values(self, self._snapshot()[1])

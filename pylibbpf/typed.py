@@ -159,7 +159,10 @@ class Codec:
             return []
         if stride == self.size:
             if self.scalar:
-                return list(struct.unpack(f"={count}{self.fmt}", buf[:count * self.size]))
+                mv = memoryview(buf)[:count * self.size]
+                if self.fmt in "bBhHiIqQfd" and len(self.fmt) == 1:
+                    return mv.cast(self.fmt).tolist()  # type: ignore[call-overload, no-any-return]
+                return list(struct.unpack_from(f"={count}{self.fmt}", mv))
             build = self.build
             return [build(t, 0) for t in self.struct.iter_unpack(buf[:count * self.size])]
         unpack_from = self.struct.unpack_from
@@ -472,7 +475,7 @@ class StructCodec(Codec):
             self._fields.append((mname, codec, n))
             fields.append(mname)
             if codec.scalar:
-                props[mname] = property(operator.itemgetter(n))
+                props[mname] = _field(n, mname)
             else:
                 props[mname] = property(functools.partial(_getter, codec.build, n))
             n += codec.n
@@ -598,6 +601,16 @@ def _item_offsets(fmt: str) -> List[int]:
                 out.append(pos)
                 pos += size
     return out
+
+
+try:  # CPython's C descriptor behind namedtuple fields: the fastest attribute read
+    from collections import _tuplegetter  # type: ignore[attr-defined]
+
+    def _field(i: int, name: str) -> Any:
+        return _tuplegetter(i, f"field {name}")
+except ImportError:  # pragma: no cover - other Pythons
+    def _field(i: int, name: str) -> Any:
+        return property(operator.itemgetter(i))
 
 
 def _getter(build: Callable[[Sequence[Any], int], Any], i: int, self: Any) -> Any:

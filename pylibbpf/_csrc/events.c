@@ -318,3 +318,24 @@ static int pylibbpf_btf_member(const struct btf *btf, __u32 id, __u32 idx,
         return -EINVAL;
     }
 }
+
+/* --- scalar map fast paths ---------------------------------------------------
+ * Maps whose key and value are plain unsigned integers (the common counter
+ * map) are updated and read without packing bytes in Python: the ints cross
+ * the FFI as C integers. -ERANGE: a value does not fit (Python then takes the
+ * general path, which raises a proper error). Little-endian hosts only. */
+static int pylibbpf_update_uu(int fd, uint64_t key, uint32_t ksize, uint64_t value,
+                              uint32_t vsize, uint64_t flags)
+{
+    if ((ksize < 8 && key >> (ksize * 8)) || (vsize < 8 && value >> (vsize * 8)))
+        return -ERANGE;
+    return bpf_map_update_elem(fd, &key, &value, flags);
+}
+
+static int pylibbpf_lookup_uu(int fd, uint64_t key, uint32_t ksize, uint64_t *value)
+{
+    if (ksize < 8 && key >> (ksize * 8))
+        return -ERANGE;
+    *value = 0;
+    return bpf_map_lookup_elem(fd, &key, value);
+}
