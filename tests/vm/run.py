@@ -243,16 +243,22 @@ def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Pa
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console,
                                 stderr=subprocess.STDOUT, env=env, cwd=str(REPO),
                                 start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        def stop() -> None:
             os.killpg(proc.pid, 15)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
                 proc.wait()
+
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            stop()
+        except BaseException:          # Ctrl-C: never leave a qemu behind
+            stop()
+            raise
     seconds = time.monotonic() - t0
 
     def read(name: str) -> Optional[str]:
