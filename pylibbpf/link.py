@@ -20,6 +20,10 @@ Lifetime rules:
   pointer into its Object. The program keeps running until the Link is
   closed (or GC'd). Only operations that need the Object's programs or maps
   (``update()`` with one of them) then raise :class:`ClosedError`.
+  One exception: libbpf's USDT links point into their Object. A USDT Link
+  keeps its Object alive against garbage collection; if the Object is closed
+  explicitly first, closing the Link frees only its own memory (no crash) and
+  logs a warning, and the probes stay attached until the process exits.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
-from ._ffi import ffi, lib, libbpf_log
+from ._ffi import ffi, lib, libbpf_log, logger
 from .errors import (BPFError, ClosedError, NotSupportedError, check_ptr, check_ret,
                      error_from_errno)
 from .types import AttachType, LinkType
@@ -37,6 +41,7 @@ from .types import AttachType, LinkType
 if TYPE_CHECKING:
     from .attach.iter import Iterator
     from .map import Map
+    from .object import Object
     from .program import Program
 
 __all__ = [
@@ -408,7 +413,8 @@ class Link:
     def __init__(self, *, ptr: Any = None, fd: int = -1, description: str = "link",
                  on_close: Optional[Callable[[], None]] = None,
                  on_release: Optional[Callable[[], None]] = None,
-                 struct_ops: bool = False) -> None:
+                 struct_ops: bool = False, owner: Optional["Object"] = None,
+                 needs_owner: bool = False) -> None:
         #: libbpf's struct bpf_link *, owned (bpf_link__destroy), or None
         self._ptr = ptr
         #: a link fd owned by this Link when there is no libbpf link
@@ -420,6 +426,12 @@ class Link:
         self._on_release = on_release
         #: ptr is a libbpf struct_ops link (bpf_link__update_map is valid on it)
         self._struct_ops = struct_ops
+        #: the Object whose program this is; kept alive so that garbage collection
+        #: never frees it before this Link
+        self._owner = owner
+        #: libbpf's link points into the Object's memory (USDT): it cannot be
+        #: destroyed normally once the Object was closed
+        self._needs_owner = needs_owner and owner is not None
         self._pin_path: Optional[str] = None
         self._disconnected = False
         self._alive = True
@@ -427,9 +439,11 @@ class Link:
     # --- construction -----------------------------------------------------
     @classmethod
     def _from_ptr(cls, ptr: Any, err: int, what: str, log: Any = None, *,
-                  description: Optional[str] = None) -> "Link":
+                  description: Optional[str] = None, owner: Optional["Object"] = None,
+                  needs_owner: bool = False) -> "Link":
         check_ptr(ptr, err, what, libbpf_log=log.warnings if log else ())
-        return cls(ptr=ptr, description=description or what)
+        return cls(ptr=ptr, description=description or what, owner=owner,
+                   needs_owner=needs_owner)
 
     @classmethod
     def open_pinned(cls, path: PathLike) -> "Link":
@@ -696,8 +710,18 @@ class Link:
         ptr, fd, on_close, on_release = self._ptr, self._fd, self._on_close, self._on_release
         self._ptr, self._fd, self._on_close, self._on_release = None, -1, None, None
         self._alive = False
+        owner, self._owner = self._owner, None
         try:
-            if ptr is not None:
+            if ptr is not None and self._needs_owner and owner is not None and owner.closed:
+                # libbpf would read the freed Object (USDT links): free our part only
+                lib.bpf_link__disconnect(ptr)
+                lib.bpf_link__destroy(ptr)
+                if not self._disconnected:
+                    logger.warning("%s was closed after its Object %r: its probes stay "
+                                   "attached until the process exits (close USDT links "
+                                   "before their Object)", self._description,
+                                   getattr(owner, "_label", "?"))
+            elif ptr is not None:
                 lib.bpf_link__destroy(ptr)  # after disconnect(): frees, leaves it attached
             elif fd >= 0 and not self._disconnected:
                 os.close(fd)

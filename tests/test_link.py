@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import uuid
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -416,3 +417,87 @@ def test_link_from_id_and_fd(tp_obj) -> None:
         pylibbpf.Link.from_fd(tp_obj.maps["hits"].fd)
     with pytest.raises(ValueError):
         pylibbpf.Link.from_id(0)
+
+
+USDT_BPF = r'''
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/usdt.bpf.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} ticks SEC(".maps");
+
+SEC("usdt/%(path)s:plbtest:tick")
+int BPF_USDT(on_tick, long i, long scaled)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	__u64 one = 1, *n = bpf_map_lookup_elem(&ticks, &pid);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&ticks, &pid, &one, BPF_NOEXIST);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+'''
+
+
+@pytest.fixture(scope="module")
+def usdt_setup(tmp_path_factory):
+    """A USDT target (tests/uprobe's prog_pie) and a BPF object whose SEC() names it."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "uprobe"))
+    import build_targets
+
+    d = tmp_path_factory.mktemp("usdt-link")
+    exe = build_targets.build(d)["prog_pie"]
+    src = d / "usdt_link.bpf.c"
+    src.write_text(USDT_BPF % {"path": exe})
+    return exe, pylibbpf.compile(src, d / "usdt_link.bpf.o")
+
+
+def run_ticks(exe: Path, n: int = 3) -> int:
+    proc = subprocess.Popen([str(exe), str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    proc.communicate("go\n", timeout=20)
+    assert proc.returncode == 0
+    return pid
+
+
+def ticks(m: pylibbpf.Map, pid: int) -> int:
+    raw = raw_view(m).lookup(struct.pack("I", pid))
+    return 0 if raw is None else int(struct.unpack("Q", raw)[0])
+
+
+def test_usdt_link_by_section_and_its_object(usdt_setup, caplog) -> None:
+    """libbpf's USDT links point into their Object: closing the Object first must
+    not make closing the Link read freed memory."""
+    exe, bpf = usdt_setup
+    with pylibbpf.Object(bpf) as obj:  # the normal order: link, then object
+        obj.load()
+        with obj.programs["on_tick"].attach():
+            pid = run_ticks(exe)
+        assert ticks(obj.maps["ticks"], pid) == 3
+        assert ticks(obj.maps["ticks"], run_ticks(exe)) == 0
+
+    obj = pylibbpf.Object(bpf)
+    obj.load()
+    link = obj.programs["on_tick"].attach()
+    ref = weakref.ref(obj)
+    del obj
+    gc.collect()
+    obj = ref()
+    assert obj is not None and not obj.closed  # the Link keeps its Object alive
+    obj.close()  # explicitly closed first
+    with caplog.at_level("WARNING", logger="pylibbpf"):
+        link.close()
+    assert "closed after its Object" in caplog.text

@@ -58,7 +58,9 @@ def attach_by_section(prog: "Program", *, auto: bool = False) -> Optional[Link]:
             hint = f"; use {method}" if method else ""
             raise BPFError(err, f"{what}: the section does not say where to attach{hint}")
         raise _section_error(err, section, what, log.warnings)
-    return Link(ptr=ptr, description=f"{section!r} ({prog.name!r})")
+    usdt = section.split("/")[0] in ("usdt", "usdt.s")
+    return Link(ptr=ptr, description=f"{section!r} ({prog.name!r})", owner=prog.object,
+                needs_owner=usdt)
 
 
 def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BPFError:
