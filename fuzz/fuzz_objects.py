@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 INTERESTING32 = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000,
                  0xFFFFFFFF, 0xFFFFFFFE, 8, 16, 64]
@@ -81,19 +81,34 @@ MAP_BYTES_CAP = 16 << 20
 def cap_maps(obj: object) -> None:
     for m in obj.maps.values():  # type: ignore[attr-defined]
         per = m.key_size + m.value_size
-        if m.max_entries and per * m.max_entries > MAP_BYTES_CAP:
+        if not m.max_entries or per * m.max_entries <= MAP_BYTES_CAP:
+            continue
+        try:
+            m.initial_value
+            global_data = True
+        except Exception:
+            global_data = False
+        if global_data:
+            # .data/.bss/.rodata: one entry, memory-mapped by libbpf; only the
+            # value size can shrink (libbpf remaps the region)
+            m.value_size = 4096
+        else:
             m.max_entries = 4096 if m.type.name == "RINGBUF" else 64
 
 
-def child(seed_paths: List[str], rng_seed: int, current: str) -> None:
+def child(seed_paths: List[str], rng_seed: int, current: str, stop_after: int = 0,
+          skip: int = 0, only: Optional[List[int]] = None) -> None:
     import pylibbpf
 
     seeds = [Path(p).read_bytes() for p in seed_paths]
     rng = random.Random(rng_seed)
     out = sys.stdout
     n = 0
-    while True:
+    while not stop_after or n < stop_after:
         data = mutate(rng, rng.choice(seeds))
+        if n < skip or (only is not None and n + 1 not in only):
+            n += 1
+            continue
         with open(current, "wb") as f:
             f.write(data)
         n += 1
@@ -128,7 +143,10 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select([proc.stdout], [], [], min(hang, left))
+            # a worker gets a generous start-up allowance (imports on a busy
+            # machine); after that, every input must finish within --hang
+            window = hang if last else max(hang, 30.0)
+            ready, _, _ = select.select([proc.stdout], [], [], min(window, left))
             if not ready:
                 if time.monotonic() < deadline:
                     reason = "hang"
@@ -167,12 +185,17 @@ def main() -> int:
     ap.add_argument("--hang", type=float, default=1.0, help="seconds without progress = hang")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "findings")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child", type=int, help="replay worker N's inputs in this process")
+    ap.add_argument("--stop-after", type=int, default=0, help="with --child: inputs to run")
+    ap.add_argument("--skip", type=int, default=0, help="with --child: generate but skip the first N")
+    ap.add_argument("--only", help="with --child: run only these input numbers (comma-separated)")
     ap.add_argument("--current", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        child(args.seeds, args.child, args.current)
+        only = [int(x) for x in args.only.split(",")] if args.only else None
+        child(args.seeds, args.child, args.current or "/dev/null", args.stop_after,
+              args.skip, only)
         return 0
     stats = run(args.seconds, args.seeds, args.out, args.hang, args.seed * 1000)
     print(json.dumps(stats))

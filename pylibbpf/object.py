@@ -169,8 +169,10 @@ class Object:
                 raise ELFError(_errno.EISDIR, f"{path!r} is a directory, not a BPF object") \
                     from None
             except OSError as e:
-                raise error_from_errno(e.errno or _errno.EIO, f"open BPF object {path!r}") \
-                    from None
+                hint = ("this user cannot read the file" if e.errno in (_errno.EACCES,
+                                                                       _errno.EPERM) else "")
+                raise error_from_errno(e.errno or _errno.EIO, f"read BPF object {path!r}",
+                                       hint=hint) from None
             check_elf_header(head, size, repr(path))
             with libbpf_log() as log:
                 ptr = lib.bpf_object__open_file(path.encode(), o)
@@ -304,6 +306,7 @@ class Object:
             raise BPFError(_errno.EBUSY, f"object {self.name!r} was already loaded "
                                          "(or a load failed); open it again")
         self._load_attempted = True
+        self._check_btf()
         sync_log_level()
         with libbpf_log() as log:
             ret = lib.bpf_object__load(self._ptr)
@@ -311,6 +314,15 @@ class Object:
             raise self._load_error(-ret, log)
         self._loaded = True
         return self
+
+    def _check_btf(self) -> None:
+        """Refuse BTF that would crash libbpf's CO-RE code (see shims.c)."""
+        btf = lib.bpf_object__btf(self._ptr)
+        if btf == ffi.NULL:
+            return
+        msg = ffi.new("char[]", 256)
+        if lib.pylibbpf_btf_check(btf, msg, 256) < 0:
+            raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt BTF: {to_str(msg)}")
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
         text = log.text()

@@ -118,3 +118,23 @@ def test_use_after_close_raises_closed_error(bpf_objects) -> None:
 def test_closed_error_is_value_error_with_ebadf() -> None:
     e = pylibbpf.ClosedError("Thing")
     assert isinstance(e, ValueError) and e.errno == errno.EBADF
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name, message", [
+    # libbpf wraps a truncated 64-bit size into an error pointer outside IS_ERR's range
+    ("fuzz-kcfg-extern-size.bpf.o", "invalid error code"),
+    # a bitfield on a zero-size base type made CO-RE relocation divide by zero (SIGFPE)
+    ("fuzz-bitfield-size0.bpf.o", "corrupt BTF"),
+])
+def test_fuzz_findings_are_clean_errors(name, message) -> None:
+    """Inputs that once crashed libbpf; run in a child so a regression can't kill the run."""
+    import subprocess
+
+    code = (f"import pylibbpf\ntry:\n    o = pylibbpf.Object(open({str(DATA / name)!r}, 'rb').read())\n"
+            "    o.load()\nexcept pylibbpf.ELFError as e:\n    print('ELFError', e)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
+    assert res.stdout.startswith("ELFError") and message in res.stdout

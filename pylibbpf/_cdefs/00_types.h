@@ -6,8 +6,8 @@ typedef uint16_t __u16;
 typedef int16_t __s16;
 typedef uint32_t __u32;
 typedef int32_t __s32;
-typedef uint64_t __u64;
-typedef int64_t __s64;
+typedef unsigned long long __u64;
+typedef long long __s64;
 
 struct bpf_insn { ...; };
 struct bpf_object;

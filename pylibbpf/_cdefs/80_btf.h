@@ -17,3 +17,4 @@ int btf_dump__dump_type(struct btf_dump *d, __u32 id);
 struct pylibbpf_strbuf { char *data; size_t len; size_t cap; int err; };
 struct btf_dump *pylibbpf_btf_dump_new(const struct btf *btf, struct pylibbpf_strbuf *buf);
 void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf);
+int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len);

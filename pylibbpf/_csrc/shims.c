@@ -100,3 +100,38 @@ static void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf)
     buf->data = NULL;
     buf->len = buf->cap = 0;
 }
+
+/* Local BTF that libbpf's CO-RE relocation trusts blindly: a bitfield member
+ * whose base type has size 0 makes bpf_core_calc_field_relo() divide by zero
+ * (SIGFPE). Checked before load; returns 0, or -EINVAL with a message. */
+static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
+{
+    __u32 n = btf__type_cnt(btf), id, i;
+
+    for (id = 1; id < n; id++) {
+        const struct btf_type *t = btf__type_by_id(btf, id);
+        const struct btf_member *m;
+
+        if (!t || !btf_is_composite(t))
+            continue;
+        m = btf_members(t);
+        for (i = 0; i < btf_vlen(t); i++, m++) {
+            __u32 bits = btf_member_bitfield_size(t, i);
+            const struct btf_type *mt;
+            int depth = 0;
+
+            if (!bits)
+                continue;
+            mt = btf__type_by_id(btf, m->type);
+            while (mt && (btf_is_mod(mt) || btf_is_typedef(mt)) && depth++ < 32)
+                mt = btf__type_by_id(btf, mt->type);
+            if (!mt || !(btf_is_int(mt) || btf_is_any_enum(mt)) || mt->size == 0 ||
+                mt->size > 8 || bits > mt->size * 8) {
+                snprintf(msg, len, "BTF type [%u] member %u: a %u-bit bitfield on a base "
+                         "type of %u bytes", id, i, bits, mt ? mt->size : 0);
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,210 @@
+"""Never crash, never leak: privilege, leak cycles, signals, threads, bad input."""
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import pylibbpf
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def world_readable_dir():
+    """A directory under /tmp that an unprivileged user can read (pytest's is 0700)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="pylibbpf-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_unprivileged_gets_permission_error_with_hint(bpf_objects, world_readable_dir) -> None:
+    obj_path = world_readable_dir / "core_task.bpf.o"
+    obj_path.write_bytes(bpf_objects["core_task"].read_bytes())
+    obj_path.chmod(0o644)
+    code = textwrap.dedent(f"""
+        import sys, pylibbpf
+        try:
+            with pylibbpf.Object({str(obj_path)!r}) as obj:
+                obj.load()
+        except pylibbpf.BPFPermissionError as e:
+            assert isinstance(e, PermissionError)
+            print("PERM", e.errno, str(e).replace("\\n", " | "))
+            sys.exit(0)
+        print("LOADED?")
+        sys.exit(1)
+    """)
+    # drop to nobody with no capabilities at all, in a child process
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c", code],
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYLIBBPF_CACHE": "/tmp"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.startswith("PERM 1 ")  # EPERM from the kernel, not a file error
+    assert "CAP_BPF" in res.stdout and "CAP_PERFMON" in res.stdout
+
+
+def test_unreadable_file_is_not_blamed_on_capabilities(world_readable_dir) -> None:
+    f = world_readable_dir / "x.bpf.o"
+    f.write_bytes(b"\x7fELF")
+    f.chmod(0)
+    code = f"import pylibbpf\ntry:\n    pylibbpf.Object({str(f)!r})\nexcept PermissionError as e:\n    print(e)"
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                          sys.executable, "-c", code], capture_output=True, text=True)
+    assert "cannot read the file" in res.stdout and "CAP_BPF" not in res.stdout, res
+
+
+def test_open_load_attach_trigger_close_cycles_do_not_leak(bpf_objects) -> None:
+    path = bpf_objects["core_task"]
+    key = struct.pack("I", os.getpid())
+
+    def cycle() -> None:
+        with pylibbpf.Object(path) as obj:
+            obj.load()
+            with obj.programs["on_getpgid"].attach():
+                os.getpgid(0)
+            assert key in obj.maps["seen"]  # it ran
+
+    for _ in range(100):  # warm up allocator and caches
+        cycle()
+    gc.collect()
+    fds, rss = fd_count(), rss_kib()
+    for _ in range(1000):
+        cycle()
+    gc.collect()
+    growth = rss_kib() - rss
+    print(f"RSS growth over 1000 cycles: {growth} KiB")
+    assert fd_count() == fds
+    assert growth < 8 * 1024, f"RSS grew {growth} KiB over 1000 cycles"
+
+
+def test_raw_program_and_map_cycles_do_not_leak() -> None:
+    code = struct.pack("<BBhi", 0xB7, 0, 0, 1) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+    fds = fd_count()
+    for _ in range(300):
+        with pylibbpf.Program.load_raw("socket_filter", code) as prog:
+            prog.test_run(b"\0" * 64)
+        with pylibbpf.Map.create("hash", 4, 4, 8) as m:
+            m[b"abcd"] = b"efgh"
+        # forgetting close() is also fine: the finalizer closes
+        pylibbpf.Map.create("array", 4, 4, 1)
+        pylibbpf.Program.load_raw("socket_filter", code)
+    gc.collect()
+    assert fd_count() == fds
+
+
+def test_gc_in_any_order_is_safe(bpf_objects) -> None:
+    for order in range(6):
+        obj = pylibbpf.Object(bpf_objects["events"])
+        obj.load()
+        prog = obj.programs["on_getpgid"]
+        link = prog.attach()
+        rb = pylibbpf.RingBuffer(obj.maps["events"], lambda d: None)
+        m = obj.maps["events"]
+        items = [obj, prog, link, rb, m]
+        # drop references in a different order each round; closing the Object
+        # first while everything else is alive must also be safe
+        if order % 2:
+            obj.close()
+        for i in sorted(range(len(items)), key=lambda i: (i * (order + 1)) % 5):
+            items[i] = None
+        del obj, prog, link, rb, m, items
+        gc.collect()
+
+
+def test_ctrl_c_interrupts_poll_promptly(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["events"]) as obj:
+        obj.load()
+        with pylibbpf.RingBuffer(obj.maps["events"], lambda d: None) as rb:
+            t0 = time.monotonic()
+            timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                rb.poll(10_000)
+            waited = time.monotonic() - t0
+            timer.join()
+    print(f"poll interrupted after {waited * 1000:.0f} ms (signal at 200 ms)")
+    assert waited < 0.2 + 0.1, f"SIGINT took {waited - 0.2:.3f} s to interrupt poll"
+
+
+def test_threads_map_ops_while_polling(bpf_objects) -> None:
+    """Map updates from several threads while another thread polls a ring buffer."""
+    with pylibbpf.Object(bpf_objects["events"]) as obj:
+        obj.load()
+        got: list[bytes] = []
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        with obj.programs["on_getpgid"].attach(), \
+                pylibbpf.RingBuffer(obj.maps["events"], got.append) as rb, \
+                pylibbpf.Map.create("hash", 4, 8, 4096) as m:
+
+            def poller() -> None:
+                try:
+                    while not stop.is_set():
+                        rb.poll(20)
+                except BaseException as e:  # pragma: no cover - reported below
+                    errors.append(e)
+
+            def writer(base: int) -> None:
+                try:
+                    for i in range(500):
+                        m[struct.pack("I", base + i)] = struct.pack("Q", i)
+                        os.getpgid(0)  # an event per write
+                except BaseException as e:  # pragma: no cover
+                    errors.append(e)
+
+            threads = [threading.Thread(target=writer, args=(t * 1000,)) for t in range(3)]
+            p = threading.Thread(target=poller)
+            p.start()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            time.sleep(0.1)
+            stop.set()
+            p.join()
+            rb.consume()
+            assert not errors, errors
+            assert len(m) == 1500
+            pid = os.getpid()
+            mine = [e for e in got if struct.unpack_from("I", e)[0] == pid]
+            assert len(mine) == 1500
+
+
+@pytest.mark.parametrize("call, exc, name", [
+    (lambda: pylibbpf.Object(b"\x7fELF", name=5), TypeError, "name"),
+    (lambda: pylibbpf.Object(b"", kconfig=3), TypeError, "kconfig"),
+    (lambda: pylibbpf.Object(b"", kernel_log_level=-1), ValueError, "kernel_log_level"),
+    (lambda: pylibbpf.Map.create("hash", "4", 4, 1), TypeError, "key_size"),
+    (lambda: pylibbpf.Map.create("hash", 4, 4, 1, name=3), TypeError, "name"),
+    (lambda: pylibbpf.Map.create(object(), 4, 4, 1), TypeError, "map type"),
+    (lambda: pylibbpf.Program.load_raw("xdp", b"\0" * 8, license=None), TypeError, "license"),
+    (lambda: pylibbpf.Program.load_raw("xdp", b"\0" * 8, log_size=-5), ValueError, "log_size"),
+    (lambda: pylibbpf.Map.from_fd("3"), TypeError, "fd"),
+])
+def test_bad_arguments_name_the_parameter(call, exc, name) -> None:
+    with pytest.raises(exc, match=name):
+        call()
