@@ -609,3 +609,37 @@ def test_attach_trace_refuses_iterators(bpf_objects) -> None:
         assert prog.type == ProgramType.TRACING
         with pytest.raises(pylibbpf.BPFError, match="use attach_iter"):
             prog.attach_trace()
+
+
+def test_cgroup_iterator_walks_from_a_cgroup(iter_obj) -> None:
+    root = next(line.split()[1] for line in open("/proc/self/mounts")
+                if line.split()[2] == "cgroup2")
+    parent = Path(root) / f"plb-iter-{os.getpid()}"
+    child = parent / "child"
+    child.mkdir(parents=True)
+    try:
+        ids = (parent.stat().st_ino, child.stat().st_ino)
+        prog = iter_obj.programs["dump_cgroup"]
+        with prog.attach_iter(cgroup=parent, order="self_only") as link:
+            assert link.open_iter().read_text() == f"{ids[0]}\n"
+            info = link.info
+            assert isinstance(info, IterLinkInfo) and info.target_name == "cgroup"
+            assert (info.cgroup_id, info.cgroup_order) == (ids[0], 1)
+        with prog.attach_iter(cgroup=parent) as link:  # descendants, pre-order
+            assert link.open_iter().read_text() == f"{ids[0]}\n{ids[1]}\n"
+        fd = os.open(child, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with prog.attach_iter(cgroup=fd, order="ancestors_up") as link:
+                lines = link.open_iter().read_text().split()
+        finally:
+            os.close(fd)
+        assert [int(x) for x in lines[:2]] == [ids[1], ids[0]]
+        with pytest.raises(ValueError, match="unknown cgroup walk order"):
+            prog.attach_iter(cgroup=parent, order="sideways")
+        with pytest.raises(ValueError, match="for cgroup iterators"):
+            iter_obj.programs["dump_task"].attach_iter(cgroup=parent)
+        with pytest.raises(pylibbpf.BPFNotFoundError, match="no-such-cgroup"):
+            prog.attach_iter(cgroup=parent / "no-such-cgroup")
+    finally:
+        child.rmdir()
+        parent.rmdir()

@@ -1,6 +1,7 @@
 """``Program.attach_<kind>()`` methods for kernel tracing hooks; each calls its kind's module."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union, cast
 
 if TYPE_CHECKING:
@@ -114,11 +115,15 @@ class TracingAttachMixin:
         return attach_perf_events(_prog(self), event, sample_period=sample_period,
                                   sample_freq=sample_freq, cpus=cpus, pid=pid, cookie=cookie)
 
-    def attach_iter(self, *, map: Optional["Map"] = None, tid: int = 0,
-                    pid: int = 0) -> "Link":
+    def attach_iter(self, *, map: Optional["Map"] = None, tid: int = 0, pid: int = 0,
+                    cgroup: Union[str, "os.PathLike[str]", int, None] = None,
+                    order: Optional[str] = None) -> "Link":
         """Attach this ``iter/<target>`` program; read it with ``link.open_iter()``.
         ``map`` for map iterators (``iter/bpf_map_elem``), ``tid``/``pid`` to
-        limit a task iterator to one thread or process."""
+        limit a task iterator to one thread or process, ``cgroup`` (a cgroup v2
+        path or fd) and ``order`` (``"self_only"``, ``"descendants_pre"`` (the
+        default), ``"descendants_post"``, ``"ancestors_up"``) for ``iter/cgroup``."""
         from .iter import attach_iter
 
-        return attach_iter(_prog(self), map=map, tid=tid, pid=pid)
+        return attach_iter(_prog(self), map=map, tid=tid, pid=pid, cgroup=cgroup,
+                           order=order)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, ClosedError, error_from_errno
@@ -24,8 +24,15 @@ __all__ = ["attach_iter", "Iterator"]
 MAP_TARGETS = ("bpf_map_elem", "bpf_sk_storage_map", "sockmap")
 
 
+#: cgroup iterator walk orders (enum bpf_cgroup_iter_order)
+CGROUP_ORDERS = {
+    "self_only": 1, "descendants_pre": 2, "descendants_post": 3, "ancestors_up": 4,
+}
+
+
 def attach_iter(prog: "Program", *, map: Optional["Map"] = None, tid: int = 0,
-                pid: int = 0) -> Link:
+                pid: int = 0, cgroup: Union[str, "os.PathLike[str]", int, None] = None,
+                order: Optional[str] = None) -> Link:
     what = f"attach iterator program {prog.name!r}"
     require_type(prog, what, ProgramType.TRACING)
     prog._check_has_ptr(what)
@@ -46,23 +53,57 @@ def attach_iter(prog: "Program", *, map: Optional["Map"] = None, tid: int = 0,
         raise ValueError(f"{what}: tid=/pid= are for task iterators")
     if tid and pid:
         raise ValueError("give tid or pid, not both")
+    order_num = 0
+    if cgroup is not None or order is not None:
+        if target is not None and target != "cgroup":
+            raise ValueError(f"{what}: cgroup=/order= are for cgroup iterators")
+        key = (order or "descendants_pre").strip().lower().replace("-", "_")
+        if key not in CGROUP_ORDERS:
+            raise ValueError(f"unknown cgroup walk order {order!r}; use "
+                             + ", ".join(CGROUP_ORDERS))
+        order_num = CGROUP_ORDERS[key]
     object_program(prog, what)
     keep: List[Any] = []
     o = opts("bpf_iter_attach_opts")
-    if map is not None or tid or pid:
+    own_fd = -1
+    if map is not None or tid or pid or order_num:
         info = ffi.new("union bpf_iter_link_info *")
         keep.append(info)
         if map is not None:
             info.map.map_fd = map.fd
             what += f" over map {map.name!r}"
+        elif order_num:
+            info.cgroup.order = order_num
+            if isinstance(cgroup, bool):
+                raise TypeError("cgroup must be a path, an fd or None, not bool")
+            if isinstance(cgroup, int):
+                if cgroup < 0:
+                    raise ValueError(f"cgroup fd must be non-negative, not {cgroup}")
+                info.cgroup.cgroup_fd = cgroup
+                what += f" from cgroup fd {cgroup}"
+            elif cgroup is not None:
+                path = os.fspath(cgroup)
+                if not isinstance(path, str):
+                    raise TypeError("cgroup must be a path, an fd or None")
+                try:
+                    own_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+                except OSError as e:
+                    raise error_from_errno(e.errno or _errno.ENOENT,
+                                           f"{what}: open cgroup {path!r}") from None
+                info.cgroup.cgroup_fd = own_fd
+                what += f" from cgroup {path!r}"
         else:  # the same union: map_fd and task.tid share their bytes
             info.task.tid = tid
             info.task.pid = pid
         o.link_info = info
         o.link_info_len = ffi.sizeof("union bpf_iter_link_info")
-    with libbpf_log() as log:
-        ptr = lib.bpf_program__attach_iter(prog._ptr, o)
-        err = ffi.errno
+    try:
+        with libbpf_log() as log:
+            ptr = lib.bpf_program__attach_iter(prog._ptr, o)
+            err = ffi.errno
+    finally:
+        if own_fd >= 0:
+            os.close(own_fd)  # the link holds its own reference to the cgroup
     del keep
     if ptr == ffi.NULL:
         raise error_from_errno(err, what, libbpf_log=log.warnings)

@@ -50,4 +50,16 @@ int dump_numbers(struct bpf_iter__bpf_map_elem *ctx)
 	return 0;
 }
 
+SEC("iter/cgroup")
+int dump_cgroup(struct bpf_iter__cgroup *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct cgroup *cgrp = ctx->cgroup;
+
+	if (!cgrp)
+		return 0;
+	BPF_SEQ_PRINTF(seq, "%llu\n", cgrp->kn->id);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
