@@ -201,9 +201,10 @@ def test_perf_event_cpu_clock_samples_then_stops(tp_obj) -> None:
     assert isinstance(info, PerfEventLinkInfo)
     # (the kernel reports cpu-clock under its own internal PMU type, not 1)
     assert (info.event_type, info.config, info.cookie) == ("event", 0, 42)
+    links = attached.links
     attached.close()
     attached.close()
-    assert attached.closed and all(link.closed for link in attached._links or [])
+    assert attached.closed and all(link.closed for link in links)
     for fd in fds:  # the events were closed with the links
         with pytest.raises(OSError):
             os.fstat(fd)
