@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import os
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from ..types import ProgramType
 
@@ -98,32 +98,35 @@ def kprobe_unsupported_reason() -> str:
             f"{EVENT_SOURCES}, no kprobe_events in {tracefs})")
 
 
-@functools.lru_cache(maxsize=None)
-def _kallsyms_names() -> Optional[frozenset]:  # type: ignore[type-arg]
+def _kallsyms(match: Callable[[str], bool]) -> Optional[List[str]]:
+    """Kernel (and module) symbol names for which ``match`` is true, in kallsyms order;
+    None when /proc/kallsyms cannot be read. Not cached: it is only read to explain
+    a failure, and holding its ~100k names would cost megabytes."""
+    found: List[str] = []
     try:
         with open("/proc/kallsyms") as f:
-            return frozenset(line.split()[2] for line in f if line.count(" ") >= 2)
+            for line in f:
+                parts = line.split(None, 3)
+                if len(parts) >= 3 and match(parts[2]):
+                    found.append(parts[2])
     except OSError:
         return None
+    return found
 
 
 def kernel_symbol_exists(name: str) -> Optional[bool]:
     """Whether ``name`` is a kernel (or module) symbol; None when kallsyms is unreadable."""
-    names = _kallsyms_names()
-    if names is None:
-        return None
-    return name in names
+    found = _kallsyms(lambda sym: sym == name)
+    return None if found is None else bool(found)
 
 
 def syscall_symbols(syscall: str) -> Optional[List[str]]:
     """The kernel functions that implement ``syscall`` (``__x64_sys_…``, ``__se_sys_…``);
     None when kallsyms is unreadable."""
-    names = _kallsyms_names()
-    if not names:
-        return None
     suffix = f"_sys_{syscall}"
-    return sorted(n for n in names if n == f"sys_{syscall}" or
-                  (n.endswith(suffix) and n.startswith("__") and n.count("_sys_") == 1))
+    return _kallsyms(lambda n: n == f"sys_{syscall}" or
+                     (n.endswith(suffix) and n.startswith("__") and n.count("_sys_") == 1
+                      and not n.startswith("__pfx_")))
 
 
 def missing_symbol_note(symbol: str) -> str:
