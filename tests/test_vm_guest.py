@@ -64,3 +64,19 @@ def test_host_compiled_object_loads_and_tracepoint_fires(bpf_objects) -> None:
         assert hits[0] == 5
         os.getpgid(0)
         assert hits[0] == 5                          # detached: no longer counts
+
+
+def test_guest_has_its_kernels_config_in_boot() -> None:
+    # libbpf reads /boot/config-$(uname -r) for __kconfig externs, as on a Debian install
+    config = Path("/boot") / f"config-{platform.release()}"
+    assert "CONFIG_BPF_SYSCALL=y" in config.read_text()
+
+
+def test_guest_loads_kernel_modules(veth) -> None:
+    # veth is a module on Debian's kernels: the unpacked, depmod'ed tree is in use
+    import subprocess
+
+    out = subprocess.run(["ip", "-n", veth.ns_a, "-o", "link", "show", veth.dev_a],
+                         capture_output=True, text=True, check=True).stdout
+    assert veth.dev_a in out
+    assert Path("/sys/module/veth").is_dir()

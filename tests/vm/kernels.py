@@ -11,6 +11,7 @@ would hide the kernel's modules from it.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import re
@@ -151,8 +152,16 @@ def ensure_kernel(name: str, *, refresh: bool = False) -> Kernel:
     """The unpacked kernel ``name`` ("6.1" or "6.12"), fetching it on first use.
 
     ``refresh`` (or ``PYLIBBPF_VM_REFRESH=1``) looks for a newer Debian upload even
-    when a kernel is cached.
+    when a kernel is cached. Concurrent callers (parallel test runs) wait for each other.
     """
+    if name not in SUITES:
+        raise KernelError(f"unknown kernel {name!r}; known: {', '.join(SUITES)}")
+    with open(cache_dir() / f".lock-{name}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_kernel(name, refresh)
+
+
+def _ensure_kernel(name: str, refresh: bool) -> Kernel:
     if name not in SUITES:
         raise KernelError(f"unknown kernel {name!r}; known: {', '.join(SUITES)}")
     refresh = refresh or os.environ.get("PYLIBBPF_VM_REFRESH") == "1"

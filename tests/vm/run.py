@@ -131,7 +131,8 @@ def _write_env(rundir: Path, kernel: Kernel, objects: Optional[Path]) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": os.pathsep.join(
-            p for p in [str(HERE), os.environ.get("PYTHONPATH", "")] if p),
+            [str(HERE)] + [os.path.abspath(p) for p in
+                           os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
         "PYLIBBPF_IN_VM": "1",
         "PYLIBBPF_VM_KERNEL": kernel.name,
         "PYLIBBPF_VM_PYTHON": sys.executable,
