@@ -315,6 +315,12 @@ def test_task_iterator_lists_a_child(iter_obj) -> None:
         child.wait()
 
 
+def test_iterator_by_section(iter_obj) -> None:
+    with iter_obj.programs["dump_task"].attach() as link:
+        assert f"\n{os.getpid()} " in "\n" + link.open_iter().read_text()
+        assert link.info.type == LinkType.ITER
+
+
 def test_task_iterator_limited_to_one_process(iter_obj) -> None:
     child = sleeping_child("plb-iter-pid")
     try:
@@ -422,6 +428,9 @@ def test_struct_ops_needs_a_loaded_object(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
         with pytest.raises(pylibbpf.BPFError, match="plb_cc"):
             obj.maps["plb_cc"].attach_struct_ops()
+        obj.load()
+        with pytest.raises(pylibbpf.BPFError, match=r"Map.attach_struct_ops\(\)"):
+            obj.programs["plb_init"].attach()  # a struct_ops program is not attached alone
 
 
 # --- kprobes: this kernel has none ---------------------------------------------------------

@@ -34,6 +34,8 @@ _EXPLICIT = {
     "usdt": "attach_usdt(...)", "xdp": "attach_xdp(interface)", "tc": "attach_tc(...)",
     "tcx/ingress": "attach_tcx(...)", "tcx/egress": "attach_tcx(...)",
     "socket": "attach_socket(sock)", "netfilter": "attach_netfilter(...)",
+    "struct_ops": "Map.attach_struct_ops() on the struct_ops map that holds it",
+    "struct_ops.s": "Map.attach_struct_ops() on the struct_ops map that holds it",
 }
 
 
