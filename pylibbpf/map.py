@@ -729,15 +729,16 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
 
     def __getitem__(self, key: Any) -> Any:
         r = self._parent if self._parent is not None else self
+        o = r._obj
         fd = r._fdcache
-        if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
+        if fd < 0 or r._closed or (o is not None and o._ptr is None):
             fd = self._live_fd()
         uu = self._uu
         if uu is not None and type(key) is int and key >= 0:
             pool = self._u64
             out = pool.pop() if pool else ffi.new("uint64_t *")
             ret = _lookup_uu(fd, key, uu[0], out)
-            if ret == 0:
+            if not ret:
                 v = out[0]
                 pool.append(out)
                 if uu[2] and v >> uu[2]:
@@ -769,18 +770,25 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         return value
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        uu = self._uu
+        if uu is not None and type(key) is int and type(value) is int:
+            # fast path: ints through the C shim; the fd is cached once the map is
+            # live and re-checked against closing on every call
+            r = self._parent if self._parent is not None else self
+            o = r._obj
+            fd = r._fdcache
+            if fd < 0 or r._closed or (o is not None and o._ptr is None):
+                fd = self._live_fd()
+            if key >= 0 and value >= 0:
+                ret = _update_uu(fd, key, uu[0], value, uu[1], 0)
+                if not ret:
+                    return
+                if ret != -_errno.ERANGE:
+                    check_ret(ret, f"update map {self.name!r}")
         r = self._parent if self._parent is not None else self
         fd = r._fdcache
         if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
             fd = self._live_fd()
-        uu = self._uu
-        if uu is not None and type(key) is int and type(value) is int and key >= 0 \
-                and value >= 0:
-            ret = _update_uu(fd, key, uu[0], value, uu[1], 0)
-            if ret == 0:
-                return
-            if ret != -_errno.ERANGE:
-                check_ret(ret, f"update map {self.name!r}")
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
