@@ -350,6 +350,24 @@ def test_usdt_in_binary(obj, progs) -> None:
         [(i, i * 1000, 5) for i in range(1, N + 1)]
 
 
+def test_usdt_link_outlives_gc_of_its_object(uprobe_bpf, progs) -> None:
+    """libbpf's USDT link reads its Object's memory when destroyed: the Link keeps it alive."""
+    import gc
+    import weakref
+
+    o = pylibbpf.Object(uprobe_bpf)
+    o.load()
+    link = o.programs["on_usdt"].attach_usdt(progs["prog_pie"], "plbtest", "tick")
+    ref = weakref.ref(o)
+    del o
+    gc.collect()
+    assert ref() is not None and not ref().closed  # type: ignore[union-attr]
+    link.close()  # reads the Object's memory: it must still be there
+    del link
+    gc.collect()
+    assert ref() is None  # and is released with the link
+
+
 def test_usdt_in_pid_libraries(obj, progs) -> None:
     with child(progs["prog_nopie"]) as c:
         with obj.programs["on_usdt1"].attach_usdt(None, "plblib", "scaled", pid=c.pid):

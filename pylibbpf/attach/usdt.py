@@ -51,4 +51,6 @@ def attach_usdt(prog: "Program", binary: Optional[PathLike], provider: str, name
             "usdt" in w and "map" in w for w in log.warnings):
         raise BPFError(err, f"{what}: the BPF object has no USDT support maps; "
                             "include <bpf/usdt.bpf.h> in the BPF program")
-    return Link._from_ptr(link_ptr, err, what, log)
+    # libbpf's USDT link reads its Object's memory when destroyed: keep the
+    # Object alive with the link (see Link's owner/needs_owner)
+    return Link._from_ptr(link_ptr, err, what, log, owner=prog.object, needs_owner=True)
