@@ -163,6 +163,8 @@ def test_vm_boots_and_runs_the_selection(vm_runs: _Runs, kernel: str) -> None:
     assert not run.stray, "guest errors outside any test (collection?):\n" + "\n".join(
         f"{name}: {o.message[:1500]}" for name, o in run.stray)
     assert run.results, _no_result_reason(run)
+    # test_vm_guest.py writes this inside the guest: the host's tree must not see it
+    assert not (TESTS / "vm" / ".guest-write-probe").exists(), "a guest write reached the host"
     counts: Dict[str, int] = {}
     for o in run.results.values():
         counts[o.outcome] = counts.get(o.outcome, 0) + 1
