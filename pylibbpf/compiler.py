@@ -6,10 +6,11 @@ import errno as _errno
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from .btf import KERNEL_BTF, vmlinux_h
 from .errors import BPFError, BPFNotFoundError
@@ -23,11 +24,32 @@ _ARCH = {"x86_64": "x86", "aarch64": "arm64", "armv7l": "arm", "s390x": "s390",
 
 
 class CompileError(BPFError):
-    """clang failed; ``output`` holds what it printed."""
+    """clang failed; ``output`` holds everything it printed, ``diagnostics`` the
+    ``file:line:col: error: …`` lines. The message shows the diagnostics with
+    their source excerpts (at most 40 lines), or, when clang itself crashed,
+    what it was compiling."""
+
+    MAX_LINES = 40
 
     def __init__(self, source: str, output: str) -> None:
+        self.source = source
         self.output = output
-        super().__init__(_errno.EINVAL, f"clang failed to compile {source!r}:\n{output.strip()}")
+        self.diagnostics = [ln for ln in output.splitlines()
+                            if re.search(r":\d+:\d+: (?:fatal )?error: ", ln)]
+        super().__init__(_errno.EINVAL, _summary(source, output, self.MAX_LINES))
+
+
+def _summary(source: str, output: str, max_lines: int) -> str:
+    lines = output.strip().splitlines()
+    if "PLEASE submit a bug report" in output or "Stack dump:" in output:
+        stages = [ln.split(".", 1)[1].strip() for ln in lines if re.match(r"^\d\.\t", ln)]
+        where = "; ".join(s for s in stages if not s.startswith("Program arguments"))
+        return (f"clang crashed compiling {source!r} ({where or 'no details'}): often a "
+                "construct the BPF backend cannot lower (e.g. __builtin_clzll on old clang)")
+    lines = [ln for ln in lines if not re.match(r"^\d+ (?:errors?|warnings?) generated", ln)]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+    return f"clang failed to compile {source!r}:\n" + "\n".join(lines)
 
 
 def include_dir() -> Path:
@@ -64,20 +86,8 @@ def vmlinux_h_path(btf_path: Optional[PathLike] = None) -> Path:
     return out
 
 
-def compile(source: PathLike, output: Optional[PathLike] = None, *,
-            cflags: Sequence[str] = (), include_dirs: Sequence[PathLike] = (),
-            clang: Optional[str] = None) -> Path:
-    """Compile ``source`` (a ``.bpf.c``) to a BPF object and return its path.
-
-    Output defaults to the source's name with ``.o`` beside it.
-    """
-    src = Path(os.fspath(source))
-    if not src.is_file():
-        raise BPFNotFoundError(_errno.ENOENT, f"BPF source {str(src)!r} does not exist")
-    out = Path(os.fspath(output)) if output is not None else src.with_suffix(".o")
-    cc = clang or os.environ.get("CLANG") or shutil.which("clang")
-    if not cc:
-        raise BPFNotFoundError(_errno.ENOENT, "clang not found (install clang, or set CLANG)")
+def _clang_command(cc: str, src: Path, out: Path, cflags: Sequence[str],
+                   include_dirs: Sequence[PathLike]) -> List[str]:
     arch = _ARCH.get(platform.machine(), platform.machine())
     multiarch = f"/usr/include/{platform.machine()}-linux-gnu"
     cmd = [cc, "-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
@@ -86,8 +96,96 @@ def compile(source: PathLike, output: Optional[PathLike] = None, *,
         cmd += ["-idirafter", multiarch]
     for d in include_dirs:
         cmd += ["-I", os.fspath(d)]
-    cmd += [*cflags, "-c", str(src), "-o", str(out)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return cmd + [*cflags, "-c", str(src), "-o", str(out)]
+
+
+def _dependencies(cc: str, src: Path, cflags: Sequence[str],
+                  include_dirs: Sequence[PathLike]) -> Optional[List[str]]:
+    """Every file the preprocessor reads for ``src`` (clang -MM -MG), or None."""
+    cmd = _clang_command(cc, src, Path(os.devnull), cflags, include_dirs)[:-4]
+    cmd += ["-M", "-MG", "-MF", "-", str(src)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
+        return None
+    text = proc.stdout.replace("\\\n", " ")
+    deps = text.split(":", 1)[1].split() if ":" in text else []
+    return sorted(set(deps))
+
+
+def _cache_key(cc: str, src: Path, cflags: Sequence[str],
+               include_dirs: Sequence[PathLike]) -> Optional[str]:
+    deps = _dependencies(cc, src, cflags, include_dirs)
+    if deps is None:
+        return None  # let the real compile report the error
+    h = hashlib.sha256()
+    h.update(repr((cc, list(cflags), [os.fspath(d) for d in include_dirs],
+                   _clang_version(cc))).encode())
+    for dep in [str(src)] + deps:
+        try:
+            with open(dep, "rb") as f:
+                h.update(dep.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+        except OSError:
+            h.update(dep.encode() + b"\0missing")
+    return h.hexdigest()[:24]
+
+
+_CLANG_VERSIONS: Dict[str, str] = {}
+
+
+def _clang_version(cc: str) -> str:
+    if cc not in _CLANG_VERSIONS:
+        proc = subprocess.run([cc, "--version"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        _CLANG_VERSIONS[cc] = proc.stdout.splitlines()[0] if proc.stdout else ""
+    return _CLANG_VERSIONS[cc]
+
+
+def compile(source: PathLike, output: Optional[PathLike] = None, *,
+            cflags: Sequence[str] = (), include_dirs: Sequence[PathLike] = (),
+            clang: Optional[str] = None, cache: bool = True) -> Path:
+    """Compile ``source`` (a ``.bpf.c``) to a BPF object and return its path.
+
+    clang runs with ``-target bpf -g -O2``, the architecture's ``__TARGET_ARCH_*``,
+    pylibbpf's libbpf headers (``<bpf/bpf_helpers.h>`` …) and a ``vmlinux.h``
+    generated from the running kernel's BTF on the include path.
+
+    Without ``output``, the object goes to pylibbpf's cache directory
+    (``$PYLIBBPF_CACHE``, else ``~/.cache/pylibbpf``) under a hash of the
+    source, every header it includes, the flags and clang's version: an
+    unchanged source is not compiled again (``cache=False`` forces it).
+    clang's diagnostics become a :class:`CompileError` (``.output``).
+
+    >>> obj = pylibbpf.compile("tool.bpf.c")                     # doctest: +SKIP
+    >>> obj.name                                                  # doctest: +SKIP
+    'tool-3f5c0e1a9d2b7c44e1f0aa12.bpf.o'
+    """
+    src = Path(os.fspath(source))
+    if not src.is_file():
+        raise BPFNotFoundError(_errno.ENOENT, f"BPF source {str(src)!r} does not exist")
+    cc = clang or os.environ.get("CLANG") or shutil.which("clang")
+    if not cc:
+        raise BPFNotFoundError(_errno.ENOENT, "clang not found (install clang, or set CLANG)")
+    if output is not None:
+        out = Path(os.fspath(output))
+    else:
+        key = _cache_key(cc, src, cflags, include_dirs) if cache else None
+        stem = src.name[:-len(".bpf.c")] if src.name.endswith(".bpf.c") else src.stem
+        objs = cache_dir() / "objects"
+        objs.mkdir(parents=True, exist_ok=True)
+        if key is not None:
+            out = objs / f"{stem}-{key}.bpf.o"
+            if out.exists():
+                return out
+        else:
+            out = objs / f"{stem}-{os.getpid()}.bpf.o"
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    proc = subprocess.run(_clang_command(cc, src, tmp, cflags, include_dirs),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
         raise CompileError(str(src), proc.stdout)
+    tmp.replace(out)
     return out

@@ -5,7 +5,8 @@ import errno as _errno
 import os
 import re
 import struct
-from typing import Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, TypeVar, Union
+from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence,
+                    TypeVar, Union)
 
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
@@ -189,6 +190,23 @@ class Object:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def from_source(cls, source: PathLike, *, cflags: Sequence[str] = (),
+                    include_dirs: Sequence[PathLike] = (), **options: Any) -> "Object":
+        """Compile the BPF C file ``source`` with :func:`pylibbpf.compile` (cached
+        by content) and open the object; ``options`` are :class:`Object`'s.
+
+        >>> with pylibbpf.Object.from_source("tool.bpf.c") as obj:   # doctest: +SKIP
+        ...     obj.load()
+        """
+        from .compiler import compile
+
+        if options.get("name") is None:
+            base = os.path.basename(os.fspath(source))
+            options["name"] = base[:-len(".bpf.c")] if base.endswith(".bpf.c") \
+                else os.path.splitext(base)[0]
+        return cls(compile(source, cflags=cflags, include_dirs=include_dirs), **options)
 
     def _open_error(self, err: int, log: LogCapture) -> BPFError:
         what = f"open BPF object {self._label!r}"

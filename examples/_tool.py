@@ -1,0 +1,117 @@
+"""What the example tools share: the command line, the timed loop, and a pair of
+network namespaces joined by a veth (for the packet examples). Not part of
+pylibbpf; each example imports it from its own directory."""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+HERE = Path(__file__).resolve().parent
+
+
+def arguments(doc: Optional[str], default_duration: float = 5.0,
+              setup: Optional[Callable[[argparse.ArgumentParser], None]] = None
+              ) -> argparse.Namespace:
+    """``--duration SECONDS`` (0: until Ctrl-C) plus whatever ``setup`` adds."""
+    first = (doc or "").strip().split("\n\n")[0]
+    ap = argparse.ArgumentParser(description=first)
+    ap.add_argument("--duration", type=float, default=default_duration,
+                    help=f"seconds to run (0: until Ctrl-C); default {default_duration:g}")
+    if setup is not None:
+        setup(ap)
+    return ap.parse_args()
+
+
+def run_for(duration: float, step: Callable[[], object]) -> None:
+    """Call ``step()`` (which should block briefly, e.g. ``rb.poll(100)``) until
+    ``duration`` seconds have passed (forever with 0) or Ctrl-C."""
+    deadline = time.monotonic() + duration if duration else None
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            step()
+    except KeyboardInterrupt:
+        pass
+
+
+def cstr(b: bytes) -> str:
+    return b.split(b"\0", 1)[0].decode(errors="replace")
+
+
+# --- network namespaces ---------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+@contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Run the block (this thread) inside network namespace ``name``."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {name}")
+        try:
+            yield
+        finally:
+            _libc.setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+class VethPair:
+    """Namespaces ``a`` (10.99.N.1, dev veth-a) and ``b`` (10.99.N.2, dev veth-b)
+    joined by a veth pair; both removed on exit. Touches nothing outside them."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.ns_a, self.ns_b = f"ex-a-{tag}", f"ex-b-{tag}"
+        self.dev_a, self.dev_b = "veth-a", "veth-b"
+        n = int(tag[:2], 16)
+        self.ip_a, self.ip_b = f"10.99.{n}.1", f"10.99.{n}.2"
+
+    def _ip(self, *args: str) -> None:
+        subprocess.run(["ip", *args], check=True)
+
+    def __enter__(self) -> "VethPair":
+        self._ip("netns", "add", self.ns_a)
+        self._ip("netns", "add", self.ns_b)
+        try:
+            self._ip("-n", self.ns_a, "link", "add", self.dev_a, "type", "veth",
+                     "peer", "name", self.dev_b, "netns", self.ns_b)
+            for ns, dev, ip in ((self.ns_a, self.dev_a, self.ip_a),
+                                (self.ns_b, self.dev_b, self.ip_b)):
+                self._ip("-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+                self._ip("-n", ns, "link", "set", dev, "up")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for ns in (self.ns_a, self.ns_b):
+            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+
+    def send_udp(self, count: int, port: int = 9999, payload: bytes = b"hello") -> None:
+        """``count`` UDP datagrams from namespace a to b's ``port``."""
+        import socket
+        with in_netns(self.ns_a):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with s:
+            for _ in range(count):
+                s.sendto(payload, (self.ip_b, port))
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        sys.exit("this example needs root (CAP_BPF, CAP_SYS_ADMIN)")
