@@ -482,6 +482,13 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
 
     @max_entries.setter
     def max_entries(self, value: int) -> None:
+        self._check_configurable("set max_entries")
+        if lib.bpf_map__initial_value(self._ptr, ffi.new("size_t *")) != ffi.NULL:
+            # libbpf memory-maps global-data (and arena) maps at open and would
+            # later unmap a region sized by the new max_entries: refuse, as C
+            # users are told to
+            raise ValueError(f"map {self.name!r} is memory-mapped global data: its "
+                             "max_entries cannot change (resize value_size instead)")
         self._set_u32("bpf_map__set_max_entries", value, "max_entries")
 
     @property

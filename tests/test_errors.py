@@ -138,3 +138,13 @@ def test_fuzz_findings_are_clean_errors(name, message) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
     assert res.stdout.startswith("ELFError") and message in res.stdout
+
+
+def test_global_data_max_entries_is_refused(bpf_objects) -> None:
+    """libbpf would unmap the wrong size later and corrupt memory (found by fuzzing)."""
+    with pylibbpf.Object(bpf_objects["xdp_rewrite"]) as obj:
+        with pytest.raises(ValueError, match="memory-mapped global data"):
+            obj.maps[".rodata"].max_entries = 64
+        obj.maps["actions"].max_entries = 8  # ordinary maps still resize
+        obj.load()
+        assert obj.maps["actions"].info().max_entries == 8
