@@ -161,9 +161,12 @@ class Object:
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
             try:
-                with open(path, "rb") as f:
-                    head = f.read(64)
-                    size = os.fstat(f.fileno()).st_size
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    size = os.fstat(fd).st_size
+                    head = os.read(fd, 64)
+                finally:
+                    os.close(fd)
             except FileNotFoundError:
                 raise BPFNotFoundError(_errno.ENOENT, f"BPF object {path!r} does not exist") from None
             except IsADirectoryError:
