@@ -84,9 +84,11 @@ def _color(name: str) -> str:
 
 
 _SCRIPT = r"""
-var svg = document.documentElement, W = +svg.getAttribute("data-width"),
+var svg = document.documentElement.getAttribute("data-total") !== null ?
+    document.documentElement : document.querySelector("svg[data-total]");
+var W = +svg.getAttribute("data-width"),
     PAD = +svg.getAttribute("data-pad"), TOTAL = +svg.getAttribute("data-total");
-var frames = Array.prototype.slice.call(document.querySelectorAll("g.f"));
+var frames = Array.prototype.slice.call(svg.querySelectorAll("g.f"));
 var details = document.getElementById("details"), matched = document.getElementById("matched");
 function fit(g) {
   var r = g.querySelector("rect"), t = g.querySelector("text"), w = +r.getAttribute("width");

@@ -1,0 +1,148 @@
+"""Symbolization: kernel addresses through kallsyms, user addresses through
+/proc/PID/maps and ELF symbols (C++ demangled), on stacks recorded by BPF."""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+import pylibbpf
+from pylibbpf import elf
+from pylibbpf.symbolize import Frame, KernelSymbols, Symbolizer, kernel_symbols
+
+CXX = r"""
+#include <cstdio>
+#include <unistd.h>
+namespace shapes {
+struct Circle {
+    int area(int r) __attribute__((noinline));
+};
+int Circle::area(int r) { volatile int x = 3 * r * r; getpgid(0); return x; }
+}
+int outer(shapes::Circle &c, int n) __attribute__((noinline));
+int outer(shapes::Circle &c, int n) { return c.area(n) + 1; }
+int main() {
+    shapes::Circle c;
+    char line[16];
+    printf("%p\n", (void *)&outer);
+    fflush(stdout);
+    while (fgets(line, sizeof line, stdin))   /* one call per input line */
+        printf("%d\n", outer(c, 2)), fflush(stdout);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cxx_prog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed (Debian package g++)")
+    d = tmp_path_factory.mktemp("symbolize")
+    (d / "shapes.cpp").write_text(CXX)
+    exe = d / "shapes"
+    subprocess.run(["g++", "-O1", "-g0", "-fno-omit-frame-pointer", "-o", str(exe),
+                    str(d / "shapes.cpp")], check=True)
+    return exe
+
+
+@pytest.fixture
+def running(cxx_prog: Path) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen([str(cxx_prog)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kernel_address_to_function() -> None:
+    ks = kernel_symbols()
+    assert isinstance(ks, KernelSymbols) and len(ks) > 1000
+    addr = ks.address_of("do_sys_openat2")
+    assert addr
+    f = ks.lookup(addr + 0x10)
+    assert (f.name, f.offset, f.module) == ("do_sys_openat2", 0x10, "kernel")
+    assert str(f) == "do_sys_openat2+0x10 [kernel]"
+
+
+def test_user_address_in_libc_of_this_process() -> None:
+    libc = ctypes.CDLL(elf.find_library("c"))
+    addr = ctypes.cast(libc.getpgid, ctypes.c_void_p).value
+    assert addr is not None
+    f = Symbolizer().user(os.getpid(), addr + 4)
+    assert f.name == "getpgid" and f.offset == 4 and f.module.startswith("libc")
+
+
+def test_unknown_addresses() -> None:
+    s = Symbolizer()
+    f = s.user(os.getpid(), 0x10)  # mapped nowhere
+    assert f.name is None and f.function == "[unknown]" and str(f) == "0x10"
+
+
+def test_cxx_function_address_from_the_process_is_demangled(running) -> None:
+    addr = int(running.stdout.readline(), 16)  # the program prints &outer
+    f = Symbolizer().user(running.pid, addr)
+    assert f.name == "outer(shapes::Circle&, int)" and f.offset == 0
+    assert f.module == "shapes"
+
+
+def _stack(obj: pylibbpf.Object, slot: int) -> List[int]:
+    sid = obj.maps["ids"][slot]
+    assert sid > 0, f"no stack recorded in slot {slot}"
+    return obj.maps["stacks"][sid - 1]
+
+
+def test_stacks_recorded_by_bpf_symbolize(bpf_objects, cxx_prog: Path, running) -> None:
+    """A uprobe on Circle::area records the user stack: area <- outer <- main,
+    demangled; the getpgid() inside records a kernel stack (syscall entry) and
+    a user stack from getpgid down to main."""
+    running.stdout.readline()
+    with pylibbpf.Object(bpf_objects["tool_stacks"]) as obj:
+        obj.rodata.target_tgid = running.pid
+        obj.load()
+        with obj.programs["on_method"].attach_uprobe(cxx_prog, "shapes::Circle::area(int)",
+                                                     pid=running.pid), \
+                obj.programs["on_getpgid"].attach():
+            running.stdin.write("go\n")
+            running.stdin.flush()
+            assert running.stdout.readline().strip() == "13"  # 3*2*2 + 1
+        sym = Symbolizer()
+        user = [f.name for f in sym.user_stack(running.pid, _stack(obj, 0))]
+        assert user[:3] == ["shapes::Circle::area(int)", "outer(shapes::Circle&, int)",
+                            "main"], user
+        kernel = sym.kernel_stack(_stack(obj, 1))
+        names = [f.name for f in kernel]
+        assert "do_syscall_64" in names, names
+        assert all(isinstance(f, Frame) and f.module == "kernel" for f in kernel)
+        mixed = sym.stack(_stack(obj, 1) + _stack(obj, 2), pid=running.pid)
+        mixed_names = [f.name for f in mixed]
+        assert "do_syscall_64" in mixed_names
+        # (getpgid in libc has no frame of its own: frame pointers skip area's frame)
+        assert "outer(shapes::Circle&, int)" in mixed_names and "main" in mixed_names
+        assert any(n and n.startswith("getpgid") for n in mixed_names)
+
+
+def test_forget_rereads_mappings_after_exec(tmp_path) -> None:
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        time.sleep(0.1)
+        s = Symbolizer()
+        maps = [m for m in elf.process_maps(proc.pid) if "x" in m.perms]
+        libc = next(m for m in maps if os.path.basename(m.path).startswith("libc"))
+        idx = elf.symbol_index(libc.path)
+        sym = next(x for x in idx.functions("getpgid"))
+        assert sym.offset is not None
+        addr = libc.start + sym.offset - libc.offset
+        assert s.user(proc.pid, addr).name == "getpgid"
+        s.forget(proc.pid)
+        assert s.user(proc.pid, addr).name == "getpgid"
+    finally:
+        proc.kill()
+        proc.wait()
