@@ -24,6 +24,11 @@ from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
 from . import elf
+from . import flamegraph, histogram, symbolize, syscalls, trace_pipe, system
+from .histogram import print_linear_hist, print_log2_hist
+from .symbolize import Symbolizer
+from .syscalls import syscall_name, syscall_number
+from .trace_pipe import TracePipe
 from .elf import AmbiguousSymbolError, SymbolNotFoundError, USDTNotFoundError
 from .attach.raw import AttachQuery, query_raw
 from .attach.cgroup import cgroup_query
@@ -63,5 +68,8 @@ __all__ = [
     "NetnsLinkInfo", "XDPLinkInfo", "StructOpsLinkInfo", "NetfilterLinkInfo",
     "KprobeMultiLinkInfo", "UprobeMultiLinkInfo", "PerfEventLinkInfo", "TCXLinkInfo",
     "NetkitLinkInfo", "SockmapLinkInfo",
+    "flamegraph", "histogram", "symbolize", "syscalls", "trace_pipe", "system",
+    "print_log2_hist", "print_linear_hist", "Symbolizer", "syscall_name", "syscall_number",
+    "TracePipe",
 ]
 del _ffi_mod
