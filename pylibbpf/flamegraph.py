@@ -17,7 +17,7 @@ dependencies; open it in any browser.
 >>> folded
 {'main;eval': 5, 'main;parse': 4}
 >>> svg = render_svg(folded, title="demo")
->>> svg.startswith("<?xml") and 'data-frames="3"' in svg
+>>> svg.startswith("<?xml") and 'data-frames="4"' in svg   # all, main, eval, parse
 True
 """
 from __future__ import annotations

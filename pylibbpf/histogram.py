@@ -14,8 +14,8 @@ of counts) and draw it:
 Rows run from the first to the last non-empty slot.
 
 Slot ``s`` of a log2 histogram counts values ``v`` with ``2**s <= v < 2**(s+1)``
-(slot 0 also counts 0); in BPF C that slot is ``63 - __builtin_clzll(v | 1)``
-(see ``examples/mallocsize.bpf.c``).
+(slot 0 also counts 0); ``examples/mallocsize.bpf.c`` computes it in BPF C
+with shifts (``__builtin_clzll`` crashes older clang's BPF backend).
 
 Keys may be ints, or records with a ``slot`` field and a grouping field:
 ``by="comm"`` prints one histogram per value of that field.

@@ -4,10 +4,13 @@ symbol index of :mod:`pylibbpf.elf` (C++ and Rust names demangled).
 
 >>> from pylibbpf.symbolize import Symbolizer
 >>> sym = Symbolizer()
->>> sym.kernel(ip)                                 # doctest: +SKIP
-Frame(address=..., name='do_sys_openat2', offset=32, module='kernel')
->>> [str(f) for f in sym.user(pid, user_ips)]      # doctest: +SKIP
+>>> str(sym.kernel(ip))                            # doctest: +SKIP
+'do_sys_openat2+0x20 [kernel]'
+>>> [str(f) for f in sym.user_stack(pid, user_ips)]  # doctest: +SKIP
 ['malloc+0x1e [libc.so.6]', 'main+0x42 [myprog]']
+
+:meth:`Symbolizer.stack` takes a stack as BPF recorded it (``bpf_get_stack``
+with kernel and user parts): addresses in the upper half are the kernel's.
 
 A ``Symbolizer`` caches kallsyms, each process's mappings and each file's
 symbols; processes that have exited by the time the stack is read symbolize
@@ -139,6 +142,7 @@ class Symbolizer:
         return kernel_symbols().lookup(address)
 
     def kernel_stack(self, ips: Sequence[int]) -> List[Frame]:
+        """Symbolize kernel addresses (e.g. a stack-trace map value)."""
         return [self.kernel(ip) for ip in ips]
 
     # --- user --------------------------------------------------------------------
@@ -183,6 +187,7 @@ class Symbolizer:
         return Frame(address, None, 0, "")
 
     def user_stack(self, pid: int, ips: Sequence[int]) -> List[Frame]:
+        """Symbolize addresses of process ``pid`` (a ``BPF_F_USER_STACK`` stack)."""
         return [self.user(pid, ip) for ip in ips]
 
     def stack(self, ips: Sequence[int], pid: Optional[int] = None) -> List[Frame]:
