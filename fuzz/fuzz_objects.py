@@ -83,16 +83,16 @@ def cap_maps(obj: object) -> None:
         per = m.key_size + m.value_size
         if not m.max_entries or per * m.max_entries <= MAP_BYTES_CAP:
             continue
-        try:
-            m.initial_value
-            global_data = True
-        except Exception:
-            global_data = False
-        if global_data:
+        from pylibbpf._ffi import ffi, lib
+
+        # (not m.initial_value: that would copy a mutated 1 GiB region into bytes)
+        if lib.bpf_map__initial_value(m._ptr, ffi.new("size_t *")) != ffi.NULL:
             # .data/.bss/.rodata: one entry, memory-mapped by libbpf; only the
             # value size can shrink (libbpf remaps the region)
             m.value_size = 4096
         else:
+            if m.value_size > 4096:
+                m.value_size = 8
             m.max_entries = 4096 if m.type.name == "RINGBUF" else 64
 
 
