@@ -41,9 +41,12 @@ def _patch_compile() -> None:
         return real_compile(source, output, **kw)
 
     def vmlinux_h_path(btf_path: Any = None) -> Path:
-        # only the conftest's "generate once" call goes through here; a real
-        # compile in the guest still generates its own from the guest's BTF
-        if btf_path is None and any(prebuilt.glob("*.bpf.o")):
+        # conftest calls this once before its parallel compiles: a no-op when every
+        # source has a prebuilt object; otherwise (a source newer than the host's
+        # build) generate the guest's vmlinux.h once, as on the host
+        sources = (Path(os.environ.get("PYLIBBPF_REPO", ".")) / "tests" / "bpf").glob("*.bpf.c")
+        if btf_path is None and all(
+                (prebuilt / (src.name[: -len(".bpf.c")] + ".bpf.o")).is_file() for src in sources):
             return prebuilt
         return real_vmlinux_h_path(btf_path)
 
@@ -59,7 +62,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if not any(k == "nodeid" for k, _ in item.user_properties):
         item.user_properties.append(("nodeid", item.nodeid))
-
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:

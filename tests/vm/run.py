@@ -17,6 +17,8 @@ Environment:
   PYLIBBPF_VM_MEMORY    guest memory (default 2G); PYLIBBPF_VM_CPUS (default 2)
   PYLIBBPF_VM_CACHE     kernel cache (default ${XDG_CACHE_HOME:-~/.cache}/pylibbpf-vm)
   PYLIBBPF_VM_KEEP=1    keep the run directory (console log, junit XML) afterwards
+  PYLIBBPF_VM_REQUIRED=1  a VM that cannot start fails the matrix instead of skipping it
+  PYLIBBPF_VM_PARALLEL=0  boot the kernels one after the other (default: all at once)
   PYLIBBPF_VM_KVM=1     let qemu use KVM when /dev/kvm works
 """
 from __future__ import annotations
