@@ -33,6 +33,7 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
+from ._owner import Closeable
 from ._ffi import ffi, lib, libbpf_log, logger
 from .errors import (BPFError, ClosedError, NotSupportedError, check_ptr, check_ret,
                      error_from_errno)
@@ -400,7 +401,7 @@ def _fd_kind(fd: int) -> str:
 
 # --- the Link ------------------------------------------------------------------------
 
-class Link:
+class Link(Closeable):
     """An attached program. Use the ``Program.attach_*`` methods to make one.
 
     ``close()`` detaches (unless the link is pinned or disconnected) and is
@@ -730,18 +731,6 @@ class Link:
         finally:
             if on_release is not None:
                 on_release()
-
-    def __enter__(self) -> "Link":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self.closed:

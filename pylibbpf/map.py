@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
                     Tuple, Union)
 
+from ._owner import Closeable
 from ._ffi import cstr, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
 from .btf import BTF, btf_of_object, map_def_types
@@ -280,7 +281,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
                    btf_id=int(info.btf_id))
 
 
-class Map(MapAttachMixin, MutableMapping[Any, Any]):
+class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
     Keys and values are decoded from BTF when the map has types (ints, enums,
@@ -1200,18 +1201,6 @@ class Map(MapAttachMixin, MutableMapping[Any, Any]):
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
-
-    def __enter__(self) -> "Map":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self.closed:

@@ -8,6 +8,7 @@ import struct
 from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence,
                     TypeVar, Union)
 
+from ._owner import Closeable
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
                      bad_ptr, error_from_errno)
@@ -98,7 +99,7 @@ _LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END 
 _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
 
 
-class Object:
+class Object(Closeable):
     """A BPF object file (``.bpf.o``), from a path or from bytes.
 
     Open is cheap and configurable: list and tune :attr:`programs` and
@@ -424,18 +425,6 @@ class Object:
         if ptr is not None:
             lib.bpf_object__close(ptr)
         self._keep.clear()
-
-    def __enter__(self) -> "Object":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self._ptr is None:

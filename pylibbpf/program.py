@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
+from ._owner import Closeable
 from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
 from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, check_ret,
                      error_from_errno)
@@ -74,7 +75,7 @@ def _check_size(value: Any, name: str) -> int:
     return value
 
 
-class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
+class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
     """A BPF program.
 
     Programs of an :class:`~pylibbpf.Object` are borrowed: they keep their
@@ -485,18 +486,6 @@ class Program(TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
-
-    def __enter__(self) -> "Program":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self.closed:

@@ -23,6 +23,7 @@ from operator import length_hint
 from typing import (Any, AsyncIterator, Callable, Deque, Iterator, List, Optional, Sequence,
                     Tuple, Union)
 
+from ._owner import Closeable
 from ._ffi import ffi, lib, opts
 from .btf import BTF, btf_of_object
 from .errors import BPFError, ClosedError, check_ptr, check_ret, error_from_errno
@@ -183,7 +184,7 @@ class _Source:
         return n
 
 
-class _Reader:
+class _Reader(Closeable):
     """What RingBuffer and PerfBuffer share: sources, delivery, iteration, asyncio."""
 
     _kind = "reader"
@@ -416,18 +417,6 @@ class _Reader:
         self._sources.clear()
         self._queue.clear()
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
 
 class RingBuffer(_Reader):
     """Consume records from ring-buffer maps: ``RingBuffer(map, callback)``.
@@ -504,7 +493,7 @@ class RingBuffer(_Reader):
         lib.ring_buffer__free(ptr)
 
 
-class UserRingBuffer:
+class UserRingBuffer(Closeable):
     """Send records from user space to BPF (``BPF_MAP_TYPE_USER_RINGBUF``).
 
     ``submit(record)`` copies one record into the ring (``record_type`` encodes
@@ -551,16 +540,4 @@ class UserRingBuffer:
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.user_ring_buffer__free(ptr)
-
-    def __enter__(self) -> "UserRingBuffer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 

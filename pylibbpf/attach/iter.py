@@ -7,6 +7,7 @@ import errno as _errno
 import os
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
+from .._owner import Closeable
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, ClosedError, error_from_errno
 from ..link import Link
@@ -110,7 +111,7 @@ def attach_iter(prog: "Program", *, map: Optional["Map"] = None, tid: int = 0,
     return Link(ptr=ptr, description=what[len("attach "):])
 
 
-class Iterator:
+class Iterator(Closeable):
     """One walk of a bpf_iter link (``BPF_ITER_CREATE``): the program runs as
     the output is read. ``read()`` returns everything as bytes, ``read_text()``
     as text; iterate for lines. Closes its fd at EOF-read, on ``close()`` and
@@ -180,18 +181,6 @@ class Iterator:
         fd, self._fd = getattr(self, "_fd", -1), -1
         if fd >= 0:
             os.close(fd)
-
-    def __enter__(self) -> "Iterator":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<pylibbpf.Iterator {self._what}{' closed' if self.closed else ''}>"

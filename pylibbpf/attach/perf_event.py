@@ -15,6 +15,7 @@ import platform
 import struct
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+from .._owner import Closeable
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import (BPFError, BPFNotFoundError, ClosedError, NotSupportedError,
                       error_from_errno)
@@ -138,7 +139,7 @@ def _attr(ptype: int, config: int, sample_period: Optional[int],
     return bytes(attr)
 
 
-class PerfEvents:
+class PerfEvents(Closeable):
     """Perf events opened by :func:`open_perf_events`, one per CPU (or one per task).
 
     Owns the fds: ``close()`` closes them (idempotent; a context manager).
@@ -185,23 +186,11 @@ class PerfEvents:
             except OSError:
                 pass
 
-    def __enter__(self) -> "PerfEvents":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
         return f"<pylibbpf.PerfEvents {self.description} on {len(self._fds)} fds>"
 
 
-class PerfEventLinks:
+class PerfEventLinks(Closeable):
     """A program attached to several perf events (one :class:`Link` each).
 
     ``close()`` closes every link, and the events too when they were opened
@@ -245,18 +234,6 @@ class PerfEventLinks:
         finally:
             if self._events is not None:
                 self._events.close()
-
-    def __enter__(self) -> "PerfEventLinks":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<pylibbpf.PerfEventLinks {len(self._links)} links{' closed' if self._closed else ''}>"
