@@ -76,6 +76,8 @@ setup() {
     install_packages
     mount_filesystems
     build
+    # qemu + virtme-ng for the kernel-matrix VM tests (skipped with a reason if unavailable)
+    bash tests/vm/setup.sh "$VENV"
 }
 
 cmd=${1:-}
