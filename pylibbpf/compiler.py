@@ -188,4 +188,27 @@ def compile(source: PathLike, output: Optional[PathLike] = None, *,
             pass
         raise CompileError(str(src), proc.stdout)
     tmp.replace(out)
+    if output is None:
+        _prune(out)
     return out
+
+
+#: cached objects kept per source name (older builds of the same file are removed)
+KEEP_PER_SOURCE = 8
+
+
+def _prune(newest: Path) -> None:
+    stem = newest.name.rsplit("-", 1)[0]
+    olds = []
+    for p in newest.parent.glob(f"{stem}-*.bpf.o"):
+        if p.name.rsplit("-", 1)[0] != stem:
+            continue
+        try:
+            olds.append((p.stat().st_mtime, p))
+        except FileNotFoundError:
+            pass
+    for _, p in sorted(olds, reverse=True)[KEEP_PER_SOURCE:]:
+        try:
+            p.unlink()
+        except OSError:
+            pass

@@ -75,8 +75,11 @@ class _Node:
 
 
 def _color(name: str) -> str:
-    """A warm color, stable per function name (kernel frames orange-ish)."""
+    """A warm color, stable per function name; kernel frames (``…_[k]``, as
+    ``examples/profile.py`` marks them) in a separate orange range."""
     h = zlib.crc32(name.encode())
+    if name.endswith("_[k]"):
+        return f"rgb({230 + h % 25},{120 + (h >> 8) % 60},{20 + (h >> 16) % 30})"
     r = 205 + (h & 0x3F) % 50
     g = 60 + ((h >> 8) & 0xFF) % 150
     b = 40 + ((h >> 16) & 0x3F) % 40
@@ -136,7 +139,7 @@ svg.setAttribute("data-ready", String(frames.length));
 
 
 def render_svg(folded: Union[Folded, str], *, title: str = "Flame Graph", width: int = 1200,
-               frame_height: int = 16, min_width: float = 0.1,
+               frame_height: int = 16, min_width: float = 0.3,
                subtitle: Optional[str] = None) -> str:
     """Draw folded stacks (a mapping, or folded-stacks text) as an interactive SVG.
 

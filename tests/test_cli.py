@@ -239,3 +239,19 @@ def test_trace_pipe_shows_bpf_printk(tmp_path) -> None:
                 events += tp.read(0.5)
     ev = next(e for e in events if e.message == f"pylibbpf-cli-test {pid}")
     assert ev.pid == pid and ev.bpf and ev.comm.startswith("python")
+
+
+def test_compile_cache_keeps_a_few_builds_per_source(tmp_path, monkeypatch) -> None:
+    from pylibbpf import compiler
+
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(compiler, "KEEP_PER_SOURCE", 3)
+    src = tmp_path / "v.bpf.c"
+    built = []
+    for i in range(5):
+        src.write_text(f'#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\nSEC("xdp") int f(void *c) {{ return {i}; }}\n'
+                       'char LICENSE[] SEC("license") = "GPL";\n')
+        built.append(pylibbpf.compile(src))
+        time.sleep(0.01)
+    left = sorted((tmp_path / "cache" / "objects").glob("v-*.bpf.o"))
+    assert len(set(built)) == 5 and set(left) == set(built[-3:])
