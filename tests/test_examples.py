@@ -80,6 +80,19 @@ def test_pyimports() -> None:
     assert len(pids) == 1
 
 
+def test_syscount() -> None:
+    out = run_example("syscount", "--duration", "1.5")
+    counts = {m.group(1): int(m.group(2))
+              for m in re.finditer(r"^([a-z_0-9]+)\s+(\d+)$", out, re.M)}
+    # the workload: 500 getppid, 200 stat (newfstatat or statx), 5 sleeps of 10 ms
+    assert counts.get("getppid") == 500, out
+    assert counts.get("newfstatat", 0) + counts.get("statx", 0) >= 200
+    assert counts.get("clock_nanosleep", 0) + counts.get("nanosleep", 0) == 5
+    hist = _hist(out)
+    assert sum(n for low, n in hist.items() if low >= 8192) >= 5  # the 10 ms sleeps
+    assert sum(hist.values()) >= 705
+
+
 def test_profile(tmp_path: Path) -> None:
     out = run_example("profile", "--duration", "2", "--top", "20", cwd=tmp_path)
     pids = dict(re.findall(r"^workload: pid (\d+) (\S+)", out, re.M))
