@@ -116,14 +116,19 @@ def _describe(obj: "Object") -> Dict[str, Any]:
     for m in obj.maps.values():
         internal = "." in m.name and m.type == MapType.ARRAY and m.max_entries == 1
         if internal:
-            short = m.name[m.name.index("."):]  # "obj.rodata" -> ".rodata"
-            try:
-                sec = obj.section(short)
-                sections[short] = {n: {"type": v.codec.name, "value": _plain(sec[n])}
-                                   for n, v in sec.variables().items()}
+            # "obj.rodata" -> ".rodata"; object names may hold dots too
+            for i in [i for i, ch in enumerate(m.name) if ch == "."]:
+                try:
+                    sec = obj.section(m.name[i:])
+                except (BPFError, KeyError):
+                    continue
+                sections[m.name[i:]] = {n: {"type": v.codec.name, "value": _plain(sec[n])}
+                                        for n, v in sec.variables().items()}
+                break
+            else:
+                internal = False
+            if internal:
                 continue
-            except (BPFError, KeyError):
-                pass
         maps.append({"name": m.name, "type": _name(m.type), "key_type": _type_name(m, "key"),
                      "value_type": _type_name(m, "value"), "key_size": m.key_size,
                      "value_size": m.value_size, "max_entries": m.max_entries})
