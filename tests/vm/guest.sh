@@ -6,6 +6,12 @@ RUN=$1
 uname -r > "$RUN/started"
 # the guest resets PATH: take the host's (same Python, same packages)
 . "$RUN/env"
+# the repository comes read-only from the host: overlay it so that tests may write
+# into it, in the guest only
+mkdir -p /run/pylibbpf-repo/upper /run/pylibbpf-repo/work
+mount -t overlay pylibbpf-repo \
+    -o "lowerdir=$PYLIBBPF_REPO,upperdir=/run/pylibbpf-repo/upper,workdir=/run/pylibbpf-repo/work" \
+    "$PYLIBBPF_REPO" || echo "overlay on $PYLIBBPF_REPO failed" > "$RUN/guest-warnings"
 cd "$PYLIBBPF_REPO" || exit 99
 grep -q ' /sys/fs/bpf bpf ' /proc/mounts || { mkdir -p /sys/fs/bpf; mount -t bpf bpf /sys/fs/bpf; }
 grep -q ' /sys/kernel/tracing tracefs ' /proc/mounts || mount -t tracefs tracefs /sys/kernel/tracing

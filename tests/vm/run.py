@@ -138,6 +138,21 @@ def check_tools() -> Dict[str, str]:
     return tools
 
 
+# Directories the guest mounts a tmpfs over (virtme-ng), hiding the host's files there.
+HIDDEN_IN_GUEST = ("/var/tmp", "/var/cache", "/var/log", "/var/lib/private", "/var/lib/apt",
+                   "/run", "/usr/lib/modules")
+
+
+def _hidden_prefixes() -> List[str]:
+    """The Python installation, when it lives where the guest would not see it."""
+    out: List[str] = []
+    for p in {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix)}:
+        if any(p == h or p.startswith(h + "/") for h in HIDDEN_IN_GUEST) and \
+                not p.startswith(str(REPO) + "/"):
+            out.append(p)
+    return sorted(out)
+
+
 def _write_env(rundir: Path, kernel: Kernel, objects: Optional[Path]) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -236,7 +251,8 @@ def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Pa
            "--memory", os.environ.get("PYLIBBPF_VM_MEMORY", "2G"),
            "--cpus", cpus or os.environ.get("PYLIBBPF_VM_CPUS", "2"),
            f"--rwdir={rundir}",
-           f"--overlay-rwdir={REPO}",         # writable in the guest, untouched on the host
+           f"--rodir={REPO}",                 # guest.sh overlays it: writes stay in the guest
+           *[f"--rodir={p}" for p in _hidden_prefixes()],
            "--cwd", str(REPO),
            "--append", f"modprobe.blacklist={GUEST_MODULE_BLACKLIST}",
            "--exec", f"sh {shlex.quote(str(HERE / 'guest.sh'))} {shlex.quote(str(rundir))}"]
