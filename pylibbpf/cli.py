@@ -219,25 +219,65 @@ def _nonzero(v: Any) -> bool:
     return bool(v)
 
 
-def _attach_everything(obj: "Object") -> List[Any]:
-    """Attach each program by its SEC() (and register struct_ops maps), saying
-    which were attached and which need a target the section does not give."""
+ATTACH_HELP = """attach program PROG explicitly (repeatable): PROG=uprobe:BINARY:SYMBOL,
+PROG=uretprobe:BINARY:SYMBOL, PROG=usdt:BINARY:PROVIDER:NAME, PROG=xdp:IFACE,
+PROG=tc:IFACE[:ingress|egress], PROG=cgroup:PATH, PROG=tracepoint:CATEGORY:NAME,
+PROG=raw_tracepoint:NAME, PROG=perf_event[:FREQUENCY_HZ]"""
+
+
+def _attach_explicit(obj: "Object", spec: str) -> Any:
+    """One ``--attach PROG=KIND:ARGS``."""
+    prog_name, sep, target = spec.partition("=")
+    if not sep or not target:
+        raise ValueError(f"--attach {spec!r}: expected PROG=KIND:ARGS")
+    prog = obj.programs[prog_name]
+    kind, *rest = target.split(":")
+    n = len(rest)
+    if kind in ("uprobe", "uretprobe") and n == 2:
+        return prog.attach_uprobe(rest[0], rest[1], retprobe=kind == "uretprobe")
+    if kind == "usdt" and n == 3:
+        return prog.attach_usdt(rest[0], rest[1], rest[2])
+    if kind == "xdp" and n == 1:
+        return prog.attach_xdp(rest[0])
+    if kind == "tc" and n in (1, 2):
+        return prog.attach_tc(rest[0], direction=rest[1] if n == 2 else "ingress")
+    if kind == "cgroup" and n == 1:
+        return prog.attach_cgroup(rest[0])
+    if kind == "tracepoint" and n == 2:
+        return prog.attach_tracepoint(rest[0], rest[1])
+    if kind == "raw_tracepoint" and n == 1:
+        return prog.attach_raw_tracepoint(rest[0])
+    if kind == "perf_event" and n <= 1:
+        return prog.attach_perf_events("cpu-clock", sample_freq=int(rest[0]) if n else 99)
+    raise ValueError(f"--attach {spec!r}: unknown kind or wrong arguments "
+                     f"(one of: {ATTACH_HELP.split(':', 1)[1].strip()})")
+
+
+def _attach_everything(obj: "Object", explicit: Sequence[str] = ()) -> List[Any]:
+    """Attach the ``--attach`` programs as told, every other program by its SEC()
+    (and register struct_ops maps), saying which were attached and which need a
+    target the section does not give."""
     from .attach.section import attach_by_section
     from .types import MapType, ProgramType
 
     links: List[Any] = []
+    done = set()
     try:
+        for spec in explicit:
+            links.append(_attach_explicit(obj, spec))
+            done.add(spec.partition("=")[0])
+            print(f"attached {spec}", file=sys.stderr)
         for m in obj.maps.values():
             if m.type == MapType.STRUCT_OPS:
                 links.append(m.attach_struct_ops())
                 print(f"registered struct_ops {m.name}", file=sys.stderr)
         for p in obj.programs.values():
-            if not p.loaded or p.type == ProgramType.STRUCT_OPS:
+            if not p.loaded or p.type == ProgramType.STRUCT_OPS or p.name in done:
                 continue
             link = attach_by_section(p, auto=True) if p.autoattach else None
             if link is None:
                 print(f"not attached: {p.name} (SEC {p.section!r} names no target; "
-                      "attach it from Python)", file=sys.stderr)
+                      f"use --attach {p.name}=KIND:…)", file=sys.stderr)
             else:
                 links.append(link)
                 print(f"attached {p.name} (SEC {p.section!r})", file=sys.stderr)
@@ -257,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _open(args.object) as obj:
         obj.load()
         try:
-            links = _attach_everything(obj)
+            links = _attach_everything(obj, args.attach or ())
             etype = _event_type(obj, args.event_type)
 
             def printer(map_name: str) -> Any:
@@ -407,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="events as JSON lines")
     s.add_argument("--no-dump", action="store_true", help="don't print maps at the end")
     s.add_argument("--limit", type=int, default=50, help="entries printed per map")
+    s.add_argument("-a", "--attach", action="append", metavar="PROG=KIND:ARGS",
+                   help=ATTACH_HELP)
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("symbols", help="function symbols of an ELF binary or library")
     s.add_argument("binary", help="path, library name (c, libssl.so.3) or program on PATH")
@@ -440,6 +482,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except (ValueError, TypeError) as e:
         print(f"pylibbpf: error: {e}", file=sys.stderr)
+        return 2
+    except KeyError as e:
+        print(f"pylibbpf: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -141,6 +141,35 @@ def test_run_prints_decoded_events_and_dumps_maps_on_ctrl_c() -> None:
     assert re.search(r"^  total = [1-9]\d*$", out, re.M)
 
 
+def test_run_attach_option_for_sections_without_target(tmp_path) -> None:
+    """--attach gives a SEC("uprobe") program its target: here libc's getsid()
+    called by a child while `run` runs; the .bss dump shows the hits."""
+    proc = subprocess.Popen([sys.executable, "-m", "pylibbpf", "run", "-d", "4", str(TOOL_SRC),
+                             "--attach", "needs_target=uprobe:c:getsid"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            assert line, proc.stderr.read()  # type: ignore[union-attr]
+            if line.startswith("events decoded as"):
+                break
+        subprocess.run([sys.executable, "-c", "import os\nfor _ in range(7): os.getsid(0)"],
+                       check=True)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    hits = int(re.search(r"^  uprobe_hits = (\d+)$", out, re.M).group(1))  # type: ignore[union-attr]
+    assert hits >= 7  # the child's, and any other getsid() on the machine
+    res = run("run", "-d", "0.1", str(TOOL_SRC), "--attach", "needs_target=kprobe", check=False)
+    assert res.returncode == 2 and "unknown kind or wrong arguments" in res.stderr
+    res = run("run", "-d", "0.1", str(TOOL_SRC), "--attach", "nope=uprobe:c:getsid",
+              check=False)
+    assert res.returncode == 2 and "no program 'nope'" in res.stderr
+
+
 def test_run_with_duration_and_object_file(bpf_objects) -> None:
     res = run("run", "-d", "0.3", "--no-dump", str(bpf_objects["tool_run"]))
     assert "attached on_getsid" in res.stderr and "map calls" not in res.stdout

@@ -30,6 +30,7 @@ struct {
 } calls SEC(".maps");
 
 __u64 total = 0;
+__u64 uprobe_hits = 0;
 const volatile __u32 magic = 4242;
 
 static __always_inline void fill(struct event *e, struct trace_event_raw_sys_enter *ctx)
@@ -77,6 +78,7 @@ int on_getsid(struct trace_event_raw_sys_enter *ctx)
 SEC("uprobe")
 int needs_target(void *ctx)
 {
+	__sync_fetch_and_add(&uprobe_hits, 1);
 	return 0;
 }
 
