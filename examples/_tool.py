@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def arguments(doc: Optional[str], default_duration: float = 5.0,
-              setup: Optional[Callable[[argparse.ArgumentParser], None]] = None
+              setup: Optional[Callable[[argparse.ArgumentParser], object]] = None
               ) -> argparse.Namespace:
     """``--duration SECONDS`` (0: until Ctrl-C) plus whatever ``setup`` adds."""
     first = (doc or "").strip().split("\n\n")[0]

@@ -16,6 +16,8 @@ import shutil
 import threading
 import time
 
+from typing import Any
+
 import pylibbpf
 from _tool import HERE, arguments, run_for
 
@@ -57,7 +59,7 @@ def main() -> int:
         ap.add_argument("--bash", default=shutil.which("bash") or "/bin/bash")))
     bash = os.path.realpath(args.bash)
 
-    def on_event(e: pylibbpf.Record) -> None:
+    def on_event(e: Any) -> None:
         print(f"{time.strftime('%H:%M:%S')} {e.pid:>7}  {e.line}", flush=True)
 
     with pylibbpf.Object.from_source(HERE / "bashreadline.bpf.c") as obj:

@@ -19,6 +19,8 @@ import os
 import tempfile
 import threading
 
+from typing import Any
+
 import pylibbpf
 from _tool import HERE, arguments, run_for
 
@@ -36,7 +38,7 @@ def workload(stop: threading.Event) -> None:
 def main() -> int:
     args = arguments(__doc__, default_duration=2.0)
 
-    def on_event(e: pylibbpf.Record) -> None:
+    def on_event(e: Any) -> None:
         print(f"{e.pid:>7} {e.comm!s:<16} {e.ret:>4} {e.duration_ns / 1e3:>9.1f}  "
               f"{e.filename}", flush=True)
 

@@ -14,6 +14,8 @@ import os
 import subprocess
 import threading
 
+from typing import Any
+
 import pylibbpf
 from _tool import HERE, arguments, run_for
 
@@ -31,7 +33,7 @@ def main() -> int:
         ap.add_argument("--pid", type=int, help="only this process")))
     seen = 0
 
-    def on_event(e: pylibbpf.Record) -> None:
+    def on_event(e: Any) -> None:
         nonlocal seen
         if args.pid and e.pid != args.pid:
             return

@@ -55,10 +55,10 @@ def main() -> int:
             # symbolize while the sampled processes still run (their maps are needed)
             stacks = symbolized(obj)
     finally:
-        for w in workers:
+        for cmd, w in zip(WORKLOAD, workers):
             w.kill()
             w.wait()
-            print(f"workload: pid {w.pid} {' '.join(w.args)}")
+            print(f"workload: pid {w.pid} {' '.join(cmd)}")
     folded = fold(stacks)
     total = sum(folded.values())
     by_process: Dict[str, int] = {}

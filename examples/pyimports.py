@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from typing import Any
+
 import pylibbpf
 from pylibbpf import elf
 from _tool import HERE, arguments, run_for
@@ -60,7 +62,7 @@ def main() -> int:
     pid = args.pid or child.pid  # type: ignore[union-attr]
     count = 0
 
-    def on_event(e: pylibbpf.Record) -> None:
+    def on_event(e: Any) -> None:
         nonlocal count
         count += 1
         state = "" if e.found else "  (not found)"
