@@ -6,9 +6,9 @@
 
 The VM is virtme-ng (``vng``) on qemu, under TCG emulation unless ``PYLIBBPF_VM_KVM=1``
 (this machine's /dev/kvm cannot run a full guest). The guest's root is the host's
-filesystem, read-only; the repository is overlaid read-write *inside the guest only*;
-one run directory is shared read-write for results: the junit XML, the pytest log,
-the exit status. The guest runs the host's Python with the host's PATH and
+filesystem, read-only; the repository is shared read-only and overlaid writable *inside
+the guest only* (guest.sh); one run directory is shared read-write for results: the
+junit XML, the pytest log, the exit status. The guest runs the host's Python with the host's PATH and
 PYTHONPATH, and the BPF objects the host compiled (see guest_plugin.py).
 
 Environment:
