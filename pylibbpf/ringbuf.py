@@ -13,15 +13,17 @@ queued for the next call.
 """
 from __future__ import annotations
 
-import asyncio
 import importlib
 import errno as _errno
 import itertools
 import operator
 from collections import deque
 from operator import length_hint
-from typing import (Any, AsyncIterator, Callable, Deque, Iterator, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
+                    Optional, Sequence, Tuple, Union)
+
+if TYPE_CHECKING:
+    import asyncio
 
 from ._owner import Closeable
 from ._ffi import ffi, lib, opts
@@ -352,6 +354,8 @@ class _Reader(Closeable):
 
     async def wait_readable(self) -> None:
         """Wait (in asyncio) until records are available."""
+        import asyncio  # only async users pay for importing it
+
         loop = asyncio.get_running_loop()
         fd = self.fileno()
         fut: "asyncio.Future[None]" = loop.create_future()
