@@ -39,7 +39,8 @@ def test_guide_has_doctested_examples() -> None:
 
 
 def test_links_resolve() -> None:
-    pages = [DOCS / "index.md", *GUIDE, *sorted((DOCS / "api").glob("*.md"))]
+    pages = [*sorted(DOCS.glob("*.md")), *GUIDE, *sorted((DOCS / "api").glob("*.md")),
+             ROOT / "examples" / "README.md"]
     for page in pages:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
             if "://" in target:
