@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,14 @@ def test_profile(tmp_path: Path) -> None:
     assert any(ln.startswith(f"dd ({dd});") and "read_zero_[k]" in ln for ln in folded)
     svg = (tmp_path / "profile.svg").read_text()
     assert svg.startswith("<?xml") and "read_zero_[k]" in svg
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser:  # the flame graph's script runs in a real browser (test_tools.py: more)
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                              "--disable-dev-shm-usage", "--dump-dom",
+                              (tmp_path / "profile.svg").as_uri()],
+                             capture_output=True, text=True, timeout=120).stdout
+        frames = re.search(r'data-frames="(\d+)"', svg).group(1)  # type: ignore[union-attr]
+        assert f'data-ready="{frames}"' in dom and int(frames) > 10
 
 
 def test_xdpcount() -> None:
