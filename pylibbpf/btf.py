@@ -183,7 +183,11 @@ class BTF:
                 if tid > 0:
                     break
         if tid <= 0:
-            raise BPFNotFoundError(2, f"no type {name!r} in the BTF of {self.label}")
+            raise BPFNotFoundError(
+                2, f"no type {name!r} in the BTF of {self.label} (clang emits BTF only "
+                   "for types that a global, a map or a function signature uses; for a "
+                   f"record type add e.g. 'struct {name} *unused_{name} "
+                   "__attribute__((unused));' to the BPF source)")
         return int(tid)
 
     def size_of(self, type_id: int) -> int:

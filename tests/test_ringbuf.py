@@ -354,3 +354,9 @@ def test_closing_with_pending_records_leaks_nothing(bpf_objects) -> None:
                 cycle(i % 2 == 0)
             assert len(os.listdir("/proc/self/fd")) == fds
             assert _rss_kb() - base < 8 * 1024, "RSS grew by more than 8 MiB in 200 cycles"
+
+
+def test_record_type_missing_from_btf_says_how_to_fix(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["core_task"]) as obj:
+        with pytest.raises(pylibbpf.BPFNotFoundError, match=r"no type 'nosuch'.*__attribute__"):
+            obj.btf.find("nosuch")
