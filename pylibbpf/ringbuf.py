@@ -195,6 +195,7 @@ class _Reader(Closeable):
         self._ptr: Any = None
         self._sources: List[_Source] = []
         self._queue: Deque[Iterator[Any]] = deque()
+        self._closed = False  # the C buffer is made by the first add(): _ptr can't tell
 
     def _check(self) -> Any:
         if self._ptr is None:
@@ -317,7 +318,8 @@ class _Reader(Closeable):
 
     def records(self, timeout_ms: int = -1) -> Iterator[Any]:
         """Iterate over records of maps without a callback; stops after ``timeout_ms``
-        without any (never, with -1)."""
+        without any (never, with -1), or when the buffer is closed meanwhile."""
+        self._check()
         while True:
             try:
                 yield self._next_queued()
@@ -408,6 +410,7 @@ class _Reader(Closeable):
 
     def close(self) -> None:
         """Free the buffer; pending records are dropped. Idempotent."""
+        self._closed = True
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             self._free(ptr)
@@ -451,6 +454,8 @@ class RingBuffer(_Reader):
     def add(self, map: Map, callback: Optional[Callable[..., Any]] = None, *,
             record_type: RecordType = None, batch: bool = False) -> None:
         """Also consume ``map``, handing its records to ``callback`` (or to iteration)."""
+        if self._closed:
+            raise ClosedError(self._kind)
         if not isinstance(map, Map):
             raise TypeError(f"map must be a pylibbpf.Map, not {type(map).__name__}")
         if callback is not None and not callable(callback):
