@@ -208,3 +208,54 @@ def test_threads_map_ops_while_polling(bpf_objects) -> None:
 def test_bad_arguments_name_the_parameter(call, exc, name) -> None:
     with pytest.raises(exc, match=name):
         call()
+
+
+KILLED_CHILD = """
+import os, sys, time, pylibbpf
+obj = pylibbpf.Object(sys.argv[1])
+obj.load()
+links = [
+    obj.programs["on_entry"].attach_uprobe("c", "getpid", pid=os.getpid()),
+    obj.programs["on_return"].attach_uprobe("c", "getpid", retprobe=True, pid=os.getpid()),
+    obj.programs["on_getpgid"].attach_tracepoint("syscalls", "sys_enter_getpgid"),
+]
+os.getpgid(0)
+ids = [p.id for p in obj.programs.values()] + [l.info.id for l in links]
+print(" ".join(map(str, ids)), flush=True)
+time.sleep(60)
+"""
+
+
+def _tracefs_probe_lines() -> list[str]:
+    lines = []
+    for name in ("uprobe_events", "kprobe_events"):
+        try:
+            with open(f"/sys/kernel/tracing/{name}") as f:
+                lines += [ln.strip() for ln in f if ln.strip()]
+        except OSError:
+            pass
+    return lines
+
+
+def test_sigkill_leaves_no_probes_pins_or_objects(bpf_objects) -> None:
+    from pylibbpf import system
+
+    probes_before = _tracefs_probe_lines()
+    pins_before = sorted(os.listdir("/sys/fs/bpf"))
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD,
+                              str(bpf_objects["robust_probes"])],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    ids = [int(x) for x in child.stdout.readline().split()]
+    assert len(ids) == 6, "the child did not attach"
+    prog_ids = set(ids[:3])
+    assert prog_ids <= {p.id for p in system.programs()}
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and prog_ids & {p.id for p in system.programs()}:
+        time.sleep(0.05)  # the kernel frees programs once their last reference is gone
+    assert not prog_ids & {p.id for p in system.programs()}
+    assert not set(ids[3:]) & {link.id for link in system.links()}
+    assert _tracefs_probe_lines() == probes_before
+    assert sorted(os.listdir("/sys/fs/bpf")) == pins_before
