@@ -8,7 +8,6 @@ that decode map keys/values, events and global variables into Python values.
 from __future__ import annotations
 
 import os
-import weakref
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
@@ -300,21 +299,23 @@ class BTF:
         return int(info.size), out
 
 
-_OBJECT_BTF: "weakref.WeakKeyDictionary[Any, Optional[BTF]]" = weakref.WeakKeyDictionary()
-
-
 def btf_of_object(obj: Any) -> Optional[BTF]:
-    """The BTF of an open :class:`~pylibbpf.Object` (None when it has none)."""
+    """The BTF of an open :class:`~pylibbpf.Object` (None when it has none).
+
+    Cached on the Object itself: the BTF refers back to its Object, and a
+    cycle is collectable where a weak-keyed table holding it would never let
+    the Object go.
+    """
     if obj._ptr is None:
         raise ClosedError(f"Object {getattr(obj, '_label', '?')!r}")
     try:
-        return _OBJECT_BTF[obj]
-    except KeyError:
+        return obj._btf_cache  # type: ignore[no-any-return]
+    except AttributeError:
         pass
     ptr = lib.bpf_object__btf(obj._ptr)
     btf = None if ptr == ffi.NULL else BTF(ptr, owned=False, label=f"object {obj.name!r}",
                                           owner=obj)
-    _OBJECT_BTF[obj] = btf
+    obj._btf_cache = btf
     return btf
 
 

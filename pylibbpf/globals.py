@@ -9,7 +9,6 @@ BTF type (ints, enums, structs as records, arrays, ``char[]``).
 from __future__ import annotations
 
 import errno as _errno
-import weakref
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
 
 from ._ffi import ffi, lib
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GlobalSection", "section_of"]
 
-_SECTIONS: "weakref.WeakKeyDictionary[Any, Dict[str, GlobalSection]]" = \
-    weakref.WeakKeyDictionary()
 
 
 def _read_only_after_load(name: str) -> bool:
@@ -154,7 +151,8 @@ def section_of(obj: "Object", name: str) -> GlobalSection:
     """The :class:`GlobalSection` ``name`` (``.rodata``, ``.data``, ``.bss``,
     ``.data.foo`` …) of ``obj``."""
     obj._check()
-    cache = _SECTIONS.setdefault(obj, {})
+    # cached on the Object (sections refer back to it: see btf.btf_of_object)
+    cache: Dict[str, GlobalSection] = obj.__dict__.setdefault("_sections_cache", {})
     sec = cache.get(name)
     if sec is None:
         try:
