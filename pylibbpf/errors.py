@@ -22,6 +22,7 @@ __all__ = [
     "check_ret",
     "check_ptr",
     "bad_ptr",
+    "as_path",
     "error_from_errno",
 ]
 
@@ -183,6 +184,16 @@ def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = Non
         message += ("\n  hint: loading and attaching BPF programs needs root or "
                     "CAP_BPF (+ CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
     return cls(err, message, libbpf_log=libbpf_log)
+
+
+def as_path(value: Any, name: str = "path") -> str:
+    """``os.fspath`` whose TypeError names the parameter; bytes paths are decoded."""
+    try:
+        p = os.fspath(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or an os.PathLike, "
+                        f"not {type(value).__name__}") from None
+    return os.fsdecode(p) if isinstance(p, bytes) else p
 
 
 def check_ret(ret: int, what: str, **kw: Any) -> int:

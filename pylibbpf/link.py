@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 from ._owner import Closeable
 from ._ffi import ffi, lib, libbpf_log, logger
-from .errors import (BPFError, ClosedError, NotSupportedError, check_ptr, check_ret,
+from .errors import (BPFError, ClosedError, NotSupportedError, as_path, check_ptr, check_ret,
                      error_from_errno)
 from .types import AttachType, LinkType
 
@@ -453,7 +453,7 @@ class Link(Closeable):
         The new Link refers to the same kernel link; closing it does not
         detach while the pin exists. ``unpin()`` on it removes ``path``.
         """
-        path = os.fspath(path)
+        path = as_path(path)
         if not isinstance(path, str):
             raise TypeError("path must be a str or an os.PathLike of str")
         what = f"open pinned link {path!r}"
@@ -570,7 +570,7 @@ class Link(Closeable):
         """Pin the link in bpffs at ``path``: it then stays attached after
         ``close()``, after its Object is closed and after the process exits."""
         self._check()
-        path = os.fspath(path)
+        path = as_path(path)
         if not isinstance(path, str):
             raise TypeError("path must be a str or an os.PathLike of str")
         what = f"pin {self._description} at {path!r}"

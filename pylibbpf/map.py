@@ -26,7 +26,7 @@ from ._owner import Closeable
 from ._ffi import cstr, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
 from .btf import BTF, btf_of_object, map_def_types
-from .errors import ENOTSUPP, BPFError, ClosedError, check_ret, error_from_errno
+from .errors import ENOTSUPP, BPFError, ClosedError, as_path, check_ret, error_from_errno
 from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for)
 from .types import MapType, _coerce
 
@@ -382,7 +382,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     @classmethod
     def open_pinned(cls, path: PathLike) -> "Map":
         """Open a map pinned in bpffs at ``path``."""
-        path = os.fspath(path)
+        path = as_path(path)
         fd = lib.bpf_obj_get(path.encode())
         check_ret(fd, f"open pinned map {path!r}")
         return cls._own_fd(fd, f"pinned map {path!r}")
@@ -1095,6 +1095,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """Queue/stack: add ``value`` (``flags=BPF_EXIST`` overwrites the oldest when
         full); bloom filter: add ``value``."""
         fd = self._live_fd()
+        self._keyless("push", MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
         check_ret(lib.bpf_map_update_elem(fd, ffi.NULL, self._evalue(value), flags),
                   f"push to map {self.name!r}")
 
@@ -1140,6 +1141,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     def peek(self, default: Any = None) -> Any:
         """Queue/stack: the next value without removing it (``default`` when empty)."""
         fd = self._live_fd()
+        self._keyless("peek", MapType.QUEUE, MapType.STACK)
         if self._vc is None:
             self._load_codecs()
         ba, cd = self._buf()
@@ -1148,6 +1150,13 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             return default
         check_ret(ret, f"peek in map {self.name!r}")
         return self._vc.decode(ba)  # type: ignore[union-attr]
+
+    def _keyless(self, op: str, *types: MapType) -> None:
+        """Keyless operations pass no key: refuse them before the kernel sees NULL."""
+        if self.type not in types:
+            raise BPFError(_errno.EINVAL, f"{op} on map {self.name!r}: it is a "
+                                          f"{self.type.name.lower()} map; {op} is for "
+                                          + ", ".join(t.name.lower() for t in types) + " maps")
 
     def _bloom_has(self, value: Any) -> bool:
         fd = self._live_fd()
@@ -1169,7 +1178,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     # --- pinning ------------------------------------------------------------
     def pin(self, path: PathLike) -> None:
         """Pin the map in bpffs at ``path``."""
-        path = os.fspath(path)
+        path = as_path(path)
         what = f"pin map {self.name!r} at {path!r}"
         if self._ptr is not None:
             self.fd
@@ -1181,7 +1190,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
 
     def unpin(self, path: PathLike) -> None:
         """Remove the map's pin at ``path``."""
-        path = os.fspath(path)
+        path = as_path(path)
         self._check()
         what = f"unpin map {self.name!r} from {path!r}"
         if self._ptr is not None:

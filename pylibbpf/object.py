@@ -11,7 +11,7 @@ from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optio
 from ._owner import Closeable
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
-                     bad_ptr, error_from_errno)
+                     as_path, bad_ptr, error_from_errno)
 from .link import Link
 from .map import Map
 from .program import Program, _load_error
@@ -282,6 +282,8 @@ class Object(Closeable):
         ``.bss``, a custom ``.data.foo`` …)."""
         from .globals import section_of
 
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
         return section_of(self, name)
 
     @property
@@ -399,7 +401,7 @@ class Object(Closeable):
     def pin_maps(self, path: PathLike) -> None:
         """Pin every map under the bpffs directory ``path``."""
         self._check()
-        p = os.fspath(path)
+        p = as_path(path)
         with libbpf_log() as log:
             ret = lib.bpf_object__pin_maps(self._ptr, p.encode())
         if ret < 0:
@@ -409,7 +411,7 @@ class Object(Closeable):
     def unpin_maps(self, path: PathLike) -> None:
         """Remove the pins made by :meth:`pin_maps`."""
         self._check()
-        p = os.fspath(path)
+        p = as_path(path)
         ret = lib.bpf_object__unpin_maps(self._ptr, p.encode())
         if ret < 0:
             raise error_from_errno(-ret, f"unpin maps of {self.name!r} under {p!r}")

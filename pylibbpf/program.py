@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ._owner import Closeable
 from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
-from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, check_ret,
+from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, as_path, check_ret,
                      error_from_errno)
 from .attach._network_api import NetworkAttachMixin
 from .attach._tracing_api import TracingAttachMixin
@@ -362,7 +362,7 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
     # --- pinning ---------------------------------------------------------------
     def pin(self, path: PathLike) -> None:
         """Pin the loaded program in bpffs at ``path``."""
-        path = os.fspath(path)
+        path = as_path(path)
         what = f"pin program {self.name!r} at {path!r}"
         if self._ptr is not None:
             self.fd  # raises when not loaded
@@ -374,7 +374,7 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
 
     def unpin(self, path: PathLike) -> None:
         """Remove the pin at ``path``."""
-        path = os.fspath(path)
+        path = as_path(path)
         self._check()
         if self._ptr is not None:
             check_ret(lib.bpf_program__unpin(self._ptr, path.encode()),
@@ -389,7 +389,7 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
     @classmethod
     def open_pinned(cls, path: PathLike) -> "Program":
         """Open a program pinned at ``path``; the result owns its fd."""
-        path = os.fspath(path)
+        path = as_path(path)
         fd = lib.bpf_obj_get(path.encode())
         check_ret(fd, f"open pinned program {path!r}")
         prog = cls(_fd=fd, _name=os.path.basename(path))

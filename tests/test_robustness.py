@@ -222,6 +222,9 @@ def test_threads_map_ops_while_polling(bpf_objects) -> None:
     (lambda: pylibbpf.Program.load_raw("xdp", b"\0" * 8, license=None), TypeError, "license"),
     (lambda: pylibbpf.Program.load_raw("xdp", b"\0" * 8, log_size=-5), ValueError, "log_size"),
     (lambda: pylibbpf.Map.from_fd("3"), TypeError, "fd"),
+    (lambda: pylibbpf.Map.create("hash", 4, 4, 1).pin(object()), TypeError, "path"),
+    (lambda: pylibbpf.Program.open_pinned(3.5), TypeError, "path"),
+    (lambda: pylibbpf.Link.open_pinned(None), TypeError, "path"),
 ])
 def test_bad_arguments_name_the_parameter(call, exc, name) -> None:
     with pytest.raises(exc, match=name):
@@ -277,3 +280,14 @@ def test_sigkill_leaves_no_probes_pins_or_objects(bpf_objects) -> None:
     assert not set(ids[3:]) & {link.id for link in system.links()}
     assert _tracefs_probe_lines() == probes_before
     assert sorted(os.listdir("/sys/fs/bpf")) == pins_before
+
+
+def test_keyless_operations_refuse_keyed_maps(bpf_objects) -> None:
+    with pylibbpf.Map.create("hash", 4, 4, 1, name="keyed") as m:
+        with pytest.raises(pylibbpf.BPFError, match="peek on map 'keyed': it is a hash map"):
+            m.peek()
+        with pytest.raises(pylibbpf.BPFError, match="push on map 'keyed': it is a hash map"):
+            m.push(b"abcd")
+    with pylibbpf.Object(bpf_objects["xdp_rewrite"]) as obj:
+        with pytest.raises(TypeError, match="name must be a str"):
+            obj.section(5)  # type: ignore[arg-type]
