@@ -165,9 +165,16 @@ def test_tcx_egress_and_tc_section_program(tc_obj, veth) -> None:
                 send(veth)
                 assert wait_until(lambda: counter(tc_obj, C_TCX_EGRESS) >= before[0] + 3)
                 assert wait_until(lambda: counter(tc_obj, C_TC) >= before[1] + 3)
-                with pytest.raises(pylibbpf.BPFError, match="SEC"):
-                    tc_obj.programs["tc_drop_9001"].attach_tcx(
-                        veth.dev_b, direction="egress", after=tc_obj.programs["tc_count"])
+                # a SEC("tc") program goes through BPF_LINK_CREATE, ordered all the same
+                ids = [tc_obj.programs[n].id for n in ("tcx_egress_count", "tc_count",
+                                                       "tc_drop_9001")]
+                with tc_obj.programs["tc_drop_9001"].attach_tcx(
+                        veth.dev_b, direction="egress", after=tc_obj.programs["tc_count"]):
+                    assert pylibbpf.tcx_query(veth.dev_b, "egress").prog_ids == tuple(ids)
+                with tc_obj.programs["tc_drop_9001"].attach_tcx(
+                        veth.dev_b, direction="egress", before=tc_obj.programs["tc_count"]):
+                    assert pylibbpf.tcx_query(veth.dev_b, "egress").prog_ids == \
+                        (ids[0], ids[2], ids[1])
         ran = counter(tc_obj, C_TCX_EGRESS)
         send(veth)
         assert counter(tc_obj, C_TCX_EGRESS) == ran

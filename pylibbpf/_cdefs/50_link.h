@@ -21,6 +21,29 @@ struct bpf_link_info {
     ...;
 };
 int bpf_link_get_info_by_fd(int link_fd, struct bpf_link_info *info, __u32 *info_len);
-struct bpf_link_create_opts { size_t sz; __u32 flags; __u32 target_btf_id; ...; };
+union bpf_iter_link_info;
+struct bpf_link_create_opts {
+    size_t sz;
+    __u32 flags;
+    union bpf_iter_link_info *iter_info;
+    __u32 iter_info_len;
+    __u32 target_btf_id;
+    union {
+        struct { __u64 bpf_cookie; } perf_event;
+        struct {
+            __u32 flags; __u32 cnt; const char **syms; const unsigned long *addrs;
+            const __u64 *cookies;
+        } kprobe_multi;
+        struct {
+            __u32 flags; __u32 cnt; const char *path; const unsigned long *offsets;
+            const unsigned long *ref_ctr_offsets; const __u64 *cookies; __u32 pid;
+        } uprobe_multi;
+        struct { __u64 cookie; } tracing;
+        struct { __u32 pf; __u32 hooknum; __s32 priority; __u32 flags; } netfilter;
+        struct { __u32 relative_fd; __u32 relative_id; __u64 expected_revision; } tcx;
+        struct { __u32 relative_fd; __u32 relative_id; __u64 expected_revision; } netkit;
+    };
+    ...;
+};
 int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type attach_type,
                     const struct bpf_link_create_opts *opts);

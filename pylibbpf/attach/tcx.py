@@ -100,12 +100,11 @@ def mprog_attach(prog: "Program", interface: Union[str, int], atype: AttachType,
             err = ffi.errno
         check_ptr(ptr, err, what, libbpf_log=log.warnings)
         return Link(ptr=ptr, description=desc)
-    if rel_fd or rel_id or expected_revision:
-        raise BPFError(_errno.EINVAL, f"{what}: ordering relative to another program needs "
-                       f"a program whose SEC() names this hook (e.g. SEC(\"{kind}/"
-                       f"{atype.name.lower().split('_')[-1]}\"))")
-    link_fd = lib.bpf_link_create(prog_fd, ifindex, atype, opts("bpf_link_create_opts",
-                                                                 flags=flags))
+    # any other program (raw, or a SEC() that doesn't name the hook): BPF_LINK_CREATE
+    o = opts("bpf_link_create_opts", flags=flags)
+    rel = getattr(o, kind)  # the tcx / netkit member of the union
+    rel.relative_fd, rel.relative_id, rel.expected_revision = rel_fd, rel_id, expected_revision
+    link_fd = lib.bpf_link_create(prog_fd, ifindex, atype, o)
     check_ret(link_fd, what)
     return Link(fd=link_fd, description=desc)
 
