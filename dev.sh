@@ -66,10 +66,14 @@ build() {
     stamp=$(cat pyproject.toml setup.py build_ffi.py vendor/libbpf/pin.toml vendor/libbpf/fetch.py \
             $(find pylibbpf -type f \( -name '*.py' -o -name '*.h' -o -name '*.c' \) \
               ! -path 'pylibbpf/include/*' | sort) | sha256sum | cut -c1-32)
-    if [ "$(cat "$VENV/.pylibbpf-stamp" 2>/dev/null)" != "$stamp" ]; then
+    if [ "$(cat "$VENV/.pylibbpf-stamp" 2>/dev/null)" != "$stamp" ] \
+            || ! ls pylibbpf/_libbpf*.so >/dev/null 2>&1; then
         say "fetching libbpf (pinned, verified) and building pylibbpf"
         "$VENV/bin/python" vendor/libbpf/fetch.py >/dev/null
         "$VENV/bin/pip" install -q --disable-pip-version-check ".[test]"
+        # the same extension in the source tree too: code run from the top
+        # directory (python -m pylibbpf, examples, the VM guest) imports it from here
+        "$VENV/bin/python" build_ffi.py >/dev/null
         echo "$stamp" > "$VENV/.pylibbpf-stamp"
     fi
 }
