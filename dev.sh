@@ -70,7 +70,7 @@ build() {
             || ! ls pylibbpf/_libbpf*.so >/dev/null 2>&1; then
         say "fetching libbpf (pinned, verified) and building pylibbpf"
         "$VENV/bin/python" vendor/libbpf/fetch.py >/dev/null
-        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test]"
+        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test,numpy]"
         # the same extension in the source tree too: code run from the top
         # directory (python -m pylibbpf, examples, the VM guest) imports it from here
         "$VENV/bin/python" build_ffi.py >/dev/null
