@@ -4,15 +4,15 @@ pylibbpf; each example imports it from its own directory."""
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
+
+from pylibbpf import in_netns  # noqa: F401  (the examples import it from here)
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,27 +46,6 @@ def cstr(b: bytes) -> str:
 
 
 # --- network namespaces ---------------------------------------------------------
-
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-@contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run the block (this thread) inside network namespace ``name``."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-        try:
-            yield
-        finally:
-            _libc.setns(own, CLONE_NEWNET)
-    finally:
-        os.close(own)
-        os.close(target)
-
 
 class VethPair:
     """Namespaces ``a`` (10.99.N.1, dev veth-a) and ``b`` (10.99.N.2, dev veth-b)

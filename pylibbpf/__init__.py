@@ -23,6 +23,7 @@ from .globals import GlobalSection
 from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
+from .attach._net import in_netns
 from . import elf
 from . import flamegraph, histogram, symbolize, syscalls, trace_pipe, system
 from .histogram import print_linear_hist, print_log2_hist
@@ -60,7 +61,7 @@ __all__ = [
     "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",
-    "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
+    "in_netns", "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
     "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
     "TCLink", "tc_query", "tcx_query",
     "Iterator", "PerfEvents", "PerfEventLinks", "open_perf_events",

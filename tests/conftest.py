@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
 import os
 import shutil
 import socket
 import subprocess
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator
 
 import pytest
 
 import pylibbpf
+from pylibbpf import in_netns  # noqa: F401  (tests import it from here)
 
 TESTS = Path(__file__).resolve().parent
 BPF_DIR = TESTS / "bpf"
@@ -68,28 +67,6 @@ def bpffs_dir() -> Iterator[Path]:
 
 
 # --- network namespaces ------------------------------------------------------
-
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-@contextmanager
-def in_netns(name: str) -> Iterator[None]:
-    """Run the block (this thread) inside network namespace ``name``."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {name}")
-        try:
-            yield
-        finally:
-            if _libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(target)
-
 
 class VethPair:
     """Two namespaces joined by a veth pair: ``a`` (10.77.N.1) and ``b`` (10.77.N.2)."""

@@ -145,3 +145,23 @@ def test_xdp_legacy_closed_outside_its_namespace(veth) -> None:
         link.close()  # detached in ns_a, not in the root namespace
         with in_netns(veth.ns_a):
             assert pylibbpf.xdp_query(veth.dev_a).prog_id == 0
+
+
+def test_in_netns_by_name_path_and_errors(veth) -> None:
+    import os
+
+    import socket
+
+    outside = os.stat("/proc/thread-self/ns/net").st_ino
+    with pylibbpf.in_netns(veth.ns_a):
+        assert socket.if_nametoindex(veth.dev_a) > 0
+        inside = os.stat("/proc/thread-self/ns/net").st_ino
+    assert inside != outside == os.stat("/proc/thread-self/ns/net").st_ino
+    with pylibbpf.in_netns(f"/run/netns/{veth.ns_b}"):
+        assert socket.if_nametoindex(veth.dev_b) > 0
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no-such-ns"):
+        with pylibbpf.in_netns("no-such-ns"):
+            pass
+    with pytest.raises(TypeError, match="netns"):
+        with pylibbpf.in_netns(1.5):  # type: ignore[arg-type]
+            pass

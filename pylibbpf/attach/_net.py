@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Union
 
 from .._ffi import lib
-from ..errors import BPFError, BPFNotFoundError, error_from_errno
+from ..errors import BPFError, BPFNotFoundError, as_path, error_from_errno
 from ..types import AttachType, ProgramType
 
 if TYPE_CHECKING:
@@ -36,6 +36,43 @@ def _setns(fd: int, what: str) -> None:
 def netns_inode() -> int:
     """The inode of this thread's network namespace."""
     return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+@contextmanager
+def in_netns(netns: Union[str, "os.PathLike[str]", int]) -> Iterator[None]:
+    """Run the block, in this thread, inside a network namespace.
+
+    ``netns`` is a name made with ``ip netns add`` (``/run/netns/NAME``), a path
+    such as ``/proc/PID/ns/net``, or an open namespace fd. Sockets created and
+    interfaces named inside the block belong to that namespace; attachments
+    made there (XDP, tc) are undone there, wherever their Link is closed.
+    """
+    if isinstance(netns, bool):
+        raise TypeError("netns must be a name, a path or a file descriptor, not bool")
+    close_target = not isinstance(netns, int)
+    if isinstance(netns, int):
+        target, label = netns, f"fd {netns}"
+    else:
+        path = as_path(netns, "netns")
+        if "/" not in path:
+            path = f"/run/netns/{path}"
+        label = path
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise BPFNotFoundError(_errno.ENOENT,
+                                   f"no network namespace {netns!r} ({path})") from None
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(target, label)
+        try:
+            yield
+        finally:
+            _setns(own, "back to the caller's")
+    finally:
+        os.close(own)
+        if close_target:
+            os.close(target)
 
 
 class NetnsRef:
