@@ -62,6 +62,7 @@ _MISSING = object()
 
 
 _lookup_uu = lib.pylibbpf_lookup_uu
+_lookup_uu_v = lib.pylibbpf_lookup_uu_v
 _update_uu = lib.pylibbpf_update_uu
 _lookup_elem = lib.bpf_map_lookup_elem
 _update_elem = lib.bpf_map_update_elem
@@ -736,27 +737,23 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         return value
 
     def __getitem__(self, key: Any) -> Any:
-        r = self._parent if self._parent is not None else self
-        o = r._obj
-        fd = r._fdcache
-        if fd < 0 or r._closed or (o is not None and o._ptr is None):
+        # the cached fd is reset to -1 when this map or its Object closes
+        p = self._parent
+        fd = (self if p is None else p)._fdcache
+        if fd < 0:
             fd = self._live_fd()
         uu = self._uu
         if uu is not None and type(key) is int and key >= 0:
-            pool = self._u64
-            out = pool.pop() if pool else ffi.new("uint64_t *")
-            ret = _lookup_uu(fd, key, uu[0], out)
-            if not ret:
-                v = out[0]
-                pool.append(out)
+            v = _lookup_uu_v(fd, key, uu[0])
+            err = ffi.errno if not v else 0  # a zero value may also mean an error
+            if not err:
                 if uu[2] and v >> uu[2]:
                     v -= 1 << (uu[2] + 1)
                 return v
-            pool.append(out)
-            if ret == -_errno.ENOENT:
+            if err == _errno.ENOENT:
                 raise KeyError(key)
-            if ret != -_errno.ERANGE:
-                check_ret(ret, f"lookup in map {self.name!r}")
+            if err != _errno.ERANGE:
+                check_ret(-err, f"lookup in map {self.name!r}")
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
@@ -782,10 +779,10 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if uu is not None and type(key) is int and type(value) is int:
             # fast path: ints through the C shim; the fd is cached once the map is
             # live and re-checked against closing on every call
-            r = self._parent if self._parent is not None else self
-            o = r._obj
-            fd = r._fdcache
-            if fd < 0 or r._closed or (o is not None and o._ptr is None):
+            # the cached fd is reset to -1 when this map or its Object closes
+            p = self._parent
+            fd = (self if p is None else p)._fdcache
+            if fd < 0:
                 fd = self._live_fd()
             if key >= 0 and value >= 0:
                 ret = _update_uu(fd, key, uu[0], value, uu[1], 0)
@@ -1207,6 +1204,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if self._obj is not None or self._closed or self._parent is not None:
             return
         self._closed = True
+        self._fdcache = -1  # before the fd goes: the fast paths test only this
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)

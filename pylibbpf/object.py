@@ -423,6 +423,8 @@ class Object(Closeable):
         Links made from this object's programs stay attached (the kernel keeps
         their programs) until the links are closed.
         """
+        for m in self._maps.values():
+            m._fdcache = -1  # before libbpf closes the fds: maps' fast paths test this
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
             lib.bpf_object__close(ptr)

@@ -295,3 +295,26 @@ def test_object_closed_map_raises(bpf_objects) -> None:
     with pytest.raises(pylibbpf.ClosedError):
         lru[1]
     assert os.getpid() > 0
+
+
+def test_typed_fast_paths_see_close(bpf_objects) -> None:
+    """m[k] / m[k] = v cache the fd: closing the map or its Object must still be seen."""
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=4) as m:
+        m[1] = 2
+        view = m.typed(key="I", value="Q")
+        assert m[1] == 2 and view[1] == 2
+    for target in (m, view):
+        with pytest.raises(pylibbpf.ClosedError):
+            target[1]
+        with pytest.raises(pylibbpf.ClosedError):
+            target[1] = 3
+    obj = pylibbpf.Object(bpf_objects["xdp_rewrite"])
+    obj.load()
+    actions = obj.maps["actions"]
+    actions[2] = 7
+    assert actions[2] == 7
+    obj.close()
+    with pytest.raises(pylibbpf.ClosedError):
+        actions[2]
+    with pytest.raises(pylibbpf.ClosedError):
+        actions[2] = 8

@@ -14,3 +14,4 @@ int bpf_map_lookup_and_delete_elem_flags(int fd, const void *key, void *value, _
 int pylibbpf_update_uu(int fd, uint64_t key, uint32_t ksize, uint64_t value, uint32_t vsize,
                        uint64_t flags);
 int pylibbpf_lookup_uu(int fd, uint64_t key, uint32_t ksize, uint64_t *value);
+uint64_t pylibbpf_lookup_uu_v(int fd, uint64_t key, uint32_t ksize);

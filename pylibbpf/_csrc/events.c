@@ -332,6 +332,22 @@ static int pylibbpf_update_uu(int fd, uint64_t key, uint32_t ksize, uint64_t val
     return bpf_map_update_elem(fd, &key, &value, flags);
 }
 
+/* the value itself, with errno 0 on success (else errno is the error): no
+ * output buffer for Python to allocate, pool or index */
+static uint64_t pylibbpf_lookup_uu_v(int fd, uint64_t key, uint32_t ksize)
+{
+    uint64_t value = 0;
+    int err;
+
+    if (ksize < 8 && key >> (ksize * 8)) {
+        errno = ERANGE;
+        return 0;
+    }
+    err = bpf_map_lookup_elem(fd, &key, &value);
+    errno = err < 0 ? -err : 0;
+    return value;
+}
+
 static int pylibbpf_lookup_uu(int fd, uint64_t key, uint32_t ksize, uint64_t *value)
 {
     if (ksize < 8 && key >> (ksize * 8))
