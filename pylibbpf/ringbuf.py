@@ -186,6 +186,10 @@ class _Source:
         return n
 
 
+#: async iteration consumes at least this often, whatever readiness says
+ASYNC_RECHECK_S = 0.25
+
+
 class _Reader(Closeable):
     """What RingBuffer and PerfBuffer share: sources, delivery, iteration, asyncio."""
 
@@ -349,13 +353,16 @@ class _Reader(Closeable):
                 continue
             except LookupError:
                 pass
-            await self.wait_readable()
+            # perf events signal readiness edge-like (polling a perf fd clears its
+            # wake-up), so a wake-up can be spent without its records being read:
+            # consume at least every ASYNC_RECHECK_S as well
+            await self.wait_readable(ASYNC_RECHECK_S)
             if self._ptr is None:
                 return
             self.consume()
 
-    async def wait_readable(self) -> None:
-        """Wait (in asyncio) until records are available."""
+    async def wait_readable(self, timeout: Optional[float] = None) -> bool:
+        """Wait (in asyncio) until records are available; False after ``timeout`` s."""
         import asyncio  # only async users pay for importing it
 
         loop = asyncio.get_running_loop()
@@ -368,7 +375,14 @@ class _Reader(Closeable):
 
         loop.add_reader(fd, ready)
         try:
-            await fut
+            if timeout is None:
+                await fut
+            else:
+                try:
+                    await asyncio.wait_for(fut, timeout)
+                except asyncio.TimeoutError:
+                    return False
+            return True
         finally:
             loop.remove_reader(fd)
 
