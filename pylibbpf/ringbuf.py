@@ -387,11 +387,26 @@ class _Reader(Closeable):
             loop.remove_reader(fd)
 
     async def poll_async(self) -> int:
-        """Wait in asyncio for records, then handle them like :meth:`consume`."""
+        """Wait in asyncio for records, then handle them like :meth:`consume`.
+
+        Returns once something was handled (or queued for iteration); like async
+        iteration, it also looks every ``ASYNC_RECHECK_S`` seconds, since perf
+        events report readiness edge-like.
+        """
         self._check()
-        if not self._has_pending():
-            await self.wait_readable()
-        return self.consume()
+        if self._has_pending():
+            return self.consume()
+        while True:
+            await self.wait_readable(ASYNC_RECHECK_S)
+            if self._ptr is None:
+                return 0
+            queued = len(self._queue)
+            n = self.consume()
+            if n or len(self._queue) > queued or self._has_batches():
+                return n
+
+    def _has_batches(self) -> bool:
+        return any(s.batches for s in self._sources)
 
     # --- batch mode -----------------------------------------------------------
     def read_batch(self, timeout_ms: int = 0, map: Optional[Map] = None) -> Any:

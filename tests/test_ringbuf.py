@@ -360,3 +360,21 @@ def test_record_type_missing_from_btf_says_how_to_fix(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["core_task"]) as obj:
         with pytest.raises(pylibbpf.BPFNotFoundError, match=r"no type 'nosuch'.*__attribute__"):
             obj.btf.find("nosuch")
+
+
+def test_poll_async_handles_real_records(events_obj) -> None:
+    import asyncio
+
+    got: list = []
+
+    async def main() -> int:
+        with pylibbpf.RingBuffer(events_obj.maps["events"], got.append) as rb:
+            child = asyncio.get_running_loop().run_in_executor(None, trigger, 2)
+            pid = await child
+            while sum(1 for e in got if EVENT.unpack_from(e)[0] == pid) < 2:
+                assert await rb.poll_async() >= 1
+            return pid
+
+    pid = asyncio.run(asyncio.wait_for(main(), 20))
+    assert [EVENT.unpack_from(e)[2] for e in got if EVENT.unpack_from(e)[0] == pid] == \
+        [1000, 1001]
