@@ -127,3 +127,23 @@ def wait_until(cond: Callable[[], bool], timeout: float = 3.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def send_udp(veth: Any, port: int = 9000, n: int = 3) -> None:
+    """``n`` 32-byte datagrams from the veth pair's ns_b to ns_a:``port``."""
+    with veth.socket_in(veth.ns_b) as s:
+        for _ in range(n):
+            s.sendto(b"x" * 32, (veth.ip_a, port))
+    time.sleep(0.05)
+
+
+def receives(veth: Any, port: int) -> bool:
+    """Whether a datagram sent from ns_b to ns_a:``port`` arrives."""
+    with veth.socket_in(veth.ns_a) as r:
+        r.bind((veth.ip_a, port))
+        r.settimeout(1.0)
+        send_udp(veth, port, 1)
+        try:
+            return bool(r.recv(64) == b"x" * 32)
+        except TimeoutError:
+            return False

@@ -11,7 +11,7 @@ import pytest
 
 import pylibbpf
 from conftest import in_netns
-from _netutil import counter, wait_until
+from _netutil import counter, receives, send_udp, wait_until
 
 
 def raw_map(m):
@@ -26,22 +26,6 @@ def del_socket(m, key: int) -> None:
     del raw_map(m)[struct.pack("I", key)]
 
 
-def send_udp(veth, port: int, n: int = 3) -> None:
-    with veth.socket_in(veth.ns_b) as s:
-        for _ in range(n):
-            s.sendto(b"x" * 32, (veth.ip_a, port))
-    time.sleep(0.05)
-
-
-def receives(veth, port: int) -> bool:
-    with veth.socket_in(veth.ns_a) as r:
-        r.bind((veth.ip_a, port))
-        r.settimeout(1.0)
-        send_udp(veth, port, 1)
-        try:
-            return r.recv(64) == b"x" * 32
-        except TimeoutError:
-            return False
 
 
 def tcp_pair(veth, port: int):

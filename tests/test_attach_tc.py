@@ -1,16 +1,14 @@
 """tc (clsact + cls_bpf through netlink), TCX links with ordering, netkit."""
 from __future__ import annotations
 
-import socket
 import struct
 import subprocess
-import time
 
 import pytest
 
 import pylibbpf
 from conftest import in_netns
-from _netutil import counter, wait_until
+from _netutil import counter, receives, send_udp, wait_until
 
 C_TC, C_DROP, C_ONE, C_TWO, C_THREE, C_TCX_EGRESS = 0, 1, 1, 2, 3, 4
 
@@ -22,23 +20,6 @@ def tc_obj(bpf_objects):
         yield obj
 
 
-def send(veth, port: int = 9000, n: int = 3) -> None:
-    with veth.socket_in(veth.ns_b) as s:
-        for _ in range(n):
-            s.sendto(b"x" * 32, (veth.ip_a, port))
-    time.sleep(0.05)
-
-
-def receives(veth, port: int) -> bool:
-    """Whether a datagram sent from ns_b to ns_a:port arrives."""
-    with veth.socket_in(veth.ns_a) as r:
-        r.bind((veth.ip_a, port))
-        r.settimeout(1.0)
-        send(veth, port, 1)
-        try:
-            return r.recv(64) == b"x" * 32
-        except TimeoutError:
-            return False
 
 
 def qdiscs(ns: str, dev: str) -> str:
@@ -63,12 +44,12 @@ def test_tc_ingress_fires_and_cleans_up(tc_obj, veth) -> None:
         assert "clsact" in qdiscs(veth.ns_a, veth.dev_a)
         assert pylibbpf.tc_query(veth.dev_a, handle=link.handle,
                                  priority=link.priority) == prog.id
-        send(veth)
+        send_udp(veth)
         assert wait_until(lambda: counter(tc_obj, C_TC) >= 3)
         ran = counter(tc_obj, C_TC)
         link.close()
         assert "clsact" not in qdiscs(veth.ns_a, veth.dev_a)  # we created it: gone
-        send(veth)
+        send_udp(veth)
         assert counter(tc_obj, C_TC) == ran
 
 
@@ -130,11 +111,11 @@ def test_tcx_order_before_after(tc_obj, veth) -> None:
         q = pylibbpf.tcx_query(veth.dev_a, "ingress")
         assert q.prog_ids == (three.id, one.id, two.id)
         assert q.link_ids == (l3.info.id, l1.info.id, l2.info.id)
-        send(veth)
+        send_udp(veth)
         assert wait_until(lambda: counter(tc_obj, C_TWO) >= 3)
         assert [seen(tc_obj, i) for i in (3, 1, 2)] == [0, 3, 1]  # ran 3, 1, 2
         l1.close()
-        send(veth)
+        send_udp(veth)
         assert wait_until(lambda: seen(tc_obj, 2) == 3)  # two now runs right after three
         assert pylibbpf.tcx_query(veth.dev_a, "ingress").prog_ids == (three.id, two.id)
         # first place, by program id, with the revision we expect
@@ -148,7 +129,7 @@ def test_tcx_order_before_after(tc_obj, veth) -> None:
             link.close()
         assert pylibbpf.tcx_query(veth.dev_a, "ingress").prog_ids == ()
         ran = [counter(tc_obj, i) for i in (C_ONE, C_TWO, C_THREE)]
-        send(veth)
+        send_udp(veth)
         assert [counter(tc_obj, i) for i in (C_ONE, C_TWO, C_THREE)] == ran
 
 
@@ -162,7 +143,7 @@ def test_tcx_egress_and_tc_section_program(tc_obj, veth) -> None:
             with tc_obj.programs["tc_count"].attach_tcx(veth.dev_b, direction="egress",
                                                         after=True):
                 before = counter(tc_obj, C_TCX_EGRESS), counter(tc_obj, C_TC)
-                send(veth)
+                send_udp(veth)
                 assert wait_until(lambda: counter(tc_obj, C_TCX_EGRESS) >= before[0] + 3)
                 assert wait_until(lambda: counter(tc_obj, C_TC) >= before[1] + 3)
                 # a SEC("tc") program goes through BPF_LINK_CREATE, ordered all the same
@@ -176,7 +157,7 @@ def test_tcx_egress_and_tc_section_program(tc_obj, veth) -> None:
                     assert pylibbpf.tcx_query(veth.dev_b, "egress").prog_ids == \
                         (ids[0], ids[2], ids[1])
         ran = counter(tc_obj, C_TCX_EGRESS)
-        send(veth)
+        send_udp(veth)
         assert counter(tc_obj, C_TCX_EGRESS) == ran
 
 

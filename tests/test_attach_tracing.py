@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -41,20 +41,6 @@ GETPGID_CHILD = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(15, sys.argv[1
                  " os.getpgid(0); os.getpgid(0); print(os.getpid())")
 BUSY_CHILD = ("import os, sys, time; print(os.getpid(), flush=True); t = time.time()\n"
               "while time.time() - t < float(sys.argv[1]): pass")
-
-
-@pytest.fixture(scope="session")
-def bpf_objects(tmp_path_factory) -> Dict[str, Path]:
-    """tests/bpf/attach_*.bpf.c compiled once per session, like conftest's
-    ``bpf_objects`` but into a private directory, so that another test session
-    running at the same time (it empties tests/.build) cannot remove them."""
-    out = tmp_path_factory.mktemp("attach-bpf")
-    pylibbpf.vmlinux_h_path()
-    objs = {}
-    for src in sorted((Path(__file__).parent / "bpf").glob("attach_*.bpf.c")):
-        name = src.name[: -len(".bpf.c")]
-        objs[name] = pylibbpf.compile(src, out / f"{name}.bpf.o", cflags=["-Wall", "-Werror"])
-    return objs
 
 
 def run_getpgid_child(comm: str = "plb-tracing") -> int:

@@ -23,15 +23,14 @@ from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetfilterLinkInfo, Netn
                            UprobeMultiLinkInfo, XDPLinkInfo)
 
 from conftest import in_netns
-from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, bpf_objects,  # noqa: F401
-                                 hit, init_calls, raw_view, run_getpgid_child,
-                                 tcp_connection_with)
+from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, hit, init_calls, raw_view,
+                                 run_getpgid_child, tcp_connection_with)
 
 TP = ("syscalls", "sys_enter_getpgid")
 
 
 @pytest.fixture
-def tp_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+def tp_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
     with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
         obj.load()
         yield obj
@@ -69,7 +68,7 @@ def test_closed_link_raises_closed_error(tp_obj) -> None:
 
 # --- pin ---------------------------------------------------------------------------------
 
-def test_pinned_link_outlives_its_object_until_unpinned(bpf_objects, bpffs_dir) -> None:  # noqa: F811
+def test_pinned_link_outlives_its_object_until_unpinned(bpf_objects, bpffs_dir) -> None:
     link_path, map_path = bpffs_dir / "tp_link", bpffs_dir / "hits"
     obj = pylibbpf.Object(bpf_objects["attach_tp"])
     try:
@@ -119,7 +118,7 @@ def test_pin_errors(tp_obj, bpffs_dir) -> None:
 # --- update ------------------------------------------------------------------------------
 
 @pytest.fixture
-def iter_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+def iter_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
     with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
         obj.load()
         yield obj
@@ -144,7 +143,7 @@ def test_update_of_a_tracepoint_link_is_not_supported(tp_obj) -> None:
     assert (hit(tp_obj, pid, W_TP), hit(tp_obj, pid, W_TP_ALT)) == ((2, 0), None)
 
 
-def test_update_checks_its_argument(iter_obj, bpf_objects) -> None:  # noqa: F811
+def test_update_checks_its_argument(iter_obj, bpf_objects) -> None:
     with iter_obj.programs["dump_task"].attach_iter() as link:
         with pytest.raises(TypeError, match="takes a Program"):
             link.update("dump_task_alt")  # type: ignore[arg-type]
@@ -158,7 +157,7 @@ def test_update_checks_its_argument(iter_obj, bpf_objects) -> None:  # noqa: F81
             link.update(iter_obj.maps["numbers"])
 
 
-def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:  # noqa: F811
+def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
         obj.load()
         with obj.maps["plb_cc"].attach_struct_ops() as link:
@@ -176,7 +175,7 @@ def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:  # noqa
 
 # --- detach ------------------------------------------------------------------------------
 
-def test_detach_unregisters_struct_ops_while_the_link_is_open(bpf_objects) -> None:  # noqa: F811
+def test_detach_unregisters_struct_ops_while_the_link_is_open(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
         obj.load()
         link = obj.maps["plb_cc"].attach_struct_ops()
@@ -204,7 +203,7 @@ def test_garbage_collected_link_detaches(tp_obj) -> None:
     assert hit(tp_obj, run_getpgid_child(), W_TP) is None
 
 
-def test_object_closed_first_is_safe(bpf_objects) -> None:  # noqa: F811
+def test_object_closed_first_is_safe(bpf_objects) -> None:
     obj = pylibbpf.Object(bpf_objects["attach_tp"])
     obj.load()
     hits = pylibbpf.Map.from_fd(obj.maps["hits"].fd)  # our own fd, to look after close
@@ -254,7 +253,7 @@ def test_disconnect_leaves_the_program_attached(tp_obj) -> None:
 # --- info of other link types --------------------------------------------------------------
 
 @pytest.fixture
-def info_obj(bpf_objects) -> Iterator[pylibbpf.Object]:  # noqa: F811
+def info_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
     with pylibbpf.Object(bpf_objects["attach_linkinfo"]) as obj:
         obj.load()
         yield obj

@@ -5,41 +5,14 @@ import ctypes
 import ipaddress
 import os
 import struct
-import subprocess
-import sys
 import threading
 
 import pytest
 
 import pylibbpf
+from _children import Child
 from pylibbpf import BPF_EXIST, BPF_NOEXIST, MapType
 from pylibbpf.typed import CString, PerCPU, Record
-
-TRIGGER = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(15, b'plb-maps', 0, 0, 0)
-sys.stdin.readline()
-for a in {args!r}:
-    libc.getpgid(a)
-print(os.getpid(), flush=True)
-"""
-
-
-class Child:
-    """A child process that makes getpgid(arg) calls when told to (after setup)."""
-
-    def __init__(self, args) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", TRIGGER.format(args=list(args))],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.pid = self.p.pid
-
-    def run(self) -> None:
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-        assert int(self.p.stdout.readline()) == self.pid
-        self.p.wait(10)
-
 
 @pytest.fixture
 def maps_obj(bpf_objects):
@@ -154,7 +127,7 @@ def test_lpm_trie_prefix_keys_match_in_bpf(maps_obj) -> None:
 
 
 def _run_prog(obj, arg: int) -> None:
-    child = Child([arg])
+    child = Child([arg], comm=b"plb-maps")
     obj.bss  # section access works before/after attach
     obj.maps[".bss"]
     with obj.programs["on_getpgid"].attach():
@@ -164,7 +137,7 @@ def _run_prog(obj, arg: int) -> None:
 def test_map_in_map_prog_array_and_stack_traces(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["maps_types"]) as obj:
         obj.programs["tail_target"].autoload = True
-        child = Child([0x0302010A])  # 10.1.2.3 in memory order
+        child = Child([0x0302010A], comm=b"plb-maps")  # 10.1.2.3 in memory order
         obj.rodata.target_pid = child.pid
         obj.load()
         outer, inner_a, inner_b = obj.maps["outer"], obj.maps["inner_a"], obj.maps["inner_b"]

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import pytest
 
 import pylibbpf
+from _children import Child
 
 CHILD = """
 import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(15, b'plb-perf', 0, 0, 0)
+libc.prctl(15, {comm!r}, 0, 0, 0)
 os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})  # one CPU: one perf buffer
 sys.stdin.readline()
 for a in {args!r}:
@@ -25,23 +24,6 @@ print(os.getpid(), flush=True)
 """
 
 
-class Child:
-    def __init__(self, args) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", CHILD.format(args=list(args))],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.pid = self.p.pid
-
-    def run(self) -> None:
-        self.start()
-        self.finish()
-
-    def start(self) -> None:
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-
-    def finish(self) -> None:
-        assert int(self.p.stdout.readline()) == self.pid
-        self.p.wait(10)
 
 
 @pytest.fixture
@@ -50,7 +32,7 @@ def perf_events(bpf_objects):
 
     def make(args):
         obj = pylibbpf.Object(bpf_objects["events_all"])
-        child = Child(args)
+        child = Child(args, comm=b"plb-perf", script=CHILD)
         obj.rodata.target_pid = child.pid
         obj.load()
         made.append((obj, obj.programs["on_getpgid"].attach()))

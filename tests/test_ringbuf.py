@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import pylibbpf
+from _children import Child
 
 EVENT = struct.Struct("<IIq16s")
 
@@ -98,39 +99,12 @@ import time  # noqa: E402
 
 from pylibbpf.typed import CString, Record  # noqa: E402
 
-CHILD = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(15, b'plb-events', 0, 0, 0)
-sys.stdin.readline()
-for a in {args!r}:
-    libc.getpgid(a)
-print(os.getpid(), flush=True)
-"""
-
-
-class Child:
-    """A child that calls getpgid(arg) for each arg once told to, so the BPF
-    side can filter by its pid (set before load)."""
-
-    def __init__(self, args) -> None:
-        self.p = subprocess.Popen([sys.executable, "-c", CHILD.format(args=list(args))],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.pid = self.p.pid
-
-    def run(self) -> None:
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-        assert int(self.p.stdout.readline()) == self.pid
-        self.p.wait(10)
-
-
 @pytest.fixture
 def typed_events(bpf_objects):
     """events_all loaded for one child's pid; yields (obj, child)."""
     def make(args, **rodata):
         obj = pylibbpf.Object(bpf_objects["events_all"])
-        child = Child(args)
+        child = Child(args, comm=b"plb-events")
         obj.rodata.target_pid = child.pid
         for k, v in rodata.items():
             setattr(obj.rodata, k, v)
