@@ -108,13 +108,16 @@ def make_ffi() -> FFI:
         "#include <linux/if_link.h>",
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "fast.c").read_text(),
     ])
     ffi.set_source(
         "pylibbpf._libbpf",
         preamble,
         include_dirs=[str(src), str(tree / "include"), str(tree / "include" / "uapi")],
+        # _fast.c uses the full CPython API (vectorcall, tuple internals)
         define_macros=[("_LARGEFILE64_SOURCE", None), ("_FILE_OFFSET_BITS", "64"),
-                       ("LIBBPF_API", "")],
+                       ("LIBBPF_API", ""), ("_CFFI_NO_LIMITED_API", None)],
+        py_limited_api=False,
         extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
         extra_objects=[str(archive)],
         libraries=["elf", "z"],

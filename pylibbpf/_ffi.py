@@ -19,7 +19,13 @@ except ImportError as e:  # pragma: no cover - build problem, not a runtime path
         "install the package with 'pip install .' (see README)"
     ) from e
 
-__all__ = ["ffi", "lib", "logger", "libbpf_log", "sync_log_level", "cstr", "opts", "to_str"]
+if lib.pylibbpf_fast_install() != 0:  # pragma: no cover - the error was printed
+    raise ImportError("pylibbpf: could not set up the module pylibbpf._fast")
+import sys as _sys
+
+fast: Any = _sys.modules["pylibbpf._fast"]
+
+__all__ = ["ffi", "lib", "fast", "logger", "libbpf_log", "sync_log_level", "cstr", "opts", "to_str"]
 
 logger = logging.getLogger("pylibbpf")
 

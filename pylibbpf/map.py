@@ -23,7 +23,7 @@ from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional
                     Tuple, Union)
 
 from ._owner import Closeable
-from ._ffi import cstr, ffi, lib, libbpf_log, opts
+from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
 from .btf import BTF, btf_of_object, map_def_types
 from .errors import ENOTSUPP, BPFError, ClosedError, as_path, check_ret, error_from_errno
@@ -61,9 +61,22 @@ _BATCH = 65536
 _MISSING = object()
 
 
-_lookup_uu = lib.pylibbpf_lookup_uu
-_lookup_uu_v = lib.pylibbpf_lookup_uu_v
-_update_uu = lib.pylibbpf_update_uu
+if TYPE_CHECKING:
+    class _MapBase:
+        """What the C base (pylibbpf._fast.MapBase) provides."""
+        _fdcache: int
+        _fast_k: int
+        _fast_v: int
+        _fast_s: int
+        _parent: Optional["Map"]
+
+        def __getitem__(self, key: Any) -> Any: ...
+        def __setitem__(self, key: Any, value: Any) -> None: ...
+        def __delitem__(self, key: Any) -> None: ...
+else:
+    # C base whose mapping slots serve int -> int maps in one system call
+    # (_csrc/fast.c); the rest reaches _getitem/_setitem/_delitem below
+    _MapBase = fast.MapBase
 _lookup_elem = lib.bpf_map_lookup_elem
 _update_elem = lib.bpf_map_update_elem
 
@@ -282,7 +295,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
                    btf_id=int(info.btf_id))
 
 
-class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
+class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
     Keys and values are decoded from BTF when the map has types (ints, enums,
@@ -314,7 +327,6 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._vpack: Any = None
         self._vsize = 0
         self._vdecode: Any = None
-        self._uu: Optional[Tuple[int, int, int]] = None
         self._u64: List[Any] = []
         self._bufs: List[Tuple[bytearray, Any]] = []
         self._batch_ok = True
@@ -610,11 +622,13 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._vpack = vp if isinstance(vc, IntCodec) and vc.scalar else None
         self._vsize = vc.size
         self._vdecode = vc.decode
-        # ints in, ints out through a C shim: (key size, value size, sign bit index or 0)
-        self._uu = None
+        # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0
+        self._fast_k = 0
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
                 and (not kc.signed) and sys.byteorder == "little":
-            self._uu = (kc.size, vc.size, vc.size * 8 - 1 if vc.signed else 0)
+            self._fast_s = vc.size * 8 - 1 if vc.signed else 0
+            self._fast_v = vc.size
+            self._fast_k = kc.size
         # the kernel writes value_buffer_size bytes on lookup: never hand it less
         if vc.size != self.value_buffer_size:
             raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
@@ -736,24 +750,10 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._bufs.append(pair)
         return value
 
-    def __getitem__(self, key: Any) -> Any:
-        # the cached fd is reset to -1 when this map or its Object closes
-        p = self._parent
-        fd = (self if p is None else p)._fdcache
-        if fd < 0:
-            fd = self._live_fd()
-        uu = self._uu
-        if uu is not None and type(key) is int and key >= 0:
-            v = _lookup_uu_v(fd, key, uu[0])
-            err = ffi.errno if not v else 0  # a zero value may also mean an error
-            if not err:
-                if uu[2] and v >> uu[2]:
-                    v -= 1 << (uu[2] + 1)
-                return v
-            if err == _errno.ENOENT:
-                raise KeyError(key)
-            if err != _errno.ERANGE:
-                check_ret(-err, f"lookup in map {self.name!r}")
+    # m[k], m[k] = v and del m[k] are MapBase's C slots: int -> int maps are served
+    # there, in one system call; everything else arrives here
+    def _getitem(self, key: Any) -> Any:
+        fd = self._live_fd()
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
@@ -774,26 +774,8 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         bufs.append(pair)
         return value
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        uu = self._uu
-        if uu is not None and type(key) is int and type(value) is int:
-            # fast path: ints through the C shim; the fd is cached once the map is
-            # live and re-checked against closing on every call
-            # the cached fd is reset to -1 when this map or its Object closes
-            p = self._parent
-            fd = (self if p is None else p)._fdcache
-            if fd < 0:
-                fd = self._live_fd()
-            if key >= 0 and value >= 0:
-                ret = _update_uu(fd, key, uu[0], value, uu[1], 0)
-                if not ret:
-                    return
-                if ret != -_errno.ERANGE:
-                    check_ret(ret, f"update map {self.name!r}")
-        r = self._parent if self._parent is not None else self
-        fd = r._fdcache
-        if fd < 0 or r._closed or (r._obj is not None and r._obj._ptr is None):
-            fd = self._live_fd()
+    def _setitem(self, key: Any, value: Any) -> None:
+        fd = self._live_fd()
         kp = self._kpack
         if kp is not None and type(key) is int:
             try:
@@ -887,7 +869,7 @@ class Map(Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         except (TypeError, ValueError, OverflowError) as e:
             raise type(e)(f"{what} of map {self.name!r}: {e}") from None
 
-    def __delitem__(self, key: Any) -> None:
+    def _delitem(self, key: Any) -> None:
         fd = self._live_fd()
         ret = lib.bpf_map_delete_elem(fd, self._ekey(key))
         if ret == -_errno.ENOENT:

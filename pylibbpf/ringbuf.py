@@ -14,11 +14,9 @@ queued for the next call.
 from __future__ import annotations
 
 import importlib
+import struct
 import errno as _errno
-import itertools
-import operator
 from collections import deque
-from operator import length_hint
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
                     Optional, Sequence, Tuple, Union)
 
@@ -26,11 +24,11 @@ if TYPE_CHECKING:
     import asyncio
 
 from ._owner import Closeable
-from ._ffi import ffi, lib, opts
+from ._ffi import fast, ffi, lib, opts
 from .btf import BTF, btf_of_object
 from .errors import BPFError, ClosedError, check_ptr, check_ret, error_from_errno
 from .map import Map
-from .typed import Codec, IntCodec, StructCodec, codec_for
+from .typed import Codec, codec_for, fast_layout
 from .types import MapType
 
 __all__ = ["RingBuffer", "UserRingBuffer", "record_codec"]
@@ -84,7 +82,7 @@ class _Source:
         self.coll = collector
         self.with_cpu = with_cpu
         self.stride = codec.size if codec is not None else 0
-        self.pending: Deque[Tuple[Iterator[Any], Iterator[Any]]] = deque()
+        self.pending: Deque[Any] = deque()  # pylibbpf._fast.Records batches
         self.target: Any = None
         self.batches: List[Any] = []
         self.dtype: Any = None
@@ -95,43 +93,15 @@ class _Source:
                     self.dtype = np.dtype(codec.np_descr())
                 except Exception:
                     self.dtype = np.dtype(f"V{codec.size}")
-        self._decoder = self._make_decoder()
+        self.layout = fast_layout(codec)
 
-    def _make_decoder(self) -> Callable[[bytes, int], Tuple[Iterator[Any], Iterator[Any]]]:
-        """``decode(data, n)`` -> (records iterator, the iterator it pulls from, whose
-        length hint tells how many records are left)."""
-        c = self.codec
-        if c is None:
-            return self._raw_records
-        if isinstance(c, StructCodec):
-            it, make = c.struct.iter_unpack, c._make
-
-            def dec_struct(data: bytes, n: int) -> Tuple[Iterator[Any], Iterator[Any]]:
-                u = it(data)
-                return map(make, u), u
-            return dec_struct
-        if isinstance(c, IntCodec) and c.scalar:
-            it, first = c.struct.iter_unpack, operator.itemgetter(0)
-
-            def dec_int(data: bytes, n: int) -> Tuple[Iterator[Any], Iterator[Any]]:
-                u = it(data)
-                return map(first, u), u
-            return dec_int
-        dec, size = c.decode, c.size
-
-        def dec_any(data: bytes, n: int) -> Tuple[Iterator[Any], Iterator[Any]]:
-            r = iter(range(n))
-            return map(lambda i: dec(data[i * size:(i + 1) * size]), r), r
-        return dec_any
-
-    def _raw_records(self, data: bytes, n: int) -> Tuple[Iterator[Any], Iterator[Any]]:
+    def _raw_records(self, data: bytes, n: int) -> List[bytes]:
         out = []
         pos = 0
-        for s in self._sizes:
-            out.append(data[pos:pos + s])
-            pos += s
-        it = iter(out)
-        return it, it
+        for sz in self._sizes:
+            out.append(data[pos:pos + sz])
+            pos += sz
+        return out
 
     def aim(self, max_records: int) -> None:
         """Batch mode with NumPy: collect the next records straight into an array."""
@@ -166,23 +136,20 @@ class _Source:
             self.batches.append((arr, cpus))
             return n
         data = ffi.buffer(c.buf, int(c.used))[:]
-        if self.codec is None:
-            self._sizes = ffi.unpack(c.sizes, n)
+        sizes = ffi.buffer(c.sizes, 4 * n)[:] if not self.stride else None
         lib.pylibbpf_collector_reset(c)
         if self.batch:
             if self.codec is None:
-                recs: Any = list(self._raw_records(data, n)[0])
+                self._sizes = struct.unpack(f"={n}I", sizes or b"")
+                recs: Any = self._raw_records(data, n)
             else:
                 mv = memoryview(data)
                 st = self.stride
                 recs = [mv[i * st:(i + 1) * st] for i in range(n)]
             self.batches.append((recs, cpus))
             return n
-        it, counter = self._decoder(data, n)
-        if cpus is not None:
-            self.pending.append((zip(cpus, it), counter))
-        else:
-            self.pending.append((it, counter))
+        # decoded one by one in C as they are delivered or iterated
+        self.pending.append(fast.Records(self.layout, data, n, self.stride, sizes, cpus))
         return n
 
 
@@ -217,7 +184,7 @@ class _Reader(Closeable):
                 src.take()
                 if src.callback is None and not src.batch:
                     while src.pending:
-                        self._queue.append(src.pending.popleft()[0])
+                        self._queue.append(src.pending.popleft())
 
     def _deliver(self) -> int:
         """Hand pending records to callbacks; returns how many were handled.
@@ -240,18 +207,14 @@ class _Reader(Closeable):
                 continue
             pending = src.pending
             while pending:
-                it, counter = pending[0]
-                before = length_hint(counter)
+                recs = pending[0]
+                before = len(recs)
                 try:
-                    if src.with_cpu:
-                        stop = any(itertools.starmap(cb, it))
-                    else:
-                        stop = any(map(cb, it))
+                    stop = recs.deliver(cb)  # the per-record loop, in C
                 finally:
-                    after = length_hint(counter)
-                    done += before - after
+                    done += before - len(recs)
                 if stop:
-                    if not after:
+                    if not recs:
                         pending.popleft()
                     return done
                 pending.popleft()

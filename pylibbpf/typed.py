@@ -19,7 +19,9 @@ import enum
 import functools
 import keyword
 import operator
+import re
 import struct
+import sys
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
 __all__ = ["Codec", "RawCodec", "IntCodec", "FloatCodec", "BoolCodec", "EnumCodec",
@@ -96,8 +98,16 @@ class PerCPU(list):  # type: ignore[type-arg]
 
 
 def _err(codec: "Codec", value: Any, why: str = "") -> TypeError:
-    return TypeError(f"cannot encode {type(value).__name__} {value!r:.60} as {codec.name}"
-                     + (f": {why}" if why else ""))
+    msg = (f"cannot encode {type(value).__name__} {value!r:.60} as {codec.name}"
+           + (f": {why}" if why else ""))
+    if type(value) is int and ("requires" in why or "out of range" in why):  # too big/small
+        return _OutOfRange(msg)
+    return TypeError(msg)
+
+
+class _OutOfRange(OverflowError, TypeError):
+    """An int that doesn't fit its C type: an OverflowError (also a TypeError, as
+    every other value the codec can't encode)."""
 
 
 class Codec:
@@ -798,3 +808,50 @@ def codec_for(spec: Any, size: Optional[int] = None, what: str = "type") -> Code
     if size is not None and c.size != size:
         raise ValueError(f"{what} {c.name} is {c.size} bytes, but the map's size is {size}")
     return c
+
+
+_ITEM = re.compile(r"(\d*)(.)")
+_C_ITEM_CODES = frozenset("BbHhIiQq?fdsc")
+_ITEM_WIDTH = {"B": 1, "b": 1, "?": 1, "c": 1, "H": 2, "h": 2, "I": 4, "i": 4, "f": 4,
+               "Q": 8, "q": 8, "d": 8}
+
+
+def _flat_items(codec: Codec) -> Optional[List[Tuple[int, str, int]]]:
+    """The codec's flat items as (offset, struct code, bytes), or None when its
+    format has an item the C decoder doesn't read (or the host is big-endian)."""
+    fmt = codec.struct.format
+    if not fmt.startswith("=") or sys.byteorder != "little":
+        return None
+    out: List[Tuple[int, str, int]] = []
+    off = 0
+    for count, code in _ITEM.findall(fmt[1:]):
+        k = int(count) if count else 1
+        if code == "x":
+            off += k
+        elif code == "s":
+            out.append((off, "s", k))
+            off += k
+        elif code in _C_ITEM_CODES:
+            w = _ITEM_WIDTH[code]
+            out.extend((off + i * w, code, w) for i in range(k))
+            off += k * w
+        else:
+            return None
+    if off != codec.size or len(out) != codec.n:
+        return None
+    return out
+
+
+def fast_layout(codec: Optional[Codec]) -> Any:
+    """A C decoder (``pylibbpf._fast.Layout``) giving what ``codec.decode`` gives:
+    bytes without a codec, ints and records unpacked in C, else ``codec.decode``."""
+    from ._ffi import fast
+
+    if codec is None:
+        return fast.Layout(fast.L_BYTES, 0, None, None, ())
+    items = _flat_items(codec) if type(codec) in (IntCodec, StructCodec) else None
+    if items is not None and type(codec) is IntCodec and codec.scalar:
+        return fast.Layout(fast.L_INT, codec.size, None, None, items)
+    if items and type(codec) is StructCodec:
+        return fast.Layout(fast.L_STRUCT, codec.size, codec.cls, None, items)
+    return fast.Layout(fast.L_CALL, codec.size, None, codec.decode, ())

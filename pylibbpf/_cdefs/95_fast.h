@@ -1,0 +1,2 @@
+/* _csrc/fast.c: publishes the CPython-level module pylibbpf._fast */
+int pylibbpf_fast_install(void);

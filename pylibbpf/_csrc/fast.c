@@ -1,0 +1,732 @@
+/* pylibbpf._fast: the per-element hot paths, written against the CPython API.
+ *
+ * These live in the same extension as libbpf (one binary, one libbpf) and are
+ * published as the module "pylibbpf._fast" by pylibbpf_fast_install(), which
+ * _ffi.py calls once at import.
+ *
+ * MapBase   C base of pylibbpf.Map. Its mapping slots serve m[k] and m[k] = v
+ *           for maps whose key and value are plain integers with one system
+ *           call and no Python frame; everything else (and every error other
+ *           than a missing key) goes to the Python methods _getitem, _setitem
+ *           and _delitem, which raise the proper exception.
+ * Layout    how to turn one record's bytes into a Python value: bytes, an int,
+ *           a Record (a tuple subclass, items unpacked here), or a Python
+ *           decode function for anything else.
+ * Records   a batch of collected ring/perf-buffer records: an iterator that
+ *           decodes lazily, and deliver(callback), the per-record callback
+ *           loop, which stops at the first callback returning a true value or
+ *           raising (the records after it stay in the batch).
+ *
+ * Element operations on int maps hold the GIL: they are short, bounded system
+ * calls, like os.getpid(). */
+#include <structmember.h>
+
+/* --- MapBase ---------------------------------------------------------------- */
+typedef struct {
+    PyObject_HEAD
+    int fd;             /* _fdcache: the live fd, -1 when unknown or closed */
+    int ksize;          /* _fast_k: key bytes (1..8); 0 disables the int fast path */
+    int vsize;          /* _fast_v: value bytes (1..8) */
+    int vsign;          /* _fast_s: index of the value's sign bit, 0 when unsigned */
+    PyObject *parent;   /* _parent: views use their root map's fd */
+} MapBase;
+
+static PyObject *str_getitem, *str_setitem, *str_delitem;
+
+static PyTypeObject *MapBase_Type;
+
+static int mapbase_fd(MapBase *m)
+{
+    PyObject *p = m->parent;
+
+    if (p && p != Py_None) {
+        if (!PyObject_TypeCheck(p, MapBase_Type))
+            return -1;
+        return ((MapBase *)p)->fd;
+    }
+    return m->fd;
+}
+
+/* key as the little-endian integer the kernel reads: 0 ok, -1 not for the fast path */
+static int fast_key(MapBase *m, PyObject *key, uint64_t *out)
+{
+    unsigned long long k;
+
+    if (!PyLong_CheckExact(key))
+        return -1;
+    k = PyLong_AsUnsignedLongLong(key);
+    if (k == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (m->ksize < 8 && (k >> (m->ksize * 8)))
+        return -1;
+    *out = k;
+    return 0;
+}
+
+static PyObject *mapbase_subscript(PyObject *self, PyObject *key)
+{
+    MapBase *m = (MapBase *)self;
+    uint64_t k, v = 0;
+    int fd, err;
+
+    if (m->ksize && (fd = mapbase_fd(m)) >= 0 && fast_key(m, key, &k) == 0) {
+        err = bpf_map_lookup_elem(fd, &k, &v);
+        if (!err) {
+            if (m->vsign && ((v >> m->vsign) & 1)) {
+                int sh = 63 - m->vsign;
+
+                return PyLong_FromLongLong(((int64_t)(v << sh)) >> sh);
+            }
+            return PyLong_FromUnsignedLongLong(v);
+        }
+        if (err == -ENOENT) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            return NULL;
+        }
+    }
+    return PyObject_CallMethodOneArg(self, str_getitem, key);
+}
+
+static int mapbase_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
+{
+    MapBase *m = (MapBase *)self;
+    PyObject *r;
+    uint64_t k, v;
+    int fd;
+
+    if (!value) {
+        r = PyObject_CallMethodOneArg(self, str_delitem, key);
+        goto done;
+    }
+    if (m->ksize && PyLong_CheckExact(value) && (fd = mapbase_fd(m)) >= 0
+        && fast_key(m, key, &k) == 0) {
+        int ok = 1;
+
+        if (m->vsign) {
+            long long s = PyLong_AsLongLong(value);
+
+            if (s == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                ok = 0;
+            } else if (m->vsign < 63 && (s >= (1LL << m->vsign) || s < -(1LL << m->vsign))) {
+                ok = 0;
+            }
+            v = (uint64_t)s;
+        } else {
+            unsigned long long u = PyLong_AsUnsignedLongLong(value);
+
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                ok = 0;
+            } else if (m->vsize < 8 && (u >> (m->vsize * 8))) {
+                ok = 0;
+            }
+            v = u;
+        }
+        /* little-endian: the kernel reads the low vsize bytes of v */
+        if (ok && bpf_map_update_elem(fd, &k, &v, BPF_ANY) == 0)
+            return 0;
+    }
+    r = PyObject_CallMethodObjArgs(self, str_setitem, key, value, NULL);
+done:
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static int mapbase_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((MapBase *)self)->parent);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int mapbase_clear(PyObject *self)
+{
+    Py_CLEAR(((MapBase *)self)->parent);
+    return 0;
+}
+
+static void mapbase_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    mapbase_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);  /* instances of heap types own a reference to their type */
+}
+
+static PyObject *mapbase_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    MapBase *m = (MapBase *)type->tp_alloc(type, 0);
+
+    if (m)
+        m->fd = -1;
+    return (PyObject *)m;
+}
+
+static PyMemberDef mapbase_members[] = {
+    {"_fdcache", T_INT, offsetof(MapBase, fd), 0, NULL},
+    {"_fast_k", T_INT, offsetof(MapBase, ksize), 0, NULL},
+    {"_fast_v", T_INT, offsetof(MapBase, vsize), 0, NULL},
+    {"_fast_s", T_INT, offsetof(MapBase, vsign), 0, NULL},
+    {"_parent", T_OBJECT, offsetof(MapBase, parent), 0, NULL},
+    {NULL},
+};
+
+static PyType_Slot mapbase_slots[] = {
+    {Py_mp_subscript, mapbase_subscript},
+    {Py_mp_ass_subscript, mapbase_ass_subscript},
+    {Py_tp_traverse, mapbase_traverse},
+    {Py_tp_clear, mapbase_clear},
+    {Py_tp_dealloc, mapbase_dealloc},
+    {Py_tp_new, mapbase_new},
+    {Py_tp_members, mapbase_members},
+    {Py_tp_doc, "C base of pylibbpf.Map: int-keyed, int-valued element access"},
+    {0, NULL},
+};
+
+static PyType_Spec mapbase_spec = {
+    "pylibbpf._fast.MapBase", sizeof(MapBase), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, mapbase_slots,
+};
+
+/* --- Layout ----------------------------------------------------------------- */
+enum { L_BYTES, L_INT, L_STRUCT, L_CALL };
+
+struct item {
+    uint32_t off;
+    uint32_t size;      /* bytes for 's', element size otherwise */
+    char code;          /* struct module format code */
+};
+
+typedef struct {
+    PyObject_HEAD
+    int mode;
+    Py_ssize_t size;        /* the record size the items cover (0 for bytes) */
+    PyTypeObject *cls;      /* L_STRUCT: a tuple subclass */
+    PyObject *decode;       /* L_CALL: decode(bytes) */
+    Py_ssize_t nitems;
+    struct item *items;
+} Layout;
+
+static PyTypeObject *Layout_Type;
+
+static PyObject *unpack_item(const char *p, const struct item *it)
+{
+    switch (it->code) {
+    case 'B': return PyLong_FromLong(*(const uint8_t *)p);
+    case 'b': return PyLong_FromLong(*(const int8_t *)p);
+    case 'H': { uint16_t x; memcpy(&x, p, 2); return PyLong_FromLong(x); }
+    case 'h': { int16_t x; memcpy(&x, p, 2); return PyLong_FromLong(x); }
+    case 'I': { uint32_t x; memcpy(&x, p, 4); return PyLong_FromUnsignedLong(x); }
+    case 'i': { int32_t x; memcpy(&x, p, 4); return PyLong_FromLong(x); }
+    case 'Q': { uint64_t x; memcpy(&x, p, 8); return PyLong_FromUnsignedLongLong(x); }
+    case 'q': { int64_t x; memcpy(&x, p, 8); return PyLong_FromLongLong(x); }
+    case '?': return PyBool_FromLong(*p != 0);
+    case 'f': { float x; memcpy(&x, p, 4); return PyFloat_FromDouble(x); }
+    case 'd': { double x; memcpy(&x, p, 8); return PyFloat_FromDouble(x); }
+    case 's': case 'c': return PyBytes_FromStringAndSize(p, it->size);
+    }
+    PyErr_Format(PyExc_SystemError, "pylibbpf layout: bad item code %c", it->code);
+    return NULL;
+}
+
+/* one record; size is the record's own length (records shorter than the
+ * layout were zero-padded by the collector) */
+static PyObject *layout_decode(Layout *l, const char *p, Py_ssize_t size)
+{
+    switch (l->mode) {
+    case L_BYTES:
+        return PyBytes_FromStringAndSize(p, size);
+    case L_INT:
+        return unpack_item(p, &l->items[0]);
+    case L_STRUCT: {
+        PyObject *t = l->cls->tp_alloc(l->cls, l->nitems);
+        Py_ssize_t i;
+
+        if (!t)
+            return NULL;
+        for (i = 0; i < l->nitems; i++) {
+            PyObject *x = unpack_item(p + l->items[i].off, &l->items[i]);
+
+            if (!x) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(t, i, x);
+        }
+        return t;
+    }
+    default: {
+        PyObject *b = PyBytes_FromStringAndSize(p, size), *r;
+
+        if (!b)
+            return NULL;
+        r = PyObject_CallOneArg(l->decode, b);
+        Py_DECREF(b);
+        return r;
+    }
+    }
+}
+
+static const char ITEM_CODES[] = "BbHhIiQq?fdsc";
+
+static int item_width(char code)
+{
+    switch (code) {
+    case 'B': case 'b': case '?': case 's': case 'c': return 1;
+    case 'H': case 'h': return 2;
+    case 'I': case 'i': case 'f': return 4;
+    default: return 8;
+    }
+}
+
+/* Layout(mode, size, cls, decode, items): items is a sequence of
+ * (offset, code, size) with code one of ITEM_CODES */
+static PyObject *layout_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    int mode;
+    Py_ssize_t size, i, n;
+    PyObject *cls, *decode, *items, *seq;
+    Layout *l;
+
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Layout() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "inOOO:Layout", &mode, &size, &cls, &decode, &items))
+        return NULL;
+    if (mode < L_BYTES || mode > L_CALL || size < 0) {
+        PyErr_SetString(PyExc_ValueError, "Layout: bad mode or size");
+        return NULL;
+    }
+    if (mode == L_STRUCT && (!PyType_Check(cls)
+                             || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type))) {
+        PyErr_SetString(PyExc_TypeError, "Layout: a struct layout needs a tuple subclass");
+        return NULL;
+    }
+    if (mode == L_CALL && !PyCallable_Check(decode)) {
+        PyErr_SetString(PyExc_TypeError, "Layout: decode must be callable");
+        return NULL;
+    }
+    seq = PySequence_Fast(items, "Layout: items must be a sequence");
+    if (!seq)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if ((mode == L_INT && n != 1) || (mode == L_STRUCT && n < 1)) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "Layout: wrong number of items");
+        return NULL;
+    }
+    l = (Layout *)type->tp_alloc(type, 0);
+    if (!l) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    l->mode = mode;
+    l->size = size;
+    l->nitems = n;
+    if (n) {
+        l->items = PyMem_Calloc(n, sizeof(struct item));
+        if (!l->items) {
+            Py_DECREF(seq);
+            Py_DECREF(l);
+            return PyErr_NoMemory();
+        }
+    }
+    for (i = 0; i < n; i++) {
+        unsigned long off, isz;
+        int code;
+
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "kCk", &off, &code, &isz))
+            goto fail;
+        if (!code || !strchr(ITEM_CODES, code)
+            || (code != 's' && isz != (unsigned long)item_width((char)code))
+            || off + isz > (unsigned long)size || (isz == 0 && code != 's')) {
+            PyErr_Format(PyExc_ValueError, "Layout: bad item %zd (%c at %lu, %lu bytes) "
+                         "for a %zd-byte record", i, code ? code : '?', off, isz, size);
+            goto fail;
+        }
+        l->items[i].off = (uint32_t)off;
+        l->items[i].size = (uint32_t)isz;
+        l->items[i].code = (char)code;
+    }
+    Py_DECREF(seq);
+    if (mode == L_STRUCT) {
+        Py_INCREF(cls);
+        l->cls = (PyTypeObject *)cls;
+    }
+    if (mode == L_CALL) {
+        Py_INCREF(decode);
+        l->decode = decode;
+    }
+    return (PyObject *)l;
+fail:
+    Py_DECREF(seq);
+    Py_DECREF(l);
+    return NULL;
+}
+
+static PyObject *layout_call(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    Layout *l = (Layout *)self;
+    Py_buffer b;
+    PyObject *r;
+
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Layout takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "y*:Layout", &b))
+        return NULL;
+    if (l->mode != L_BYTES && b.len < l->size) {
+        PyErr_Format(PyExc_ValueError, "a %zd-byte record needs at least %zd bytes, got %zd",
+                     l->size, l->size, b.len);
+        PyBuffer_Release(&b);
+        return NULL;
+    }
+    r = layout_decode(l, b.buf, b.len);
+    PyBuffer_Release(&b);
+    return r;
+}
+
+static int layout_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((Layout *)self)->cls);
+    Py_VISIT(((Layout *)self)->decode);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int layout_clear(PyObject *self)
+{
+    Py_CLEAR(((Layout *)self)->cls);
+    Py_CLEAR(((Layout *)self)->decode);
+    return 0;
+}
+
+static void layout_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    layout_clear(self);
+    PyMem_Free(((Layout *)self)->items);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMemberDef layout_members[] = {
+    {"size", T_PYSSIZET, offsetof(Layout, size), READONLY, "record bytes the layout reads"},
+    {"mode", T_INT, offsetof(Layout, mode), READONLY, "0 bytes, 1 int, 2 struct, 3 call"},
+    {NULL},
+};
+
+static PyType_Slot layout_slots[] = {
+    {Py_tp_new, layout_new},
+    {Py_tp_call, layout_call},
+    {Py_tp_traverse, layout_traverse},
+    {Py_tp_clear, layout_clear},
+    {Py_tp_dealloc, layout_dealloc},
+    {Py_tp_members, layout_members},
+    {Py_tp_doc, "Layout(mode, size, cls, decode, items): decodes one record's bytes"},
+    {0, NULL},
+};
+
+static PyType_Spec layout_spec = {
+    "pylibbpf._fast.Layout", sizeof(Layout), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, layout_slots,
+};
+
+/* --- Records ---------------------------------------------------------------- */
+typedef struct {
+    PyObject_HEAD
+    Layout *layout;
+    PyObject *data;         /* bytes: the records back to back */
+    PyObject *sizes;        /* bytes of uint32 record sizes when stride is 0, else NULL */
+    PyObject *cpus;         /* list of CPUs (perf buffers): yields (cpu, record), or NULL */
+    Py_ssize_t n, pos, stride, off;
+} Records;
+
+static PyTypeObject *Records_Type;
+
+/* Records(layout, data, count, stride, sizes=None, cpus=None) */
+static PyObject *records_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *layout, *data, *sizes = Py_None, *cpus = Py_None;
+    Py_ssize_t n, stride;
+    Records *r;
+
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Records() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!nn|OO:Records", Layout_Type, &layout, &PyBytes_Type,
+                          &data, &n, &stride, &sizes, &cpus))
+        return NULL;
+    if (n < 0 || stride < 0) {
+        PyErr_SetString(PyExc_ValueError, "Records: negative count or stride");
+        return NULL;
+    }
+    if (stride) {
+        if (stride < ((Layout *)layout)->size || n > PyBytes_GET_SIZE(data) / stride) {
+            PyErr_SetString(PyExc_ValueError, "Records: data shorter than count * stride");
+            return NULL;
+        }
+    } else {
+        Py_ssize_t i, total = 0;
+        const uint32_t *s;
+
+        if (!PyBytes_Check(sizes) || PyBytes_GET_SIZE(sizes) != n * 4) {
+            PyErr_SetString(PyExc_ValueError, "Records: packed records need count sizes");
+            return NULL;
+        }
+        s = (const uint32_t *)PyBytes_AS_STRING(sizes);
+        for (i = 0; i < n; i++) {
+            if (s[i] < ((Layout *)layout)->size) {
+                PyErr_SetString(PyExc_ValueError, "Records: a record is shorter than its type");
+                return NULL;
+            }
+            total += s[i];
+        }
+        if (total > PyBytes_GET_SIZE(data)) {
+            PyErr_SetString(PyExc_ValueError, "Records: sizes exceed the data");
+            return NULL;
+        }
+    }
+    if (cpus != Py_None && (!PyList_Check(cpus) || PyList_GET_SIZE(cpus) != n)) {
+        PyErr_SetString(PyExc_ValueError, "Records: cpus must be a list of count CPUs");
+        return NULL;
+    }
+    r = (Records *)type->tp_alloc(type, 0);
+    if (!r)
+        return NULL;
+    Py_INCREF(layout);
+    r->layout = (Layout *)layout;
+    Py_INCREF(data);
+    r->data = data;
+    if (!stride) {
+        Py_INCREF(sizes);
+        r->sizes = sizes;
+    }
+    if (cpus != Py_None) {
+        Py_INCREF(cpus);
+        r->cpus = cpus;
+    }
+    r->n = n;
+    r->stride = stride;
+    return (PyObject *)r;
+}
+
+/* the next record (with its CPU when there are CPUs); NULL with no error at the end */
+static PyObject *records_next(PyObject *self)
+{
+    Records *r = (Records *)self;
+    const char *p;
+    Py_ssize_t size, i = r->pos;
+    PyObject *rec;
+
+    if (i >= r->n)
+        return NULL;
+    if (r->stride) {
+        size = r->stride;
+        p = PyBytes_AS_STRING(r->data) + i * r->stride;
+    } else {
+        size = ((const uint32_t *)PyBytes_AS_STRING(r->sizes))[i];
+        p = PyBytes_AS_STRING(r->data) + r->off;
+        r->off += size;
+    }
+    r->pos = i + 1;
+    rec = layout_decode(r->layout, p, size);
+    if (rec && r->cpus) {
+        PyObject *cpu = PyList_GET_ITEM(r->cpus, i), *pair = PyTuple_New(2);
+
+        if (!pair) {
+            Py_DECREF(rec);
+            return NULL;
+        }
+        Py_INCREF(cpu);
+        PyTuple_SET_ITEM(pair, 0, cpu);
+        PyTuple_SET_ITEM(pair, 1, rec);
+        return pair;
+    }
+    return rec;
+}
+
+/* deliver(callback) -> True when a callback returned a true value (delivery
+ * stopped after that record), False when every record was delivered. With
+ * CPUs the callback gets (cpu, record). An exception stops delivery too. */
+static PyObject *records_deliver(PyObject *self, PyObject *cb)
+{
+    Records *r = (Records *)self;
+
+    while (r->pos < r->n) {
+        PyObject *argv[2], *res;
+        Py_ssize_t i = r->pos;
+        const char *p;
+        Py_ssize_t size;
+        int truth;
+
+        if (r->stride) {
+            size = r->stride;
+            p = PyBytes_AS_STRING(r->data) + i * r->stride;
+        } else {
+            size = ((const uint32_t *)PyBytes_AS_STRING(r->sizes))[i];
+            p = PyBytes_AS_STRING(r->data) + r->off;
+            r->off += size;
+        }
+        r->pos = i + 1;
+        argv[1] = layout_decode(r->layout, p, size);
+        if (!argv[1])
+            return NULL;
+        if (r->cpus) {
+            argv[0] = PyList_GET_ITEM(r->cpus, i);
+            res = PyObject_Vectorcall(cb, argv, 2, NULL);
+        } else {
+            res = PyObject_Vectorcall(cb, argv + 1, 1, NULL);
+        }
+        Py_DECREF(argv[1]);
+        if (!res)
+            return NULL;
+        if (res == Py_None || res == Py_False) {
+            Py_DECREF(res);
+            continue;
+        }
+        truth = PyObject_IsTrue(res);
+        Py_DECREF(res);
+        if (truth < 0)
+            return NULL;
+        if (truth)
+            Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyObject *records_length_hint(PyObject *self, PyObject *unused)
+{
+    Records *r = (Records *)self;
+
+    return PyLong_FromSsize_t(r->n - r->pos);
+}
+
+static Py_ssize_t records_len(PyObject *self)
+{
+    Records *r = (Records *)self;
+
+    return r->n - r->pos;
+}
+
+static int records_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Records *r = (Records *)self;
+
+    Py_VISIT(r->layout);
+    Py_VISIT(r->cpus);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int records_clear(PyObject *self)
+{
+    Records *r = (Records *)self;
+
+    Py_CLEAR(r->layout);
+    Py_CLEAR(r->data);
+    Py_CLEAR(r->sizes);
+    Py_CLEAR(r->cpus);
+    r->n = r->pos = 0;
+    return 0;
+}
+
+static void records_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    records_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef records_methods[] = {
+    {"deliver", records_deliver, METH_O,
+     "deliver(callback): call callback per record; True if one returned a true value"},
+    {"__length_hint__", records_length_hint, METH_NOARGS, "records not yet taken"},
+    {NULL},
+};
+
+static PyType_Slot records_slots[] = {
+    {Py_tp_new, records_new},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, records_next},
+    {Py_sq_length, records_len},
+    {Py_tp_methods, records_methods},
+    {Py_tp_traverse, records_traverse},
+    {Py_tp_clear, records_clear},
+    {Py_tp_dealloc, records_dealloc},
+    {Py_tp_doc, "Records(layout, data, count, stride, sizes=None, cpus=None)"},
+    {0, NULL},
+};
+
+static PyType_Spec records_spec = {
+    "pylibbpf._fast.Records", sizeof(Records), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, records_slots,
+};
+
+/* --- the module ------------------------------------------------------------- */
+static struct PyModuleDef fast_module = {
+    PyModuleDef_HEAD_INIT, "pylibbpf._fast",
+    "pylibbpf's CPython-level hot paths (see pylibbpf/_csrc/fast.c)", -1, NULL,
+};
+
+static int fast_add_type(PyObject *mod, PyType_Spec *spec, PyTypeObject **out)
+{
+    PyObject *t = PyType_FromSpec(spec);
+
+    if (!t)
+        return -1;
+    *out = (PyTypeObject *)t;
+    Py_INCREF(t);   /* one for *out, one for the module */
+    return PyModule_AddObject(mod, strrchr(spec->name, '.') + 1, t) ? (Py_DECREF(t), -1) : 0;
+}
+
+/* Called once through cffi (which released the GIL): builds the module and
+ * publishes it as sys.modules["pylibbpf._fast"]. 0 on success; on failure the
+ * Python error is printed and -1 returned. */
+static int pylibbpf_fast_install(void)
+{
+    PyGILState_STATE st = PyGILState_Ensure();
+    PyObject *mod = NULL;
+    int rc = -1;
+
+    if (!str_getitem) {
+        str_getitem = PyUnicode_InternFromString("_getitem");
+        str_setitem = PyUnicode_InternFromString("_setitem");
+        str_delitem = PyUnicode_InternFromString("_delitem");
+        if (!str_getitem || !str_setitem || !str_delitem)
+            goto out;
+    }
+    mod = PyModule_Create(&fast_module);
+    if (!mod)
+        goto out;
+    if (fast_add_type(mod, &mapbase_spec, &MapBase_Type)
+        || fast_add_type(mod, &layout_spec, &Layout_Type)
+        || fast_add_type(mod, &records_spec, &Records_Type))
+        goto out;
+    if (PyModule_AddIntConstant(mod, "L_BYTES", L_BYTES) || PyModule_AddIntConstant(mod, "L_INT", L_INT)
+        || PyModule_AddIntConstant(mod, "L_STRUCT", L_STRUCT)
+        || PyModule_AddIntConstant(mod, "L_CALL", L_CALL))
+        goto out;
+    rc = PyDict_SetItemString(PyImport_GetModuleDict(), "pylibbpf._fast", mod);
+out:
+    if (rc)
+        PyErr_Print();
+    Py_XDECREF(mod);
+    PyGILState_Release(st);
+    return rc;
+}

@@ -1,0 +1,224 @@
+"""The C hot paths (pylibbpf/_csrc/fast.c): int maps served by Map's C slots, and
+ring/perf-buffer records decoded and delivered in C. Each must give exactly what
+the Python paths give, and reject bad input with an exception, never a crash."""
+from __future__ import annotations
+
+import errno
+import os
+import random
+import struct
+
+import pytest
+
+import pylibbpf
+from pylibbpf import MapType
+from pylibbpf._ffi import fast, lib
+from pylibbpf.btf import BTF
+from pylibbpf.typed import IntCodec, StructCodec, codec_for, fast_layout
+
+BTF_KIND_STRUCT = 4
+
+
+@pytest.fixture(scope="module")
+def kernel_btf():
+    ptr = lib.btf__load_vmlinux_btf()
+    assert ptr
+    btf = BTF(ptr, owned=True, label="vmlinux")
+    yield btf
+    btf.close()
+
+
+def _struct_ids(btf: BTF, limit: int):
+    ids = []
+    for tid in range(1, int(lib.btf__type_cnt(btf._check()))):
+        info = btf.info(tid)
+        if info.kind == BTF_KIND_STRUCT and 0 < info.size <= 2048:
+            ids.append(tid)
+    rnd = random.Random(1)
+    return rnd.sample(ids, min(limit, len(ids)))
+
+
+def test_layout_decodes_kernel_structs_like_python(kernel_btf) -> None:
+    """Random bytes through 300 kernel structs: the C decoder equals codec.decode."""
+    rnd = random.Random(2)
+    checked = in_c = 0
+    for tid in _struct_ids(kernel_btf, 300):
+        codec = kernel_btf.codec(tid)
+        lay = fast_layout(codec)
+        for _ in range(3):
+            raw = rnd.randbytes(codec.size)
+            want, got = codec.decode(raw), lay(raw)
+            assert type(got) is type(want)
+            if isinstance(codec, StructCodec) and want != want:  # NaN floats
+                assert repr(got) == repr(want)
+            else:
+                assert got == want, codec.name
+            assert got.to_dict().keys() == want.to_dict().keys() if hasattr(want, "to_dict") \
+                else True
+        checked += 1
+        in_c += lay.mode == fast.L_STRUCT
+    assert checked >= 100
+    assert in_c >= checked * 0.9  # nearly every kernel struct is unpacked in C
+
+
+@pytest.mark.parametrize("fmt", ["<I", "<q", "<B", "<h", "<Q"])
+def test_layout_ints(fmt: str) -> None:
+    codec = codec_for(fmt)
+    lay = fast_layout(codec)
+    assert type(codec) is IntCodec and lay.mode == fast.L_INT
+    for raw in (bytes(codec.size), b"\xff" * codec.size, os.urandom(codec.size)):
+        assert lay(raw) == codec.decode(raw)
+
+
+def test_layout_rejects_bad_definitions_and_short_records() -> None:
+    with pytest.raises(ValueError, match="bad item 0"):
+        fast.Layout(fast.L_STRUCT, 4, tuple, None, [(2, "I", 4)])   # runs past the end
+    with pytest.raises(ValueError, match="bad item 0"):
+        fast.Layout(fast.L_STRUCT, 8, tuple, None, [(0, "Z", 4)])   # unknown code
+    with pytest.raises(TypeError, match="tuple subclass"):
+        fast.Layout(fast.L_STRUCT, 4, int, None, [(0, "I", 4)])
+    with pytest.raises(TypeError, match="callable"):
+        fast.Layout(fast.L_CALL, 4, None, 42, ())
+    with pytest.raises(ValueError, match="bad mode"):
+        fast.Layout(9, 4, None, None, ())
+    lay = fast_layout(codec_for("<IQ"))
+    with pytest.raises(ValueError, match="needs at least"):
+        lay(b"\0" * 5)
+
+
+def _records(codec, raws, **kw):
+    lay = fast_layout(codec)
+    stride = codec.size if codec is not None else 0
+    sizes = None if stride else struct.pack(f"={len(raws)}I", *map(len, raws))
+    return fast.Records(lay, b"".join(raws), len(raws), stride, sizes, kw.get("cpus"))
+
+
+def test_records_iterate_and_deliver() -> None:
+    codec = codec_for("<IQ")
+    raws = [codec.encode((i, i * 10)) for i in range(6)]
+    assert [tuple(r) for r in _records(codec, raws)] == [(i, i * 10) for i in range(6)]
+    # bytes records of different sizes
+    blobs = [b"a", b"bcd", b"", b"efgh"]
+    assert list(_records(None, blobs)) == blobs
+    # (cpu, record) pairs
+    cpus = [3, 1, 0, 1, 2, 0]
+    assert [(c, r[0]) for c, r in _records(codec, raws, cpus=cpus)] == list(zip(cpus, range(6)))
+    # delivery stops after a callback returns a true value; the rest stays
+    seen = []
+    recs = _records(codec, raws)
+    assert recs.deliver(lambda r: seen.append(r[0]) or r[0] == 2) is True
+    assert seen == [0, 1, 2] and len(recs) == 3
+    # an exception stops delivery too; the record that raised is consumed
+    def boom(r):
+        if r[0] == 4:
+            raise ZeroDivisionError("record 4")
+        seen.append(r[0])
+    with pytest.raises(ZeroDivisionError, match="record 4"):
+        recs.deliver(boom)
+    assert seen == [0, 1, 2, 3] and len(recs) == 1
+    assert recs.deliver(lambda r: seen.append(r[0])) is False
+    assert seen == [0, 1, 2, 3, 5] and len(recs) == 0
+    assert list(recs) == []
+    got = []
+    _records(codec, raws, cpus=cpus).deliver(lambda c, r: got.append((c, r[1])))
+    assert got == [(c, i * 10) for c, i in zip(cpus, range(6))]
+
+
+def test_records_reject_inconsistent_batches() -> None:
+    lay = fast_layout(codec_for("<IQ"))
+    with pytest.raises(ValueError, match="shorter than count"):
+        fast.Records(lay, b"\0" * 24, 3, 12)
+    with pytest.raises(ValueError, match="count sizes"):
+        fast.Records(fast_layout(None), b"abc", 2, 0, b"\1\0\0\0")
+    with pytest.raises(ValueError, match="exceed"):
+        fast.Records(fast_layout(None), b"abc", 1, 0, struct.pack("=I", 9))
+    with pytest.raises(ValueError, match="shorter than its type"):
+        fast.Records(lay, b"\0" * 24, 2, 0, struct.pack("=2I", 12, 4))
+    with pytest.raises(ValueError, match="cpus"):
+        fast.Records(lay, b"\0" * 24, 2, 12, None, [0])
+    with pytest.raises(TypeError):
+        fast.Records(lay, "text", 1, 12)
+
+
+# --- maps --------------------------------------------------------------------
+def test_int_map_fast_path_round_trips_every_width() -> None:
+    for kf, vf in [("B", "B"), ("H", "h"), ("I", "i"), ("Q", "q"), ("I", "Q")]:
+        ks, vs = struct.calcsize(kf), struct.calcsize(vf)
+        with pylibbpf.Map.create("hash", key_type=kf, value_type=vf, max_entries=16,
+                                 name="fastrt") as m:
+            signed = vf.islower()
+            top = 1 << (vs * 8 - (1 if signed else 0))
+            vals = [0, 1, top - 1] + ([-1, -top] if signed else [])
+            keys = [0, 1, (1 << (ks * 8)) - 1]
+            for i, val in enumerate(vals):
+                m[keys[i % len(keys)]] = val
+                assert m[keys[i % len(keys)]] == val
+                # the bytes in the kernel are what struct would write
+                raw = m.raw[struct.pack("=" + kf, keys[i % len(keys)])]
+                assert raw == struct.pack("=" + vf, val)
+            with pytest.raises(KeyError):
+                m[2]
+            # out of range: the Python path's errors, naming the map
+            with pytest.raises((OverflowError, ValueError, struct.error), match="fastrt"):
+                m[0] = top if not signed else -top - 1
+            with pytest.raises((OverflowError, ValueError, struct.error), match="fastrt"):
+                m[1 << (ks * 8)] = 1
+            with pytest.raises((OverflowError, ValueError, struct.error), match="fastrt"):
+                m[-1]
+
+
+def test_int_map_other_inputs_take_the_general_path() -> None:
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=8,
+                             name="fastin") as m:
+        m[True] = 5                     # bool is not taken as a plain int in C
+        assert m[1] == 5
+        m[struct.pack("I", 2)] = struct.pack("Q", 7)   # raw bytes still work
+        assert m[2] == 7
+        with pytest.raises(TypeError, match="fastin"):
+            m["x"] = 1
+        with pytest.raises(TypeError, match="fastin"):
+            m[3] = "seven"
+        del m[2]
+        assert 2 not in m and 1 in m
+
+
+def test_int_map_full_raises_the_kernel_error() -> None:
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=2,
+                             name="fastfull") as m:
+        m[1] = m[2] = 1
+        with pytest.raises(pylibbpf.BPFError, match="fastfull") as ei:
+            m[3] = 1
+        assert ei.value.errno == errno.E2BIG
+
+
+def test_int_map_closed_and_views() -> None:
+    m = pylibbpf.Map.create("array", key_type="I", value_type="I", max_entries=4,
+                            name="fastview")
+    m[1] = 11
+    view = m.typed(value="<i")
+    raw = m.raw
+    assert view[1] == 11 and raw[struct.pack("I", 1)] == struct.pack("I", 11)
+    view[2] = -3
+    assert m[2] == (1 << 32) - 3
+    m.close()
+    for mm in (m, view, raw):
+        with pytest.raises(pylibbpf.ClosedError):
+            mm[1]
+    with pytest.raises(pylibbpf.ClosedError):
+        m[1] = 2
+    with pytest.raises(pylibbpf.ClosedError):
+        view[1] = 2
+
+
+def test_int_map_of_closed_object(bpf_objects) -> None:
+    obj = pylibbpf.Object(bpf_objects["maps_types"])
+    obj.load()
+    m = next(mp for mp in obj.maps.values() if mp.type == MapType.ARRAY
+             and mp.key_size == 4 and mp.value_size == 8)
+    m[0] = 9
+    assert m[0] == 9
+    obj.close()
+    with pytest.raises(pylibbpf.ClosedError):
+        m[0]
+    with pytest.raises(pylibbpf.ClosedError):
+        m[0] = 1
