@@ -1,9 +1,10 @@
 """``RingBuffer``: events from one or more BPF ring-buffer maps (and ``UserRingBuffer``).
 
 libbpf hands each record to a small C collector (``_csrc/events.c``) that
-copies it into one buffer per map; Python then decodes the whole batch at once
-and calls the map's callback per record — or, in batch mode, once per poll
-with every record in a NumPy structured array (a list of bytes without NumPy).
+copies it into one buffer per map. A C loop (``_csrc/fast.c``) then decodes
+each record and calls the map's callback with it — or, in batch mode, the
+callback gets every record of a poll at once in a NumPy structured array (a
+list of bytes without NumPy).
 
 Records are ``bytes`` unless the map is given a ``record_type``: a struct name
 looked up in the object's BTF (``record_type="event"``), a codec, a ctypes

@@ -2,8 +2,9 @@
  *
  * Ring and perf buffers: libbpf calls a C collector for every record, which
  * copies it into one growing buffer (fixed-size slots when the record type is
- * known, packed otherwise). Python then decodes the whole batch at once, so no
- * Python code runs per record inside libbpf's loop.
+ * known, packed otherwise), so no Python code runs inside libbpf's loop. The
+ * batch is then decoded and delivered record by record in C (fast.c: Records),
+ * or handed over whole in batch mode.
  *
  * BTF: flat accessors over libbpf's inline btf_* helpers, which Python cannot
  * call directly. */
@@ -317,41 +318,4 @@ static int pylibbpf_btf_member(const struct btf *btf, __u32 id, __u32 idx,
     default:
         return -EINVAL;
     }
-}
-
-/* --- scalar map fast paths ---------------------------------------------------
- * Maps whose key and value are plain unsigned integers (the common counter
- * map) are updated and read without packing bytes in Python: the ints cross
- * the FFI as C integers. -ERANGE: a value does not fit (Python then takes the
- * general path, which raises a proper error). Little-endian hosts only. */
-static int pylibbpf_update_uu(int fd, uint64_t key, uint32_t ksize, uint64_t value,
-                              uint32_t vsize, uint64_t flags)
-{
-    if ((ksize < 8 && key >> (ksize * 8)) || (vsize < 8 && value >> (vsize * 8)))
-        return -ERANGE;
-    return bpf_map_update_elem(fd, &key, &value, flags);
-}
-
-/* the value itself, with errno 0 on success (else errno is the error): no
- * output buffer for Python to allocate, pool or index */
-static uint64_t pylibbpf_lookup_uu_v(int fd, uint64_t key, uint32_t ksize)
-{
-    uint64_t value = 0;
-    int err;
-
-    if (ksize < 8 && key >> (ksize * 8)) {
-        errno = ERANGE;
-        return 0;
-    }
-    err = bpf_map_lookup_elem(fd, &key, &value);
-    errno = err < 0 ? -err : 0;
-    return value;
-}
-
-static int pylibbpf_lookup_uu(int fd, uint64_t key, uint32_t ksize, uint64_t *value)
-{
-    if (ksize < 8 && key >> (ksize * 8))
-        return -ERANGE;
-    *value = 0;
-    return bpf_map_lookup_elem(fd, &key, value);
 }
