@@ -168,7 +168,9 @@ def bench_map(n: int, rounds: int) -> Dict[str, float]:
             t = time.perf_counter()
             for i in range(n):
                 m[i] = i
-            return time.perf_counter() - t
+            t = time.perf_counter() - t
+            assert len(m) == n and m[n - 1] == n - 1
+            return t
 
     def per_lookup() -> float:
         with fresh() as m:
