@@ -214,11 +214,15 @@ class _Reader(Closeable):
                     stop = recs.deliver(cb)  # the per-record loop, in C
                 finally:
                     done += before - len(recs)
+                if self._ptr is None:  # a callback closed this buffer
+                    return done
+                # a callback may have consumed re-entrantly: pop this batch only
                 if stop:
-                    if not recs:
+                    if not recs and pending and pending[0] is recs:
                         pending.popleft()
                     return done
-                pending.popleft()
+                if pending and pending[0] is recs:
+                    pending.popleft()
         return done
 
     def _has_pending(self) -> bool:
@@ -412,6 +416,8 @@ class _Reader(Closeable):
                 lib.pylibbpf_collector_free(src.coll)
                 src.coll = None
             src.target = None
+            for recs in src.pending:
+                recs.discard()  # a callback may be delivering from it right now
             src.pending.clear()
             src.batches.clear()
         self._sources.clear()

@@ -119,6 +119,10 @@ def test_records_iterate_and_deliver() -> None:
     assert recs.deliver(lambda r: seen.append(r[0])) is False
     assert seen == [0, 1, 2, 3, 5] and len(recs) == 0
     assert list(recs) == []
+    left = _records(codec, raws)
+    next(left)
+    left.discard()                      # what closing a buffer does to pending batches
+    assert len(left) == 0 and left.deliver(seen.append) is False and list(left) == []
     got = []
     _records(codec, raws, cpus=cpus).deliver(lambda c, r: got.append((c, r[1])))
     assert got == [(c, i * 10) for c, i in zip(cpus, range(6))]

@@ -352,3 +352,34 @@ def test_poll_async_handles_real_records(events_obj) -> None:
     pid = asyncio.run(asyncio.wait_for(main(), 20))
     assert [EVENT.unpack_from(e)[2] for e in got if EVENT.unpack_from(e)[0] == pid] == \
         [1000, 1001]
+
+
+def test_callback_may_close_or_poll_its_own_buffer(typed_events) -> None:
+    """Re-entering the buffer from its own callback is an error or works, never a crash."""
+    obj, child = typed_events([1, 2, 3, 4])
+    got = []
+
+    def closing(e):
+        got.append(e.arg)
+        rb.close()
+
+    rb = pylibbpf.RingBuffer(obj.maps["events"], closing, record_type="event")
+    child.run()
+    rb.poll(1000)                   # delivery ends with the buffer; no IndexError
+    assert got == [1] and rb.closed
+    with pytest.raises(pylibbpf.ClosedError):
+        rb.poll(0)
+
+    obj2, child2 = typed_events([5, 6, 7])
+    seen = []
+
+    def nested(e):
+        seen.append(e.arg)
+        if e.arg == 5:
+            rb2.consume()           # delivers the rest from inside the callback
+
+    with pylibbpf.RingBuffer(obj2.maps["events"], nested, record_type="event") as rb2:
+        child2.run()
+        rb2.poll(1000)
+        rb2.consume()
+        assert seen == [5, 6, 7]

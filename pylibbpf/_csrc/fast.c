@@ -607,6 +607,14 @@ static PyObject *records_deliver(PyObject *self, PyObject *cb)
     Py_RETURN_FALSE;
 }
 
+static PyObject *records_discard(PyObject *self, PyObject *unused)
+{
+    Records *r = (Records *)self;
+
+    r->pos = r->n;
+    Py_RETURN_NONE;
+}
+
 static PyObject *records_length_hint(PyObject *self, PyObject *unused)
 {
     Records *r = (Records *)self;
@@ -657,6 +665,7 @@ static PyMethodDef records_methods[] = {
     {"deliver", records_deliver, METH_O,
      "deliver(callback): call callback per record; True if one returned a true value"},
     {"__length_hint__", records_length_hint, METH_NOARGS, "records not yet taken"},
+    {"discard", records_discard, METH_NOARGS, "drop the records not yet taken"},
     {NULL},
 };
 
