@@ -55,6 +55,9 @@ _INDEX_KEY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_
 _ARRAY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
                           MapType.ARRAY_OF_MAPS, MapType.PERF_EVENT_ARRAY,
                           MapType.CGROUP_ARRAY})
+# element calls on these never block, so MapBase makes them holding the GIL
+# (others, e.g. a cpumap update that starts a kernel thread, take the Python path)
+_GIL_HELD_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.LRU_HASH})
 _NO_BATCH = frozenset({_errno.EINVAL, _errno.ENOTSUP, _errno.EOPNOTSUPP, ENOTSUPP,
                        _errno.ENOSYS})
 _BATCH = 65536
@@ -625,7 +628,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0
         self._fast_k = 0
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
-                and (not kc.signed) and sys.byteorder == "little":
+                and (not kc.signed) and sys.byteorder == "little" and mtype in _GIL_HELD_TYPES:
             self._fast_s = vc.size * 8 - 1 if vc.signed else 0
             self._fast_v = vc.size
             self._fast_k = kc.size

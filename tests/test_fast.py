@@ -156,6 +156,7 @@ def test_int_map_fast_path_round_trips_every_width() -> None:
             keys = [0, 1, (1 << (ks * 8)) - 1]
             for i, val in enumerate(vals):
                 m[keys[i % len(keys)]] = val
+                assert (m._fast_k, m._fast_v) == (ks, vs)  # the C path is the one tested
                 assert m[keys[i % len(keys)]] == val
                 # the bytes in the kernel are what struct would write
                 raw = m.raw[struct.pack("=" + kf, keys[i % len(keys)])]
@@ -184,6 +185,18 @@ def test_int_map_other_inputs_take_the_general_path() -> None:
             m[3] = "seven"
         del m[2]
         assert 2 not in m and 1 in m
+
+
+def test_only_never_blocking_map_types_take_the_c_path() -> None:
+    with pylibbpf.Map.create("lru_hash", key_type="I", value_type="Q", max_entries=4) as m, \
+            pylibbpf.Map.create("percpu_hash", key_type="I", value_type="Q",
+                                max_entries=4) as pc, \
+            pylibbpf.Map.create("cpumap", key_type="I", value_type="I", max_entries=2) as cm:
+        m[1] = 2
+        pc[1] = 3
+        cm[0] = 0                        # queue size 0: no CPU entry (and no kthread)
+        assert m._fast_k == 4 and pc._fast_k == 0 and cm._fast_k == 0
+        assert m[1] == 2 and pc.sum(1) == 3 * pylibbpf.possible_cpus()
 
 
 def test_int_map_full_raises_the_kernel_error() -> None:
