@@ -14,6 +14,7 @@ import pylibbpf
 from pylibbpf import MapType
 from pylibbpf._ffi import fast, lib
 from pylibbpf.btf import BTF
+from pylibbpf.map import possible_cpus
 from pylibbpf.typed import IntCodec, StructCodec, codec_for, fast_layout
 
 BTF_KIND_STRUCT = 4
@@ -196,7 +197,7 @@ def test_only_never_blocking_map_types_take_the_c_path() -> None:
         pc[1] = 3
         cm[0] = 0                        # queue size 0: no CPU entry (and no kthread)
         assert m._fast_k == 4 and pc._fast_k == 0 and cm._fast_k == 0
-        assert m[1] == 2 and pc.sum(1) == 3 * pylibbpf.possible_cpus()
+        assert m[1] == 2 and pc.sum(1) == 3 * possible_cpus()
 
 
 def test_int_map_full_raises_the_kernel_error() -> None:
