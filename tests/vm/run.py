@@ -13,7 +13,7 @@ PYTHONPATH, and the BPF objects the host compiled (see guest_plugin.py).
 
 Environment:
   PYLIBBPF_VM_KERNELS   kernels the test suite boots (default "6.1,6.12"; "none" = off)
-  PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 420)
+  PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 600)
   PYLIBBPF_VM_MEMORY    guest memory (default 2G); PYLIBBPF_VM_CPUS (default 2)
   PYLIBBPF_VM_CACHE     kernel cache (default ${XDG_CACHE_HOME:-~/.cache}/pylibbpf-vm)
   PYLIBBPF_VM_KEEP=1    keep the run directory (console log, junit XML) afterwards
@@ -230,7 +230,7 @@ def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Pa
         kernel = ensure_kernel(kernel_name)
     except (KernelError, subprocess.CalledProcessError, OSError) as e:
         raise CannotStart(f"kernel {kernel_name}: {e}") from None
-    timeout = timeout or float(os.environ.get("PYLIBBPF_VM_TIMEOUT", "420"))
+    timeout = timeout or float(os.environ.get("PYLIBBPF_VM_TIMEOUT", "600"))
     keep = keep if keep is not None else os.environ.get("PYLIBBPF_VM_KEEP") == "1"
     runs = cache_dir() / "runs"
     runs.mkdir(exist_ok=True)
