@@ -226,17 +226,3 @@ def test_int_map_closed_and_views() -> None:
         m[1] = 2
     with pytest.raises(pylibbpf.ClosedError):
         view[1] = 2
-
-
-def test_int_map_of_closed_object(bpf_objects) -> None:
-    obj = pylibbpf.Object(bpf_objects["maps_types"])
-    obj.load()
-    m = next(mp for mp in obj.maps.values() if mp.type == MapType.ARRAY
-             and mp.key_size == 4 and mp.value_size == 8)
-    m[0] = 9
-    assert m[0] == 9
-    obj.close()
-    with pytest.raises(pylibbpf.ClosedError):
-        m[0]
-    with pytest.raises(pylibbpf.ClosedError):
-        m[0] = 1

@@ -286,6 +286,7 @@ def test_typed_fast_paths_see_close(bpf_objects) -> None:
     actions = obj.maps["actions"]
     actions[2] = 7
     assert actions[2] == 7
+    assert actions._fast_k == 4  # served by Map's C base, which must see the close too
     obj.close()
     with pytest.raises(pylibbpf.ClosedError):
         actions[2]
