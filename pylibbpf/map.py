@@ -326,8 +326,6 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._value_override: Optional[Codec] = None
         self._kc: Optional[Codec] = None
         self._vc: Optional[Codec] = None
-        self._kpack: Any = None
-        self._vpack: Any = None
         self._vsize = 0
         self._vdecode: Any = None
         self._u64: List[Any] = []
@@ -619,10 +617,6 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if self.percpu and self._typed:
             vc = PerCPUCodec(vc, possible_cpus())
         self._kc, self._vc = kc, vc
-        kp = getattr(kc, "_pack1", None)
-        self._kpack = kp if isinstance(kc, IntCodec) and kc.scalar else None
-        vp = getattr(vc, "_pack1", None)
-        self._vpack = vp if isinstance(vc, IntCodec) and vc.scalar else None
         self._vsize = vc.size
         self._vdecode = vc.decode
         # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0
@@ -734,14 +728,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     def lookup(self, key: Any, default: Any = None, *, flags: int = 0) -> Any:
         """The value for ``key``, or ``default`` when it is missing."""
         fd = self._live_fd()
-        kp = self._kpack
-        if kp is not None and type(key) is int:
-            try:
-                k = kp(key)
-            except struct.error:
-                k = self._ekey(key)
-        else:
-            k = self._ekey(key)
+        k = self._ekey(key)
         pair = self._buf()
         ret = lib.bpf_map_lookup_elem_flags(fd, k, pair[1], flags)
         if ret:
@@ -757,14 +744,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     # there, in one system call; everything else arrives here
     def _getitem(self, key: Any) -> Any:
         fd = self._live_fd()
-        kp = self._kpack
-        if kp is not None and type(key) is int:
-            try:
-                k = kp(key)
-            except struct.error:
-                k = self._ekey(key)
-        else:
-            k = self._ekey(key)
+        k = self._ekey(key)
         bufs = self._bufs
         pair = bufs.pop() if bufs else self._buf()
         ret = _lookup_elem(fd, k, pair[1])
@@ -779,22 +759,8 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
 
     def _setitem(self, key: Any, value: Any) -> None:
         fd = self._live_fd()
-        kp = self._kpack
-        if kp is not None and type(key) is int:
-            try:
-                k = kp(key)
-            except struct.error:
-                k = self._ekey(key)
-        else:
-            k = self._ekey(key)
-        vp = self._vpack
-        if vp is not None and type(value) is int:
-            try:
-                v = vp(value)
-            except struct.error:
-                v = self._evalue(value)
-        else:
-            v = self._evalue(value)
+        k = self._ekey(key)
+        v = self._evalue(value)
         ret = _update_elem(fd, k, v, 0)
         if ret:
             check_ret(ret, f"update map {self.name!r}")

@@ -15,11 +15,10 @@ queued for the next call.
 from __future__ import annotations
 
 import importlib
-import struct
 import errno as _errno
 from collections import deque
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
-                    Optional, Sequence, Tuple, Union)
+                    Optional, Sequence, Union)
 
 if TYPE_CHECKING:
     import asyncio
@@ -96,14 +95,6 @@ class _Source:
                     self.dtype = np.dtype(f"V{codec.size}")
         self.layout = fast_layout(codec)
 
-    def _raw_records(self, data: bytes, n: int) -> List[bytes]:
-        out = []
-        pos = 0
-        for sz in self._sizes:
-            out.append(data[pos:pos + sz])
-            pos += sz
-        return out
-
     def aim(self, max_records: int) -> None:
         """Batch mode with NumPy: collect the next records straight into an array."""
         if self.dtype is None or self.target is not None:
@@ -140,9 +131,8 @@ class _Source:
         sizes = ffi.buffer(c.sizes, 4 * n)[:] if not self.stride else None
         lib.pylibbpf_collector_reset(c)
         if self.batch:
-            if self.codec is None:
-                self._sizes = struct.unpack(f"={n}I", sizes or b"")
-                recs: Any = self._raw_records(data, n)
+            if self.codec is None:  # bytes of each record's own size
+                recs: Any = list(fast.Records(self.layout, data, n, 0, sizes))
             else:
                 mv = memoryview(data)
                 st = self.stride
