@@ -26,7 +26,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 __all__ = ["Codec", "RawCodec", "IntCodec", "FloatCodec", "BoolCodec", "EnumCodec",
            "CharArrayCodec", "BytesArrayCodec", "ArrayCodec", "StructCodec", "UnionCodec",
-           "CtypesCodec", "FormatCodec", "CString", "Record", "PerCPU", "codec_for"]
+           "CtypesCodec", "FormatCodec", "CString", "Record", "PerCPU", "codec_for",
+           "OutOfRangeError", "fast_layout"]
 
 
 class CString(bytes):
@@ -101,11 +102,11 @@ def _err(codec: "Codec", value: Any, why: str = "") -> TypeError:
     msg = (f"cannot encode {type(value).__name__} {value!r:.60} as {codec.name}"
            + (f": {why}" if why else ""))
     if type(value) is int and ("requires" in why or "out of range" in why):  # too big/small
-        return _OutOfRange(msg)
+        return OutOfRangeError(msg)
     return TypeError(msg)
 
 
-class _OutOfRange(OverflowError, TypeError):
+class OutOfRangeError(OverflowError, TypeError):
     """An int that doesn't fit its C type: an OverflowError (also a TypeError, as
     every other value the codec can't encode)."""
 
