@@ -27,7 +27,8 @@ from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
 from .btf import BTF, btf_of_object, map_def_types
 from .errors import ENOTSUPP, BPFError, ClosedError, as_path, check_ret, error_from_errno
-from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for)
+from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for,
+                    fast_layout)
 from .types import MapType, _coerce
 
 if TYPE_CHECKING:
@@ -618,7 +619,9 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             vc = PerCPUCodec(vc, possible_cpus())
         self._kc, self._vc = kc, vc
         self._vsize = vc.size
-        self._vdecode = vc.decode
+        # records and ints are unpacked in C (one call, no intermediate tuple)
+        lay = fast_layout(vc)
+        self._vdecode = lay if lay.mode in (fast.L_INT, fast.L_STRUCT) else vc.decode
         # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0
         self._fast_k = 0
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \

@@ -522,6 +522,14 @@ class StructCodec(Codec):
     def build(self, items: Sequence[Any], i: int) -> Any:
         return tuple.__new__(self.cls, items[i:i + self.n])
 
+    def encode(self, value: Any) -> bytes:
+        if type(value) is self.cls:  # a record holds its flat items already
+            try:
+                return self.struct.pack(*value)
+            except struct.error as e:
+                raise _err(self, value, str(e)) from None
+        return super().encode(value)
+
     def flatten(self, value: Any, out: List[Any]) -> None:
         if type(value) is self.cls:
             out.extend(value)
