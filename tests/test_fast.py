@@ -7,6 +7,8 @@ import errno
 import os
 import random
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -226,3 +228,46 @@ def test_int_map_closed_and_views() -> None:
         m[1] = 2
     with pytest.raises(pylibbpf.ClosedError):
         view[1] = 2
+
+
+def test_random_layouts_and_batches_never_crash() -> None:
+    """Random (often invalid) item lists, sizes and batches: a clean exception or a
+    decoded record, never a crash (run in a child so a crash fails the test)."""
+    code = r'''
+import random, struct
+from pylibbpf._ffi import fast
+from pylibbpf.typed import Record
+class R(Record):
+    __slots__ = ()
+rnd = random.Random(7)
+codes = "BbHhIiQq?fdscxZ"
+ok = bad = 0
+for _ in range(3000):
+    size = rnd.randrange(0, 40)
+    items = [(rnd.randrange(-2, 44), rnd.choice(codes), rnd.choice([0, 1, 2, 4, 8, 9]))
+             for _ in range(rnd.randrange(0, 6))]
+    mode = rnd.choice([0, 1, 2, 2, 3])
+    try:
+        lay = fast.Layout(mode, size, R, len, items)
+    except (ValueError, TypeError, OverflowError):
+        bad += 1
+        continue
+    n = rnd.randrange(0, 5)
+    stride = rnd.choice([0, size, size + 3, 1])
+    data = rnd.randbytes(rnd.randrange(0, 200))
+    sizes = struct.pack(f"={n}I", *(rnd.randrange(0, 60) for _ in range(n)))
+    cpus = rnd.choice([None, list(range(n)), [0]])
+    try:
+        recs = fast.Records(lay, data, n, stride, sizes if not stride else None, cpus)
+    except (ValueError, TypeError):
+        bad += 1
+        continue
+    list(recs)
+    ok += 1
+print(ok, bad)
+'''
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    ok, bad = map(int, out.stdout.split())
+    assert ok > 50 and bad > 500  # both outcomes were exercised
