@@ -983,6 +983,12 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             else len(self._snapshot(values=False)[0])
 
     def __contains__(self, key: object) -> bool:
+        if self._fast_k and type(key) is int:  # int maps: a lookup in MapBase's C slot
+            try:
+                self[key]
+                return True
+            except (KeyError, TypeError):     # missing, or out of the key's range
+                return False
         if self.type == MapType.BLOOM_FILTER:
             return self._bloom_has(key)
         try:

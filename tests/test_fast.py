@@ -202,6 +202,17 @@ def test_only_never_blocking_map_types_take_the_c_path() -> None:
         assert m[1] == 2 and pc.sum(1) == 3 * possible_cpus()
 
 
+def test_int_map_membership() -> None:
+    m = pylibbpf.Map.create("hash", key_type="H", value_type="Q", max_entries=4, name="fastin2")
+    m[7] = 0                             # a zero value is still present
+    assert m._fast_k == 2
+    assert 7 in m and 8 not in m and -1 not in m and 1 << 16 not in m and "7" not in m
+    assert m.get(7) == 0 and m.get(8, "none") == "none"
+    m.close()
+    with pytest.raises(pylibbpf.ClosedError):
+        7 in m
+
+
 def test_int_map_full_raises_the_kernel_error() -> None:
     with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=2,
                              name="fastfull") as m:
