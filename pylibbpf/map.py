@@ -617,23 +617,26 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             kc = LpmKeyCodec(kc)
         if self.percpu and self._typed:
             vc = PerCPUCodec(vc, possible_cpus())
+        # the kernel writes value_buffer_size bytes on lookup: never hand it less (and
+        # keep nothing of a type that failed this, so no later call can use it)
+        if vc.size != self.value_buffer_size:
+            raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
+                                          f"{vc.size} bytes, lookups need "
+                                          f"{self.value_buffer_size}")
         self._kc, self._vc = kc, vc
         self._vsize = vc.size
         # records and ints are unpacked in C (one call, no intermediate tuple)
         lay = fast_layout(vc)
         self._vdecode = lay if lay.mode in (fast.L_INT, fast.L_STRUCT) else vc.decode
-        # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0
         self._fast_k = 0
+        # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0;
+        # only once the sizes are known to be the map's own (the kernel writes that many)
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
-                and (not kc.signed) and sys.byteorder == "little" and mtype in _GIL_HELD_TYPES:
+                and (not kc.signed) and sys.byteorder == "little" and mtype in _GIL_HELD_TYPES \
+                and kc.size == ks and vc.size == vs:
             self._fast_s = vc.size * 8 - 1 if vc.signed else 0
             self._fast_v = vc.size
             self._fast_k = kc.size
-        # the kernel writes value_buffer_size bytes on lookup: never hand it less
-        if vc.size != self.value_buffer_size:
-            raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
-                                          f"{vc.size} bytes, lookups need "
-                                          f"{self.value_buffer_size}")
         return kc, vc
 
     def _btf_ids(self) -> Tuple[Optional[BTF], int, int]:

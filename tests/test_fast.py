@@ -202,6 +202,21 @@ def test_only_never_blocking_map_types_take_the_c_path() -> None:
         assert m[1] == 2 and pc.sum(1) == 3 * possible_cpus()
 
 
+def test_c_path_ignores_impossible_sizes() -> None:
+    """MapBase's fields are plain ints settable from Python: sizes its 8-byte buffers
+    can't hold switch the C path off instead of reaching memory they don't own."""
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=4) as m:
+        m[1] = 5
+        for field, bad in (("_fast_k", 100), ("_fast_k", -3), ("_fast_v", 64),
+                           ("_fast_v", 0), ("_fast_s", 99), ("_fast_s", -1)):
+            good = getattr(m, field)
+            setattr(m, field, bad)
+            assert m[1] == 5                 # the Python path answered
+            m[2] = 6
+            assert m[2] == 6
+            setattr(m, field, good)
+
+
 def test_int_map_membership() -> None:
     m = pylibbpf.Map.create("hash", key_type="H", value_type="Q", max_entries=4, name="fastin2")
     m[7] = 0                             # a zero value is still present

@@ -47,6 +47,14 @@ static int mapbase_fd(MapBase *m)
     return m->fd;
 }
 
+/* the int fast path is on, with sizes that fit the 8-byte buffers used below (the
+ * fields are set from Python, which checked them against the map's own sizes) */
+static int fast_on(const MapBase *m)
+{
+    return m->ksize >= 1 && m->ksize <= 8 && m->vsize >= 1 && m->vsize <= 8
+        && m->vsign >= 0 && m->vsign < m->vsize * 8;
+}
+
 /* key as the little-endian integer the kernel reads: 0 ok, -1 not for the fast path */
 static int fast_key(MapBase *m, PyObject *key, uint64_t *out)
 {
@@ -71,7 +79,7 @@ static PyObject *mapbase_subscript(PyObject *self, PyObject *key)
     uint64_t k, v = 0;
     int fd, err;
 
-    if (m->ksize && (fd = mapbase_fd(m)) >= 0 && fast_key(m, key, &k) == 0) {
+    if (fast_on(m) && (fd = mapbase_fd(m)) >= 0 && fast_key(m, key, &k) == 0) {
         err = bpf_map_lookup_elem(fd, &k, &v);
         if (!err) {
             if (m->vsign && ((v >> m->vsign) & 1)) {
@@ -100,7 +108,7 @@ static int mapbase_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
         r = PyObject_CallMethodOneArg(self, str_delitem, key);
         goto done;
     }
-    if (m->ksize && PyLong_CheckExact(value) && (fd = mapbase_fd(m)) >= 0
+    if (fast_on(m) && PyLong_CheckExact(value) && (fd = mapbase_fd(m)) >= 0
         && fast_key(m, key, &k) == 0) {
         int ok = 1;
 
