@@ -73,13 +73,19 @@ def test_layout_ints(fmt: str) -> None:
         assert lay(raw) == codec.decode(raw)
 
 
+class _T(tuple):  # type: ignore[type-arg]
+    pass
+
+
 def test_layout_rejects_bad_definitions_and_short_records() -> None:
     with pytest.raises(ValueError, match="bad item 0"):
-        fast.Layout(fast.L_STRUCT, 4, tuple, None, [(2, "I", 4)])   # runs past the end
+        fast.Layout(fast.L_STRUCT, 4, _T, None, [(2, "I", 4)])      # runs past the end
     with pytest.raises(ValueError, match="bad item 0"):
-        fast.Layout(fast.L_STRUCT, 8, tuple, None, [(0, "Z", 4)])   # unknown code
-    with pytest.raises(TypeError, match="tuple subclass"):
-        fast.Layout(fast.L_STRUCT, 4, int, None, [(0, "I", 4)])
+        fast.Layout(fast.L_STRUCT, 8, _T, None, [(0, "Z", 4)])      # unknown code
+    assert tuple(fast.Layout(fast.L_STRUCT, 4, _T, None, [(0, "I", 4)])(b"\1\0\0\0")) == (1,)
+    for cls in (int, tuple):
+        with pytest.raises(TypeError, match="tuple subclass"):
+            fast.Layout(fast.L_STRUCT, 4, cls, None, [(0, "I", 4)])
     with pytest.raises(TypeError, match="callable"):
         fast.Layout(fast.L_CALL, 4, None, 42, ())
     with pytest.raises(ValueError, match="bad mode"):
@@ -143,6 +149,10 @@ def test_records_reject_inconsistent_batches() -> None:
         fast.Records(lay, b"\0" * 24, 2, 0, struct.pack("=2I", 12, 4))
     with pytest.raises(ValueError, match="cpus"):
         fast.Records(lay, b"\0" * 24, 2, 12, None, [0])
+    cpus = [4, 5]
+    recs = fast.Records(lay, b"\0" * 24, 2, 12, None, cpus)
+    cpus.clear()                         # the batch keeps its own copy
+    assert [c for c, _ in recs] == [4, 5]
     with pytest.raises(TypeError):
         fast.Records(lay, "text", 1, 12)
 

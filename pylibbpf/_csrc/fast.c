@@ -313,7 +313,7 @@ static PyObject *layout_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "Layout: bad mode or size");
         return NULL;
     }
-    if (mode == L_STRUCT && (!PyType_Check(cls)
+    if (mode == L_STRUCT && (!PyType_Check(cls) || cls == (PyObject *)&PyTuple_Type
                              || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type))) {
         PyErr_SetString(PyExc_TypeError, "Layout: a struct layout needs a tuple subclass");
         return NULL;
@@ -457,7 +457,7 @@ typedef struct {
     Layout *layout;
     PyObject *data;         /* bytes: the records back to back */
     PyObject *sizes;        /* bytes of uint32 record sizes when stride is 0, else NULL */
-    PyObject *cpus;         /* list of CPUs (perf buffers): yields (cpu, record), or NULL */
+    PyObject *cpus;         /* tuple of CPUs (perf buffers): yields (cpu, record), or NULL */
     Py_ssize_t n, pos, stride, off;
 } Records;
 
@@ -522,9 +522,12 @@ static PyObject *records_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_INCREF(sizes);
         r->sizes = sizes;
     }
-    if (cpus != Py_None) {
-        Py_INCREF(cpus);
-        r->cpus = cpus;
+    if (cpus != Py_None) {  /* a tuple of our own: nobody can shorten it meanwhile */
+        r->cpus = PyList_AsTuple(cpus);
+        if (!r->cpus) {
+            Py_DECREF(r);
+            return NULL;
+        }
     }
     r->n = n;
     r->stride = stride;
@@ -552,7 +555,7 @@ static PyObject *records_next(PyObject *self)
     r->pos = i + 1;
     rec = layout_decode(r->layout, p, size);
     if (rec && r->cpus) {
-        PyObject *cpu = PyList_GET_ITEM(r->cpus, i), *pair = PyTuple_New(2);
+        PyObject *cpu = PyTuple_GET_ITEM(r->cpus, i), *pair = PyTuple_New(2);
 
         if (!pair) {
             Py_DECREF(rec);
@@ -593,7 +596,7 @@ static PyObject *records_deliver(PyObject *self, PyObject *cb)
         if (!argv[1])
             return NULL;
         if (r->cpus) {
-            argv[0] = PyList_GET_ITEM(r->cpus, i);
+            argv[0] = PyTuple_GET_ITEM(r->cpus, i);
             res = PyObject_Vectorcall(cb, argv, 2, NULL);
         } else {
             res = PyObject_Vectorcall(cb, argv + 1, 1, NULL);
