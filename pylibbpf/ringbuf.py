@@ -206,13 +206,11 @@ class _Reader(Closeable):
                     done += before - len(recs)
                 if self._ptr is None:  # a callback closed this buffer
                     return done
-                # a callback may have consumed re-entrantly: pop this batch only
-                if stop:
-                    if not recs and pending and pending[0] is recs:
-                        pending.popleft()
-                    return done
-                if pending and pending[0] is recs:
+                # pop the batch once spent (unless a re-entrant consume already did)
+                if not recs and pending and pending[0] is recs:
                     pending.popleft()
+                if stop:
+                    return done
         return done
 
     def _has_pending(self) -> bool:

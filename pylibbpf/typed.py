@@ -24,6 +24,8 @@ import struct
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
 
+from ._ffi import fast
+
 __all__ = ["Codec", "RawCodec", "IntCodec", "FloatCodec", "BoolCodec", "EnumCodec",
            "CharArrayCodec", "BytesArrayCodec", "ArrayCodec", "StructCodec", "UnionCodec",
            "CtypesCodec", "FormatCodec", "CString", "Record", "PerCPU", "codec_for",
@@ -820,9 +822,7 @@ def codec_for(spec: Any, size: Optional[int] = None, what: str = "type") -> Code
 
 
 _ITEM = re.compile(r"(\d*)(.)")
-_C_ITEM_CODES = frozenset("BbHhIiQq?fdsc")
-_ITEM_WIDTH = {"B": 1, "b": 1, "?": 1, "c": 1, "H": 2, "h": 2, "I": 4, "i": 4, "f": 4,
-               "Q": 8, "q": 8, "d": 8}
+_C_ITEM_CODES = frozenset("BbHhIiQq?fdsc")  # what fast.c's unpack_item reads
 
 
 def _flat_items(codec: Codec) -> Optional[List[Tuple[int, str, int]]]:
@@ -841,7 +841,7 @@ def _flat_items(codec: Codec) -> Optional[List[Tuple[int, str, int]]]:
             out.append((off, "s", k))
             off += k
         elif code in _C_ITEM_CODES:
-            w = _ITEM_WIDTH[code]
+            w = struct.calcsize("=" + code)
             out.extend((off + i * w, code, w) for i in range(k))
             off += k * w
         else:
@@ -854,8 +854,6 @@ def _flat_items(codec: Codec) -> Optional[List[Tuple[int, str, int]]]:
 def fast_layout(codec: Optional[Codec]) -> Any:
     """A C decoder (``pylibbpf._fast.Layout``) giving what ``codec.decode`` gives:
     bytes without a codec, ints and records unpacked in C, else ``codec.decode``."""
-    from ._ffi import fast
-
     if codec is None:
         return fast.Layout(fast.L_BYTES, 0, None, None, ())
     items = _flat_items(codec) if type(codec) in (IntCodec, StructCodec) else None
