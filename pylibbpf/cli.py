@@ -392,13 +392,19 @@ def cmd_features(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(feats)))
         return 0
-    tables = [("program types", feats.program_types), ("map types", feats.map_types),
-              ("attach kinds", feats.attach_kinds), ("mechanisms", feats.mechanisms)]
-    tables += [(f"helpers of {t} programs", h) for t, h in feats.helpers.items()]
-    for title, table in tables:
+    tables = [("program types", feats.program_types, ""), ("map types", feats.map_types, ""),
+              ("attach kinds", feats.attach_kinds, ""),
+              ("iterator targets", feats.iter_targets, "iter/"),
+              ("mechanisms", feats.mechanisms, "")]
+    tables += [(f"helpers of {t} programs", h, "") for t, h in feats.helpers.items()]
+    for title, table, prefix in tables:
         print(f"{title}:")
+        width = max(map(len, table), default=0)
         for name, ok in table.items():
-            print(f"  {'yes' if ok else 'no ':3}  {name}")
+            why = feats.reasons.get(prefix + name, "") if title in ("attach kinds",
+                                                                    "iterator targets") else ""
+            line = f"  {'yes' if ok else 'no ':3}  {name}"
+            print(f"{line:{width + 7}}  ({why})" if why else line)
     return 0
 
 

@@ -96,6 +96,9 @@ class BPFExistsError(BPFError, FileExistsError):
 class NotSupportedError(BPFError):
     """This kernel (or this build) cannot do what was asked; the message names the feature."""
 
+    #: why, without the operation's name (set where the cause is known)
+    reason: str = ""
+
 
 class ELFError(BPFError, ValueError):
     """The input is not a usable BPF ELF object; the message names the file."""

@@ -360,11 +360,12 @@ class Object(Closeable):
                     vlog = lm.group(2)
             if prog is not None and prog._log_buf is not None:
                 vlog = prog.log or vlog
-            ptype = prog.type if prog is not None else None
             warnings = [w for w in log.warnings if "PROG LOAD LOG" not in w]
-            if ptype is not None:
-                return _load_error(err, name, ptype, vlog,
-                                   f"load program {name!r} of {self.name!r}", warnings)
+            if prog is not None:
+                return _load_error(err, name, prog.type, vlog,
+                                   f"load program {name!r} of {self.name!r}", warnings,
+                                   section=prog.section,
+                                   attach_type=prog.expected_attach_type)
         what = f"load BPF object {self.name!r}"
         if err == _errno.ENOENT:
             return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)

@@ -159,7 +159,8 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
                 size = min(size * 4, _MAX_LOG_SIZE)
                 _, err2, log = attempt(size, max(log_level, 1))
         if fd < 0:
-            raise _load_error(first_err, name or "(unnamed)", ptype, log, what)
+            raise _load_error(first_err, name or "(unnamed)", ptype, log, what,
+                              section=_raw_section(eat, attach_btf_id), attach_type=eat)
         return cls(_fd=fd, _name=name, _type=ptype, _log=log if log_size else None)
 
     # --- state ---------------------------------------------------------------
@@ -493,15 +494,38 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
         return f"<pylibbpf.Program {self.name!r} type={self.type.name.lower()}>"
 
 
-def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,
-                libbpf_log: Any = ()) -> BPFError:
-    """Turn a failed program load into the right exception."""
-    from .attach._kinds import trampoline_refusal
+def _raw_section(attach_type: Optional[int], btf_id: int) -> str:
+    """What SEC() a raw program with this attach type and kernel BTF target would
+    have: ``iter/TARGET`` for iterators (so errors name the target), else ""."""
+    if attach_type != AttachType.TRACE_ITER or not btf_id:
+        return ""
+    btf = lib.btf__load_vmlinux_btf()
+    if btf == ffi.NULL:
+        return ""
+    try:
+        info = ffi.new("struct pylibbpf_btf_info *")
+        if lib.pylibbpf_btf_info(btf, btf_id, info) < 0 or info.name == ffi.NULL:
+            return ""
+        name = to_str(info.name)
+    finally:
+        lib.btf__free(btf)
+    return "iter/" + name.removeprefix("bpf_iter_")
 
-    refusal = trampoline_refusal(err, ptype, log)
+
+def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,
+                libbpf_log: Any = (), *, section: str = "",
+                attach_type: Optional[int] = None) -> BPFError:
+    """Turn a failed program load into the right exception: NotSupportedError when
+    the kernel refused the kind before verifying anything, else VerifierError."""
+    from .attach._kinds import load_refusal
+
+    refusal = load_refusal(err, ptype, log, section=section, attach_type=attach_type)
     if refusal:
-        return error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
-                                libbpf_log=libbpf_log)
+        # libbpf's "try raising 'ulimit -l'" misleads here: the kernel refused the kind
+        exc = error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
+                               libbpf_log=[ln for ln in libbpf_log if "ulimit -l" not in ln])
+        exc.reason = refusal  # type: ignore[attr-defined]
+        return exc
     if log.strip() or err in (_errno.EACCES, _errno.EINVAL, _errno.E2BIG):
         return VerifierError(err, name, log, libbpf_log=libbpf_log)
     return error_from_errno(err, what, libbpf_log=libbpf_log)

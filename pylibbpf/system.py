@@ -7,17 +7,24 @@ types and attach mechanisms with libbpf.
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import os
 import re
+import struct
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from ._ffi import ffi, lib, to_str
 from .errors import check_ret
 from .types import LinkType, MapType, ProgramType
 
+if TYPE_CHECKING:
+    from .types import AttachType
+
 __all__ = ["programs", "maps", "links", "features", "helper_names", "helper_support",
-           "attach_kinds", "SystemProgram", "SystemMap", "SystemLink", "Features"]
+           "attach_kinds", "support", "iter_target_support", "iter_targets",
+           "map_type_support", "Support", "KINDS", "SystemProgram", "SystemMap",
+           "SystemLink", "Features"]
 
 
 @dataclass(frozen=True)
@@ -135,8 +142,12 @@ class Features:
     program_types: Dict[str, bool]
     map_types: Dict[str, bool]
     mechanisms: Dict[str, bool]
-    #: attach kinds: tracepoint, kprobe, uprobe, fentry, lsm … (see :func:`attach_kinds`)
+    #: attach kinds: tracepoint, kprobe, uprobe, fentry, lsm … (see :func:`support`)
     attach_kinds: Dict[str, bool] = field(default_factory=dict)
+    #: iterator target -> loadable (``iter/TARGET``), for every target the BTF names
+    iter_targets: Dict[str, bool] = field(default_factory=dict)
+    #: attach kind or ``iter/TARGET`` -> why it is not supported (only those that are not)
+    reasons: Dict[str, str] = field(default_factory=dict)
     #: program type -> helper name -> usable (only the types asked for)
     helpers: Dict[str, Dict[str, bool]] = field(default_factory=dict)
 
@@ -166,64 +177,252 @@ def helper_support(prog_type: Union[ProgramType, str, int]) -> Dict[str, bool]:
 
 _EXIT0 = bytes.fromhex("b700000000000000" "9500000000000000")   # r0 = 0; exit
 
+BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 8, 12
 
-def _trampoline_works(func: str, prog_type: str, attach_type: str) -> Optional[bool]:
-    """Load a minimal fentry/LSM program on kernel function ``func``: True if the
-    kernel accepts it, False if it refuses, None if it could not be tried."""
-    from .errors import BPFError, NotSupportedError
-    from .program import Program
 
+@dataclass(frozen=True)
+class Support:
+    """Whether the running kernel supports one thing (an attach kind, an iterator
+    target, a map type) and, when it does not, why: the reason the
+    :class:`~pylibbpf.NotSupportedError` of the real call would give.
+
+    True in a boolean context when supported."""
+
+    name: str
+    supported: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.supported
+
+
+@functools.lru_cache(maxsize=1)
+def _vmlinux_btf_ids() -> Callable[[str, int], int]:
+    """A lookup name, BTF kind -> id in the kernel's BTF (0 when absent or no BTF)."""
     btf = lib.btf__load_vmlinux_btf()
     if btf == ffi.NULL:
-        return None
-    try:
-        btf_id = int(lib.btf__find_by_name_kind(btf, func.encode(), 12))  # BTF_KIND_FUNC
-    finally:
-        lib.btf__free(btf)
-    if btf_id <= 0:
-        return None
+        return lambda name, kind: 0
+    ids: Dict[Tuple[str, int], int] = {}
+
+    def find(name: str, kind: int) -> int:
+        if (name, kind) not in ids:
+            ids[name, kind] = max(0, int(lib.btf__find_by_name_kind(btf, name.encode(), kind)))
+        return ids[name, kind]
+    find.btf = btf  # type: ignore[attr-defined]  # freed with the process
+    return find
+
+
+def _load_probe(what: str, prog_type: str, attach_type: str, btf_name: str = "",
+                btf_kind: int = BTF_KIND_FUNC) -> Support:
+    """Load ``r0 = 0; exit`` as ``prog_type``/``attach_type`` (on kernel type
+    ``btf_name``): supported when the kernel accepts it."""
+    from .errors import BPFError
+    from .program import Program
+
+    btf_id = 0
+    if btf_name:
+        btf_id = _vmlinux_btf_ids()(btf_name, btf_kind)
+        if not btf_id:
+            return Support(what, False, f"the kernel's BTF has no {btf_name!r} "
+                           "(no /sys/kernel/btf/vmlinux, or a kernel without it)")
     try:
         Program.load_raw(prog_type, _EXIT0, expected_attach_type=attach_type,
-                         attach_btf_id=btf_id, license="GPL").close()
-        return True
-    except NotSupportedError:
-        return False
-    except BPFError:
-        return None
+                         attach_btf_id=btf_id, license="GPL", name="plb_probe").close()
+        return Support(what, True)
+    except BPFError as e:
+        return Support(what, False, _reason(e))
+
+
+def _reason(e: BaseException) -> str:
+    """Why a probe failed: a NotSupportedError's reason, else the error's message."""
+    return getattr(e, "reason", "") or str(getattr(e, "strerror", None) or e)
+
+
+def _prog_type(kind: str, ptype: ProgramType) -> Support:
+    if _probe(lib.libbpf_probe_bpf_prog_type, ptype):
+        return Support(kind, True)
+    return Support(kind, False, f"this kernel does not load {ptype.name.lower()} programs "
+                                "(libbpf's program type probe failed)")
+
+
+def _link_create_probe(kind: str, prog_type: ProgramType, attach: "AttachType", target_fd: int,
+                       works: Sequence[int], **fields: Any) -> Support:
+    """Create a link that must fail: the kernel knows the kind when the error is
+    one of ``works`` (it looked at the target), not when it says EINVAL."""
+    from ._ffi import opts
+    from .errors import BPFError, errno_name
+    from .program import Program
+
+    try:
+        prog = Program.load_raw(prog_type, _EXIT0, expected_attach_type=attach,
+                                license="GPL", name="plb_probe")
+    except BPFError as e:
+        return Support(kind, False, _reason(e))
+    try:
+        o = opts("bpf_link_create_opts")
+        keep = []
+        for path, value in fields.items():
+            sub, _, member = path.partition("__")
+            if isinstance(value, list):
+                value = ffi.new("unsigned long[]", value)
+                keep.append(value)
+            elif isinstance(value, bytes):
+                value = ffi.new("char[]", value)
+                keep.append(value)
+            setattr(getattr(o, sub), member, value)
+        fd = lib.bpf_link_create(prog.fd, target_fd, attach, o)
+        err = ffi.errno
+        if fd >= 0:
+            os.close(fd)
+            return Support(kind, True)
+        if err in works:
+            return Support(kind, True)
+        return Support(kind, False, f"this kernel does not know {kind} links "
+                                    f"(BPF_LINK_CREATE answers {errno_name(err)})")
+    finally:
+        prog.close()
+
+
+#: every name :func:`support` answers for (besides ``"iter/TARGET"``)
+KINDS = ("tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "ksyscall",
+         "kprobe_multi", "kprobe_session", "uprobe", "uretprobe", "uprobe_multi", "usdt",
+         "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
+         "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
+         "sockmap", "flow_dissector", "struct_ops", "netfilter")
+
+
+@functools.lru_cache(maxsize=None)
+def support(kind: str) -> Support:
+    """Whether this kernel supports attach kind ``kind`` (one of :data:`KINDS`, or
+    ``"iter/TARGET"``), probed the way the real call would fail, with the reason.
+
+    >>> system.support("tp_btf")
+    Support(name='tp_btf', supported=True, reason='')
+    """
+    from .attach._kinds import (TRAMPOLINE_KIND, has_pmu, kprobe_multi_unsupported_reason,
+                                kprobe_unsupported_reason, tracefs_dir, trampoline_reason)
+    from .attach.netkit import kernel_has_netkit
+    from .types import AttachType
+
+    if kind.startswith("iter/"):
+        return iter_target_support(kind[len("iter/"):])
+    if kind not in KINDS:
+        raise ValueError(f"unknown attach kind {kind!r}; known: {', '.join(KINDS)}, "
+                         "iter/TARGET")
+    if kind == "tracepoint":
+        if not tracefs_dir():
+            return Support(kind, False, "tracefs is not mounted (mount -t tracefs tracefs "
+                                        "/sys/kernel/tracing)")
+        return _prog_type(kind, ProgramType.TRACEPOINT)
+    if kind == "raw_tracepoint":
+        return _prog_type(kind, ProgramType.RAW_TRACEPOINT)
+    if kind == "tp_btf":
+        return _load_probe(kind, "tracing", "trace_raw_tp", "btf_trace_sched_switch",
+                           BTF_KIND_TYPEDEF)
+    if kind in ("kprobe", "kretprobe", "ksyscall"):
+        reason = kprobe_unsupported_reason()
+        return Support(kind, not reason, reason)
+    if kind in ("kprobe_multi", "kprobe_session"):
+        reason = kprobe_multi_unsupported_reason(kind == "kprobe_session") or \
+            kprobe_unsupported_reason()
+        return Support(kind, not reason, reason)
+    if kind in ("uprobe", "uretprobe", "usdt"):
+        tracefs = tracefs_dir()
+        if has_pmu("uprobe") or (tracefs and os.path.exists(f"{tracefs}/uprobe_events")):
+            return Support(kind, True)
+        return Support(kind, False, "this kernel has no uprobes (no uprobe perf PMU and no "
+                                    "tracefs uprobe_events: CONFIG_UPROBE_EVENTS off)")
+    if kind == "uprobe_multi":
+        # a directory is no executable: EBADF proves the kernel parsed the request
+        return _link_create_probe(kind, ProgramType.KPROBE, AttachType.TRACE_UPROBE_MULTI, 0,
+                                  (_errno.EBADF,), uprobe_multi__path=b"/",
+                                  uprobe_multi__offsets=[0], uprobe_multi__cnt=1)
+    if kind in ("fentry", "fexit", "freplace"):
+        attach = "trace_fexit" if kind == "fexit" else "trace_fentry"
+        sup = _load_probe(kind, "tracing", attach, "bpf_fentry_test1")
+        if kind == "freplace" and sup.reason == trampoline_reason(
+                TRAMPOLINE_KIND[ProgramType.TRACING]):
+            # freplace needs the same trampolines (and a target program to probe with)
+            return Support(kind, False, trampoline_reason(TRAMPOLINE_KIND[ProgramType.EXT]))
+        return sup
+    if kind == "fmod_ret":
+        return _load_probe(kind, "tracing", "modify_return", "bpf_modify_return_test")
+    if kind == "lsm":
+        sup = _load_probe(kind, "lsm", "lsm_mac", "bpf_lsm_file_open")
+        if sup and "bpf" not in _active_lsms():
+            return Support(kind, False, "the BPF LSM is not active (add 'bpf' to the lsm= "
+                           f"boot parameter; active: {','.join(_active_lsms()) or 'none'})")
+        return sup
+    if kind == "iter":
+        sup = iter_target_support("task")
+        return Support(kind, sup.supported, sup.reason)
+    if kind == "tcx":
+        # ifindex 0 names no device: ENODEV proves the kernel knows TCX links
+        return _link_create_probe(kind, ProgramType.SCHED_CLS, AttachType.TCX_INGRESS, 0,
+                                  (_errno.ENODEV,))
+    if kind == "netkit":
+        if kernel_has_netkit():
+            return Support(kind, True)
+        return Support(kind, False, "this kernel has no netkit driver (CONFIG_NETKIT, "
+                                    "Linux 6.7+)")
+    ptype = {"perf_event": ProgramType.PERF_EVENT, "xdp": ProgramType.XDP,
+             "tc": ProgramType.SCHED_CLS, "cgroup": ProgramType.CGROUP_SKB,
+             "socket_filter": ProgramType.SOCKET_FILTER, "sk_lookup": ProgramType.SK_LOOKUP,
+             "sk_reuseport": ProgramType.SK_REUSEPORT, "sockmap": ProgramType.SK_SKB,
+             "flow_dissector": ProgramType.FLOW_DISSECTOR,
+             "struct_ops": ProgramType.STRUCT_OPS, "netfilter": ProgramType.NETFILTER}[kind]
+    return _prog_type(kind, ptype)
+
+
+def _iter_target_names() -> List[str]:
+    """Iterator targets named in the kernel's BTF: each has a context type
+    ``struct bpf_iter__TARGET`` (open-coded iterator kfuncs use one underscore)."""
+    try:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    if len(raw) < 24 or raw[:2] != b"\x9f\xeb":
+        return []
+    hdr_len, _, _, str_off, str_len = struct.unpack_from("<IIIII", raw, 4)
+    strings = raw[hdr_len + str_off: hdr_len + str_off + str_len]
+    found = {m.decode() for m in re.findall(rb"\0bpf_iter__(\w+)(?=\0)", strings)}
+    ids = _vmlinux_btf_ids()
+    return sorted(t for t in found if ids(f"bpf_iter_{t}", BTF_KIND_FUNC))
+
+
+@functools.lru_cache(maxsize=None)
+def iter_target_support(target: str) -> Support:
+    """Whether this kernel loads iterators of ``target`` (``"task"``,
+    ``"bpf_map_elem"`` …): a minimal ``SEC("iter/TARGET")`` program is loaded."""
+    name = f"iter/{target}"
+    if not _vmlinux_btf_ids()(f"bpf_iter_{target}", BTF_KIND_FUNC):
+        return Support(name, False, f"this kernel has no iterator target {target!r} (no "
+                                    f"bpf_iter_{target} in its BTF)")
+    sup = _load_probe(name, "tracing", "trace_iter", f"bpf_iter_{target}")
+    return Support(name, sup.supported, sup.reason)
+
+
+def iter_targets() -> Dict[str, Support]:
+    """Every iterator target the kernel's BTF names, each probed by loading it."""
+    return {t: iter_target_support(t) for t in _iter_target_names()}
+
+
+def map_type_support(map_type: Union[MapType, str, int]) -> Support:
+    """Whether this kernel creates maps of ``map_type`` (libbpf's probe)."""
+    from .types import _coerce
+
+    mtype = _coerce(MapType, map_type, "map type")
+    name = mtype.name.lower()
+    if _probe(lib.libbpf_probe_bpf_map_type, mtype):
+        return Support(name, True)
+    return Support(name, False, f"this kernel does not create {name} maps (libbpf's map "
+                                "type probe failed)")
 
 
 def attach_kinds() -> Dict[str, bool]:
-    """Which attach kinds work on this kernel, each probed the way it would fail."""
-    from .attach._kinds import (has_pmu, kprobe_multi_unsupported_reason,
-                                kprobe_unsupported_reason, tracefs_dir)
-
-    def prog(t: ProgramType) -> bool:
-        return _probe(lib.libbpf_probe_bpf_prog_type, t)
-
-    tracefs = tracefs_dir()
-    no_kprobes = bool(kprobe_unsupported_reason())
-    fentry = _trampoline_works("bpf_fentry_test1", "tracing", "trace_fentry")
-    lsm = _trampoline_works("bpf_lsm_file_open", "lsm", "lsm_mac")
-    uprobe = has_pmu("uprobe") or bool(tracefs and os.path.exists(f"{tracefs}/uprobe_events"))
-    return {
-        "tracepoint": bool(tracefs) and prog(ProgramType.TRACEPOINT),
-        "raw_tracepoint": prog(ProgramType.RAW_TRACEPOINT),
-        "kprobe": not no_kprobes,
-        "ksyscall": not no_kprobes,
-        "kprobe_multi": not no_kprobes and not kprobe_multi_unsupported_reason(),
-        "uprobe": uprobe,
-        "usdt": uprobe,
-        "fentry/fexit": bool(fentry),
-        "lsm": bool(lsm) and "bpf" in _active_lsms(),
-        "perf_event": prog(ProgramType.PERF_EVENT),
-        "xdp": prog(ProgramType.XDP),
-        "tc": prog(ProgramType.SCHED_CLS),
-        "cgroup": prog(ProgramType.CGROUP_SKB),
-        "socket_filter": prog(ProgramType.SOCKET_FILTER),
-        "iter": bool(_trampoline_works("bpf_iter_task", "tracing", "trace_iter")),
-        "struct_ops": prog(ProgramType.STRUCT_OPS),
-        "netfilter": prog(ProgramType.NETFILTER),
-    }
+    """Which attach kinds work on this kernel (see :func:`support` for the reasons)."""
+    return {kind: support(kind).supported for kind in KINDS}
 
 
 def _active_lsms() -> List[str]:
@@ -256,5 +455,10 @@ def features(*, helpers_for: Sequence[Union[ProgramType, str, int]] = ()) -> Fea
 
         ptype = _coerce(ProgramType, t, "program type")
         helpers[ptype.name.lower()] = helper_support(ptype)
+    kinds = [support(k) for k in KINDS]
+    iters = iter_targets()
+    reasons = {s.name: s.reason for s in kinds + list(iters.values()) if not s}
     return Features(program_types=progs, map_types=mps, mechanisms=mech,
-                    attach_kinds=attach_kinds(), helpers=helpers)
+                    attach_kinds={s.name: s.supported for s in kinds},
+                    iter_targets={t: s.supported for t, s in iters.items()},
+                    reasons=reasons, helpers=helpers)

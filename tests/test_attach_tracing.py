@@ -5,6 +5,7 @@ NotSupportedError naming the kind (and, on a kernel that has them, fire)."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -19,20 +20,9 @@ import pylibbpf
 from pylibbpf import LinkType, NotSupportedError, ProgramType
 from pylibbpf.attach import _kinds
 from pylibbpf.attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
+from _kernel import expect_unsupported, refused, support
 from pylibbpf.link import (IterLinkInfo, PerfEventLinkInfo, RawTracepointLinkInfo,
                            StructOpsLinkInfo)
-
-#: kinds that must work (comma-separated, or "all"): on a kernel that should have
-#: kprobes or trampolines, a NotSupportedError then fails the test instead of passing
-REQUIRED_KINDS = {k.strip() for k in os.environ.get("PYLIBBPF_REQUIRE_KINDS", "").split(",")
-                  if k.strip()}
-
-
-def expect_unsupported(kind: str) -> None:
-    """Called where the kernel lacks ``kind``: fine, unless the environment requires it."""
-    if kind in REQUIRED_KINDS or "all" in REQUIRED_KINDS:
-        pytest.fail(f"this kernel lacks {kind}, which PYLIBBPF_REQUIRE_KINDS requires")
-
 
 # which program counted (enum in tests/bpf/attach_tp.bpf.c)
 W_TP, W_TP_ALT, W_RAW_TP, W_TP_BTF, W_PERF, W_SEC_TP = 1, 2, 3, 4, 5, 6
@@ -265,11 +255,37 @@ def test_hardware_event_without_pmu_is_not_supported() -> None:
 
 # --- bpf_iter --------------------------------------------------------------------------
 
+def load_iterators(path: Path) -> pylibbpf.Object:
+    """attach_iter.bpf.o with every iterator whose target this kernel loads."""
+    obj = pylibbpf.Object(path)
+    for prog in obj.programs.values():
+        prog.autoload = bool(support(prog.section))
+    try:
+        obj.load()
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
 @pytest.fixture
 def iter_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
-    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
-        obj.load()
+    with load_iterators(bpf_objects["attach_iter"]) as obj:
         yield obj
+
+
+def test_iterator_targets_this_kernel_refuses_are_named(bpf_objects) -> None:
+    """Every iterator in the object either loads, or its load raises NotSupportedError
+    naming the program, the target and the reason (never a VerifierError)."""
+    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
+        sections = {name: prog.section for name, prog in obj.programs.items()}
+    assert "iter/task" in sections.values() and "iter/bpf_map_elem" in sections.values()
+    for name, section in sections.items():
+        if support(section):
+            load_only(bpf_objects["attach_iter"], name).close()
+            continue
+        with refused(section, name, "refuses this iterator target"):
+            load_only(bpf_objects["attach_iter"], name)
 
 
 def sleeping_child(comm: str) -> subprocess.Popen:
@@ -319,7 +335,11 @@ def test_task_iterator_limited_to_one_process(iter_obj) -> None:
     assert text == f"{child.pid} plb-iter-pid\n"
 
 
-def test_map_element_iterator(iter_obj) -> None:
+def test_map_element_iterator(iter_obj, bpf_objects) -> None:
+    if not support("iter/bpf_map_elem"):
+        with refused("iter/bpf_map_elem", "dump_numbers", "refuses this iterator target"):
+            load_only(bpf_objects["attach_iter"], "dump_numbers")
+        return
     numbers = raw_view(iter_obj.maps["numbers"])
     expected = {k: k * k + 1000 for k in range(10)}
     for k, v in expected.items():
@@ -337,6 +357,7 @@ def test_map_element_iterator(iter_obj) -> None:
 
 
 def test_map_iterator_needs_a_map(iter_obj) -> None:
+    # checked before anything reaches the kernel: the same on every kernel
     with pytest.raises(ValueError, match="give map="):
         iter_obj.programs["dump_numbers"].attach_iter()
     with pytest.raises(ValueError, match="map= is for"):
@@ -448,12 +469,9 @@ KPROBE_CALLS = {
 def test_kprobe_kinds(kprobe_obj, kind) -> None:
     """No kprobes here: a clean NotSupportedError naming the kind; elsewhere: fires."""
     call = KPROBE_CALLS[kind]
-    if _kinds.kprobe_unsupported_reason():
-        expect_unsupported("kprobe")
-        with pytest.raises(NotSupportedError) as e:
+    if not support("kprobe"):
+        with refused(kind.split()[0], "getpgid", reason=re.escape(support("kprobe").reason)):
             call(kprobe_obj)
-        assert kind.split()[0] in str(e.value)
-        assert "no kprobes" in str(e.value) and "getpgid" in str(e.value)
         return
     with call(kprobe_obj):
         run_getpgid_child()
@@ -462,7 +480,7 @@ def test_kprobe_kinds(kprobe_obj, kind) -> None:
 
 def test_kprobe_on_missing_function(kprobe_obj) -> None:
     prog = kprobe_obj.programs["on_kprobe"]
-    if _kinds.kprobe_unsupported_reason():
+    if not support("kprobe"):
         with pytest.raises(NotSupportedError, match=r"'no_such_fn_plb'.*no kprobes.*"
                                                     r"not in /proc/kallsyms"):
             prog.attach_kprobe("no_such_fn_plb")
@@ -487,13 +505,10 @@ KPROBE_MULTI_CALLS = {
 @pytest.mark.parametrize("kind", list(KPROBE_MULTI_CALLS))
 def test_kprobe_multi_kinds(kprobe_obj, kind) -> None:
     call = KPROBE_MULTI_CALLS[kind]
-    session = kind == "kprobe.session"
-    if _kinds.kprobe_multi_unsupported_reason(session):
-        expect_unsupported("kprobe_multi")
-        with pytest.raises(NotSupportedError) as e:
+    sup = support("kprobe_session" if kind == "kprobe.session" else "kprobe_multi")
+    if not sup:
+        with refused(sup.name, kind.split()[0], reason=re.escape(sup.reason)):
             call(kprobe_obj)
-        assert kind.split()[0] in str(e.value)
-        assert "CONFIG_FPROBE" in str(e.value) or "6.10" in str(e.value)
         return
     with call(kprobe_obj):
         run_getpgid_child()
@@ -521,7 +536,7 @@ def test_kprobe_multi_arguments_are_checked(kprobe_obj) -> None:
 
 # --- trampolines: refused at load here ------------------------------------------------------
 
-TRAMPOLINE_KINDS = {
+TRAMPOLINE_KINDS = {  # program -> kind (as NotSupportedError names it)
     "on_fentry": "fentry", "on_fexit": "fexit", "on_fmod_ret": "fmod_ret",
     "on_lsm_file_open": "LSM",
 }
@@ -544,14 +559,14 @@ def load_only(path, name: str, configure=None) -> pylibbpf.Object:
 @pytest.mark.parametrize("name", list(TRAMPOLINE_KINDS))
 def test_trampoline_kinds(bpf_objects, name) -> None:
     kind = TRAMPOLINE_KINDS[name]
-    try:
-        obj = load_only(bpf_objects["attach_trampoline"], name)
-    except NotSupportedError as e:
-        expect_unsupported("trampoline")
-        assert kind in str(e) and "trampoline" in str(e) and name in str(e)
-        assert "'ulimit -l' is not the cause" in str(e)  # libbpf's hint misleads here
-        assert e.errno == 1
+    sup = support(kind.lower())
+    if not sup:
+        with refused(sup.name, kind, name, "trampoline") as e:
+            load_only(bpf_objects["attach_trampoline"], name)
+        assert "'ulimit -l' is not the cause" in str(e.value)  # libbpf's hint misleads here
+        assert "try raising 'ulimit -l'" not in str(e.value)
         return
+    obj = load_only(bpf_objects["attach_trampoline"], name)
     with obj:  # a kernel with trampolines: attach and check the link
         prog = obj.programs[name]
         link = prog.attach_lsm() if kind == "LSM" else prog.attach_trace()
@@ -568,13 +583,11 @@ def test_freplace(bpf_objects) -> None:
         def set_target(obj: pylibbpf.Object) -> None:
             obj.programs["on_freplace"].set_attach_target(target, "freplace_target")
 
-        try:
-            obj = load_only(bpf_objects["attach_trampoline"], "on_freplace", set_target)
-        except NotSupportedError as e:
-            expect_unsupported("trampoline")
-            assert "freplace" in str(e) and "trampoline" in str(e)
+        if not support("freplace"):
+            with refused("freplace", "on_freplace", "trampoline"):
+                load_only(bpf_objects["attach_trampoline"], "on_freplace", set_target)
             return
-        with obj:
+        with load_only(bpf_objects["attach_trampoline"], "on_freplace", set_target) as obj:
             with obj.programs["on_freplace"].attach_freplace() as link:
                 assert link.info.type == LinkType.TRACING
 
@@ -599,8 +612,7 @@ def test_set_attach_target_checks(bpf_objects) -> None:
 
 
 def test_attach_trace_refuses_iterators(bpf_objects) -> None:
-    with pylibbpf.Object(bpf_objects["attach_iter"]) as obj:
-        obj.load()
+    with load_only(bpf_objects["attach_iter"], "dump_task") as obj:
         prog = obj.programs["dump_task"]
         assert prog.type == ProgramType.TRACING
         with pytest.raises(pylibbpf.BPFError, match="use attach_iter"):

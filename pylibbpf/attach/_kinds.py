@@ -1,7 +1,8 @@
 """Recognising what this kernel cannot do, so it is reported as NotSupportedError.
 
 Every check here looks at the kernel itself (sysfs, tracefs, kallsyms, or a
-tiny probe through the bpf() syscall) rather than guessing from an errno.
+tiny probe through the bpf() syscall) rather than guessing from an errno;
+``pylibbpf.system.support()`` is the public face of these checks.
 Results that cannot change while the process runs are cached.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import os
+import re
 from typing import Callable, List, Optional, Tuple
 
 from ..types import ProgramType
@@ -39,23 +41,65 @@ def privileged_for_bpf() -> bool:
     return has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
 
 
-def trampoline_refusal(err: int, ptype: ProgramType, log: str) -> str:
-    """Explain an EPERM with an empty verifier log for a trampoline program.
+TRAMPOLINE_KIND = {ProgramType.TRACING: "fentry/fexit/fmod_ret (trampoline tracing)",
+                    ProgramType.LSM: "LSM", ProgramType.EXT: "freplace"}
 
-    Some kernels (e.g. under lockdown or in some hypervisors' guests) refuse
-    BPF trampolines outright; the verifier never runs, so its log is empty.
-    Returns "" when the failure looks like something else (an unprivileged
-    caller, or a verifier that did run and said why).
-    """
-    if err != _errno.EPERM or ptype not in TRAMPOLINE_TYPES or log.strip():
-        return ""
-    if not privileged_for_bpf():
-        return ""
-    kind = {ProgramType.TRACING: "fentry/fexit/fmod_ret (trampoline tracing)",
-            ProgramType.LSM: "LSM", ProgramType.EXT: "freplace"}[ptype]
+#: a verifier log that says the verifier stopped before looking at any instruction
+_NOTHING_VERIFIED = re.compile(r"^\s*(processed 0 insns\b.*|verification time .*|)\s*$")
+
+
+def refused_before_verification(err: int, log: str) -> bool:
+    """Whether a failed program load was refused by the kernel before the verifier
+    looked at a single instruction: EPERM/EOPNOTSUPP/ENOTSUPP with an empty log or
+    one that only says "processed 0 insns", or EINVAL with that line."""
+    lines = log.strip().splitlines()
+    if not all(_NOTHING_VERIFIED.match(line) for line in lines):
+        return False  # the verifier said why: that is a verifier rejection
+    if err in (_errno.EPERM, _errno.EOPNOTSUPP, 524):
+        return True
+    return err == _errno.EINVAL and any(line.startswith("processed 0 insns") for line in lines)
+
+
+def trampoline_reason(kind: str) -> str:
+    """Why ``kind`` (fentry …, LSM, freplace) fails on a kernel that refuses trampolines."""
     return (f"this kernel does not support {kind} programs: they need BPF trampolines, "
             "which it refuses (EPERM with an empty verifier log although the caller "
             "has CAP_BPF/CAP_SYS_ADMIN; 'ulimit -l' is not the cause)")
+
+
+def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
+                 attach_type: Optional[int] = None) -> str:
+    """Explain a program load that the kernel refused before verification.
+
+    Some kernels refuse whole kinds outright, e.g. BPF trampolines (lockdown, some
+    hypervisors' guests) or one iterator target while accepting others: the
+    verifier never runs, so its log is empty or says "processed 0 insns".
+    Returns the reason, naming the kind (and target), or "" when the failure looks
+    like something else (an unprivileged caller, or a verifier that did run and
+    said why).
+    """
+    from ..errors import errno_name
+    from ..types import AttachType
+
+    if not refused_before_verification(err, log) or not privileged_for_bpf():
+        return ""
+    how = f"{errno_name(err)} before verification"
+    if ptype == ProgramType.TRACING and attach_type == AttachType.TRACE_ITER:
+        kind = section or "iter"
+        return (f"{kind}: this kernel refuses this iterator target ({how}, although the "
+                "caller has CAP_BPF/CAP_SYS_ADMIN; other iterator targets may load)")
+    trampoline = (ptype != ProgramType.TRACING or attach_type is None or attach_type in (
+        AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN))
+    if ptype in TRAMPOLINE_KIND and trampoline and err == _errno.EPERM:
+        return trampoline_reason(TRAMPOLINE_KIND[ptype])
+    kind = section or ptype.name.lower()
+    if attach_type is not None and not section:
+        try:
+            kind += f" ({AttachType(attach_type).name.lower()})"
+        except ValueError:
+            pass
+    return (f"{kind}: this kernel refuses {ptype.name.lower()} programs of this kind "
+            f"({how}, although the caller has CAP_BPF/CAP_SYS_ADMIN)")
 
 
 # --- tracefs, perf PMUs, kallsyms -------------------------------------------------

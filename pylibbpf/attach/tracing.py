@@ -4,7 +4,7 @@
 fentry/fexit/fmod_ret, LSM and freplace run through BPF trampolines. A kernel
 that refuses trampolines fails their *load* (EPERM with an empty verifier
 log): ``Object.load()`` then raises :class:`~pylibbpf.NotSupportedError`
-naming the kind (see ``_kinds.trampoline_refusal``). tp_btf needs no
+naming the kind (see ``_kinds.load_refusal``). tp_btf needs no
 trampoline.
 
 The target of an fentry/fexit/fmod_ret/LSM program usually comes from its
