@@ -72,3 +72,68 @@ def refused(kind: str, *names: str, reason: Optional[str] = None
     assert re.search(why, text), f"{text!r} does not give the reason {why!r}"
     for name in (kind, *names):
         assert name.lower() in text.lower(), f"{text!r} does not name {name!r}"
+
+
+# --- the ``kind`` marker --------------------------------------------------------------
+#
+# ``@pytest.mark.kind("tcx")`` on a test that exercises one attach kind: where the
+# kernel has the kind, the test runs as written (and asserts that the program fired);
+# where it lacks it, the test still runs the real calls, and must end in the
+# NotSupportedError naming the kind and the probe's reason. A test that passes there
+# fails: the probe said "not supported" but the call worked.
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kind(name): the test exercises attach kind NAME (pylibbpf.system.KINDS "
+        "or iter/TARGET); where this kernel lacks it, the test must end in the "
+        "NotSupportedError that names the kind and the reason")
+
+
+def _marked(item: pytest.Item) -> Optional[system.Support]:
+    marker = item.get_closest_marker("kind")
+    return support(marker.args[0]) if marker is not None else None
+
+
+def _clean_refusal(exc: Optional[BaseException], sup: system.Support) -> bool:
+    return (isinstance(exc, NotSupportedError) and sup.name.lower() in str(exc).lower()
+            and sup.reason in str(exc))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """A fixture that loads an object of a kind this kernel lacks ends the test there:
+    its clean refusal is the test's result."""
+    sup = _marked(item)
+    outcome = yield
+    if sup is not None and not sup and not required(sup.name) and outcome.excinfo \
+            and _clean_refusal(outcome.excinfo[1], sup):
+        item.stash[_REFUSED_IN_SETUP] = True
+        outcome.force_result(None)
+
+
+_REFUSED_IN_SETUP = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Optional[bool]:
+    return True if pyfuncitem.stash.get(_REFUSED_IN_SETUP, False) else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    sup = _marked(item)
+    outcome = yield
+    if sup is None or sup or item.stash.get(_REFUSED_IN_SETUP, False):
+        return
+    if required(sup.name):
+        outcome.force_exception(pytest.fail.Exception(
+            f"this kernel lacks {sup.name} ({sup.reason}), which PYLIBBPF_REQUIRE_KINDS "
+            "requires"))
+        return
+    exc = outcome.excinfo[1] if outcome.excinfo else None
+    if exc is None:
+        outcome.force_exception(AssertionError(
+            f"the probe says this kernel lacks {sup.name} ({sup.reason}), yet the test "
+            "passed: the probe or the test is wrong"))
+    elif _clean_refusal(exc, sup):
+        outcome.force_result(None)   # the clean refusal: what this kernel must give

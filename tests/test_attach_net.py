@@ -137,6 +137,7 @@ def nf_obj(bpf_objects):
         yield obj
 
 
+@pytest.mark.kind("netfilter")
 def test_netfilter_counts_and_stops(nf_obj, veth) -> None:
     with in_netns(veth.ns_a):
         link = nf_obj.programs["nf_count"].attach_netfilter(family="ipv4", hook="local_in",
@@ -150,6 +151,7 @@ def test_netfilter_counts_and_stops(nf_obj, veth) -> None:
     assert counter(nf_obj, 0) == ran
 
 
+@pytest.mark.kind("netfilter")
 def test_netfilter_drop_verdict(nf_obj, veth) -> None:
     with in_netns(veth.ns_a):
         assert receives(veth, 9101)
@@ -160,6 +162,7 @@ def test_netfilter_drop_verdict(nf_obj, veth) -> None:
         assert receives(veth, 9101)
 
 
+@pytest.mark.kind("netfilter")
 def test_netfilter_errors(nf_obj, netns_obj) -> None:
     prog = nf_obj.programs["nf_count"]
     with pytest.raises(ValueError, match="unknown netfilter family"):

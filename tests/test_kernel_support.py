@@ -146,3 +146,82 @@ def test_not_supported_error_carries_the_reason() -> None:
     with refused("fentry") as e:
         load()
     assert e.value.reason == sup.reason and e.value.errno == errno.EPERM
+
+
+MARKER_TESTS = '''
+import pytest
+import _kernel
+from pylibbpf import NotSupportedError, system
+
+REASON = "this kernel has no frobnicator (CONFIG_FROB off)"
+_kernel.support = lambda kind: system.Support(kind, kind == "have", "" if kind == "have" else REASON)
+
+def refusal(kind="frob"):
+    return NotSupportedError(95, f"attach x: {kind}: {REASON}")
+
+@pytest.fixture
+def loaded():
+    raise refusal()
+
+@pytest.mark.kind("frob")
+def test_refused_cleanly():
+    raise refusal()
+
+@pytest.mark.kind("frob")
+def test_fixture_refused_cleanly(loaded):
+    raise AssertionError("never runs")
+
+@pytest.mark.kind("frob")
+def test_passes_although_unsupported():
+    pass
+
+@pytest.mark.kind("frob")
+def test_other_error():
+    raise ValueError("something else")
+
+@pytest.mark.kind("frob")
+def test_refusal_without_the_reason():
+    raise NotSupportedError(95, "attach x: frob: no")
+
+@pytest.mark.kind("have")
+def test_supported_runs_as_written():
+    pass
+
+@pytest.mark.kind("have")
+def test_supported_failure_stays():
+    raise refusal("have")
+'''
+
+
+@pytest.mark.parametrize("required, expected", [
+    ("", {"test_refused_cleanly": "passed", "test_fixture_refused_cleanly": "passed",
+          "test_passes_although_unsupported": "failed", "test_other_error": "failed",
+          "test_refusal_without_the_reason": "failed",
+          "test_supported_runs_as_written": "passed", "test_supported_failure_stays": "failed"}),
+    ("frob", {"test_refused_cleanly": "failed", "test_fixture_refused_cleanly": "error",
+              "test_passes_although_unsupported": "failed", "test_other_error": "failed",
+              "test_refusal_without_the_reason": "failed",
+              "test_supported_runs_as_written": "passed",
+              "test_supported_failure_stays": "failed"}),
+])
+def test_kind_marker(tmp_path, required, expected) -> None:
+    """The ``kind`` marker (tests/_kernel.py) passes a test on a kernel without the
+    kind only when it ended in the clean refusal, and fails it where the kind is
+    required (PYLIBBPF_REQUIRE_KINDS)."""
+    import os
+    from pathlib import Path
+
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["_kernel"]\n')
+    (tmp_path / "test_marker.py").write_text(MARKER_TESTS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(__file__).parent), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYLIBBPF_REQUIRE_KINDS=required)
+    res = subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider",
+                          "-q", str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    got = {}
+    for line in res.stdout.splitlines():
+        m = re.match(r"(PASSED|FAILED|ERROR) \S*::(test_\w+)", line)
+        if m:
+            got[m.group(2)] = m.group(1).lower()
+    assert got == expected, res.stdout[-3000:]

@@ -267,6 +267,7 @@ def link_create(prog: pylibbpf.Program, target_fd: int, attach_type: AttachType)
     return pylibbpf.Link(fd=fd, description=f"{attach_type.name.lower()} test link")
 
 
+@pytest.mark.kind("tcx")
 def test_info_of_xdp_and_tcx_links(info_obj, veth) -> None:
     with in_netns(veth.ns_a):
         ifindex = socket.if_nametoindex(veth.dev_a)
@@ -274,8 +275,7 @@ def test_info_of_xdp_and_tcx_links(info_obj, veth) -> None:
             info = xdp.info
             assert isinstance(info, XDPLinkInfo) and info.type == LinkType.XDP
             assert info.ifindex == ifindex
-        with link_create(info_obj.programs["tcx_pass"], ifindex,
-                         AttachType.TCX_INGRESS) as tcx:
+        with info_obj.programs["tcx_pass"].attach_tcx(ifindex, direction="ingress") as tcx:
             tinfo = tcx.info
             assert isinstance(tinfo, TCXLinkInfo)
             assert (tinfo.ifindex, tinfo.attach_type) == (ifindex, AttachType.TCX_INGRESS)

@@ -11,7 +11,7 @@ import errno as _errno
 import functools
 import os
 import re
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from ..types import ProgramType
 
@@ -60,11 +60,40 @@ def refused_before_verification(err: int, log: str) -> bool:
     return err == _errno.EINVAL and any(line.startswith("processed 0 insns") for line in lines)
 
 
+@functools.lru_cache(maxsize=None)
+def _prog_type_known(ptype: ProgramType) -> bool:
+    from .._ffi import ffi, lib
+
+    return int(lib.libbpf_probe_bpf_prog_type(ptype, ffi.NULL)) == 1
+
+
 def trampoline_reason(kind: str) -> str:
     """Why ``kind`` (fentry …, LSM, freplace) fails on a kernel that refuses trampolines."""
     return (f"this kernel does not support {kind} programs: they need BPF trampolines, "
             "which it refuses (EPERM with an empty verifier log although the caller "
             "has CAP_BPF/CAP_SYS_ADMIN; 'ulimit -l' is not the cause)")
+
+
+#: errors with which a kernel turns down a kind it does not know
+NOT_KNOWN_ERRNOS = (_errno.EINVAL, _errno.EOPNOTSUPP, 524, _errno.ENOSYS, _errno.EPERM)
+
+
+def kind_refusal(kind: str, err: int, what: str, log: Sequence[str] = ()) -> None:
+    """After ``what`` failed with ``err``: raise NotSupportedError naming ``kind``
+    and the reason when this kernel lacks the kind (``pylibbpf.system.support``).
+    Returns when the kernel has it (the failure has another cause)."""
+    from ..errors import NotSupportedError, error_from_errno
+    from ..system import support
+
+    if abs(err) not in NOT_KNOWN_ERRNOS:
+        return
+    sup = support(kind)
+    if sup:
+        return
+    exc = error_from_errno(err, f"{what}: {kind}: {sup.reason}", cls=NotSupportedError,
+                           libbpf_log=log)
+    exc.reason = sup.reason  # type: ignore[attr-defined]
+    raise exc from None
 
 
 def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
@@ -81,7 +110,13 @@ def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
     from ..errors import errno_name
     from ..types import AttachType
 
-    if not refused_before_verification(err, log) or not privileged_for_bpf():
+    if not privileged_for_bpf():
+        return ""
+    if err == _errno.EINVAL and not log.strip() and not _prog_type_known(ptype):
+        return (f"{section or ptype.name.lower()}: this kernel has no "
+                f"{ptype.name.lower()} programs (an older kernel: the program type is "
+                "unknown to it)")
+    if not refused_before_verification(err, log):
         return ""
     how = f"{errno_name(err)} before verification"
     if ptype == ProgramType.TRACING and attach_type == AttachType.TRACE_ITER:

@@ -9,6 +9,7 @@ from ..errors import BPFError, check_ptr
 from ..link import Link
 from ..types import ProgramType
 from ._common import require_type
+from ._kinds import kind_refusal
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -67,6 +68,8 @@ def attach_netfilter(prog: "Program", *, family: Union[str, int] = "ipv4",
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_netfilter(prog._ptr, o)
         err = ffi.errno
+    if ptr == ffi.NULL:
+        kind_refusal("netfilter", err, what, log.warnings)
     check_ptr(ptr, err, what, libbpf_log=log.warnings)
     return Link(ptr=ptr, description=f"netfilter {prog.name!r} {fam} {hname} "
                                      f"priority {priority}")

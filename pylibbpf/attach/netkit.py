@@ -38,14 +38,9 @@ def attach_netkit(prog: "Program", interface: Union[str, int], *,
     try:
         return mprog_attach(prog, ifindex, atype, before, after, expected_revision,
                             "netkit", "bpf_program__attach_netkit", "bpf_netkit_opts")
+    except NotSupportedError:
+        raise  # no netkit in this kernel (system.support("netkit") says why)
     except BPFError as e:
-        if e.errno not in (_errno.EINVAL, _errno.ENXIO, _errno.EOPNOTSUPP):
-            raise
-        if not kernel_has_netkit():
-            raise error_from_errno(_errno.EOPNOTSUPP, f"attach netkit program {prog.name!r}"
-                                   f" to {ifname(ifindex)!r}: this kernel has no netkit "
-                                   "support (CONFIG_NETKIT, Linux 6.7+)",
-                                   cls=NotSupportedError) from None
         if e.errno == _errno.ENXIO:
             raise error_from_errno(e.errno, f"attach netkit program {prog.name!r}: "
                                    f"{ifname(ifindex)!r} is not a netkit device") from None

@@ -11,6 +11,7 @@ from ..errors import BPFError, check_ptr, check_ret
 from ..link import Link
 from ..types import AttachType, ProgramType
 from ._common import require_type, resolve_ifindex
+from ._kinds import kind_refusal
 from ._net import expected_attach_type
 from .raw import AttachQuery, prog_query
 
@@ -98,6 +99,8 @@ def mprog_attach(prog: "Program", interface: Union[str, int], atype: AttachType,
         with libbpf_log() as log:
             ptr = getattr(lib, libbpf_fn)(prog._ptr, ifindex, o)
             err = ffi.errno
+        if ptr == ffi.NULL:
+            kind_refusal(kind, err, what, log.warnings)
         check_ptr(ptr, err, what, libbpf_log=log.warnings)
         return Link(ptr=ptr, description=desc)
     # any other program (raw, or a SEC() that doesn't name the hook): BPF_LINK_CREATE
@@ -105,6 +108,8 @@ def mprog_attach(prog: "Program", interface: Union[str, int], atype: AttachType,
     rel = getattr(o, kind)  # the tcx / netkit member of the union
     rel.relative_fd, rel.relative_id, rel.expected_revision = rel_fd, rel_id, expected_revision
     link_fd = lib.bpf_link_create(prog_fd, ifindex, atype, o)
+    if link_fd < 0:
+        kind_refusal(kind, ffi.errno, what)
     check_ret(link_fd, what)
     return Link(fd=link_fd, description=desc)
 

@@ -15,6 +15,7 @@ from ..errors import BPFError
 from ..link import Link
 from ..types import AttachType, ProgramType
 from ._common import require_type
+from ._kinds import kind_refusal
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -153,4 +154,6 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
     with libbpf_log() as log:
         link_ptr = lib.bpf_program__attach_uprobe_multi(ptr, pid, c_path, ffi.NULL, o)
         err = ffi.errno
+    if link_ptr == ffi.NULL:
+        kind_refusal("uprobe_multi", err, what, log.warnings)
     return Link._from_ptr(link_ptr, err, what, log)
