@@ -1,8 +1,15 @@
 """What is loaded on this system, and what this kernel supports.
 
 :func:`programs`, :func:`maps` and :func:`links` list every BPF object the
-kernel holds (not only ours); :func:`features` probes program types, map
-types and attach mechanisms with libbpf.
+kernel holds (not only ours). :func:`support` answers whether this kernel can do
+one attach kind (``"kprobe"``, ``"tp_btf"``, ``"tcx"`` … or ``"iter/TARGET"``)
+and, if not, why; :func:`iter_targets` and :func:`map_type_support` do the same
+for iterator targets and map types; :func:`features` collects them all, with
+libbpf's program type, map type and helper probes.
+
+Kernels of the same version differ between builds (one 6.18 build refuses
+``iter/bpf_map_elem``, another loads it), so these answers come from probing the
+running kernel, the way the real call would fail, never from its version.
 """
 from __future__ import annotations
 
@@ -294,10 +301,11 @@ KINDS = ("tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "ksysc
 @functools.lru_cache(maxsize=None)
 def support(kind: str) -> Support:
     """Whether this kernel supports attach kind ``kind`` (one of :data:`KINDS`, or
-    ``"iter/TARGET"``), probed the way the real call would fail, with the reason.
-
-    >>> system.support("tp_btf")
-    Support(name='tp_btf', supported=True, reason='')
+    ``"iter/TARGET"``), probed the way the real call would fail, with the reason
+    the real call's :class:`~pylibbpf.NotSupportedError` gives. Cached per process.
+    For example, ``system.support("kprobe")`` on a kernel built without kprobes is
+    ``Support(name='kprobe', supported=False, reason='this kernel has no kprobes
+    (CONFIG_KPROBES off: …)')``, and ``if system.support("tcx"): …`` picks a path.
     """
     from .attach._kinds import (TRAMPOLINE_KIND, has_pmu, kprobe_multi_unsupported_reason,
                                 kprobe_unsupported_reason, tracefs_dir, trampoline_reason)
