@@ -440,7 +440,7 @@ def test_struct_ops_needs_a_loaded_object(bpf_objects) -> None:
             obj.programs["plb_init"].attach()  # a struct_ops program is not attached alone
 
 
-# --- kprobes: this kernel has none ---------------------------------------------------------
+# --- kprobes (kernels without CONFIG_KPROBES give the clean refusal) -----------------------
 
 @pytest.fixture
 def kprobe_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
@@ -467,7 +467,7 @@ KPROBE_CALLS = {
 
 @pytest.mark.parametrize("kind", list(KPROBE_CALLS))
 def test_kprobe_kinds(kprobe_obj, kind) -> None:
-    """No kprobes here: a clean NotSupportedError naming the kind; elsewhere: fires."""
+    """Fires where the kernel has kprobes; elsewhere, the clean NotSupportedError naming the kind."""
     call = KPROBE_CALLS[kind]
     if not support("kprobe"):
         with refused(kind.split()[0], "getpgid", reason=re.escape(support("kprobe").reason)):
