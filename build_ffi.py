@@ -3,9 +3,18 @@
 The pinned libbpf release is fetched and verified by vendor/libbpf/fetch.py
 (or taken from LIBBPF_SRC). Its C sources are compiled into the extension
 together with pylibbpf's small shims; only libelf and zlib are linked.
+
+Before anything is fetched or compiled, :func:`check_build_deps` looks for what
+the build needs (a C compiler, ``ar``, ``Python.h``, ``libelf.h``, ``zlib.h``) and
+stops with one message naming every missing piece and its Debian package.
+
+``setup.py`` (``cffi_modules``) runs this file and takes ``ffibuilder``;
+``python build_ffi.py`` builds the extension in place. Imported as the module
+``build_ffi`` (as the tests do) it builds nothing.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shlex
@@ -15,13 +24,143 @@ import sys
 import sysconfig
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-from cffi import FFI
+if TYPE_CHECKING:
+    from cffi import FFI
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "vendor" / "libbpf"))
-from fetch import ensure_libbpf  # noqa: E402
+
+
+class BuildDepsError(SystemExit):
+    """Something the build needs is missing; the message says what and how to get it."""
+
+
+def compiler_command() -> List[str]:
+    """The C compiler the build uses: $CC, else the one Python was built with."""
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+
+
+def _debian_package_of_compiler(name: str) -> str:
+    return "clang" if "clang" in os.path.basename(name) else "gcc"
+
+
+@functools.lru_cache(maxsize=None)
+def pkg_config(*args: str) -> Optional[List[str]]:
+    """``pkg-config ARGS libelf zlib`` split into words, or None without pkg-config
+    (or when it does not know both libraries): then the compiler's defaults are used."""
+    exe = shutil.which("pkg-config")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, *args, "libelf", "zlib"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return shlex.split(out.stdout) if out.returncode == 0 else None
+
+
+def parse_search_dirs(output: str) -> List[str]:
+    """The ``#include <...>`` directories from ``cc -E -v`` output (gcc and clang)."""
+    dirs: List[str] = []
+    inside = False
+    for line in output.splitlines():
+        if line.startswith("#include <...> search starts here:"):
+            inside = True
+        elif line.startswith("End of search list."):
+            break
+        elif inside and line.startswith(" "):
+            dirs.append(line.strip().split(" (")[0])  # clang: "/path (framework directory)"
+    return dirs
+
+
+def header_search_dirs(cc: Sequence[str], extra: Sequence[str] = ()) -> List[str]:
+    """Where ``#include <x.h>`` is found: the compiler's own list when it runs, else the
+    usual Debian directories; plus $CPATH, $C_INCLUDE_PATH, -I in $CPPFLAGS/$CFLAGS."""
+    dirs = list(extra)
+    for var in ("CPPFLAGS", "CFLAGS"):
+        words = shlex.split(os.environ.get(var, ""))
+        for i, w in enumerate(words):
+            if w == "-I" and i + 1 < len(words):
+                dirs.append(words[i + 1])
+            elif w.startswith("-I"):
+                dirs.append(w[2:])
+    for var in ("CPATH", "C_INCLUDE_PATH"):
+        dirs += [d for d in os.environ.get(var, "").split(":") if d]
+    found: List[str] = []
+    if cc and shutil.which(cc[0]):
+        try:
+            out = subprocess.run([*cc, "-E", "-v", "-x", "c", os.devnull],
+                                 capture_output=True, text=True, timeout=60)
+            found = parse_search_dirs(out.stderr)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if not found:
+        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+        found = ["/usr/local/include", *([f"/usr/include/{multiarch}"] if multiarch else []),
+                 "/usr/include"]
+    return [d for d in dirs if d] + found
+
+
+def check_build_deps(*, cc: Sequence[str], path: Optional[str], include_dirs: Sequence[str],
+                     python_include: str) -> List[Tuple[str, str]]:
+    """What is missing for the build, as (what, Debian package) pairs; [] when nothing.
+
+    ``cc`` is the compiler command, looked up on ``path`` (None: $PATH) with ``ar``;
+    ``Python.h`` must be in ``python_include``, ``libelf.h`` and ``zlib.h`` in one of
+    ``include_dirs``.
+    """
+    missing: List[Tuple[str, str]] = []
+    compiler = cc[0] if cc else "cc"
+    if not shutil.which(compiler, path=path):
+        missing.append((f"C compiler {compiler}", _debian_package_of_compiler(compiler)))
+    if not shutil.which("ar", path=path):
+        missing.append(("ar", "binutils"))
+    if not (Path(python_include) / "Python.h").is_file():
+        missing.append(("Python.h", "python3-dev"))
+    for header, package in (("libelf.h", "libelf-dev"), ("zlib.h", "zlib1g-dev")):
+        if not any((Path(d) / header).is_file() for d in include_dirs):
+            missing.append((header, package))
+    return missing
+
+
+def build_deps_message(missing: Sequence[Tuple[str, str]]) -> str:
+    """One message for every missing piece: ``cannot build pylibbpf: missing gcc
+    (Debian package gcc), Python.h (python3-dev) — install with: apt-get install …``."""
+    items = [f"{what} ({'Debian package ' if i == 0 else ''}{pkg})"
+             for i, (what, pkg) in enumerate(missing)]
+    packages = list(dict.fromkeys(pkg for _, pkg in missing))
+    return (f"cannot build pylibbpf: missing {', '.join(items)} — install with: "
+            f"apt-get install {' '.join(packages)}")
+
+
+def ensure_build_deps() -> None:
+    """Stop the build with one clear message when something it needs is missing."""
+    cc = compiler_command()
+    python_include = sysconfig.get_paths()["include"]
+    include_dirs = header_search_dirs(cc, pkg_config_include_dirs())
+    missing = check_build_deps(cc=cc, path=None, include_dirs=include_dirs,
+                               python_include=python_include)
+    if missing:
+        raise BuildDepsError(
+            build_deps_message(missing)
+            + f"\n(compiler: {' '.join(cc)} (from $CC, else Python's sysconfig); Python.h "
+              f"looked for in {python_include}; libelf.h and zlib.h in "
+              f"{', '.join(dict.fromkeys(include_dirs))})")
+
+
+def pkg_config_include_dirs() -> List[str]:
+    return [w[2:] for w in pkg_config("--cflags-only-I") or [] if w.startswith("-I")]
+
+
+def pkg_config_link() -> Tuple[List[str], List[str]]:
+    """(library dirs, libraries) for libelf and zlib: pkg-config's, else -lelf -lz."""
+    words = pkg_config("--libs")
+    if not words:
+        return [], ["elf", "z"]
+    libs = [w[2:] for w in words if w.startswith("-l")]
+    return [w[2:] for w in words if w.startswith("-L")], libs or ["elf", "z"]
+
 
 # Headers installed with the package, so BPF programs and C code can be built
 # against the same libbpf that pylibbpf runs.
@@ -33,7 +172,12 @@ PACKAGED_HEADERS = (
 
 
 def libbpf_tree() -> Path:
-    return ensure_libbpf()
+    sys.path.insert(0, str(ROOT / "vendor" / "libbpf"))
+    try:
+        from fetch import ensure_libbpf  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    return Path(ensure_libbpf())
 
 
 def install_headers(tree: Path) -> None:
@@ -52,10 +196,12 @@ def build_libbpf_archive(tree: Path) -> Path:
 
     Only pylibbpf's own module is recompiled on later builds.
     """
-    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    cc = compiler_command()
     src = tree / "src"
     sources = sorted(src.glob("*.c"))
     includes = ["-I", str(src), "-I", str(tree / "include"), "-I", str(tree / "include" / "uapi")]
+    for d in pkg_config_include_dirs():  # libelf/zlib outside the default paths
+        includes += ["-I", d]
     key = hashlib.sha256()
     for part in (cc, LIBBPF_CFLAGS, includes):
         key.update(repr(part).encode())
@@ -94,10 +240,18 @@ def cdefs() -> str:
 
 
 def make_ffi() -> FFI:
+    ensure_build_deps()  # before fetching or compiling anything
+    try:
+        from cffi import FFI
+    except ImportError:
+        raise SystemExit(f"cannot build pylibbpf: cffi is not installed for {sys.executable}; "
+                         "use the virtual environment's python (.venv/bin/python after "
+                         "./dev.sh setup) or 'pip install cffi'") from None
     tree = libbpf_tree()
     install_headers(tree)
     src = tree / "src"
     archive = build_libbpf_archive(tree)
+    library_dirs, libraries = pkg_config_link()
     ffi = FFI()
     ffi.cdef(cdefs())
     preamble = "\n".join([
@@ -113,19 +267,25 @@ def make_ffi() -> FFI:
     ffi.set_source(
         "pylibbpf._libbpf",
         preamble,
-        include_dirs=[str(src), str(tree / "include"), str(tree / "include" / "uapi")],
+        include_dirs=[str(src), str(tree / "include"), str(tree / "include" / "uapi"),
+                      *pkg_config_include_dirs()],
         # _fast.c uses the full CPython API (vectorcall, tuple internals)
         define_macros=[("_LARGEFILE64_SOURCE", None), ("_FILE_OFFSET_BITS", "64"),
                        ("LIBBPF_API", ""), ("_CFFI_NO_LIMITED_API", None)],
         py_limited_api=False,
         extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
         extra_objects=[str(archive)],
-        libraries=["elf", "z"],
+        library_dirs=library_dirs,
+        runtime_library_dirs=library_dirs,  # pkg-config's -L, if any: found at run time too
+        libraries=libraries,
     )
     return ffi
 
 
-ffibuilder = make_ffi()
+# setup.py's cffi_modules runs this file (as "__cffi__") and takes ffibuilder;
+# "python build_ffi.py" builds in place; "import build_ffi" (tests) builds nothing.
+if __name__ != "build_ffi":
+    ffibuilder = make_ffi()
 
 if __name__ == "__main__":
     # development build: python build_ffi.py  -> pylibbpf/_libbpf*.so, swapped in atomically

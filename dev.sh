@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # One entry point that sets everything up on a fresh Debian machine, then runs a job.
-#   ./dev.sh demo    install, build, mount, then trace exec() calls for a few seconds
-#   ./dev.sh test    install, build, mount, then mypy + the whole pytest suite
-#   ./dev.sh setup   only the set-up
-# Extra arguments after "test" go to pytest; after "demo", to the demo.
+#   ./dev.sh demo              install, build, mount, then trace exec() calls for a few seconds
+#   ./dev.sh test              install, build, mount, then mypy + the whole pytest suite
+#   ./dev.sh setup             only the set-up
+#   ./dev.sh python [ARGS…]    set up (not the VM tools), then the venv's python with ARGS,
+#                              e.g. ./dev.sh python examples/execsnoop.py
+#   ./dev.sh run CMD [ARGS…]   set up (not the VM tools), then CMD with the venv active
+#                              (its bin/ first on PATH), e.g. ./dev.sh run pylibbpf features
+# Extra arguments after "test" go to pytest; after "demo", to the demo. "python" and "run"
+# keep the caller's working directory. Everything runs as root (through sudo if needed):
+# installing packages, mounting and eBPF itself need it. The venv's python is also
+# .venv/bin/python, or plain python after ". .venv/bin/activate"; a bare "sudo python3"
+# is the system's python, which lacks pylibbpf's dependencies.
 set -euo pipefail
+CALLER_DIR=$PWD
 cd "$(dirname "$0")"
 ROOT=$PWD
 VENV=${PYLIBBPF_VENV:-$ROOT/.venv}
@@ -14,7 +23,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 need_root() {
     if [ "$(id -u)" != 0 ]; then
-        if command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
+        # from the caller's directory: $0 may be relative to it, and "python"/"run" keep it
+        if command -v sudo >/dev/null; then cd "$CALLER_DIR" && exec sudo -E "$0" "$@"; fi
         echo "dev.sh must run as root (eBPF needs CAP_BPF/CAP_SYS_ADMIN)" >&2; exit 1
     fi
 }
@@ -78,10 +88,20 @@ build() {
     fi
 }
 
-setup() {
+prepare() {
     install_packages
     mount_filesystems
     build
+}
+
+enter_venv() {
+    cd "$CALLER_DIR"
+    export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
+    unset PYTHONHOME
+}
+
+setup() {
+    prepare
     # qemu + virtme-ng for the kernel-matrix VM tests (skipped with a reason if unavailable)
     bash tests/vm/setup.sh "$VENV"
 }
@@ -107,8 +127,21 @@ case "$cmd" in
         need_root setup
         setup
         ;;
+    python)
+        need_root python "$@"
+        prepare >&2  # stdout belongs to the command
+        enter_venv
+        exec "$VENV/bin/python" "$@"
+        ;;
+    run)
+        if [ $# -eq 0 ]; then echo "usage: $0 run CMD [ARGS…]" >&2; exit 2; fi
+        need_root run "$@"
+        prepare >&2
+        enter_venv
+        exec "$@"
+        ;;
     *)
-        echo "usage: $0 demo|test|setup [args…]" >&2
+        echo "usage: $0 demo|test|setup [ARGS…] | python [ARGS…] | run CMD [ARGS…]" >&2
         exit 2
         ;;
 esac

@@ -10,18 +10,84 @@ import logging
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Tuple
+import sys as _sys
+
+
+def _extension_error(err: ImportError) -> str:
+    """Why ``pylibbpf._libbpf`` did not import, and what to do about it.
+
+    Four cases: the extension is not built; it is built but cffi's backend
+    (``_cffi_backend``) is missing for this interpreter, which nearly always
+    means the wrong Python (the system's ``python3`` instead of the virtual
+    environment's); it is built for another Python version or ABI; or it is
+    there and fails to load (a missing shared library, say).
+    """
+    import importlib.machinery
+    import re
+    import sysconfig
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    top = here.parent
+    python = f"{_sys.executable or 'python'} (Python {_sys.version.split()[0]})"
+    ext_suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    built = sorted(p.name for p in here.glob("_libbpf*.so"))
+    loadable = [n for n in built if n[len("_libbpf"):] in importlib.machinery.EXTENSION_SUFFIXES]
+
+    def how_to_run(otherwise: str) -> str:
+        venv_python = top / ".venv" / "bin" / "python"
+        if not venv_python.exists():
+            return otherwise
+        lines = [f"Use the virtual environment's Python, which has pylibbpf's dependencies "
+                 f"(in {top}):",
+                 f"  {venv_python} …",
+                 "  . .venv/bin/activate   then   python …"]
+        if (top / "dev.sh").exists():
+            lines.append("  ./dev.sh python …      (sets up first)")
+        lines.append("sudo resets PATH, so 'sudo python3' is the system's Python even with "
+                     "the environment active: use 'sudo .venv/bin/python …'.")
+        return "\n".join(lines)
+
+    if getattr(err, "name", None) == "_cffi_backend" or "_cffi_backend" in str(err):
+        return (f"cffi is not installed for the Python running now, {python}: pylibbpf's "
+                f"compiled extension {here / (loadable or built or ['_libbpf'])[0]} is built, "
+                f"but it needs cffi's backend ({err}). This is usually the wrong interpreter "
+                f"(the system's python3, not the one pylibbpf was installed with).\n"
+                + how_to_run("Run the Python that pylibbpf was installed with, or install "
+                             f"pylibbpf's dependencies for this one ('{_sys.executable} -m pip "
+                             "install cffi pyelftools …', in a virtual environment)."))
+    if not built:
+        return (f"pylibbpf's compiled extension pylibbpf._libbpf is not built: there is no "
+                f"_libbpf*.so in {here}. In a checkout, run ./dev.sh setup (as root: Debian "
+                f"packages, .venv, build) or 'pip install .' (see README, 'Install "
+                f"elsewhere').\n(error: {err})")
+    if not loadable:
+        advice = how_to_run("")
+        others = []
+        for name in built:
+            m = re.search(r"\.cpython-(\d)(\d+)", name)
+            others.append(f"{name} (CPython {m.group(1)}.{m.group(2)})" if m else name)
+        return (f"pylibbpf's compiled extension in {here} was built for another Python: "
+                f"found {', '.join(others)}, but {python} loads only _libbpf{ext_suffix}. "
+                f"Rebuild it with this Python (./dev.sh setup in a checkout, or "
+                f"'{_sys.executable} -m pip install .'), or run the Python it was built for."
+                + (f"\n{advice}" if advice else ""))
+    hint = ("Install the Debian packages libelf1 and zlib1g."
+            if "cannot open shared object file" in str(err)
+            else "Rebuild it with this Python (./dev.sh setup in a checkout, or "
+                 f"'{_sys.executable} -m pip install .').")
+    return (f"pylibbpf's compiled extension {here / loadable[0]} failed to load in "
+            f"{python}: {err}\n{hint}")
+
 
 try:
     from ._libbpf import ffi, lib
-except ImportError as e:  # pragma: no cover - build problem, not a runtime path
-    raise ImportError(
-        "pylibbpf's compiled extension pylibbpf._libbpf is missing; "
-        "install the package with 'pip install .' (see README)"
-    ) from e
+except ImportError as _e:  # pragma: no cover - build problem, tested in a subprocess
+    # the message quotes the original error; one traceback is enough
+    raise ImportError(_extension_error(_e), name="pylibbpf._libbpf") from None
 
 if lib.pylibbpf_fast_install() != 0:  # pragma: no cover - the error was printed
     raise ImportError("pylibbpf: could not set up the module pylibbpf._fast")
-import sys as _sys
 
 fast: Any = _sys.modules["pylibbpf._fast"]
 

@@ -1,12 +1,21 @@
 """The extension embeds the pinned libbpf and ships its headers."""
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
+from types import ModuleType
+from typing import Optional, Sequence, Tuple
+
+import pytest
 
 import pylibbpf
+import pylibbpf._libbpf
 from pylibbpf import include_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,3 +75,184 @@ def test_libbpf_messages_go_to_logging(bpf_objects, caplog) -> None:
         obj.load()
     assert any(r.name == "pylibbpf" and r.getMessage().startswith("libbpf: ")
                for r in caplog.records)
+
+
+# --- when the extension does not import: one message per cause -------------------------
+
+def _package_copy(top: Path, so_name: Optional[str] = None, so_target: Optional[Path] = None,
+                  so_bytes: bytes = b"") -> Path:
+    """A copy of the package's import path (__init__ and _ffi) under ``top``, with an
+    extension file ``so_name`` (a symlink to ``so_target``, or ``so_bytes``) or none."""
+    pkg = top / "pylibbpf"
+    pkg.mkdir(parents=True)
+    for name in ("__init__.py", "_ffi.py"):
+        shutil.copy2(ROOT / "pylibbpf" / name, pkg / name)
+    if so_name and so_target:
+        (pkg / so_name).symlink_to(so_target)
+    elif so_name:
+        (pkg / so_name).write_bytes(so_bytes)
+    return pkg
+
+
+def _import_error(top: Path, *python_flags: str) -> str:
+    """Import the copy under ``top`` in a fresh interpreter; its ImportError's message."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    code = (f"import sys; sys.path.insert(0, {str(top)!r})\n"
+            "try:\n    import pylibbpf\n"
+            "except ImportError as e:\n    print(e)\nelse:\n    print('IMPORTED')\n")
+    res = subprocess.run([sys.executable, *python_flags, "-c", code], cwd=top, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "IMPORTED" not in res.stdout
+    return res.stdout
+
+
+def _ext_suffix() -> str:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    assert suffix
+    return str(suffix)
+
+
+def test_extension_not_built_says_how_to_build(tmp_path: Path) -> None:
+    _package_copy(tmp_path)
+    msg = _import_error(tmp_path)
+    assert "is not built" in msg and "_libbpf*.so" in msg
+    assert "./dev.sh setup" in msg and "pip install ." in msg
+    assert str(tmp_path / "pylibbpf") in msg
+
+
+def test_extension_without_cffi_names_the_interpreter(tmp_path: Path) -> None:
+    """The wrong Python (the system's python3, no cffi): -S keeps site-packages, and
+    with them _cffi_backend, off sys.path."""
+    probe = subprocess.run([sys.executable, "-S", "-c", "import _cffi_backend"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert probe.returncode != 0, "_cffi_backend importable without site-packages?"
+    real = Path(pylibbpf._libbpf.__file__).resolve()
+    top = tmp_path / "checkout"
+    _package_copy(top, real.name, real)
+    msg = _import_error(top, "-S")
+    assert msg.startswith(f"cffi is not installed for the Python running now, {sys.executable} ")
+    assert "_cffi_backend" in msg and "wrong interpreter" in msg
+    assert "pip install cffi" in msg                    # no .venv next to this copy
+    # in a checkout set up by dev.sh, it names the environment's python
+    (top / ".venv" / "bin").mkdir(parents=True)
+    (top / ".venv" / "bin" / "python").touch()
+    (top / "dev.sh").touch()
+    msg = _import_error(top, "-S")
+    assert str(top / ".venv" / "bin" / "python") in msg
+    assert ". .venv/bin/activate" in msg and "./dev.sh python" in msg
+    assert "sudo .venv/bin/python" in msg
+
+
+def test_extension_for_another_python_names_both(tmp_path: Path) -> None:
+    m = re.match(r"\.cpython-(\d)(\d+)(.*)$", _ext_suffix())
+    if not m:
+        pytest.skip(f"not a CPython extension suffix: {_ext_suffix()}")
+    other = f"_libbpf.cpython-{m.group(1)}{int(m.group(2)) + 1}{m.group(3)}"
+    _package_copy(tmp_path, other, so_bytes=b"\x7fELF")
+    msg = _import_error(tmp_path)
+    assert "built for another Python" in msg
+    assert f"{other} (CPython {m.group(1)}.{int(m.group(2)) + 1})" in msg
+    assert f"loads only _libbpf{_ext_suffix()}" in msg and sys.executable in msg
+    assert "./dev.sh setup" in msg
+
+
+def test_extension_that_fails_to_load_quotes_the_loader(tmp_path: Path) -> None:
+    _package_copy(tmp_path, "_libbpf" + _ext_suffix(), so_bytes=b"not an ELF file")
+    msg = _import_error(tmp_path)
+    assert "failed to load" in msg and str(tmp_path / "pylibbpf" / "_libbpf") in msg
+
+
+# --- build_ffi.py: missing build dependencies, all named at once ------------------------
+
+def _build_ffi() -> ModuleType:
+    """build_ffi.py as a module: imported under its own name it builds nothing."""
+    spec = importlib.util.spec_from_file_location("build_ffi", ROOT / "build_ffi.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert not hasattr(mod, "ffibuilder")
+    return mod
+
+
+def _fake_tree(tmp_path: Path, tools: Sequence[str], headers: Sequence[str],
+               python_h: bool) -> Tuple[str, str, str]:
+    """(PATH, include dir, Python include dir) holding only what is asked for."""
+    bin_dir, inc, pyinc = tmp_path / "bin", tmp_path / "include", tmp_path / "python3.x"
+    for d in (bin_dir, inc, pyinc):
+        d.mkdir()
+    for tool in tools:
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    for header in headers:
+        (inc / header).write_text("/* fake */\n")
+    if python_h:
+        (pyinc / "Python.h").write_text("/* fake */\n")
+    return str(bin_dir), str(inc), str(pyinc)
+
+
+def test_build_deps_all_present(tmp_path: Path) -> None:
+    b = _build_ffi()
+    path, inc, pyinc = _fake_tree(tmp_path, ["x86_64-linux-gnu-gcc", "ar"],
+                                  ["libelf.h", "zlib.h"], True)
+    assert b.check_build_deps(cc=["x86_64-linux-gnu-gcc", "-pthread"], path=path,
+                              include_dirs=[str(tmp_path / "nope"), inc],
+                              python_include=pyinc) == []
+
+
+def test_build_deps_all_missing_in_one_message(tmp_path: Path) -> None:
+    b = _build_ffi()
+    path, inc, pyinc = _fake_tree(tmp_path, [], [], False)
+    missing = b.check_build_deps(cc=["x86_64-linux-gnu-gcc"], path=path, include_dirs=[inc],
+                                 python_include=pyinc)
+    assert [pkg for _, pkg in missing] == ["gcc", "binutils", "python3-dev", "libelf-dev",
+                                           "zlib1g-dev"]
+    msg = b.build_deps_message(missing)
+    assert msg == ("cannot build pylibbpf: missing C compiler x86_64-linux-gnu-gcc (Debian "
+                   "package gcc), ar (binutils), Python.h (python3-dev), libelf.h (libelf-dev), "
+                   "zlib.h (zlib1g-dev) — install with: apt-get install gcc binutils "
+                   "python3-dev libelf-dev zlib1g-dev")
+
+
+def test_build_deps_some_missing(tmp_path: Path) -> None:
+    b = _build_ffi()
+    path, inc, pyinc = _fake_tree(tmp_path, ["clang", "ar"], ["zlib.h"], True)
+    missing = b.check_build_deps(cc=["clang"], path=path, include_dirs=[inc],
+                                 python_include=pyinc)
+    assert b.build_deps_message(missing) == (
+        "cannot build pylibbpf: missing libelf.h (Debian package libelf-dev) — install with: "
+        "apt-get install libelf-dev")
+    missing = b.check_build_deps(cc=["clang-19"], path=str(tmp_path / "empty"),
+                                 include_dirs=[inc], python_include=pyinc)
+    assert missing[0] == ("C compiler clang-19", "clang")
+
+
+def test_compiler_search_list_is_parsed() -> None:
+    gcc_output = ("ignoring nonexistent directory \"/usr/local/include/x86_64-linux-gnu\"\n"
+                  "#include \"...\" search starts here:\n"
+                  "#include <...> search starts here:\n"
+                  " /usr/lib/gcc/x86_64-linux-gnu/12/include\n"
+                  " /usr/local/include\n"
+                  " /usr/include\n"
+                  "End of search list.\n"
+                  " /not/this\n")
+    assert _build_ffi().parse_search_dirs(gcc_output) == [
+        "/usr/lib/gcc/x86_64-linux-gnu/12/include", "/usr/local/include", "/usr/include"]
+    clang_output = ("#include <...> search starts here:\n"
+                    " /usr/include\n"
+                    " /Library/Frameworks (framework directory)\n"
+                    "End of search list.\n")
+    assert _build_ffi().parse_search_dirs(clang_output) == ["/usr/include",
+                                                            "/Library/Frameworks"]
+
+
+def test_build_stops_before_fetching_when_the_compiler_is_missing(tmp_path: Path) -> None:
+    """'python build_ffi.py' (and pip, which runs the same file) ends with the one message,
+    not a compiler traceback; nothing is fetched or compiled first."""
+    env = dict(os.environ, CC="pylibbpf-test-no-such-cc", LIBBPF_SRC=str(tmp_path / "none"))
+    res = subprocess.run([sys.executable, str(ROOT / "build_ffi.py")], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert res.stderr.startswith("cannot build pylibbpf: missing C compiler "
+                                 "pylibbpf-test-no-such-cc (Debian package gcc)")
+    assert "apt-get install gcc" in res.stderr and "Traceback" not in res.stderr
