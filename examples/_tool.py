@@ -12,9 +12,32 @@ import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
-from pylibbpf import in_netns  # noqa: F401  (the examples import it from here)
-
 HERE = Path(__file__).resolve().parent
+
+
+def _run_in_the_project_venv() -> None:
+    """``python3 examples/x.py`` (or ``sudo python3 …``) with an interpreter that
+    cannot import pylibbpf: run the tool again with the project's ``.venv`` (made by
+    ``./dev.sh setup``), or say how to set it up."""
+    try:
+        import pylibbpf  # noqa: F401
+        return
+    except ModuleNotFoundError as e:
+        if e.name not in ("pylibbpf", "_cffi_backend", "cffi", "elftools"):
+            raise
+        missing = e.name
+    venv = HERE.parent / ".venv"
+    python = venv / "bin" / "python"
+    if python.exists() and Path(sys.prefix).resolve() != venv.resolve():
+        os.execv(str(python), [str(python), *sys.argv])
+    sys.exit(f"{Path(sys.argv[0]).name}: {sys.executable} cannot import {missing}. "
+             "Set up the project with ./dev.sh setup, then run the tool with "
+             f"./dev.sh python examples/{Path(sys.argv[0]).name}")
+
+
+_run_in_the_project_venv()
+
+from pylibbpf import in_netns  # noqa: E402,F401  (the examples import it from here)
 
 
 def arguments(doc: Optional[str], default_duration: float = 5.0,

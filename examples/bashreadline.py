@@ -5,7 +5,7 @@ A uretprobe on bash's ``readline()`` reads the line it returns. With no
 arguments it runs for 5 seconds and types a few commands itself into an
 interactive bash running on a pseudo-terminal (so that readline is used).
 
-    sudo python examples/bashreadline.py [--duration S] [--no-workload] [--bash PATH]
+    sudo python3 examples/bashreadline.py [--duration S] [--no-workload] [--bash PATH]
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import time
 
 from typing import Any
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 LINES = ["echo hello from bashreadline", "uname -s", "true # pylibbpf"]
 

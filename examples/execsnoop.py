@@ -6,7 +6,7 @@ through a ring buffer. With no arguments it runs for 5 seconds and starts a
 small workload of its own (a few short commands), so there is always
 something to see; Ctrl-C stops it early.
 
-    sudo python examples/execsnoop.py [--duration SECONDS] [--no-workload]
+    sudo python3 examples/execsnoop.py [--duration SECONDS] [--no-workload]
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import _tool  # noqa: F401  (first: it runs the tool in the project's .venv when needed)
 import pylibbpf
 
 HERE = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ Kernels (or VMs) that forbid BPF trampolines refuse to load these programs:
 the load raises :class:`pylibbpf.NotSupportedError`, and this tool prints why
 and exits with status 0. Tracepoints and raw tracepoints work instead.
 
-    sudo python examples/fentry.py [--duration S]
+    sudo python3 examples/fentry.py [--duration S]
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import threading
 
 from typing import Any
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 
 def workload(stop: threading.Event) -> None:

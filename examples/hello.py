@@ -9,16 +9,17 @@ it runs ``true`` and ``uname`` a few times over 2 seconds.
 The trace pipe is shared by the whole machine (and reading consumes it):
 use it for debugging, and ring buffers for tools.
 
-    sudo python examples/hello.py [--duration S]
+    sudo python3 examples/hello.py [--duration S]
 """
 from __future__ import annotations
 
 import subprocess
 import threading
 
+# _tool first: it runs the tool in the project's .venv when needed
+from _tool import HERE, arguments, run_for
 import pylibbpf
 from pylibbpf.trace_pipe import TracePipe
-from _tool import HERE, arguments, run_for
 
 
 def workload(stop: threading.Event) -> None:

@@ -9,15 +9,16 @@ Kernels built without kprobes (``CONFIG_KPROBES=n``) cannot do this: the
 attach raises :class:`pylibbpf.NotSupportedError`, and this tool prints why
 and exits with status 0. Tracepoints (``opensnoop.py``) work everywhere.
 
-    sudo python examples/kprobe.py [--duration S]
+    sudo python3 examples/kprobe.py [--duration S]
 """
 from __future__ import annotations
 
 import subprocess
 import threading
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 
 def workload(stop: threading.Event) -> None:

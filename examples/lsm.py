@@ -11,7 +11,7 @@ BPF trampolines: where these are missing the load or attach raises
 :class:`pylibbpf.NotSupportedError`, and this tool prints why and exits
 with status 0.
 
-    sudo python examples/lsm.py [--duration S]
+    sudo python3 examples/lsm.py [--duration S]
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 CHILD = """
 import os, sys, tempfile, time

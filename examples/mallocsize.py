@@ -7,16 +7,17 @@ map; on exit the map is printed as a bar histogram
 small workload (a Python child that calls ``malloc`` 1000 times for 4 KiB and
 100 times for 100 KB through ctypes) and traces that process for 3 seconds.
 
-    sudo python examples/mallocsize.py [--duration S] [--pid PID]
+    sudo python3 examples/mallocsize.py [--duration S] [--pid PID]
 """
 from __future__ import annotations
 
 import subprocess
 import sys
 
+# _tool first: it runs the tool in the project's .venv when needed
+from _tool import HERE, arguments, run_for
 import pylibbpf
 from pylibbpf.histogram import print_log2_hist
-from _tool import HERE, arguments, run_for
 
 WORKLOAD = """
 import ctypes, sys, time

@@ -6,7 +6,7 @@ through a ring buffer; events are decoded from the object's BTF
 (``record_type="event"``). With no arguments it runs for 5 seconds and opens
 a few files itself from a child process, so there is something to see.
 
-    sudo python examples/opensnoop.py [--duration S] [--no-workload] [--pid PID]
+    sudo python3 examples/opensnoop.py [--duration S] [--no-workload] [--pid PID]
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import threading
 
 from typing import Any
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 FILES = ["/etc/hostname", "/etc/os-release", "/proc/self/status"]
 

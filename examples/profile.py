@@ -10,7 +10,7 @@ folded stacks and as an interactive SVG flame graph. With no arguments it
 profiles the whole machine for 3 seconds while a small busy workload (a
 Python loop and a ``dd`` reading /dev/zero) runs, so there is something hot.
 
-    sudo python examples/profile.py [--duration S] [--pid PID] [--frequency HZ]
+    sudo python3 examples/profile.py [--duration S] [--pid PID] [--frequency HZ]
                                     [--folded FILE] [--svg FILE] [--top N]
 """
 from __future__ import annotations
@@ -21,10 +21,11 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
+# _tool first: it runs the tool in the project's .venv when needed
+from _tool import HERE, arguments, run_for
 import pylibbpf
 from pylibbpf.flamegraph import fold, folded_text, write_svg
 from pylibbpf.symbolize import Symbolizer
-from _tool import HERE, arguments, run_for
 
 # busy in user space (the interpreter loop) and in the kernel (read() of /dev/zero)
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable

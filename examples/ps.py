@@ -6,12 +6,13 @@ prints one line per process (pid, parent, uid, CPU time, command) straight
 from the kernel's ``task_struct`` (CO-RE: field offsets fixed up for the
 running kernel). Python reads the text like a file. No /proc involved.
 
-    sudo python examples/ps.py [--duration S] [--comm NAME]
+    sudo python3 examples/ps.py [--duration S] [--comm NAME]
 """
 from __future__ import annotations
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments
+import pylibbpf
 
 
 def main() -> int:

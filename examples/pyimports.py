@@ -8,7 +8,7 @@ event per module through a ring buffer. The probes have semaphores: the
 kernel switches them on while we are attached. With no arguments it starts a
 Python child that imports a few stdlib modules, and traces it for 2 seconds.
 
-    sudo python examples/pyimports.py [--duration S] [--pid PID]
+    sudo python3 examples/pyimports.py [--duration S] [--pid PID]
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import time
 
 from typing import Any
 
+# _tool first: it runs the tool in the project's .venv when needed
+from _tool import HERE, arguments, run_for
 import pylibbpf
 from pylibbpf import elf
-from _tool import HERE, arguments, run_for
 
 MODULES = ["json", "decimal", "fractions", "email.parser", "http.client", "sqlite3"]
 # import statements (importlib.import_module() bypasses the C code with the probes)

@@ -7,7 +7,7 @@ allows each one. With no arguments it creates a cgroup of its own (cgroup v2,
 removed on exit), runs a child in it that opens 3 UDP, 2 TCP and 1 IPv6 UDP
 sockets every half second, and prints the counts after 2 seconds.
 
-    sudo python examples/sockcount.py [--duration S] [--cgroup PATH]
+    sudo python3 examples/sockcount.py [--duration S] [--cgroup PATH]
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 CHILD = """
 import socket, time

@@ -7,14 +7,15 @@ starts with ``DROP``. With no arguments it binds a UDP socket on 127.0.0.1,
 attaches the filter, and sends it a mix of datagrams for 2 seconds; what the
 socket actually receives is printed next to the filter's counters.
 
-    sudo python examples/sockfilter.py [--duration S]
+    sudo python3 examples/sockfilter.py [--duration S]
 """
 from __future__ import annotations
 
 import socket
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ small workload of its own (a child that calls ``getppid`` 500 times, ``stat``
 200 times and ``nanosleep`` 5 times) for 2 seconds; ``--all`` traces every
 process.
 
-    sudo python examples/syscount.py [--duration S] [--pid PID | --all] [--top N]
+    sudo python3 examples/syscount.py [--duration S] [--pid PID | --all] [--top N]
 """
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 
+# _tool first: it runs the tool in the project's .venv when needed
+from _tool import HERE, arguments, run_for
 import pylibbpf
 from pylibbpf import print_log2_hist, syscall_name
-from _tool import HERE, arguments, run_for
 
 WORKLOAD = """
 import os, sys, time

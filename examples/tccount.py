@@ -7,7 +7,7 @@ packet in a hash map keyed by destination address; the values are a struct
 network namespaces joined by a veth pair (removed on exit), attaches to the
 sending end and sends 20 UDP datagrams of 100 bytes per second across.
 
-    sudo python examples/tccount.py [--duration S] [--interface IF]
+    sudo python3 examples/tccount.py [--duration S] [--interface IF]
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import socket
 import struct
 import time
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, VethPair, arguments, in_netns, run_for
+import pylibbpf
 
 PER_SECOND = 20
 PAYLOAD = b"x" * 100

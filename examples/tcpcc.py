@@ -9,7 +9,7 @@ struct_ops map registers it — it shows up in
 unregisters it. With no arguments it runs TCP transfers over loopback with
 ``TCP_CONGESTION=pylibbpf_cc`` for 2 seconds, then prints the call counts.
 
-    sudo python examples/tcpcc.py [--duration S]
+    sudo python3 examples/tcpcc.py [--duration S]
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import socket
 import threading
 import time
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, arguments, run_for
+import pylibbpf
 
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 NAME = "pylibbpf_cc"

@@ -8,7 +8,7 @@ namespaces joined by a veth pair, removed on exit — attaches to the receiving
 end and sends 20 UDP datagrams per second across, so nothing on the machine
 is touched.
 
-    sudo python examples/xdpcount.py [--duration S] [--interface IF]
+    sudo python3 examples/xdpcount.py [--duration S] [--interface IF]
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ import contextlib
 import socket
 import time
 
-import pylibbpf
+# _tool first: it runs the tool in the project's .venv when needed
 from _tool import HERE, VethPair, arguments, in_netns, run_for
+import pylibbpf
 
 NAMES = {0: "hopopt", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 256: "arp", 257: "other"}
 PER_SECOND = 20

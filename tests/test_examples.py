@@ -187,6 +187,21 @@ def test_ps() -> None:
     assert int(out.splitlines()[-1].split()[0]) == len(rows) > 10
 
 
+def test_a_tool_started_with_another_python_runs_in_the_project_venv(tmp_path) -> None:
+    """``python3 examples/ps.py`` with an interpreter that lacks pylibbpf (the base
+    Python of the venv, without site-packages) runs the tool in the project's .venv,
+    or, with no .venv, says how to set it up."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run([base, "-S", str(EXAMPLES / "ps.py")], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+    if (EXAMPLES.parent / ".venv" / "bin" / "python").exists():
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.splitlines()[0].split()[:2] == ["PID", "PPID"], proc.stdout
+    else:
+        assert proc.returncode == 1 and "./dev.sh setup" in proc.stderr, proc.stderr
+
+
 def test_tcpcc() -> None:
     out = run_example("tcpcc", "--duration", "1")
     assert "registered 'pylibbpf_cc': True" in out and "unregistered: True" in out, out
