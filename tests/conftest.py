@@ -109,3 +109,14 @@ class VethPair:
 def veth() -> Iterator[VethPair]:
     with VethPair() as pair:
         yield pair
+
+
+# --- kernel matrix: per-kernel totals at the end of the run ---------------------------
+# (tests/test_vm_matrix.py loads tests/vm/run.py as "pylibbpf_vm_run"; nothing is
+# printed when that module was not collected)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    import sys
+
+    vmrun = sys.modules.get("pylibbpf_vm_run")
+    if vmrun is not None:
+        vmrun.terminal_summary(terminalreporter)

@@ -1,20 +1,29 @@
 """Kernel matrix: the guest selection of tests/vm/run.py (every ``vm``-marked test plus a
 smoke run of fast tests), run inside a VM for each Debian kernel, and reported here
-test by test: ``test_in_vm[6.12-test_vm_tracing.py::test_lsm_denies_…]`` passes, fails or
-is skipped as it did in the guest.
+test by test: ``test_in_vm[6.12-test_vm_tracing.py::test_lsm_denies_…]`` passes, fails,
+is skipped or xfails as it did in the guest.
 
 Each kernel boots once per session (all kernels at the same time, splitting the CPUs),
-when the first of its tests runs. Where the VM cannot start (qemu, virtme-ng, udev,
-busybox or kmod missing — tests/vm/setup.sh installs them —, no kernel could be
-fetched, or the guest never reached its command), every test of that kernel is
-skipped with the reason, never passed; ``PYLIBBPF_VM_REQUIRED=1`` makes that a failure.
-``PYLIBBPF_VM_KERNELS=none`` turns the matrix off; see tests/vm/run.py for the rest.
+when the first of its tests runs. The terminal summary then says, per kernel, how many
+guest tests ran, passed, failed, were skipped or xfailed, and the VM's wall time.
+
+Where the VM cannot start (a tool missing -- the pre-flight names it and its Debian
+package; tests/vm/setup.sh installs them all --, no kernel could be fetched, or the
+guest never reached its command), every test of that kernel is skipped with the
+reason, never passed. When the matrix is *required* that is a failure instead, and so
+is a guest test skipped for an infrastructure reason: required by default under CI
+(``CI`` set to a true value, as .ci/run does), and whenever ``PYLIBBPF_VM_REQUIRED=1``;
+``PYLIBBPF_VM_REQUIRED=0`` turns it off again. ``PYLIBBPF_VM_KERNELS=none`` turns the
+matrix off on purpose (the summary says so). See tests/vm/run.py for the rest.
+
+The fast tests at the end check those decisions without booting anything.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,7 +35,6 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 IN_VM = os.environ.get("PYLIBBPF_IN_VM") == "1"
-REQUIRED = os.environ.get("PYLIBBPF_VM_REQUIRED") == "1"
 
 
 def _load_runner() -> Any:
@@ -42,6 +50,8 @@ def _load_runner() -> Any:
 vmrun = _load_runner()
 KERNELS: List[str] = [] if IN_VM else vmrun.kernels_wanted()
 SELECTION: List[str] = vmrun.default_selection()
+# for the terminal summary (tests/conftest.py calls vmrun.terminal_summary)
+vmrun.MATRIX.update(collected=not IN_VM, kernels=list(KERNELS))
 
 
 def _short(nodeid: str) -> str:
@@ -74,6 +84,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if isinstance(ids, str):
             ids = []                       # test_guest_selection_collects reports it
         params = [(k, nodeid) for k in KERNELS for nodeid in ids]
+        vmrun.MATRIX["expected"] = len(ids)
     metafunc.parametrize("guest_test", params,
                          ids=[f"{k}-{_short(n)}" for k, n in params])
 
@@ -111,6 +122,7 @@ class _Runs:
         else:
             for k in todo:
                 self.results[k] = one(k)
+        vmrun.MATRIX["results"].update(self.results)
 
 
 @pytest.fixture(scope="session")
@@ -122,12 +134,9 @@ def vm_runs(bpf_objects: Dict[str, Path]) -> _Runs:
 
 
 def _cannot_start(kernel: str, err: Exception) -> None:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    msg = f"kernel {kernel}: VM cannot start here: {lines[0] if lines else err}"
-    if len(lines) > 1:
-        msg += f" ({lines[-1][-200:]})"
-    if REQUIRED:
-        pytest.fail(f"{err}\n(PYLIBBPF_VM_REQUIRED=1 makes this a failure)", pytrace=False)
+    verdict, msg = vmrun.cannot_start_verdict(kernel, err)
+    if verdict == "failed":
+        pytest.fail(msg, pytrace=False)
     pytest.skip(msg)
 
 
@@ -145,7 +154,8 @@ def _no_result_reason(run: Any) -> str:
 @pytest.mark.skipif(IN_VM, reason="host side of the kernel matrix")
 def test_guest_selection_collects() -> None:
     if not KERNELS:
-        pytest.skip("PYLIBBPF_VM_KERNELS turns the kernel matrix off")
+        pytest.skip("PYLIBBPF_VM_KERNELS turns the kernel matrix off (on purpose: "
+                    "not a failure even when required)")
     ids = guest_test_ids()
     assert not isinstance(ids, str), f"collecting the guest selection failed:\n{ids}"
     assert any("test_vm_" in i for i in ids)
@@ -182,8 +192,245 @@ def test_in_vm(vm_runs: _Runs, guest_test: Tuple[str, str]) -> None:
     if result is None:
         pytest.fail(f"[{kernel}] no result for {nodeid}: {_no_result_reason(run)}",
                     pytrace=False)
-    if result.outcome == "skipped":
-        pytest.skip(f"[{kernel} guest] {result.message}")
-    if result.outcome == "failed":
-        pytest.fail(f"[{kernel} {run.uname}] {nodeid} failed in the VM:\n{result.message}",
-                    pytrace=False)
+    verdict, msg = vmrun.guest_verdict(kernel, nodeid, result, run.uname)
+    if verdict == "failed":
+        pytest.fail(msg, pytrace=False)
+    if verdict == "skipped":
+        pytest.skip(msg)
+    if verdict == "xfailed":
+        pytest.xfail(msg)
+
+
+# --- fast checks of the matrix's own decisions (no VM is booted) -----------------------
+
+def _missing_file_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine with every VM tool but ``file``: stand-ins for each of them in one
+    directory, which is all of PATH, the venv and the fallback directories."""
+    import dataclasses
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    tools = tuple(dataclasses.replace(t, dirs=(str(fake),)) if t.dirs else t
+                  for t in vmrun.VM_TOOLS)
+    for tool in tools:
+        if tool.name != "file":
+            (fake / tool.name).write_text("#!/bin/sh\nexit 1\n")
+            (fake / tool.name).chmod(0o755)
+    monkeypatch.setattr(vmrun, "VM_TOOLS", tools)
+    monkeypatch.setenv("PATH", str(fake))
+    monkeypatch.setattr(vmrun, "SYSTEM_DIRS", (str(fake),))
+    monkeypatch.setattr(vmrun, "_venv_bin", lambda: fake)
+    return fake
+
+
+@pytest.mark.parametrize("env, required", [
+    ({}, False),
+    ({"CI": "true"}, True),
+    ({"CI": "1"}, True),
+    ({"CI": "True"}, True),
+    ({"CI": "false"}, False),
+    ({"CI": "0"}, False),
+    ({"CI": ""}, False),
+    ({"CI": "true", "PYLIBBPF_VM_REQUIRED": "0"}, False),
+    ({"CI": "true", "PYLIBBPF_VM_REQUIRED": ""}, True),
+    ({"PYLIBBPF_VM_REQUIRED": "1"}, True),
+    ({"CI": "false", "PYLIBBPF_VM_REQUIRED": "1"}, True),
+])
+def test_required_by_default_under_ci_and_overridable(env: Dict[str, str],
+                                                      required: bool) -> None:
+    got, why = vmrun.vm_required(env)
+    assert got is required, (env, why)
+    if "PYLIBBPF_VM_REQUIRED" in env and env["PYLIBBPF_VM_REQUIRED"]:
+        assert "PYLIBBPF_VM_REQUIRED" in why
+    elif required:
+        assert why.startswith("CI=")
+
+
+def test_preflight_names_the_missing_tool_and_its_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _missing_file_env(tmp_path, monkeypatch)
+    assert [t.name for t, _ in vmrun.missing_tools()] == ["file"]
+    with pytest.raises(vmrun.CannotStart) as e:
+        vmrun.check_tools()
+    assert "file (not found; Debian package file)" in str(e.value)
+    assert "apt-get install file" in str(e.value) and "tests/vm/setup.sh" in str(e.value)
+    # run_vm stops there, before fetching a kernel or starting anything
+    with pytest.raises(vmrun.CannotStart, match="Debian package file"):
+        vmrun.run_vm("6.1", ["tests/test_vm_guest.py"], timeout=1, quiet=True)
+
+
+def test_preflight_wants_a_static_busybox(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _missing_file_env(tmp_path, monkeypatch)
+    (fake / "file").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "file").chmod(0o755)
+    assert vmrun.missing_tools() == []
+    (fake / "busybox").unlink()
+    (fake / "busybox").symlink_to(os.path.realpath(sys.executable))   # dynamically linked
+    [(tool, what)] = vmrun.missing_tools()
+    assert (tool.name, tool.package) == ("busybox", "busybox-static")
+    assert "not statically linked" in what
+    assert vmrun._elf_is_static(os.path.realpath(sys.executable)) is False
+    assert vmrun._elf_is_static(__file__) is None
+
+
+@pytest.mark.parametrize("env, verdict", [
+    ({"CI": "true"}, "failed"),
+    ({"PYLIBBPF_VM_REQUIRED": "1"}, "failed"),
+    ({}, "skipped"),
+    ({"CI": "true", "PYLIBBPF_VM_REQUIRED": "0"}, "skipped"),
+])
+def test_cannot_start_fails_when_required_and_skips_otherwise(
+        env: Dict[str, str], verdict: str) -> None:
+    err = vmrun.CannotStart("missing file (not found; Debian package file): run "
+                            "tests/vm/setup.sh as root, or: apt-get install file")
+    got, msg = vmrun.cannot_start_verdict("6.1", err, env)
+    assert got == verdict, msg
+    assert "kernel 6.1" in msg and "Debian package file" in msg
+    if verdict == "failed":
+        assert "required" in msg and "PYLIBBPF_VM_REQUIRED=0" in msg
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_matrix_test_fails_under_ci_when_a_tool_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ci: Any) -> None:
+    """The host-side test itself, wired to the decision: a real _Runs whose VM cannot
+    start because ``file`` is missing fails under CI=true and skips without CI."""
+    _missing_file_env(tmp_path, monkeypatch)
+    monkeypatch.delenv("PYLIBBPF_VM_REQUIRED", raising=False)
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(sys.modules[__name__], "KERNELS", ["6.1"])
+    monkeypatch.setitem(vmrun.MATRIX, "results", {})      # keep the real summary clean
+    runs = _Runs(tmp_path)
+    run = runs.get("6.1")
+    assert isinstance(run, vmrun.CannotStart) and "Debian package file" in str(run)
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    outcomes = (pytest.fail.Exception, pytest.skip.Exception)     # a skip must not escape
+    with pytest.raises(outcomes, match="Debian package file") as e:
+        test_vm_boots_and_runs_the_selection(runs, "6.1")
+    assert e.type is expected, (e.type, str(e.value))
+    with pytest.raises(outcomes, match="Debian package file") as e:
+        test_in_vm(runs, ("6.1", "tests/test_vm_guest.py::test_guest_runs_the_requested_kernel"))
+    assert e.type is expected, (e.type, str(e.value))
+
+
+@pytest.mark.parametrize("message, env, verdict", [
+    ("runs inside the kernel-matrix VM (tests/vm/run.py)", {"CI": "true"}, "failed"),
+    ("runs inside the kernel-matrix VM (tests/vm/run.py)", {}, "skipped"),
+    ("runs inside the kernel-matrix VM (tests/vm/run.py)",
+     {"CI": "true", "PYLIBBPF_VM_REQUIRED": "0"}, "skipped"),
+    ("VM infrastructure: no /dev/virtio-ports", {"PYLIBBPF_VM_REQUIRED": "1"}, "failed"),
+    # a kernel or pylibbpf limitation is a skip even when the matrix is required
+    ("Program.attach_foo() is not implemented yet", {"CI": "true"}, "skipped"),
+])
+def test_guest_skip_for_infrastructure_fails_when_required(
+        message: str, env: Dict[str, str], verdict: str) -> None:
+    got, msg = vmrun.guest_verdict("6.12", "tests/x.py::t", vmrun.Outcome("skipped", message),
+                                   env=env)
+    assert got == verdict, msg
+    assert message in msg
+
+
+def test_guest_outcomes_other_than_skips_pass_through() -> None:
+    for env in ({}, {"CI": "true"}):
+        assert vmrun.guest_verdict("6.1", "t", vmrun.Outcome("passed"), env=env)[0] == "passed"
+        got, msg = vmrun.guest_verdict("6.1", "t", vmrun.Outcome("failed", "boom"), "6.1.0",
+                                       env=env)
+        assert got == "failed" and "boom" in msg
+        got, msg = vmrun.guest_verdict("6.1", "t", vmrun.Outcome("xfailed", "known issue"),
+                                       env=env)
+        assert got == "xfailed" and "known issue" in msg
+
+
+def test_parse_junit_tells_xfail_from_skip(tmp_path: Path) -> None:
+    """A real junit XML as the guest writes it (guest_plugin, xunit1)."""
+    (tmp_path / "test_sample.py").write_text(
+        "import pytest\n"
+        "def test_ok(): pass\n"
+        "def test_skip(): pytest.skip('no such feature')\n"
+        "@pytest.mark.xfail(reason='known issue', strict=False)\n"
+        "def test_xfail(): assert 0\n"
+        "def test_bad(): assert 0, 'boom'\n")
+    env = dict(os.environ, PYTHONPATH=str(TESTS / "vm"))
+    env.pop("PYLIBBPF_VM_OBJECTS", None)
+    env.pop("PYLIBBPF_VM_RUNDIR", None)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "guest_plugin",
+                    "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+                    f"--junitxml={tmp_path / 'junit.xml'}", "--rootdir", str(tmp_path),
+                    "-c", os.devnull, str(tmp_path / "test_sample.py")],
+                   cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, check=False, timeout=120)
+    results, stray = vmrun.parse_junit(tmp_path / "junit.xml")
+    got = {nodeid.split("::")[-1]: o.outcome for nodeid, o in results.items()}
+    assert got == {"test_ok": "passed", "test_skip": "skipped", "test_xfail": "xfailed",
+                   "test_bad": "failed"}, got
+    assert not stray
+
+
+def test_summary_counts_each_kernel_and_says_why_not() -> None:
+    kernel = vmrun.Kernel("6.1", "bookworm", "linux-image-x", "1", Path("/nonexistent"),
+                          "6.1.0-x-amd64")
+    run = vmrun.VMRun(kernel=kernel, rundir=Path("/nonexistent"), started=True, returncode=1,
+                      timed_out=False, seconds=210.4, pytest_seconds=150.0,
+                      uname="6.1.0-x-amd64")
+    run.results = {f"t{i}": vmrun.Outcome(o) for i, o in
+                   enumerate(["passed"] * 94 + ["skipped"] * 2 + ["failed", "xfailed"])}
+    err = vmrun.CannotStart("missing file (not found; Debian package file): …")
+    lines = vmrun.summary_lines(["6.1", "6.12"], {"6.1": run, "6.12": err}, expected=100,
+                                env={"CI": "true"})
+    assert lines[0] == ("kernel matrix: 6.1 (6.1.0-x-amd64): 98 ran (94 passed, 1 failed, "
+                        "2 skipped, 1 xfailed) in 210 s; 2 of 100 without a result")
+    assert lines[1].startswith("kernel matrix: 6.12: VM did not start: missing file")
+    assert lines[1].endswith("FAILED (CI=true)")
+    assert vmrun.summary_lines(["6.12"], {"6.12": err}, env={})[0].endswith(
+        "its tests were skipped")
+    off = vmrun.summary_lines([], {}, env={"CI": "true", "PYLIBBPF_VM_KERNELS": "none"})
+    assert len(off) == 1 and "OFF (PYLIBBPF_VM_KERNELS=none)" in off[0]
+    assert "required (CI=true)" in off[0]
+    assert "required" not in vmrun.summary_lines([], {}, env={})[0]
+
+
+def _setup_sh_packages() -> List[str]:
+    import re
+    text = (TESTS / "vm" / "setup.sh").read_text()
+    m = re.search(r"^pkgs=\(([^)]*)\)", text, re.M)
+    assert m, "tests/vm/setup.sh has no pkgs=(…) list"
+    return m.group(1).split()
+
+
+def test_setup_sh_installs_every_tool_the_preflight_checks() -> None:
+    pkgs = _setup_sh_packages()
+    for tool in vmrun.VM_TOOLS:
+        if tool.pypi:
+            assert f"'{tool.package}>=" in (TESTS / "vm" / "setup.sh").read_text(), tool
+        else:
+            assert tool.package in pkgs, f"{tool.name}: setup.sh does not install {tool.package}"
+
+
+def test_preflight_maps_each_tool_to_the_package_that_owns_it() -> None:
+    """On this machine, dpkg says which package each tool found comes from."""
+    if not shutil.which("dpkg-query"):
+        pytest.skip("not a Debian system")
+    checked = 0
+    for tool in vmrun.VM_TOOLS:
+        path = vmrun._find(tool)
+        if tool.pypi or path is None:
+            continue
+        candidates = {path, os.path.realpath(path)}
+        candidates |= {p[len("/usr"):] for p in list(candidates) if p.startswith("/usr/")}
+        owners = set()
+        for c in candidates:
+            out = subprocess.run(["dpkg-query", "-S", c], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True).stdout
+            owners |= {line.split(":")[0] for line in out.splitlines() if ":" in line}
+        assert tool.package in owners, (tool.name, path, owners)
+        checked += 1
+    assert checked, "no VM tool on this machine to check"
+
+
+def test_ci_script_makes_the_matrix_required() -> None:
+    text = (REPO / ".ci" / "run").read_text()
+    assert "export CI=${CI:-true}" in text
+    assert text.index("export CI=") < text.index("./dev.sh test")

@@ -12,14 +12,23 @@ junit XML, the pytest log, the exit status. The guest runs the host's Python wit
 PYTHONPATH, and the BPF objects the host compiled (see guest_plugin.py).
 
 Environment:
-  PYLIBBPF_VM_KERNELS   kernels the test suite boots (default "6.1,6.12"; "none" = off)
+  PYLIBBPF_VM_KERNELS   kernels the test suite boots (default "6.1,6.12"); "none" turns the
+                        matrix off on purpose (the terminal summary says so, loudly under CI)
+  PYLIBBPF_VM_REQUIRED  1: a VM that cannot start, or a guest test skipped for an
+                        infrastructure reason, FAILS instead of skipping; 0: they skip.
+                        Unset: required exactly when CI is set to a true value (CI=true,
+                        CI=1, …), as .ci/run does; so CI cannot go green with no VM run
   PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 600)
   PYLIBBPF_VM_MEMORY    guest memory (default 2G); PYLIBBPF_VM_CPUS (default 2)
   PYLIBBPF_VM_CACHE     kernel cache (default ${XDG_CACHE_HOME:-~/.cache}/pylibbpf-vm)
   PYLIBBPF_VM_KEEP=1    keep the run directory (console log, junit XML) afterwards
-  PYLIBBPF_VM_REQUIRED=1  a VM that cannot start fails the matrix instead of skipping it
   PYLIBBPF_VM_PARALLEL=0  boot the kernels one after the other (default: all at once)
   PYLIBBPF_VM_KVM=1     let qemu use KVM when /dev/kvm works
+
+Pre-flight (``--check``, and before every boot): every program the VM path runs is
+looked up first (VM_TOOLS: virtme-ng, qemu, a static busybox, file, kmod, udev,
+iproute2); a missing one is named with the Debian package that provides it.
+tests/vm/setup.sh installs them all.
 """
 from __future__ import annotations
 
@@ -34,7 +43,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -87,7 +96,7 @@ class CannotStart(Exception):
 
 @dataclass
 class Outcome:
-    outcome: str                 # passed | failed | skipped
+    outcome: str                 # passed | failed | skipped | xfailed
     message: str = ""
     seconds: float = 0.0
 
@@ -114,31 +123,252 @@ class VMRun:
         return text[-tail:]
 
 
-def _tool(name: str) -> Optional[str]:
-    found = shutil.which(name)
+@dataclass(frozen=True)
+class Tool:
+    """A program the VM path runs, and where it comes from."""
+    name: str
+    package: str                 # the Debian package that provides it (pip: see pypi)
+    why: str
+    dirs: Tuple[str, ...] = ()   # looked for only there (not on PATH) when given
+    pypi: bool = False           # installed from PyPI into the venv by setup.sh
+
+
+# Every external program the VM path needs that a minimal Debian (plus what dev.sh
+# installs) may lack. tests/vm/setup.sh installs each Debian package named here
+# (tests/test_vm_matrix.py checks both that and the name -> package mapping).
+VM_TOOLS: Tuple[Tool, ...] = (
+    Tool("vng", "virtme-ng", "boots the kernel (virtme-ng)", pypi=True),
+    Tool("virtme-run", "virtme-ng", "vng runs it to start qemu", pypi=True),
+    Tool("qemu-system-x86_64", "qemu-system-x86", "the emulator (TCG)"),
+    Tool("busybox", "busybox-static", "virtme-ng's initramfs; must be statically linked"),
+    Tool("file", "file", "virtme-ng: the kernel's version, whether busybox is static"),
+    Tool("depmod", "kmod", "the module index of the unpacked kernel (kernels.py, virtme-ng)"),
+    Tool("modprobe", "kmod", "virtme-ng picks the guest's drivers; the guest loads modules"),
+    Tool("systemd-udevd", "udev", "the guest's device manager (virtme-ng-init)",
+         dirs=("/usr/lib/systemd", "/lib/systemd")),
+    Tool("udevadm", "udev", "virtme-ng-init waits for the guest's devices"),
+    Tool("ip", "iproute2", "guest tests: network namespaces and veth pairs"),
+)
+
+# Where virtme-ng and the guest also look, whatever the caller's PATH is.
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def _venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def _tool(name: str, path: Optional[str] = None) -> Optional[str]:
+    """``name`` on ``path`` (default $PATH), else in this venv, else in the system's bin
+    and sbin directories; None when it is nowhere."""
+    found = shutil.which(name, path=path)
     if found:
         return found
-    beside = Path(sys.executable).parent / name      # installed into this venv
-    return str(beside) if beside.exists() else None
+    beside = _venv_bin() / name      # installed into this venv
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name, path=os.pathsep.join(SYSTEM_DIRS))
+
+
+def _find(tool: Tool) -> Optional[str]:
+    if tool.dirs:
+        for d in tool.dirs:
+            p = os.path.join(d, tool.name)
+            if os.path.isfile(p) and os.access(p, os.X_OK):
+                return p
+        return None
+    return _tool(tool.name)
+
+
+def _elf_is_static(path: str) -> Optional[bool]:
+    """True when the ELF file has no program interpreter (statically linked);
+    None when it is not an ELF file."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if head[:4] != b"\x7fELF" or len(head) < 52:
+                return None
+            end = "<" if head[5] == 1 else ">"
+            if head[4] == 2:                                  # ELFCLASS64
+                phoff = struct.unpack_from(end + "Q", head, 32)[0]
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 54)
+            else:
+                phoff = struct.unpack_from(end + "I", head, 28)[0]
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 42)
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return None
+    for i in range(phnum):
+        if len(table) >= (i + 1) * phentsize and \
+                struct.unpack_from(end + "I", table, i * phentsize)[0] == 3:   # PT_INTERP
+            return False
+    return True
+
+
+def missing_tools() -> List[Tuple[Tool, str]]:
+    """The VM_TOOLS this machine lacks, each with what is wrong."""
+    out: List[Tuple[Tool, str]] = []
+    for tool in VM_TOOLS:
+        path = _find(tool)
+        if path is None:
+            out.append((tool, "not found"))
+        elif tool.name == "busybox" and _elf_is_static(path) is False:
+            out.append((tool, f"{path} is not statically linked"))
+    return out
+
+
+def describe_missing(missing: Sequence[Tuple[Tool, str]]) -> str:
+    """One sentence naming each missing tool and the package that provides it."""
+    parts = []
+    for tool, what in missing:
+        source = (f"PyPI package {tool.package}, into the venv" if tool.pypi
+                  else f"Debian package {tool.package}")
+        parts.append(f"{tool.name} ({what}; {source})")
+    debs = sorted({t.package for t, _ in missing if not t.pypi})
+    fix = "run tests/vm/setup.sh as root"
+    if debs:
+        fix += f", or: apt-get install {' '.join(debs)}"
+    return f"missing {', '.join(parts)}: {fix}"
 
 
 def check_tools() -> Dict[str, str]:
-    """Paths of the tools a VM needs; raises CannotStart naming what is missing."""
-    tools: Dict[str, str] = {}
-    missing = []
-    for name in ("vng", "virtme-run", "qemu-system-x86_64", "busybox", "depmod"):
-        path = _tool(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
-                               else None)
-        if path:
-            tools[name] = path
-        else:
-            missing.append(name)
-    if not any(os.path.exists(p) for p in ("/lib/systemd/systemd-udevd", "/usr/lib/systemd/"
-               "systemd-udevd", "/sbin/udevd", "/usr/sbin/udevd")):
-        missing.append("udev")
+    """Paths of the tools a VM needs; raises CannotStart naming each missing tool and
+    the Debian package that provides it."""
+    missing = missing_tools()
     if missing:
-        raise CannotStart(f"missing {', '.join(missing)} (run tests/vm/setup.sh)")
-    return tools
+        raise CannotStart(describe_missing(missing))
+    return {tool.name: str(_find(tool)) for tool in VM_TOOLS}
+
+
+# --- required or not ------------------------------------------------------------
+
+FALSE_WORDS = ("", "0", "false", "no", "off", "n")
+
+
+def vm_required(env: Optional[Mapping[str, str]] = None) -> Tuple[bool, str]:
+    """Whether the kernel matrix must run, and which setting says so.
+
+    ``PYLIBBPF_VM_REQUIRED`` decides when it is set (1 on, 0 off); otherwise the matrix
+    is required exactly when ``CI`` is set to a true value (anything but empty, 0, false,
+    no, off)."""
+    env = os.environ if env is None else env
+    explicit = env.get("PYLIBBPF_VM_REQUIRED")
+    if explicit is not None and explicit.strip():
+        return explicit.strip().lower() not in FALSE_WORDS, f"PYLIBBPF_VM_REQUIRED={explicit}"
+    ci = env.get("CI")
+    if ci is not None and ci.strip().lower() not in FALSE_WORDS:
+        return True, f"CI={ci}"
+    return False, "neither CI nor PYLIBBPF_VM_REQUIRED is set"
+
+
+# Guest skips that mean the VM or the guest's environment is broken, not that the
+# kernel lacks something: failures when the matrix is required.
+INFRASTRUCTURE_SKIPS = (
+    "runs inside the kernel-matrix VM",     # a vm test did not see PYLIBBPF_IN_VM
+    "cannot start",                         # a VM that could not start
+    "VM infrastructure:",                   # for guest tests to say so explicitly
+)
+
+
+def is_infrastructure_skip(message: str) -> bool:
+    return any(p.lower() in message.lower() for p in INFRASTRUCTURE_SKIPS)
+
+
+def _required_note(why: str) -> str:
+    return (f"(the kernel matrix is required: {why}; PYLIBBPF_VM_REQUIRED=0 makes this "
+            f"a skip)")
+
+
+def cannot_start_verdict(kernel: str, err: BaseException,
+                         env: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
+    """("failed" | "skipped", message) for a test of a kernel whose VM cannot start."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    head = lines[0] if lines else repr(err)
+    required, why = vm_required(env)
+    if required:
+        return "failed", f"kernel {kernel}: VM cannot start: {err}\n{_required_note(why)}"
+    msg = f"kernel {kernel}: VM cannot start here: {head}"
+    if len(lines) > 1:
+        msg += f" ({lines[-1][-200:]})"
+    return "skipped", msg
+
+
+def guest_verdict(kernel: str, nodeid: str, result: Outcome, uname: str = "",
+                  env: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
+    """(host outcome, message) for one guest test's result: passed, failed, skipped or
+    xfailed as in the guest, except that an infrastructure skip fails when required."""
+    if result.outcome == "failed":
+        return "failed", f"[{kernel} {uname}] {nodeid} failed in the VM:\n{result.message}"
+    if result.outcome == "xfailed":
+        return "xfailed", f"[{kernel} guest] {result.message}"
+    if result.outcome == "skipped":
+        required, why = vm_required(env)
+        if required and is_infrastructure_skip(result.message):
+            return "failed", (f"[{kernel} guest] {nodeid} was skipped for an infrastructure "
+                              f"reason: {result.message}\n{_required_note(why)}")
+        return "skipped", f"[{kernel} guest] {result.message}"
+    return "passed", ""
+
+
+# --- what the matrix did, for the terminal summary ------------------------------------
+
+# Filled by tests/test_vm_matrix.py: the kernels asked for, and per kernel the VMRun
+# or the CannotStart; read by terminal_summary() (conftest's pytest_terminal_summary).
+MATRIX: Dict[str, Any] = {"collected": False, "kernels": [], "results": {}, "expected": 0}
+
+
+def summary_lines(kernels: Sequence[str], results: Mapping[str, Any], expected: int = 0,
+                  env: Optional[Mapping[str, str]] = None) -> List[str]:
+    """One line per kernel: guest tests ran / passed / failed / skipped / xfailed and
+    the VM's wall time; or why the matrix did not run."""
+    env = os.environ if env is None else env
+    required, why = vm_required(env)
+    if not kernels:
+        raw = env.get("PYLIBBPF_VM_KERNELS", "")
+        line = (f"kernel matrix: OFF (PYLIBBPF_VM_KERNELS={raw or 'none'}): "
+                f"no kernel was booted, no guest test ran")
+        if required:
+            line += f" -- turned off explicitly although the matrix is required ({why})"
+        return [line]
+    lines = []
+    for k in kernels:
+        run = results.get(k)
+        if run is None:
+            lines.append(f"kernel matrix: {k}: not booted (none of its tests ran)")
+        elif isinstance(run, BaseException):
+            first = next((ln.strip() for ln in str(run).splitlines() if ln.strip()), repr(run))
+            verdict = f"FAILED ({why})" if required else "its tests were skipped"
+            lines.append(f"kernel matrix: {k}: VM did not start: {first} -- {verdict}")
+        else:
+            counts: Dict[str, int] = {}
+            for o in run.results.values():
+                counts[o.outcome] = counts.get(o.outcome, 0) + 1
+            detail = ", ".join(f"{counts[o]} {o}" for o in
+                               ("passed", "failed", "skipped", "xfailed") if counts.get(o))
+            line = (f"kernel matrix: {k} ({run.uname or '?'}): {len(run.results)} ran"
+                    f"{f' ({detail})' if detail else ''} in {run.seconds:.0f} s")
+            if expected and len(run.results) < expected:
+                line += f"; {expected - len(run.results)} of {expected} without a result"
+            if run.timed_out:
+                line += " -- TIMED OUT"
+            elif run.returncode not in (0, 1):
+                line += f" -- guest pytest exited {run.returncode}"
+            lines.append(line)
+    return lines
+
+
+def terminal_summary(terminalreporter: Any) -> None:
+    """pytest_terminal_summary for the kernel matrix (called from tests/conftest.py)."""
+    if not MATRIX["collected"]:
+        return
+    lines = summary_lines(MATRIX["kernels"], MATRIX["results"], MATRIX["expected"])
+    terminalreporter.write_sep("-", "kernel matrix")
+    for line in lines:
+        bad = "FAILED" in line or "TIMED OUT" in line or "OFF" in line and "required" in line
+        terminalreporter.write_line(line, red=bad, bold=bad)
 
 
 # Directories the guest mounts a tmpfs over (virtme-ng), hiding the host's files there.
@@ -190,7 +420,7 @@ def compile_objects(dest: Path) -> Path:
 def parse_junit(path: Path) -> Tuple[Dict[str, Outcome], List[Tuple[str, Outcome]]]:
     results: Dict[str, Outcome] = {}
     stray: List[Tuple[str, Outcome]] = []
-    rank = {"passed": 0, "skipped": 1, "failed": 2}
+    rank = {"passed": 0, "xfailed": 1, "skipped": 1, "failed": 2}
     root = ET.parse(path).getroot()
     for case in root.iter("testcase"):
         nodeid = None
@@ -207,7 +437,8 @@ def parse_junit(path: Path) -> Tuple[Dict[str, Outcome], List[Tuple[str, Outcome
         else:
             el = case.find("skipped")
             if el is not None:
-                outcome = "skipped"
+                # pytest writes an expected failure as <skipped type="pytest.xfail">
+                outcome = "xfailed" if el.get("type") == "pytest.xfail" else "skipped"
                 message = el.get("message", "") or (el.text or "")
         out = Outcome(outcome, message, float(case.get("time", "0") or 0))
         if nodeid is None:
@@ -262,9 +493,10 @@ def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Pa
     if not kvm:
         cmd.insert(3, "--disable-kvm")
     env = dict(os.environ)
+    # the PATH the pre-flight searched: vng, file, modprobe… are found as checked
     env["PATH"] = os.pathsep.join([str(Path(tools["vng"]).parent),
                                    str(Path(tools["virtme-run"]).parent),
-                                   env.get("PATH", ""), "/usr/sbin", "/sbin"])
+                                   env.get("PATH", ""), *SYSTEM_DIRS])
     if not quiet:
         print(f"pylibbpf-vm: booting {kernel.package} {kernel.version} "
               f"({'KVM' if kvm else 'TCG'}), {len(pytest_args)} pytest args; run dir {rundir}",
@@ -333,11 +565,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--kernel", "-k", action="append", choices=sorted(SUITES),
                     help="kernel to boot (repeatable; default: all)")
     ap.add_argument("--fetch-only", action="store_true", help="only fetch and unpack kernels")
+    ap.add_argument("--check", action="store_true",
+                    help="only the pre-flight: list the tools a VM needs and where each is; "
+                         "exit 3 naming the Debian package of any that is missing")
     ap.add_argument("--no-objects", action="store_true",
                     help="do not compile tests/bpf on the host (the guest compiles)")
     ap.add_argument("pytest_args", nargs="*", help="pytest arguments (after --)")
     args = ap.parse_args(argv)
     names = args.kernel or list(SUITES)
+    if args.check:
+        return check_main()
     if args.fetch_only:
         for n in names:
             k = ensure_kernel(n)
@@ -345,6 +582,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     selection = args.pytest_args or default_selection()
     status = 0
+    results: Dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="pylibbpf-vm-objs-") as tmp:
         objects = None if args.no_objects else compile_objects(Path(tmp))
         for n in names:
@@ -352,8 +590,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 run = run_vm(n, selection, objects=objects, keep=True)
             except CannotStart as e:
                 print(f"[{n}] cannot start: {e}", file=sys.stderr)
+                results[n] = e
                 status = status or 3
                 continue
+            results[n] = run
             print(run.log("pytest.log", 20000))
             counts: Dict[str, int] = {}
             for o in run.results.values():
@@ -364,7 +604,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"{' (TIMED OUT)' if run.timed_out else ''}; logs in {run.rundir}")
             if run.returncode != 0:
                 status = status or (run.returncode if run.returncode is not None else 4)
+    for line in summary_lines(names, results):
+        print(line)
     return status
+
+
+def check_main() -> int:
+    """``run.py --check``: the pre-flight, tool by tool."""
+    missing = dict((t.name, what) for t, what in missing_tools())
+    for tool in VM_TOOLS:
+        where = missing.get(tool.name) or _find(tool)
+        source = f"{tool.package} (PyPI)" if tool.pypi else tool.package
+        print(f"{'MISSING' if tool.name in missing else 'ok':8} {tool.name:20} {source:16} "
+              f"{where}  -- {tool.why}")
+    if missing:
+        print(describe_missing(missing_tools()), file=sys.stderr)
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
