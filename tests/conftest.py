@@ -15,6 +15,9 @@ import pytest
 import pylibbpf
 from pylibbpf import in_netns  # noqa: F401  (tests import it from here)
 
+#: the ``kind`` marker and its check (tests/_kernel.py: what this kernel supports)
+pytest_plugins = ["_kernel"]
+
 TESTS = Path(__file__).resolve().parent
 BPF_DIR = TESTS / "bpf"
 
