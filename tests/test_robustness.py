@@ -10,10 +10,12 @@ import sys
 import textwrap
 import threading
 import time
+from typing import Iterator
 
 import pytest
 
 import pylibbpf
+from _children import Unprivileged, same_pylibbpf
 
 
 def fd_count() -> int:
@@ -28,21 +30,15 @@ def rss_kib() -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.fixture
-def world_readable_dir():
-    """A directory under /tmp that an unprivileged user can read (pytest's is 0700)."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    d = Path(tempfile.mkdtemp(prefix="pylibbpf-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+@pytest.fixture(scope="module")
+def nobody() -> Iterator[Unprivileged]:
+    """Runs Python code as uid 65534 with no capabilities (tests/_children.py)."""
+    with Unprivileged() as u:
+        yield u
 
 
-def test_unprivileged_gets_permission_error_with_hint(bpf_objects, world_readable_dir) -> None:
-    obj_path = world_readable_dir / "core_task.bpf.o"
+def test_unprivileged_gets_permission_error_with_hint(bpf_objects, nobody) -> None:
+    obj_path = nobody.new_dir() / "core_task.bpf.o"
     obj_path.write_bytes(bpf_objects["core_task"].read_bytes())
     obj_path.chmod(0o644)
     code = textwrap.dedent(f"""
@@ -57,24 +53,26 @@ def test_unprivileged_gets_permission_error_with_hint(bpf_objects, world_readabl
         print("LOADED?")
         sys.exit(1)
     """)
-    # drop to nobody with no capabilities at all, in a child process
-    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-c", code],
-                         capture_output=True, text=True,
-                         env={**os.environ, "PYLIBBPF_CACHE": "/tmp"})
+    res = nobody.run(code)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert res.stdout.startswith("PERM 1 ")  # EPERM from the kernel, not a file error
+    assert res.stdout.startswith("PERM 1 "), res.stdout  # EPERM from the kernel, not a file error
     assert "CAP_BPF" in res.stdout and "CAP_PERFMON" in res.stdout
 
 
-def test_unreadable_file_is_not_blamed_on_capabilities(world_readable_dir) -> None:
-    f = world_readable_dir / "x.bpf.o"
+def test_unreadable_file_is_not_blamed_on_capabilities(nobody) -> None:
+    f = nobody.new_dir() / "x.bpf.o"
     f.write_bytes(b"\x7fELF")
     f.chmod(0)
-    code = f"import pylibbpf\ntry:\n    pylibbpf.Object({str(f)!r})\nexcept PermissionError as e:\n    print(e)"
-    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                          sys.executable, "-c", code], capture_output=True, text=True)
-    assert "cannot read the file" in res.stdout and "CAP_BPF" not in res.stdout, res
+    code = textwrap.dedent(f"""
+        import pylibbpf
+        try:
+            pylibbpf.Object({str(f)!r})
+        except PermissionError as e:
+            print(e)
+    """)
+    res = nobody.run(code)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "cannot read the file" in res.stdout and "CAP_BPF" not in res.stdout, res.stdout
 
 
 def test_open_load_attach_trigger_close_cycles_do_not_leak(bpf_objects) -> None:
@@ -265,7 +263,7 @@ def test_sigkill_leaves_no_probes_pins_or_objects(bpf_objects) -> None:
     pins_before = sorted(os.listdir("/sys/fs/bpf"))
     child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD,
                               str(bpf_objects["robust_probes"])],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, **same_pylibbpf())
     assert child.stdout is not None
     ids = [int(x) for x in child.stdout.readline().split()]
     assert len(ids) == 6, "the child did not attach"
