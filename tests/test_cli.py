@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 import pylibbpf
+from _children import same_pylibbpf
 
 TOOL_SRC = Path(__file__).resolve().parent / "bpf" / "tool_run.bpf.c"
 
 
 def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pylibbpf", *args], capture_output=True,
-                          text=True, check=check)
+                          text=True, check=check, **same_pylibbpf())
 
 
 def test_version() -> None:
@@ -107,7 +108,8 @@ def test_compile_error_is_readable(tmp_path) -> None:
 
 def test_run_prints_decoded_events_and_dumps_maps_on_ctrl_c() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "pylibbpf", "run", "--json", str(TOOL_SRC)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **same_pylibbpf())
     try:
         seen = []
         while True:  # wait until everything is attached
@@ -146,7 +148,8 @@ def test_run_attach_option_for_sections_without_target(tmp_path) -> None:
     called by a child while `run` runs; the .bss dump shows the hits."""
     proc = subprocess.Popen([sys.executable, "-m", "pylibbpf", "run", "-d", "4", str(TOOL_SRC),
                              "--attach", "needs_target=uprobe:c:getsid"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **same_pylibbpf())
     try:
         while True:
             line = proc.stderr.readline()  # type: ignore[union-attr]
@@ -206,12 +209,12 @@ def test_compile_caches_by_content(tmp_path) -> None:
     src.write_text('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n#include "c.h"\n'
                    'SEC("xdp") int f(struct xdp_md *ctx) { return RET; }\n'
                    'char LICENSE[] SEC("license") = "GPL";\n')
-    env = dict(os.environ, PYLIBBPF_CACHE=str(tmp_path / "cache"))
+    child = same_pylibbpf({"PYLIBBPF_CACHE": str(tmp_path / "cache")})
 
     def compile_() -> Path:
         return Path(subprocess.run([sys.executable, "-m", "pylibbpf", "compile", str(src)],
                                    check=True, capture_output=True, text=True,
-                                   env=env).stdout.strip())
+                                   **child).stdout.strip())
 
     first = compile_()
     assert first.parent == tmp_path / "cache" / "objects" and first.name.startswith("c-")

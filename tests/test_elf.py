@@ -21,6 +21,7 @@ from pylibbpf.elf._image import SHT_DYNSYM, SymbolTable
 SRC = Path(__file__).resolve().parent / "uprobe"
 sys.path.insert(0, str(SRC))
 import build_targets  # noqa: E402
+from _children import same_pylibbpf  # noqa: E402
 
 LIBLLVM = "/usr/lib/x86_64-linux-gnu/libLLVM-14.so.1"
 
@@ -285,11 +286,9 @@ def test_rust_demangled_names(tmp_path, mangling) -> None:
 
 
 def test_command_line_dry_run(progs) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(pylibbpf.__file__).resolve().parent.parent)}
-
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "pylibbpf.elf", *args],
-                              capture_output=True, text=True, env=env)
+                              capture_output=True, text=True, **same_pylibbpf())
 
     out = cli("explain", str(progs["prog_nopie"]), "add_i")
     assert out.returncode == 0 and "non-PIE executable" in out.stdout

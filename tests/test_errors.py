@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import pylibbpf
+from _children import same_pylibbpf
 
 
 def test_verifier_rejection_carries_program_and_whole_log(bpf_objects) -> None:
@@ -135,7 +136,8 @@ def test_fuzz_findings_are_clean_errors(name, message) -> None:
 
     code = (f"import pylibbpf\ntry:\n    o = pylibbpf.Object(open({str(DATA / name)!r}, 'rb').read())\n"
             "    o.load()\nexcept pylibbpf.ELFError as e:\n    print('ELFError', e)\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         **same_pylibbpf())
     assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
     assert res.stdout.startswith("ELFError") and message in res.stdout
 

@@ -19,6 +19,8 @@ from pylibbpf.btf import BTF
 from pylibbpf.map import possible_cpus
 from pylibbpf.typed import IntCodec, StructCodec, codec_for, fast_layout
 
+from _children import same_pylibbpf
+
 BTF_KIND_STRUCT = 4
 
 
@@ -303,7 +305,7 @@ for _ in range(3000):
 print(ok, bad)
 '''
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, **same_pylibbpf())
     assert out.returncode == 0, out.stderr
     ok, bad = map(int, out.stdout.split())
     assert ok > 50 and bad > 500  # both outcomes were exercised

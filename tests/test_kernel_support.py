@@ -18,6 +18,7 @@ import pylibbpf
 from pylibbpf import NotSupportedError, system
 from pylibbpf.attach import _kinds
 
+from _children import same_pylibbpf
 from _kernel import refused, support
 
 EXIT0 = bytes.fromhex("b700000000000000" "9500000000000000")  # r0 = 0; exit
@@ -116,7 +117,8 @@ def test_refusal_names_kind_and_target() -> None:
 def test_features_reports_kinds_targets_and_reasons() -> None:
     def run(*args: str) -> str:
         return subprocess.run([sys.executable, "-m", "pylibbpf", "features", *args],
-                              capture_output=True, text=True, check=True).stdout
+                              capture_output=True, text=True, check=True,
+                              **same_pylibbpf()).stdout
 
     feats = json.loads(run("--json"))
     assert set(system.KINDS) <= set(feats["attach_kinds"])
