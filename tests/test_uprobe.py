@@ -312,6 +312,7 @@ def test_multi_symbols_cookies_and_retprobe(obj, progs) -> None:
         [(i + 100, 33) for i in range(1, N + 1)]
 
 
+@pytest.mark.kind("uprobe_multi")
 def test_multi_many_probes_attach_fire_and_detach_fast(obj, progs) -> None:
     # our own target with build_targets.MANY functions: libc's count depends on
     # whether its debug symbols (libc6-dbg) happen to be installed
