@@ -508,6 +508,24 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._set_u32("bpf_map__set_max_entries", value, "max_entries")
 
     @property
+    def autocreate(self) -> bool:
+        """Whether ``Object.load()`` creates this map (default True); settable before
+        load. A struct_ops map that is not created takes its programs with it (they
+        are not loaded either); other programs that use the map fail to load."""
+        self._check()
+        if self._ptr is None:
+            return True
+        return bool(lib.bpf_map__autocreate(self._ptr))
+
+    @autocreate.setter
+    def autocreate(self, value: bool) -> None:
+        self._check_configurable("set autocreate")
+        if not isinstance(value, bool):
+            raise TypeError(f"autocreate must be a bool, not {type(value).__name__}")
+        check_ret(lib.bpf_map__set_autocreate(self._ptr, value),
+                  f"set autocreate of map {self.name!r}")
+
+    @property
     def flags(self) -> int:
         """BPF_F_* map flags; settable before load."""
         return self._u32("bpf_map__map_flags", "flags")

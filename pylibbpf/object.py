@@ -11,12 +11,13 @@ from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optio
 from ._owner import Closeable
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
-                     as_path, bad_ptr, error_from_errno)
+                     NotSupportedError, as_path, bad_ptr, error_from_errno)
 from .link import Link
 from .map import Map
 from .program import Program, _load_error
 from .btf import BTF
 from .globals import GlobalSection
+from .types import MapType
 
 __all__ = ["Object"]
 
@@ -60,6 +61,28 @@ def check_elf_header(data: bytes, size: int, label: str) -> None:
                                        f"headers end past its {size} bytes)")
 
 
+BPF_F_LINK = 1 << 13
+
+
+def _map_refusal(m: Map, err: int) -> str:
+    """Why the kernel refused to create map ``m``, when that is a kind it lacks (a map
+    type, or struct_ops maps with links): "" when the failure has another cause."""
+    from .attach._kinds import NOT_KNOWN_ERRNOS
+    from .system import map_type_support, support
+
+    if err not in NOT_KNOWN_ERRNOS:
+        return ""
+    sup = map_type_support(m.type)
+    if sup and m.type == MapType.STRUCT_OPS and m.flags & BPF_F_LINK:
+        sup = support("struct_ops_link")
+        if not sup:
+            return (f"map {m.name!r} (SEC(\".struct_ops.link\")): struct_ops_link: "
+                    f"{sup.reason}; SEC(\".struct_ops\") maps register without a link")
+    if sup:
+        return ""
+    return f"map {m.name!r}: {sup.name} maps: {sup.reason}"
+
+
 class _Names(Mapping[str, T], Generic[T]):
     """Read-only name → item mapping whose KeyError lists what there is."""
 
@@ -97,6 +120,7 @@ _FAILED_PROG = re.compile(r"prog '([^']+)': BPF program load failed")
 _LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
                        re.S)
 _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
+_FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
 
 
 class Object(Closeable):
@@ -367,6 +391,14 @@ class Object(Closeable):
                                    section=prog.section,
                                    attach_type=prog.expected_attach_type)
         what = f"load BPF object {self.name!r}"
+        m = _FAILED_MAP.search(text)
+        if m and m.group(1) in self._maps:
+            refusal = _map_refusal(self._maps[m.group(1)], err)
+            if refusal:
+                exc = error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
+                                       libbpf_log=log.warnings)
+                exc.reason = refusal  # type: ignore[attr-defined]
+                return exc
         if err == _errno.ENOENT:
             return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)

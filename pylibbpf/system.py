@@ -163,6 +163,11 @@ def _probe(fn: Callable[[int, object], int], value: int) -> bool:
     return int(fn(value, ffi.NULL)) == 1
 
 
+def _probe_helper(prog_type: ProgramType, helper_id: int) -> bool:
+    return int(lib.libbpf_probe_bpf_helper(prog_type, helper_id, ffi.NULL)) == 1
+
+
+@functools.lru_cache(maxsize=1)
 def helper_names() -> Dict[int, str]:
     """Helper id -> name (``bpf_map_lookup_elem`` …), from libbpf's ``bpf_helper_defs.h``."""
     from .compiler import include_dir
@@ -178,13 +183,12 @@ def helper_support(prog_type: Union[ProgramType, str, int]) -> Dict[str, bool]:
     from .types import _coerce
 
     ptype = _coerce(ProgramType, prog_type, "program type")
-    return {name: int(lib.libbpf_probe_bpf_helper(ptype, hid, ffi.NULL)) == 1
-            for hid, name in sorted(helper_names().items())}
+    return {name: _probe_helper(ptype, hid) for hid, name in sorted(helper_names().items())}
 
 
 _EXIT0 = bytes.fromhex("b700000000000000" "9500000000000000")   # r0 = 0; exit
 
-BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 8, 12
+BTF_KIND_STRUCT, BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 4, 8, 12
 
 
 @dataclass(frozen=True)
@@ -246,14 +250,15 @@ def _reason(e: BaseException) -> str:
 
 
 def _prog_type(kind: str, ptype: ProgramType) -> Support:
+    from .attach._kinds import prog_type_reason
+
     if _probe(lib.libbpf_probe_bpf_prog_type, ptype):
         return Support(kind, True)
-    return Support(kind, False, f"this kernel does not load {ptype.name.lower()} programs "
-                                "(libbpf's program type probe failed)")
+    return Support(kind, False, prog_type_reason(ptype))
 
 
 def _link_create_probe(kind: str, prog_type: ProgramType, attach: "AttachType", target_fd: int,
-                       works: Sequence[int], **fields: Any) -> Support:
+                       works: Sequence[int], missing: str = "", **fields: Any) -> Support:
     """Create a link that must fail: the kernel knows the kind when the error is
     one of ``works`` (it looked at the target), not when it says EINVAL."""
     from ._ffi import opts
@@ -284,18 +289,19 @@ def _link_create_probe(kind: str, prog_type: ProgramType, attach: "AttachType", 
             return Support(kind, True)
         if err in works:
             return Support(kind, True)
-        return Support(kind, False, f"this kernel does not know {kind} links "
+        return Support(kind, False, f"this kernel has no {missing or kind} links "
                                     f"(BPF_LINK_CREATE answers {errno_name(err)})")
     finally:
         prog.close()
 
 
 #: every name :func:`support` answers for (besides ``"iter/TARGET"``)
-KINDS = ("tracepoint", "raw_tracepoint", "tp_btf", "kprobe", "kretprobe", "ksyscall",
+KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kprobe", "kretprobe", "ksyscall",
          "kprobe_multi", "kprobe_session", "uprobe", "uretprobe", "uprobe_multi", "usdt",
          "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
          "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
-         "sockmap", "flow_dissector", "struct_ops", "netfilter")
+         "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
+         "netfilter")
 
 
 @functools.lru_cache(maxsize=None)
@@ -324,6 +330,12 @@ def support(kind: str) -> Support:
         return _prog_type(kind, ProgramType.TRACEPOINT)
     if kind == "raw_tracepoint":
         return _prog_type(kind, ProgramType.RAW_TRACEPOINT)
+    if kind == "raw_tracepoint_cookie":   # raw_tp and tp_btf cookies: Linux 6.10
+        ids = {name: hid for hid, name in helper_names().items()}
+        if _probe_helper(ProgramType.RAW_TRACEPOINT, ids["bpf_get_attach_cookie"]):
+            return Support(kind, True)
+        return Support(kind, False, "this kernel has no cookies for raw_tp and tp_btf "
+                                    "programs (bpf_get_attach_cookie, Linux 6.10+)")
     if kind == "tp_btf":
         return _load_probe(kind, "tracing", "trace_raw_tp", "btf_trace_sched_switch",
                            BTF_KIND_TYPEDEF)
@@ -354,7 +366,9 @@ def support(kind: str) -> Support:
             return Support(kind, False, trampoline_reason(TRAMPOLINE_KIND[ProgramType.EXT]))
         return sup
     if kind == "fmod_ret":
-        return _load_probe(kind, "tracing", "modify_return", "bpf_modify_return_test")
+        # the test function or an LSM hook (which fmod_ret may always modify)
+        sup = _load_probe(kind, "tracing", "modify_return", "bpf_modify_return_test")
+        return sup or _load_probe(kind, "tracing", "modify_return", "security_file_open")
     if kind == "lsm":
         sup = _load_probe(kind, "lsm", "lsm_mac", "bpf_lsm_file_open")
         if sup and "bpf" not in _active_lsms():
@@ -368,6 +382,17 @@ def support(kind: str) -> Support:
         # ifindex 0 names no device: ENODEV proves the kernel knows TCX links
         return _link_create_probe(kind, ProgramType.SCHED_CLS, AttachType.TCX_INGRESS, 0,
                                   (_errno.ENODEV,))
+    if kind == "struct_ops_link":
+        # the kernel type behind BPF_STRUCT_OPS links (Linux 6.4); a link_create probe
+        # can't tell: the map fd shares its field with the program fd
+        if _vmlinux_btf_ids()("bpf_struct_ops_link", BTF_KIND_STRUCT):
+            return Support(kind, True)
+        return Support(kind, False, "this kernel has no struct_ops links (no struct "
+                                    "bpf_struct_ops_link in its BTF: Linux 6.4+)")
+    if kind == "sockmap_link":
+        # fd -1 names no map: EBADF proves the kernel knows sk_msg links (Linux 6.10)
+        return _link_create_probe(kind, ProgramType.SK_MSG, AttachType.SK_MSG_VERDICT, -1,
+                                  (_errno.EBADF,), "sockmap (sk_msg/sk_skb)")
     if kind == "netkit":
         if kernel_has_netkit():
             return Support(kind, True)

@@ -55,7 +55,10 @@ def required(kind: str) -> bool:
 def expect_unsupported(kind: str) -> None:
     """Called where the kernel lacks ``kind``: fine, unless the environment requires it."""
     if required(kind):
-        pytest.fail(f"this kernel lacks {kind}, which PYLIBBPF_REQUIRE_KINDS requires")
+        why = ""
+        if kind in system.KINDS or kind.startswith("iter/"):
+            why = f" ({support(kind).reason})"
+        pytest.fail(f"this kernel lacks {kind}{why}, which PYLIBBPF_REQUIRE_KINDS requires")
 
 
 @contextlib.contextmanager

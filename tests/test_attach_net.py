@@ -11,6 +11,7 @@ import pytest
 
 import pylibbpf
 from conftest import in_netns
+from _kernel import refused, support
 from _netutil import counter, receives, send_udp, wait_until
 
 
@@ -122,10 +123,10 @@ def test_netns_errors(netns_obj, bpf_objects) -> None:
         prog.attach_netns("no-such-netns")
     with pytest.raises(pylibbpf.BPFNotFoundError, match="/nonexistent/ns"):
         prog.attach_netns("/nonexistent/ns")
-    with pylibbpf.Object(bpf_objects["net_netfilter"]) as obj:
+    with pylibbpf.Object(bpf_objects["net_tc"]) as obj:
         obj.load()
         with pytest.raises(pylibbpf.BPFError, match="needs flow_dissector or sk_lookup"):
-            obj.programs["nf_count"].attach_netns()
+            obj.programs["tc_count"].attach_netns()
 
 
 # --- netfilter ----------------------------------------------------------------------
@@ -190,6 +191,10 @@ def sk_obj(bpf_objects):
 @pytest.mark.parametrize("legacy", [False, True], ids=["link", "legacy"])
 def test_sk_msg_verdict(sk_obj, veth, legacy) -> None:
     prog, socks = sk_obj.programs["msg_verdict"], sk_obj.maps["msg_socks"]
+    if not legacy and not support("sockmap_link"):   # before Linux 6.10
+        with refused("sockmap_link", "msg_verdict", "legacy=True"):
+            prog.attach_sockmap(socks)
+        return
     client, server = tcp_pair(veth, 7800)
     with client, server:
         link = prog.attach_sockmap(socks, legacy=legacy)
@@ -218,9 +223,13 @@ def test_sk_skb_stream_parser_and_verdict(sk_obj, veth) -> None:
     socks = sk_obj.maps["stream_socks"]
     client, server = tcp_pair(veth, 7801)
     with client, server:
-        parser = sk_obj.programs["skb_parser"].attach_sockmap(socks)
+        legacy = not support("sockmap_link")   # before Linux 6.10: BPF_PROG_ATTACH
+        if legacy:
+            with refused("sockmap_link", "skb_parser"):
+                sk_obj.programs["skb_parser"].attach_sockmap(socks)
+        parser = sk_obj.programs["skb_parser"].attach_sockmap(socks, legacy=legacy)
         verdict = sk_obj.programs["skb_stream_verdict"].attach_sockmap(
-            socks, attach_type="sk_skb_stream_verdict")
+            socks, attach_type="sk_skb_stream_verdict", legacy=legacy)
         put_socket(socks, 0, server)
         before = counter(sk_obj, C_PARSER), counter(sk_obj, C_STREAM_VERDICT)
         client.sendall(b"through the parser")
@@ -306,9 +315,9 @@ def test_reuseport_select(bpf_objects, veth) -> None:
             send_udp(veth, 7700, 3)
             assert counter(obj, 0) == ran
             with pytest.raises(pylibbpf.BPFError, match="needs sk_reuseport or socket_filter"):
-                with pylibbpf.Object(bpf_objects["net_netfilter"]) as nf:
-                    nf.load()
-                    nf.programs["nf_count"].attach_reuseport(socks[0])
+                with pylibbpf.Object(bpf_objects["net_tc"]) as tc:
+                    tc.load()
+                    tc.programs["tc_count"].attach_reuseport(socks[0])
         finally:
             for s in socks:
                 s.close()

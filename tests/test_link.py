@@ -158,6 +158,7 @@ def test_update_checks_its_argument(iter_obj, bpf_objects) -> None:
             link.update(iter_obj.maps["numbers"])
 
 
+@pytest.mark.kind("struct_ops_link")
 def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
         obj.load()
@@ -176,6 +177,7 @@ def test_update_a_struct_ops_link_with_another_map(bpf_objects) -> None:
 
 # --- detach ------------------------------------------------------------------------------
 
+@pytest.mark.kind("struct_ops_link")
 def test_detach_unregisters_struct_ops_while_the_link_is_open(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
         obj.load()

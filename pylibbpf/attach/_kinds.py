@@ -67,6 +67,12 @@ def _prog_type_known(ptype: ProgramType) -> bool:
     return int(lib.libbpf_probe_bpf_prog_type(ptype, ffi.NULL)) == 1
 
 
+def prog_type_reason(ptype: ProgramType) -> str:
+    """Why programs of ``ptype`` fail on a kernel that does not know the type."""
+    return (f"this kernel has no {ptype.name.lower()} programs (the program type is "
+            "unknown to it: an older kernel, or one built without it)")
+
+
 def trampoline_reason(kind: str) -> str:
     """Why ``kind`` (fentry …, LSM, freplace) fails on a kernel that refuses trampolines."""
     return (f"this kernel does not support {kind} programs: they need BPF trampolines, "
@@ -82,11 +88,18 @@ def kind_refusal(kind: str, err: int, what: str, log: Sequence[str] = ()) -> Non
     """After ``what`` failed with ``err``: raise NotSupportedError naming ``kind``
     and the reason when this kernel lacks the kind (``pylibbpf.system.support``).
     Returns when the kernel has it (the failure has another cause)."""
+    if abs(err) in NOT_KNOWN_ERRNOS:
+        require_kind(kind, what, err, log)
+
+
+def require_kind(kind: str, what: str, err: int = _errno.EOPNOTSUPP,
+                 log: Sequence[str] = ()) -> None:
+    """Raise NotSupportedError for ``what``, naming ``kind`` and the reason, when this
+    kernel lacks ``kind`` (checked before a call that the kernel would get wrong or
+    silently ignore, e.g. a cookie an old kernel drops)."""
     from ..errors import NotSupportedError, error_from_errno
     from ..system import support
 
-    if abs(err) not in NOT_KNOWN_ERRNOS:
-        return
     sup = support(kind)
     if sup:
         return
@@ -113,9 +126,7 @@ def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
     if not privileged_for_bpf():
         return ""
     if err == _errno.EINVAL and not log.strip() and not _prog_type_known(ptype):
-        return (f"{section or ptype.name.lower()}: this kernel has no "
-                f"{ptype.name.lower()} programs (an older kernel: the program type is "
-                "unknown to it)")
+        return f"{section or ptype.name.lower()}: {prog_type_reason(ptype)}"
     if not refused_before_verification(err, log):
         return ""
     how = f"{errno_name(err)} before verification"
@@ -249,9 +260,38 @@ def _probe_kprobe_multi(session: bool) -> Tuple[int, str]:
         prog.close()
 
 
+@functools.lru_cache(maxsize=None)
+def vmlinux_enum_has(enum: str, value: str) -> Optional[bool]:
+    """Whether the kernel's BTF has ``value`` in ``enum bpf_...`` (None: no BTF)."""
+    from .._ffi import ffi, lib
+
+    btf = lib.btf__load_vmlinux_btf()
+    if btf == ffi.NULL:
+        return None
+    try:
+        tid = lib.btf__find_by_name_kind(btf, enum.encode(), 6)  # BTF_KIND_ENUM
+        if tid <= 0:
+            return None
+        info = ffi.new("struct pylibbpf_btf_info *")
+        if lib.pylibbpf_btf_info(btf, tid, info) < 0:
+            return None
+        member = ffi.new("struct pylibbpf_btf_member *")
+        for i in range(info.vlen):
+            if lib.pylibbpf_btf_member(btf, tid, i, member) == 0 and \
+                    member.name != ffi.NULL and ffi.string(member.name).decode() == value:
+                return True
+        return False
+    finally:
+        lib.btf__free(btf)
+
+
 def kprobe_multi_unsupported_reason(session: bool = False) -> str:
     """Why this kernel cannot do kprobe_multi (or kprobe.session) links, or ""."""
     kind = "kprobe.session" if session else "kprobe_multi"
+    if session and vmlinux_enum_has("bpf_attach_type", "BPF_TRACE_KPROBE_SESSION") is False:
+        # older kernels take the unknown attach type for a perf link: no clean errno
+        return (f"this kernel does not know {kind} programs (no BPF_TRACE_KPROBE_SESSION "
+                "in its BTF: Linux 6.10+)")
     err, stage = _probe_kprobe_multi(session)
     if stage == "load":
         if session and err in (_errno.EINVAL, _errno.E2BIG):

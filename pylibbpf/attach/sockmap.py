@@ -14,6 +14,7 @@ from ..errors import BPFError, check_ret
 from ..link import Link
 from ..types import AttachType as A, MapType, ProgramType as P, _coerce
 from ._common import require_type
+from ._kinds import kind_refusal
 from ._net import check_attach_type, expected_attach_type, fileno
 from .raw import AttachQuery, legacy_attach, prog_query
 
@@ -70,9 +71,10 @@ def attach_sockmap(prog: "Program", map: Any, *,
     if legacy:
         return legacy_attach(prog, map_fd, atype, what, desc + " (BPF_PROG_ATTACH)")
     link_fd = lib.bpf_link_create(prog_fd, map_fd, atype, opts("bpf_link_create_opts"))
-    hint = ("sockmap links need Linux 6.10+; legacy=True attaches with BPF_PROG_ATTACH"
-            if link_fd == -_errno.EINVAL else "")
-    check_ret(link_fd, what, hint=hint)
+    if link_fd < 0:   # before Linux 6.10: no sockmap links, legacy=True is the way
+        kind_refusal("sockmap_link", -link_fd, f"{what} (legacy=True attaches with "
+                                               "BPF_PROG_ATTACH)")
+    check_ret(link_fd, what)
     return Link(fd=link_fd, description=desc)
 
 

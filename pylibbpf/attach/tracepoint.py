@@ -12,7 +12,7 @@ from ..link import Link
 from ..types import ProgramType
 from ._args import check_cookie, check_name, object_program
 from ._common import require_type
-from ._kinds import tracefs_dir
+from ._kinds import require_kind, tracefs_dir
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -63,6 +63,8 @@ def attach_raw_tracepoint(prog: "Program", name: str, *, cookie: int = 0) -> Lin
     what = f"attach raw tracepoint program {prog.name!r} to {name!r}"
     require_type(prog, what, ProgramType.RAW_TRACEPOINT, ProgramType.RAW_TRACEPOINT_WRITABLE)
     object_program(prog, what)
+    if cookie:
+        require_kind("raw_tracepoint_cookie", what)  # older kernels refuse the attr
     o = opts("bpf_raw_tracepoint_opts", cookie=cookie)
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_raw_tracepoint_opts(prog._ptr, name.encode(), o)

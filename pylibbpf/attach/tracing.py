@@ -23,6 +23,7 @@ from ..link import Link
 from ..types import AttachType, ProgramType
 from ._args import check_cookie, check_name, object_program
 from ._common import require_type
+from ._kinds import require_kind
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -50,6 +51,8 @@ def attach_trace(prog: "Program", *, cookie: int = 0) -> Link:
         raise BPFError(_errno.EINVAL, f"{what}: it is a {eat.name.lower()} program; {hint}")
     what = f"attach {kind} program {prog.name!r} (SEC {prog.section!r})"
     object_program(prog, what)
+    if cookie and eat == AttachType.TRACE_RAW_TP:
+        require_kind("raw_tracepoint_cookie", what)  # older kernels drop it silently
     o = opts("bpf_trace_opts", cookie=cookie)
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_trace_opts(prog._ptr, o)

@@ -3,8 +3,15 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 
 #define NR_GETPGID 121 /* x86_64 */
+
+/* raw_tp and tp_btf programs may call bpf_get_attach_cookie() from Linux 6.10, which
+ * added the cookie to struct bpf_raw_tp_link. On older kernels CO-RE turns the test
+ * into a constant 0, so the verifier never visits the call and the program loads. */
+#define RAW_TP_COOKIE(ctx) \
+	(bpf_core_field_exists(struct bpf_raw_tp_link, cookie) ? bpf_get_attach_cookie(ctx) : 0)
 
 struct hit_key {
 	__u32 tgid;
@@ -67,7 +74,7 @@ SEC("raw_tp")
 int raw_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (ctx->args[1] == NR_GETPGID)
-		count(W_RAW_TP, bpf_get_attach_cookie(ctx));
+		count(W_RAW_TP, RAW_TP_COOKIE(ctx));
 	return 0;
 }
 
@@ -75,7 +82,7 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(btf_sys_enter, struct pt_regs *regs, long id)
 {
 	if (id == NR_GETPGID)
-		count(W_TP_BTF, bpf_get_attach_cookie(ctx));
+		count(W_TP_BTF, RAW_TP_COOKIE(ctx));
 	return 0;
 }
 
