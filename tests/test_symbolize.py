@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import shutil
 import subprocess
@@ -93,10 +94,19 @@ def test_cxx_function_address_from_the_process_is_demangled(running) -> None:
     assert f.module == "shapes"
 
 
+#: slot of tool_stacks.bpf.c's ``ids`` -> the stack map that slot's stack is in
+_STACK_MAPS = ("method_stacks", "kernel_stacks", "user_stacks")
+
+
 def _stack(obj: pylibbpf.Object, slot: int) -> List[int]:
     sid = obj.maps["ids"][slot]
+    if sid < 0:
+        err = 1 - sid
+        pytest.fail(f"slot {slot}: bpf_get_stackid failed with -{errno.errorcode.get(err, err)}")
     assert sid > 0, f"no stack recorded in slot {slot}"
-    return obj.maps["stacks"][sid - 1]
+    stack = obj.maps[_STACK_MAPS[slot]][sid - 1]
+    assert stack, f"slot {slot}: stack id {sid - 1} holds no frames"
+    return stack
 
 
 def test_stacks_recorded_by_bpf_symbolize(bpf_objects, cxx_prog: Path, running) -> None:
