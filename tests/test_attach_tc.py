@@ -1,6 +1,9 @@
 """tc (clsact + cls_bpf through netlink), TCX links with ordering, netkit."""
 from __future__ import annotations
 
+import errno
+import os
+import socket
 import struct
 import subprocess
 
@@ -9,9 +12,10 @@ import pytest
 import pylibbpf
 from conftest import in_netns
 from _kernel import refused, support
-from _netutil import counter, receives, send_udp, wait_until
+from _netutil import (counter, create_netkit, netkit_newlink_message, pair_newlink_message,
+                      parse_ack, receives, rtnl_request, send_udp, wait_until)
 
-C_TC, C_DROP, C_ONE, C_TWO, C_THREE, C_TCX_EGRESS = 0, 1, 1, 2, 3, 4
+C_TC, C_DROP, C_ONE, C_TWO, C_THREE, C_TCX_EGRESS, C_NETKIT = 0, 1, 1, 2, 3, 4, 5
 
 
 @pytest.fixture
@@ -164,13 +168,132 @@ def test_tcx_egress_and_tc_section_program(tc_obj, veth) -> None:
         assert counter(tc_obj, C_TCX_EGRESS) == ran
 
 
-def test_netkit(tc_obj, veth) -> None:
-    if support("netkit"):
-        pytest.skip("netkit attach on a netkit device: creating one needs iproute2 >= 6.7 "
-                    "(Debian bookworm has 6.1)")
+#: a netkit pair across the veth fixture's namespaces: primary in ns_a, peer in ns_b
+NK_A, NK_B, NK_IP_A, NK_IP_B = "nk-a", "nk-b", "10.99.0.1", "10.99.0.2"
+
+
+def make_netkit_pair(veth) -> None:
+    """NK_A (primary, in veth.ns_a) and its peer NK_B (in veth.ns_b), with addresses
+    and up; they go with the namespaces."""
     with in_netns(veth.ns_a):
-        with refused("netkit", "netkit_pass", "veth-a"):
-            tc_obj.programs["netkit_pass"].attach_netkit(veth.dev_a)
+        create_netkit(NK_A, NK_B, peer_netns=veth.ns_b, mode="l3")
+    for ns, dev, ip in ((veth.ns_a, NK_A, NK_IP_A), (veth.ns_b, NK_B, NK_IP_B)):
+        subprocess.run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+
+
+def netkit_udp(veth, src_ns: str, dst_ns: str, dst_ip: str, n: int = 3,
+               port: int = 9000) -> int:
+    """Send ``n`` test datagrams from ``src_ns`` to ``dst_ip``:``port`` (in
+    ``dst_ns``), over the netkit pair; how many arrived."""
+    with veth.socket_in(dst_ns) as r, veth.socket_in(src_ns) as s:
+        r.bind((dst_ip, port))
+        r.settimeout(2.0)
+        for _ in range(n):
+            s.sendto(b"x" * 32, (dst_ip, port))
+        got = 0
+        try:
+            while got < n:
+                got += r.recv(64) == b"x" * 32
+        except TimeoutError:
+            pass
+        return got
+
+
+def test_netkit(tc_obj, veth) -> None:
+    prog = tc_obj.programs["netkit_pass"]
+    if not support("netkit"):
+        with in_netns(veth.ns_a):
+            with refused("netkit", "netkit_pass", "veth-a"):
+                prog.attach_netkit(veth.dev_a)
+            # and no netkit device can be made: the helper says why
+            with pytest.raises(OSError, match="this kernel has no netkit driver") as info:
+                create_netkit(NK_A, NK_B, peer_netns=veth.ns_b)
+            assert info.value.errno == errno.EOPNOTSUPP
+        return
+    make_netkit_pair(veth)
+    a_to_b = lambda: netkit_udp(veth, veth.ns_a, veth.ns_b, NK_IP_B)  # noqa: E731
+    b_to_a = lambda: netkit_udp(veth, veth.ns_b, veth.ns_a, NK_IP_A)  # noqa: E731
+    assert a_to_b() == 3 and b_to_a() == 3  # the pair forwards, before any program
+    assert counter(tc_obj, C_NETKIT) == 0
+    with in_netns(veth.ns_a):
+        nk_a = socket.if_nametoindex(NK_A)
+        # primary: runs on what the primary sends; returns NETKIT_NEXT, so it passes
+        link = prog.attach_netkit(NK_A, side="primary")
+        info = link.info
+        assert info.type == pylibbpf.LinkType.NETKIT
+        assert (info.ifindex, info.attach_type) == (nk_a, pylibbpf.AttachType.NETKIT_PRIMARY)
+        assert a_to_b() == 3
+        assert wait_until(lambda: counter(tc_obj, C_NETKIT) == 3)
+        assert b_to_a() == 3  # the peer's traffic is not the primary's
+        assert counter(tc_obj, C_NETKIT) == 3
+        link.close()
+        assert a_to_b() == 3
+        assert counter(tc_obj, C_NETKIT) == 3  # detached: it no longer runs
+        # peer: attached through the primary device, runs on what the peer sends
+        with prog.attach_netkit(NK_A, side="peer") as peer_link:
+            assert peer_link.info.attach_type == pylibbpf.AttachType.NETKIT_PEER
+            assert b_to_a() == 3
+            assert wait_until(lambda: counter(tc_obj, C_NETKIT) == 6)
+            assert a_to_b() == 3
+            assert counter(tc_obj, C_NETKIT) == 6
+        assert b_to_a() == 3
+        assert counter(tc_obj, C_NETKIT) == 6
+        # a device that is no netkit device
+        with pytest.raises(pylibbpf.BPFError, match="is not a netkit device"):
+            prog.attach_netkit(veth.dev_a, side="primary")
+    with in_netns(veth.ns_b):
+        # the peer device itself is no attach point: the kernel refuses (EACCES)
+        with pytest.raises(pylibbpf.BPFError):
+            prog.attach_netkit(NK_B, side="peer")
+
+
+def test_netkit_newlink_message(veth) -> None:
+    """The RTM_NEWLINK request of create_netkit(), byte by byte (include/uapi/linux:
+    netlink.h, rtnetlink.h, if_link.h), and the same layout accepted by this kernel
+    for a veth pair (its VETH_INFO_PEER is shaped as IFLA_NETKIT_PEER_INFO)."""
+    msg = netkit_newlink_message("nk0", "nk1", peer_netns_fd=7, mode="l3", policy="pass",
+                                 peer_policy="drop", seq=5)
+    assert msg == bytes.fromhex(
+        "78000000 1000 0506 05000000 00000000"  # nlmsghdr: RTM_NEWLINK, REQ|ACK|EXCL|CREATE
+        + "00" * 16                             # ifinfomsg: AF_UNSPEC, ifindex 0
+        + "0800 0300 6e6b3000"                  # IFLA_IFNAME "nk0"
+        + "5000 1280"                           # IFLA_LINKINFO (nested)
+        + "0b00 0100 6e65746b697400 00"         #  IFLA_INFO_KIND "netkit", padded
+        + "4000 0280"                           #  IFLA_INFO_DATA (nested)
+        + "2400 0100" + "00" * 16               #   IFLA_NETKIT_PEER_INFO: ifinfomsg
+        + "0800 0300 6e6b3100"                  #    IFLA_IFNAME "nk1"
+        + "0800 1c00 07000000"                  #    IFLA_NET_NS_FD 7
+        + "0800 0500 01000000"                  #   IFLA_NETKIT_MODE NETKIT_L3
+        + "0800 0300 00000000"                  #   IFLA_NETKIT_POLICY NETKIT_PASS
+        + "0800 0400 02000000")                 #   IFLA_NETKIT_PEER_POLICY NETKIT_DROP
+    plain = netkit_newlink_message("nk0", "nk1")  # the kernel's defaults: no extras
+    assert len(plain) == 88 and plain[44:56] == msg[44:56]  # the same kind
+    assert plain[-28:] == bytes.fromhex("1c00 0100" + "00" * 16 + "0800 0300 6e6b3100")
+    with pytest.raises(ValueError, match="interface name"):
+        netkit_newlink_message("x" * 16, "nk1")
+    with pytest.raises(ValueError, match="l2"):
+        netkit_newlink_message("nk0", "nk1", mode="l4")
+    # an acknowledgement carrying an error and the kernel's extended-ack text
+    req = plain[:16]
+    ack = (struct.pack("=IHHII", 16 + 4 + 16 + 24, 2, 0x100 | 0x200, 1, 0)
+           + struct.pack("=i", -errno.EOPNOTSUPP) + req
+           + struct.pack("=HH", 4 + 20, 1) + b"Unknown device type\0")
+    assert parse_ack(ack, 1) == (errno.EOPNOTSUPP, "Unknown device type")
+    assert parse_ack(ack, 2) is None
+    # the same layout, kind veth, peer moved to the other namespace: this kernel agrees
+    fd = os.open(f"/run/netns/{veth.ns_b}", os.O_RDONLY)
+    try:
+        with in_netns(veth.ns_a):
+            assert rtnl_request(pair_newlink_message("veth", "vx-a", "vx-b",
+                                                     peer_netns_fd=fd)) == (0, "")
+            assert rtnl_request(pair_newlink_message("veth", "vx-a", "vx-c"))[0] == \
+                errno.EEXIST
+    finally:
+        os.close(fd)
+    out = subprocess.run(["ip", "-n", veth.ns_b, "-o", "link", "show", "vx-b"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "vx-b@" in out
 
 
 def test_tc_errors(tc_obj, bpf_objects, veth) -> None:

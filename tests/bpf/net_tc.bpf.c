@@ -1,5 +1,6 @@
-// tc (clsact) and tcx programs. Each counts its runs; the tcx ones also record
-// the skb mark they saw and then set their own, so the tests can see their order.
+// tc (clsact), tcx and netkit programs. Each counts its runs (on test UDP
+// datagrams); the tcx ones also record the skb mark they saw and then set their
+// own, so the tests can see their order.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -116,10 +117,16 @@ int tcx_egress_count(struct __sk_buff *skb)
 	return TC_ACT_UNSPEC;
 }
 
+/* netkit runs it on the packets its device sends (to the other one of the pair);
+ * like tc, it sees them from the Ethernet header on, in l3 mode too */
 SEC("netkit/primary")
 int netkit_pass(struct __sk_buff *skb)
 {
-	return TC_ACT_UNSPEC;
+	__u16 port;
+
+	if (is_test_udp(skb, &port))
+		bump(5);
+	return TC_ACT_UNSPEC; /* NETKIT_NEXT: on to the peer (the device's policy) */
 }
 
 char LICENSE[] SEC("license") = "GPL";
