@@ -155,6 +155,9 @@ class UprobeMultiLinkInfo(LinkInfo):
 class PerfEventLinkInfo(LinkInfo):
     """A link to a perf event: tracepoint, kprobe, uprobe, or a sampling event.
 
+    Kernels before 6.6 do not report these details: ``info`` of a perf_event link
+    is then a plain :class:`LinkInfo` (``system.support("perf_event_link_info")``).
+
     ``event_type`` is ``"tracepoint"``, ``"kprobe"``, ``"kretprobe"``,
     ``"uprobe"``, ``"uretprobe"`` or ``"event"``; ``name`` the tracepoint,
     function or file; ``perf_type``/``config`` describe an ``"event"``.
@@ -343,7 +346,9 @@ def _query_info(fd: int, what: str) -> LinkInfo:
         return UprobeMultiLinkInfo(**base, path=path, count=_get(data, "uprobe_multi.count"),
                                    flags=_get(data, "uprobe_multi.flags"),
                                    pid=_get(data, "uprobe_multi.pid"))
-    if ltype == LinkType.PERF_EVENT:
+    if ltype == LinkType.PERF_EVENT and _get(data, "perf_event.type"):
+        # (kernels before 6.6 report no details of perf_event links: type 0, and the
+        # plain LinkInfo below; pylibbpf.system.support("perf_event_link_info"))
         kind = _get(data, "perf_event.type")
         event_type = _PERF_TYPES.get(kind, str(kind))
         fields: Dict[str, Any] = dict(event_type=event_type, name="", offset=0, addr=0,

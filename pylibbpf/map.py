@@ -576,6 +576,10 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if fd < 0:
             raise BPFError(_errno.EINVAL, f"map {self.name!r} is not created yet "
                                           "(call Object.load())")
+        if not lib.bpf_map__autocreate(self._ptr):
+            # libbpf holds a placeholder fd for it: never hand that out as the map
+            raise BPFError(_errno.ENOENT, f"map {self.name!r} was not created "
+                                          "(its autocreate was turned off before load)")
         return fd
 
     def info(self) -> MapInfo:

@@ -72,12 +72,12 @@ def _map_refusal(m: Map, err: int) -> str:
 
     if err not in NOT_KNOWN_ERRNOS:
         return ""
-    sup = map_type_support(m.type)
-    if sup and m.type == MapType.STRUCT_OPS and m.flags & BPF_F_LINK:
+    if m.type == MapType.STRUCT_OPS and m.flags & BPF_F_LINK:
         sup = support("struct_ops_link")
         if not sup:
             return (f"map {m.name!r} (SEC(\".struct_ops.link\")): struct_ops_link: "
                     f"{sup.reason}; SEC(\".struct_ops\") maps register without a link")
+    sup = map_type_support(m.type)
     if sup:
         return ""
     return f"map {m.name!r}: {sup.name} maps: {sup.reason}"

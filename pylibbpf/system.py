@@ -188,7 +188,7 @@ def helper_support(prog_type: Union[ProgramType, str, int]) -> Dict[str, bool]:
 
 _EXIT0 = bytes.fromhex("b700000000000000" "9500000000000000")   # r0 = 0; exit
 
-BTF_KIND_STRUCT, BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 4, 8, 12
+BTF_KIND_STRUCT, BTF_KIND_ENUM, BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 4, 6, 8, 12
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,7 @@ KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kpr
          "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
          "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
          "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
-         "netfilter")
+         "netfilter", "perf_event_link_info")
 
 
 @functools.lru_cache(maxsize=None)
@@ -389,6 +389,11 @@ def support(kind: str) -> Support:
             return Support(kind, True)
         return Support(kind, False, "this kernel has no struct_ops links (no struct "
                                     "bpf_struct_ops_link in its BTF: Linux 6.4+)")
+    if kind == "perf_event_link_info":
+        if _vmlinux_btf_ids()("bpf_perf_event_type", BTF_KIND_ENUM):
+            return Support(kind, True)
+        return Support(kind, False, "this kernel reports no details of perf_event links "
+                                    "(no enum bpf_perf_event_type in its BTF: Linux 6.6+)")
     if kind == "sockmap_link":
         # fd -1 names no map: EBADF proves the kernel knows sk_msg links (Linux 6.10)
         return _link_create_probe(kind, ProgramType.SK_MSG, AttachType.SK_MSG_VERDICT, -1,
@@ -447,6 +452,12 @@ def map_type_support(map_type: Union[MapType, str, int]) -> Support:
 
     mtype = _coerce(MapType, map_type, "map type")
     name = mtype.name.lower()
+    if mtype == MapType.STRUCT_OPS:
+        # libbpf's map probe for struct_ops fails on kernels that have them (6.1):
+        # the map type comes with the program type
+        sup = _prog_type(name, ProgramType.STRUCT_OPS)
+        return sup if sup else Support(name, False, f"this kernel does not create {name} "
+                                                    "maps (it has no struct_ops programs)")
     if _probe(lib.libbpf_probe_bpf_map_type, mtype):
         return Support(name, True)
     return Support(name, False, f"this kernel does not create {name} maps (libbpf's map "

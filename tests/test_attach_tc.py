@@ -244,7 +244,7 @@ def test_netkit(tc_obj, veth) -> None:
             prog.attach_netkit(veth.dev_a, side="primary")
     with in_netns(veth.ns_b):
         # the peer device itself is no attach point: the kernel refuses (EACCES)
-        with pytest.raises(pylibbpf.BPFError):
+        with pytest.raises(pylibbpf.BPFError, match=f"'{NK_B}': that is the peer device"):
             prog.attach_netkit(NK_B, side="peer")
 
 

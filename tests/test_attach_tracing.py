@@ -21,7 +21,7 @@ from pylibbpf import LinkType, NotSupportedError, ProgramType
 from pylibbpf.attach import _kinds
 from pylibbpf.attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
 from _kernel import expect_unsupported, refused, support
-from pylibbpf.link import (IterLinkInfo, PerfEventLinkInfo, RawTracepointLinkInfo,
+from pylibbpf.link import (IterLinkInfo, LinkInfo, PerfEventLinkInfo, RawTracepointLinkInfo,
                            StructOpsLinkInfo)
 
 # which program counted (enum in tests/bpf/attach_tp.bpf.c)
@@ -57,6 +57,17 @@ def hit(obj: pylibbpf.Object, pid: int, which: int) -> Optional[tuple[int, int]]
     return None if raw is None else struct.unpack("QQ", raw)
 
 
+def perf_details(info: LinkInfo) -> Optional[PerfEventLinkInfo]:
+    """A perf_event link's details, where the kernel reports them (Linux 6.6+); on
+    older kernels its info is a plain LinkInfo of type perf_event, and this is None."""
+    assert info.type == LinkType.PERF_EVENT
+    if support("perf_event_link_info"):
+        assert isinstance(info, PerfEventLinkInfo)
+        return info
+    assert type(info) is LinkInfo
+    return None
+
+
 @pytest.fixture
 def tp_obj(bpf_objects) -> Iterator[pylibbpf.Object]:
     with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
@@ -72,10 +83,11 @@ def test_tracepoint_fires_with_cookie_then_stops(tp_obj) -> None:
     pid = run_getpgid_child()
     assert hit(tp_obj, pid, W_TP) == (2, 0xC0FFEE)
     info = link.info
-    assert isinstance(info, PerfEventLinkInfo)
     assert info.type == LinkType.PERF_EVENT and info.program_id == prog.id
-    assert (info.event_type, info.name, info.cookie) == ("tracepoint", "sys_enter_getpgid",
-                                                         0xC0FFEE)
+    details = perf_details(info)
+    if details:
+        assert (details.event_type, details.name, details.cookie) == (
+            "tracepoint", "sys_enter_getpgid", 0xC0FFEE)
     link.close()
     assert link.closed
     pid2 = run_getpgid_child()
@@ -185,10 +197,10 @@ def test_perf_event_cpu_clock_samples_then_stops(tp_obj) -> None:
     pid = run_busy_child()
     count, cookie = hit(tp_obj, pid, W_PERF) or (0, 0)
     assert count > 10 and cookie == 42
-    info = attached.links[0].info
-    assert isinstance(info, PerfEventLinkInfo)
+    details = perf_details(attached.links[0].info)
     # (the kernel reports cpu-clock under its own internal PMU type, not 1)
-    assert (info.event_type, info.config, info.cookie) == ("event", 0, 42)
+    if details:
+        assert (details.event_type, details.config, details.cookie) == ("event", 0, 42)
     links = attached.links
     attached.close()
     attached.close()
@@ -220,9 +232,10 @@ def test_attach_perf_event_to_own_fd_leaves_it_open(tp_obj) -> None:
 def test_perf_event_link_info_names_the_event(tp_obj) -> None:
     with tp_obj.programs["on_sample"].attach_perf_events("page-faults", sample_period=10,
                                                          cookie=8) as attached:
-        info = attached.links[0].info
-    assert isinstance(info, PerfEventLinkInfo)
-    assert (info.event_type, info.perf_type, info.config, info.cookie) == ("event", 1, 2, 8)
+        details = perf_details(attached.links[0].info)
+    if details:
+        assert (details.event_type, details.perf_type, details.config, details.cookie) == \
+            ("event", 1, 2, 8)
 
 
 def test_perf_events_for_one_process(tp_obj) -> None:

@@ -148,3 +148,24 @@ def test_freeze() -> None:
         m.freeze()
         with pytest.raises(pylibbpf.BPFPermissionError):
             m[k(0)] = b"abcd"
+
+
+def test_autocreate_off_leaves_the_map_out(bpf_objects) -> None:
+    """A map with autocreate off is not created at load; using it says so (libbpf
+    keeps a placeholder fd for it, which must never pass for the map)."""
+    with pylibbpf.Object(bpf_objects["maps_types"]) as obj:
+        for prog in obj.programs.values():
+            prog.autoload = False  # (a program that used the map could not load)
+        m = obj.maps["lifo"]
+        assert m.autocreate is True
+        with pytest.raises(TypeError, match="autocreate must be a bool"):
+            m.autocreate = 0  # type: ignore[assignment]
+        m.autocreate = False
+        obj.load()
+        assert m.autocreate is False
+        assert obj.maps["fifo"].id in {x.id for x in pylibbpf.system.maps()}
+        for use in (lambda: m.fd, lambda: m.id, lambda: m.push(1)):
+            with pytest.raises(pylibbpf.BPFError, match="'lifo' was not created"):
+                use()
+        with pytest.raises(pylibbpf.BPFError, match="already loaded"):
+            m.autocreate = True

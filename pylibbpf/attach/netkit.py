@@ -10,6 +10,7 @@ from ..link import Link
 from ..types import AttachType
 from .tcx import Anchor, direction_type, ifname, mprog_attach
 from ._common import resolve_ifindex
+from ._kinds import privileged_for_bpf
 
 if TYPE_CHECKING:
     from ..program import Program
@@ -44,4 +45,10 @@ def attach_netkit(prog: "Program", interface: Union[str, int], *,
         if e.errno == _errno.ENXIO:
             raise error_from_errno(e.errno, f"attach netkit program {prog.name!r}: "
                                    f"{ifname(ifindex)!r} is not a netkit device") from None
+        if e.errno == _errno.EACCES and privileged_for_bpf():
+            # the kernel's answer for the peer device of a pair: not a privilege matter
+            raise BPFError(e.errno, f"attach netkit program {prog.name!r} to "
+                                    f"{ifname(ifindex)!r}: that is the peer device of a "
+                                    "netkit pair; attach to the primary device with "
+                                    "side='peer' instead") from None
         raise

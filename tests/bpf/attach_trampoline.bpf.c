@@ -20,8 +20,10 @@ int BPF_PROG(on_fexit, pid_t pid, int ret)
 	return 0;
 }
 
-SEC("fmod_ret/bpf_modify_return_test")
-int BPF_PROG(on_fmod_ret, int a, int *b, int ret)
+/* an LSM hook: fmod_ret may modify those on every kernel, with or without error
+ * injection (Debian's 6.1 refuses bpf_modify_return_test: "is not modifiable") */
+SEC("fmod_ret/security_socket_create")
+int BPF_PROG(on_fmod_ret, int family, int type, int protocol, int kern, int ret)
 {
 	__sync_fetch_and_add(&trampoline_hits, 1);
 	return 0;
