@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -282,15 +282,7 @@ def test_hardware_event_without_pmu_is_not_supported() -> None:
 
 def load_iterators(path: Path) -> pylibbpf.Object:
     """attach_iter.bpf.o with every iterator whose target this kernel loads."""
-    obj = pylibbpf.Object(path)
-    for prog in obj.programs.values():
-        prog.autoload = bool(support(prog.section))
-    try:
-        obj.load()
-    except BaseException:
-        obj.close()
-        raise
-    return obj
+    return load_where(path, lambda prog: bool(support(prog.section)))
 
 
 @pytest.fixture
@@ -581,10 +573,13 @@ TRAMPOLINE_KINDS = {  # program -> kind (as NotSupportedError names it)
 }
 
 
-def load_only(path, name: str, configure=None) -> pylibbpf.Object:
+def load_where(path, keep: Callable[[pylibbpf.Program], bool],
+               configure: Optional[Callable[[pylibbpf.Object], None]] = None
+               ) -> pylibbpf.Object:
+    """The object at ``path`` loaded with only the programs that ``keep`` accepts."""
     obj = pylibbpf.Object(path)
-    for n, p in obj.programs.items():
-        p.autoload = n == name
+    for prog in obj.programs.values():
+        prog.autoload = keep(prog)
     if configure:
         configure(obj)
     try:
@@ -593,6 +588,10 @@ def load_only(path, name: str, configure=None) -> pylibbpf.Object:
         obj.close()
         raise
     return obj
+
+
+def load_only(path, name: str, configure=None) -> pylibbpf.Object:
+    return load_where(path, lambda prog: prog.name == name, configure)
 
 
 @pytest.mark.parametrize("name", list(TRAMPOLINE_KINDS))
