@@ -33,13 +33,18 @@ _GROUPS = {"trampoline": ("fentry", "fexit", "fmod_ret", "freplace", "lsm"),
 
 
 def support(kind: str) -> system.Support:
-    """Attach kind ``kind`` (``system.KINDS``, or ``iter/TARGET``) on this kernel."""
-    return system.support(kind)
+    """Attach kind ``kind`` (``system.KINDS``, or ``iter/TARGET``) on this kernel; a
+    test that asks about a kind PYLIBBPF_REQUIRE_KINDS requires fails where it's missing."""
+    sup = system.support(kind)
+    if not sup and required(kind):
+        pytest.fail(f"this kernel lacks {kind} ({sup.reason}), which "
+                    "PYLIBBPF_REQUIRE_KINDS requires")
+    return sup
 
 
 def iter_target(target: str) -> system.Support:
     """Iterator target ``target`` (``"task"``, ``"bpf_map_elem"`` …) on this kernel."""
-    return system.iter_target_support(target)
+    return support(f"iter/{target}")
 
 
 def map_type(map_type: Union[pylibbpf.MapType, str]) -> system.Support:
@@ -68,7 +73,7 @@ def expect_unsupported(kind: str) -> None:
     if required(kind):
         why = ""
         if kind in system.KINDS or kind.startswith("iter/"):
-            why = f" ({support(kind).reason})"
+            why = f" ({system.support(kind).reason})"
         pytest.fail(f"this kernel lacks {kind}{why}, which PYLIBBPF_REQUIRE_KINDS requires")
 
 
@@ -82,7 +87,7 @@ def refused(kind: str, *names: str, reason: Optional[str] = None
     with pytest.raises(NotSupportedError) as info:
         yield info
     text = str(info.value)
-    why = reason if reason is not None else re.escape(support(kind).reason)
+    why = reason if reason is not None else re.escape(system.support(kind).reason)
     assert re.search(why, text), f"{text!r} does not give the reason {why!r}"
     for name in (kind, *names):
         assert name.lower() in text.lower(), f"{text!r} does not name {name!r}"
@@ -105,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _marked(item: pytest.Item) -> Optional[system.Support]:
     marker = item.get_closest_marker("kind")
-    return support(marker.args[0]) if marker is not None else None
+    return system.support(marker.args[0]) if marker is not None else None
 
 
 def _clean_refusal(exc: Optional[BaseException], sup: system.Support) -> bool:

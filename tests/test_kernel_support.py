@@ -156,7 +156,7 @@ import _kernel
 from pylibbpf import NotSupportedError, system
 
 REASON = "this kernel has no frobnicator (CONFIG_FROB off)"
-_kernel.support = lambda kind: system.Support(kind, kind == "have", "" if kind == "have" else REASON)
+system.support = lambda kind: system.Support(kind, kind == "have", "" if kind == "have" else REASON)
 
 def refusal(kind="frob"):
     return NotSupportedError(95, f"attach x: {kind}: {REASON}")

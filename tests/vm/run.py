@@ -18,7 +18,7 @@ Environment:
                         infrastructure reason, FAILS instead of skipping; 0: they skip.
                         Unset: required exactly when CI is set to a true value (CI=true,
                         CI=1, …), as .ci/run does; so CI cannot go green with no VM run
-  PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 600)
+  PYLIBBPF_VM_TIMEOUT   seconds one VM may run (default 1800)
   PYLIBBPF_VM_MEMORY    guest memory (default 2G); PYLIBBPF_VM_CPUS (default 2)
   PYLIBBPF_VM_CACHE     kernel cache (default ${XDG_CACHE_HOME:-~/.cache}/pylibbpf-vm)
   PYLIBBPF_VM_KEEP=1    keep the run directory (console log, junit XML) afterwards
@@ -54,9 +54,24 @@ from kernels import SUITES, Kernel, KernelError, cache_dir, ensure_kernel  # noq
 # What the guest runs by default: every test marked ``vm`` (they skip on the host),
 # plus a smoke run of fast host tests that touch the kernel (loading, maps, verifier).
 VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py",
-            # the example tools whose kinds this host lacks: their "supported" branch
+            # the example tools for kinds many hosts lack: their "supported" branch
             "tests/test_examples.py::test_kprobe", "tests/test_examples.py::test_fentry",
-            "tests/test_examples.py::test_lsm"]
+            "tests/test_examples.py::test_lsm",
+            # the kernel-following suites: the same tests as on the host, which here
+            # must fire (the kinds in REQUIRED_KINDS) or give the clean refusal (tcx,
+            # uprobe_multi, netfilter … on 6.1)
+            "tests/test_kernel_support.py", "tests/test_attach_tracing.py",
+            "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py"]
+
+#: kinds each guest kernel must have (PYLIBBPF_REQUIRE_KINDS, see tests/_kernel.py):
+#: Debian's kernels have kprobes and trampolines; 6.1 has no fprobe (kprobe_multi)
+REQUIRED_KINDS: Dict[str, str] = {
+    "6.1": "kprobe,trampoline,tp_btf,iter,iter/bpf_map_elem,uprobe,usdt,perf_event,"
+           "struct_ops",
+    "6.12": "kprobe,kprobe_multi,trampoline,tp_btf,iter,iter/bpf_map_elem,uprobe,"
+            "uprobe_multi,usdt,perf_event,perf_event_link_info,raw_tracepoint_cookie,"
+            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter",
+}
 SMOKE_TESTS = ["tests/test_object.py", "tests/test_map.py", "tests/test_errors.py"]
 
 
@@ -394,6 +409,7 @@ def _write_env(rundir: Path, kernel: Kernel, objects: Optional[Path]) -> None:
                            os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
         "PYLIBBPF_IN_VM": "1",
         "PYLIBBPF_VM_KERNEL": kernel.name,
+        "PYLIBBPF_REQUIRE_KINDS": REQUIRED_KINDS.get(kernel.name, ""),
         "PYLIBBPF_VM_PYTHON": sys.executable,
         "PYLIBBPF_REPO": str(REPO),
         "PYLIBBPF_VM_BOOT": str(kernel.root / "boot"),     # config-<release> for libbpf
@@ -461,7 +477,7 @@ def run_vm(kernel_name: str, pytest_args: Sequence[str], *, objects: Optional[Pa
         kernel = ensure_kernel(kernel_name)
     except (KernelError, subprocess.CalledProcessError, OSError) as e:
         raise CannotStart(f"kernel {kernel_name}: {e}") from None
-    timeout = timeout or float(os.environ.get("PYLIBBPF_VM_TIMEOUT", "600"))
+    timeout = timeout or float(os.environ.get("PYLIBBPF_VM_TIMEOUT", "1800"))
     keep = keep if keep is not None else os.environ.get("PYLIBBPF_VM_KEEP") == "1"
     runs = cache_dir() / "runs"
     runs.mkdir(exist_ok=True)
