@@ -497,19 +497,12 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
 def _raw_section(attach_type: Optional[int], btf_id: int) -> str:
     """What SEC() a raw program with this attach type and kernel BTF target would
     have: ``iter/TARGET`` for iterators (so errors name the target), else ""."""
+    from .attach._kinds import vmlinux_type_name
+
     if attach_type != AttachType.TRACE_ITER or not btf_id:
         return ""
-    btf = lib.btf__load_vmlinux_btf()
-    if btf == ffi.NULL:
-        return ""
-    try:
-        info = ffi.new("struct pylibbpf_btf_info *")
-        if lib.pylibbpf_btf_info(btf, btf_id, info) < 0 or info.name == ffi.NULL:
-            return ""
-        name = to_str(info.name)
-    finally:
-        lib.btf__free(btf)
-    return "iter/" + name.removeprefix("bpf_iter_")
+    name = vmlinux_type_name(btf_id)
+    return "iter/" + name.removeprefix("bpf_iter_") if name else ""
 
 
 def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,

@@ -13,16 +13,20 @@ running kernel, the way the real call would fail, never from its version.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno as _errno
 import functools
 import os
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Union)
 
 from ._ffi import ffi, lib, to_str
 from .errors import check_ret
+from .attach._kinds import (BTF_KIND_ENUM, BTF_KIND_FUNC, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF,
+                            vmlinux_type_id)
 from .types import LinkType, MapType, ProgramType
 
 if TYPE_CHECKING:
@@ -188,7 +192,6 @@ def helper_support(prog_type: Union[ProgramType, str, int]) -> Dict[str, bool]:
 
 _EXIT0 = bytes.fromhex("b700000000000000" "9500000000000000")   # r0 = 0; exit
 
-BTF_KIND_STRUCT, BTF_KIND_ENUM, BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 4, 6, 8, 12
 
 
 @dataclass(frozen=True)
@@ -207,22 +210,6 @@ class Support:
         return self.supported
 
 
-@functools.lru_cache(maxsize=1)
-def _vmlinux_btf_ids() -> Callable[[str, int], int]:
-    """A lookup name, BTF kind -> id in the kernel's BTF (0 when absent or no BTF)."""
-    btf = lib.btf__load_vmlinux_btf()
-    if btf == ffi.NULL:
-        return lambda name, kind: 0
-    ids: Dict[Tuple[str, int], int] = {}
-
-    def find(name: str, kind: int) -> int:
-        if (name, kind) not in ids:
-            ids[name, kind] = max(0, int(lib.btf__find_by_name_kind(btf, name.encode(), kind)))
-        return ids[name, kind]
-    find.btf = btf  # type: ignore[attr-defined]  # freed with the process
-    return find
-
-
 def _load_probe(what: str, prog_type: str, attach_type: str, btf_name: str = "",
                 btf_kind: int = BTF_KIND_FUNC) -> Support:
     """Load ``r0 = 0; exit`` as ``prog_type``/``attach_type`` (on kernel type
@@ -232,7 +219,7 @@ def _load_probe(what: str, prog_type: str, attach_type: str, btf_name: str = "",
 
     btf_id = 0
     if btf_name:
-        btf_id = _vmlinux_btf_ids()(btf_name, btf_kind)
+        btf_id = vmlinux_type_id(btf_name, btf_kind)
         if not btf_id:
             return Support(what, False, f"the kernel's BTF has no {btf_name!r} "
                            "(no /sys/kernel/btf/vmlinux, or a kernel without it)")
@@ -296,8 +283,8 @@ def _link_create_probe(kind: str, prog_type: ProgramType, attach: "AttachType", 
 
 
 #: every name :func:`support` answers for (besides ``"iter/TARGET"``)
-KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kprobe", "kretprobe", "ksyscall",
-         "kprobe_multi", "kprobe_session", "uprobe", "uretprobe", "uprobe_multi", "usdt",
+KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kprobe",
+         "kretprobe", "ksyscall", "kprobe_multi", "kprobe_session", "uprobe", "uretprobe", "uprobe_multi", "usdt",
          "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
          "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
          "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
@@ -376,8 +363,7 @@ def support(kind: str) -> Support:
                            f"boot parameter; active: {','.join(_active_lsms()) or 'none'})")
         return sup
     if kind == "iter":
-        sup = iter_target_support("task")
-        return Support(kind, sup.supported, sup.reason)
+        return dataclasses.replace(iter_target_support("task"), name=kind)
     if kind == "tcx":
         # ifindex 0 names no device: ENODEV proves the kernel knows TCX links
         return _link_create_probe(kind, ProgramType.SCHED_CLS, AttachType.TCX_INGRESS, 0,
@@ -385,12 +371,12 @@ def support(kind: str) -> Support:
     if kind == "struct_ops_link":
         # the kernel type behind BPF_STRUCT_OPS links (Linux 6.4); a link_create probe
         # can't tell: the map fd shares its field with the program fd
-        if _vmlinux_btf_ids()("bpf_struct_ops_link", BTF_KIND_STRUCT):
+        if vmlinux_type_id("bpf_struct_ops_link", BTF_KIND_STRUCT):
             return Support(kind, True)
         return Support(kind, False, "this kernel has no struct_ops links (no struct "
                                     "bpf_struct_ops_link in its BTF: Linux 6.4+)")
     if kind == "perf_event_link_info":
-        if _vmlinux_btf_ids()("bpf_perf_event_type", BTF_KIND_ENUM):
+        if vmlinux_type_id("bpf_perf_event_type", BTF_KIND_ENUM):
             return Support(kind, True)
         return Support(kind, False, "this kernel reports no details of perf_event links "
                                     "(no enum bpf_perf_event_type in its BTF: Linux 6.6+)")
@@ -425,8 +411,7 @@ def _iter_target_names() -> List[str]:
     hdr_len, _, _, str_off, str_len = struct.unpack_from("<IIIII", raw, 4)
     strings = raw[hdr_len + str_off: hdr_len + str_off + str_len]
     found = {m.decode() for m in re.findall(rb"\0bpf_iter__(\w+)(?=\0)", strings)}
-    ids = _vmlinux_btf_ids()
-    return sorted(t for t in found if ids(f"bpf_iter_{t}", BTF_KIND_FUNC))
+    return sorted(t for t in found if vmlinux_type_id(f"bpf_iter_{t}", BTF_KIND_FUNC))
 
 
 @functools.lru_cache(maxsize=None)
@@ -434,11 +419,10 @@ def iter_target_support(target: str) -> Support:
     """Whether this kernel loads iterators of ``target`` (``"task"``,
     ``"bpf_map_elem"`` …): a minimal ``SEC("iter/TARGET")`` program is loaded."""
     name = f"iter/{target}"
-    if not _vmlinux_btf_ids()(f"bpf_iter_{target}", BTF_KIND_FUNC):
+    if not vmlinux_type_id(f"bpf_iter_{target}", BTF_KIND_FUNC):
         return Support(name, False, f"this kernel has no iterator target {target!r} (no "
                                     f"bpf_iter_{target} in its BTF)")
-    sup = _load_probe(name, "tracing", "trace_iter", f"bpf_iter_{target}")
-    return Support(name, sup.supported, sup.reason)
+    return _load_probe(name, "tracing", "trace_iter", f"bpf_iter_{target}")
 
 
 def iter_targets() -> Dict[str, Support]:

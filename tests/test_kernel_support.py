@@ -49,7 +49,7 @@ def test_iterator_targets_come_from_the_kernel_and_match_a_real_load() -> None:
     assert not any(t.endswith(("_new", "_next", "_destroy")) for t in targets)  # no kfuncs
     for target, sup in targets.items():
         assert sup.name == f"iter/{target}"
-        btf_id = system._vmlinux_btf_ids()(f"bpf_iter_{target}", system.BTF_KIND_FUNC)
+        btf_id = _kinds.vmlinux_type_id(f"bpf_iter_{target}", _kinds.BTF_KIND_FUNC)
         load = lambda: pylibbpf.Program.load_raw(  # noqa: E731
             "tracing", EXIT0, expected_attach_type="trace_iter", attach_btf_id=btf_id,
             name="plb_iter_raw")
@@ -137,7 +137,7 @@ def test_features_reports_kinds_targets_and_reasons() -> None:
 
 def test_not_supported_error_carries_the_reason() -> None:
     sup = support("fentry")
-    btf_id = system._vmlinux_btf_ids()("bpf_fentry_test1", system.BTF_KIND_FUNC)
+    btf_id = _kinds.vmlinux_type_id("bpf_fentry_test1", _kinds.BTF_KIND_FUNC)
 
     def load() -> pylibbpf.Program:
         return pylibbpf.Program.load_raw("tracing", EXIT0, expected_attach_type="trace_fentry",

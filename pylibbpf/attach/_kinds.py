@@ -11,7 +11,7 @@ import errno as _errno
 import functools
 import os
 import re
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ..types import ProgramType
 
@@ -260,29 +260,56 @@ def _probe_kprobe_multi(session: bool) -> Tuple[int, str]:
         prog.close()
 
 
-@functools.lru_cache(maxsize=None)
-def vmlinux_enum_has(enum: str, value: str) -> Optional[bool]:
-    """Whether the kernel's BTF has ``value`` in ``enum bpf_...`` (None: no BTF)."""
+# --- the kernel's own BTF ------------------------------------------------------------
+
+BTF_KIND_STRUCT, BTF_KIND_ENUM, BTF_KIND_TYPEDEF, BTF_KIND_FUNC = 4, 6, 8, 12
+
+
+@functools.lru_cache(maxsize=1)
+def _vmlinux_btf() -> Any:
+    """The kernel's BTF, parsed once and kept for the process (None: none)."""
     from .._ffi import ffi, lib
 
     btf = lib.btf__load_vmlinux_btf()
-    if btf == ffi.NULL:
+    return None if btf == ffi.NULL else btf
+
+
+@functools.lru_cache(maxsize=None)
+def vmlinux_type_id(name: str, kind: int) -> int:
+    """The id of type ``name`` of BTF ``kind`` in the kernel's BTF (0: absent)."""
+    from .._ffi import lib
+
+    btf = _vmlinux_btf()
+    return 0 if btf is None else max(0, int(lib.btf__find_by_name_kind(btf, name.encode(), kind)))
+
+
+def vmlinux_type_name(type_id: int) -> str:
+    """The name of type ``type_id`` in the kernel's BTF ("" when unknown)."""
+    from .._ffi import ffi, lib, to_str
+
+    btf = _vmlinux_btf()
+    info = ffi.new("struct pylibbpf_btf_info *")
+    if btf is None or lib.pylibbpf_btf_info(btf, type_id, info) < 0 or info.name == ffi.NULL:
+        return ""
+    return to_str(info.name)
+
+
+@functools.lru_cache(maxsize=None)
+def vmlinux_enum_has(enum: str, value: str) -> Optional[bool]:
+    """Whether ``enum`` in the kernel's BTF has the enumerator ``value`` (None: no
+    such enum, or no BTF)."""
+    from .._ffi import ffi, lib
+
+    tid = vmlinux_type_id(enum, BTF_KIND_ENUM)
+    if not tid:
         return None
-    try:
-        tid = lib.btf__find_by_name_kind(btf, enum.encode(), 6)  # BTF_KIND_ENUM
-        if tid <= 0:
-            return None
-        info = ffi.new("struct pylibbpf_btf_info *")
-        if lib.pylibbpf_btf_info(btf, tid, info) < 0:
-            return None
-        member = ffi.new("struct pylibbpf_btf_member *")
-        for i in range(info.vlen):
-            if lib.pylibbpf_btf_member(btf, tid, i, member) == 0 and \
-                    member.name != ffi.NULL and ffi.string(member.name).decode() == value:
-                return True
-        return False
-    finally:
-        lib.btf__free(btf)
+    btf = _vmlinux_btf()
+    info = ffi.new("struct pylibbpf_btf_info *")
+    member = ffi.new("struct pylibbpf_btf_member *")
+    if lib.pylibbpf_btf_info(btf, tid, info) < 0:
+        return None
+    return any(lib.pylibbpf_btf_member(btf, tid, i, member) == 0 and member.name != ffi.NULL
+               and ffi.string(member.name).decode() == value for i in range(info.vlen))
 
 
 def kprobe_multi_unsupported_reason(session: bool = False) -> str:
