@@ -237,9 +237,9 @@ def _reason(e: BaseException) -> str:
 
 
 def _prog_type(kind: str, ptype: ProgramType) -> Support:
-    from .attach._kinds import prog_type_reason
+    from .attach._kinds import prog_type_known, prog_type_reason
 
-    if _probe(lib.libbpf_probe_bpf_prog_type, ptype):
+    if prog_type_known(ptype):
         return Support(kind, True)
     return Support(kind, False, prog_type_reason(ptype))
 

@@ -54,10 +54,10 @@ def map_type(map_type: Union[pylibbpf.MapType, str]) -> system.Support:
 def without_unknown_program_types(obj: pylibbpf.Object) -> pylibbpf.Object:
     """Turn autoload off for the object's programs of a type this kernel does not know
     (netfilter before 6.4 …), so the rest loads; returns ``obj``."""
-    from pylibbpf.attach._kinds import _prog_type_known
+    from pylibbpf.attach._kinds import prog_type_known
 
     for prog in obj.programs.values():
-        if not _prog_type_known(prog.type):
+        if not prog_type_known(prog.type):
             prog.autoload = False
     return obj
 

@@ -61,7 +61,8 @@ def refused_before_verification(err: int, log: str) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _prog_type_known(ptype: ProgramType) -> bool:
+def prog_type_known(ptype: ProgramType) -> bool:
+    """Whether this kernel loads programs of ``ptype`` (libbpf's probe, cached)."""
     from .._ffi import ffi, lib
 
     return int(lib.libbpf_probe_bpf_prog_type(ptype, ffi.NULL)) == 1
@@ -125,7 +126,7 @@ def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
 
     if not privileged_for_bpf():
         return ""
-    if err == _errno.EINVAL and not log.strip() and not _prog_type_known(ptype):
+    if err == _errno.EINVAL and not log.strip() and not prog_type_known(ptype):
         return f"{section or ptype.name.lower()}: {prog_type_reason(ptype)}"
     if not refused_before_verification(err, log):
         return ""
