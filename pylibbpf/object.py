@@ -72,12 +72,16 @@ def _map_refusal(m: Map, err: int) -> str:
 
     if err not in NOT_KNOWN_ERRNOS:
         return ""
-    if m.type == MapType.STRUCT_OPS and m.flags & BPF_F_LINK:
+    try:
+        mtype = m.type
+    except ValueError:
+        return ""  # a map type number pylibbpf doesn't know (a corrupt object, say)
+    if mtype == MapType.STRUCT_OPS and m.flags & BPF_F_LINK:
         sup = support("struct_ops_link")
         if not sup:
             return (f"map {m.name!r} (SEC(\".struct_ops.link\")): struct_ops_link: "
                     f"{sup.reason}; SEC(\".struct_ops\") maps register without a link")
-    sup = map_type_support(m.type)
+    sup = map_type_support(mtype)
     if sup:
         return ""
     return f"map {m.name!r}: {sup.name} maps: {sup.reason}"

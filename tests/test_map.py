@@ -169,3 +169,15 @@ def test_autocreate_off_leaves_the_map_out(bpf_objects) -> None:
                 use()
         with pytest.raises(pylibbpf.BPFError, match="already loaded"):
             m.autocreate = True
+
+
+def test_map_of_an_unknown_type_fails_as_a_bpf_error(bpf_objects) -> None:
+    """A map type number pylibbpf has no name for (the fuzzer found one in a mutated
+    object) ends in a BPFError naming the object, not a ValueError from our enum."""
+    from pylibbpf._ffi import lib
+
+    with pylibbpf.Object(bpf_objects["maps_types"]) as obj:
+        lib.bpf_map__set_type(obj.maps["lifo"]._ptr, 3036676105)
+        with pytest.raises(pylibbpf.BPFError, match="maps_types") as e:
+            obj.load()
+        assert not isinstance(e.value, pylibbpf.NotSupportedError)
