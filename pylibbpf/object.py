@@ -390,10 +390,12 @@ class Object(Closeable):
                 vlog = prog.log or vlog
             warnings = [w for w in log.warnings if "PROG LOAD LOG" not in w]
             if prog is not None:
+                # the attach type as a number: a corrupt object may carry one that
+                # AttachType can't name
+                eat = int(lib.bpf_program__expected_attach_type(prog._ptr))
                 return _load_error(err, name, prog.type, vlog,
                                    f"load program {name!r} of {self.name!r}", warnings,
-                                   section=prog.section,
-                                   attach_type=prog.expected_attach_type)
+                                   section=prog.section, attach_type=eat)
         what = f"load BPF object {self.name!r}"
         m = _FAILED_MAP.search(text)
         if m and m.group(1) in self._maps:
