@@ -7,11 +7,12 @@ that decode map keys/values, events and global variables into Python values.
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
-from .errors import BPFNotFoundError, ClosedError, check_ptr, error_from_errno
+from .errors import BPFNotFoundError, ClosedError, ELFError, check_ptr, error_from_errno
 from .typed import (ArrayCodec, BoolCodec, BytesArrayCodec, CharArrayCodec, Codec,
                     EnumCodec, FloatCodec, IntCodec, RawCodec, StructCodec, UnionCodec)
 
@@ -51,6 +52,11 @@ def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
     check_ptr(btf, err, f"load BTF from {label}", libbpf_log=log.warnings)
     buf = ffi.new("struct pylibbpf_strbuf *")
     try:
+        msg = ffi.new("char[]", 512)
+        if btf_path is not None and lib.pylibbpf_btf_check(btf, msg, 512) < 0:
+            # a type libbpf's parser let through that btf_dump would crash on
+            raise ELFError(errno.EINVAL, f"load BTF from {label}: corrupt BTF: "
+                                         f"{ffi.string(msg).decode(errors='replace')}")
         dump = lib.pylibbpf_btf_dump_new(btf, buf)
         check_ptr(dump, ffi.errno, "create btf_dump")
         try:

@@ -53,9 +53,7 @@ class GlobalSection:
     def _mem(self) -> Tuple[Any, int]:
         if self._obj._ptr is None:
             raise ClosedError(f"section {self._name!r} (its Object was closed)")
-        size = ffi.new("size_t *")
-        p = lib.bpf_map__initial_value(self._map._ptr, size)
-        return p, int(size[0])
+        return self._map._initial_memory()
 
     def _var(self, name: str) -> DataSecVar:
         try:

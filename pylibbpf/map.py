@@ -534,6 +534,23 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     def flags(self, value: int) -> None:
         self._set_u32("bpf_map__set_map_flags", value, "flags")
 
+    def _initial_memory(self) -> Tuple[Any, int]:
+        """libbpf's copy of the map's initial value: (pointer or NULL, size).
+
+        For a struct_ops map libbpf answers its copy of the object's struct with the
+        map's value_size, which is the kernel's (larger) struct after load, or
+        whatever value_size was set to: the size is that of the struct instead.
+        """
+        size = ffi.new("size_t *")
+        p = lib.bpf_map__initial_value(self._ptr, size)
+        n = int(size[0])
+        if p != ffi.NULL and lib.bpf_map__type(self._ptr) == lib.BPF_MAP_TYPE_STRUCT_OPS:
+            btf = lib.bpf_object__btf(self._obj._ptr) if self._obj is not None else ffi.NULL
+            local = lib.btf__resolve_size(btf, lib.bpf_map__btf_value_type_id(self._ptr)) \
+                if btf != ffi.NULL else -1
+            n = min(n, max(int(local), 0))
+        return p, n
+
     @property
     def initial_value(self) -> bytes:
         """The initial contents of a global-data map (.rodata, .data, .bss).
@@ -543,12 +560,11 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._check()
         if self._ptr is None:
             raise BPFError(_errno.EINVAL, f"map {self.name!r} has no initial value")
-        size = ffi.new("size_t *")
-        p = lib.bpf_map__initial_value(self._ptr, size)
+        p, n = self._initial_memory()
         if p == ffi.NULL:
             raise BPFError(_errno.EINVAL, f"map {self.name!r} has no initial value "
                                           "(only global-data maps have one)")
-        return bytes(ffi.buffer(p, size[0]))
+        return bytes(ffi.buffer(p, n))
 
     @initial_value.setter
     def initial_value(self, data: Buffer) -> None:

@@ -64,6 +64,19 @@ def check_elf_header(data: bytes, size: int, label: str) -> None:
 BPF_F_LINK = 1 << 13
 
 
+def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
+    """Refuse what libbpf 1.5 would crash on while opening or loading the object:
+    a struct_ops variable past the end of its section, a struct_ops struct whose
+    members lie outside it, a map in SEC(".maps") of type struct_ops (see
+    ``pylibbpf_object_precheck`` in _csrc/shims.c)."""
+    msg = ffi.new("char[]", 512)
+    with libbpf_log():  # what libbpf's BTF parser says, it says again in the open
+        ret = lib.pylibbpf_object_precheck(path, buf, size, msg, 512)
+    if ret < 0:
+        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
+                                      f"{to_str(msg)}")
+
+
 def _map_refusal(m: Map, err: int) -> str:
     """Why the kernel refused to create map ``m``, when that is a kind it lacks (a map
     type, or struct_ops maps with links): "" when the failure has another cause."""
@@ -181,6 +194,7 @@ class Object(Closeable):
             check_elf_header(data[:64], len(data), self._label)
             buf = ffi.from_buffer(data)
             self._keep += [data, buf]  # libbpf reads the ELF from it until load
+            _precheck(ffi.NULL, buf, len(data), self._label)
             with libbpf_log() as log:
                 ptr = lib.bpf_object__open_mem(buf, len(data), o)
                 err = ffi.errno
@@ -207,6 +221,7 @@ class Object(Closeable):
                 raise error_from_errno(e.errno or _errno.EIO, f"read BPF object {path!r}",
                                        hint=hint) from None
             check_elf_header(head, size, repr(path))
+            _precheck(path.encode(), ffi.NULL, 0, repr(path))
             with libbpf_log() as log:
                 ptr = lib.bpf_object__open_file(path.encode(), o)
                 err = ffi.errno
@@ -368,13 +383,24 @@ class Object(Closeable):
         return self
 
     def _check_btf(self) -> None:
-        """Refuse BTF that would crash libbpf's CO-RE code (see shims.c)."""
+        """Refuse BTF that would crash libbpf's CO-RE code or its struct_ops set-up
+        (see shims.c)."""
         btf = lib.bpf_object__btf(self._ptr)
         if btf == ffi.NULL:
             return
-        msg = ffi.new("char[]", 256)
-        if lib.pylibbpf_btf_check(btf, msg, 256) < 0:
+        msg = ffi.new("char[]", 512)
+        if lib.pylibbpf_btf_check(btf, msg, 512) < 0:
             raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt BTF: {to_str(msg)}")
+        m = lib.bpf_object__next_map(self._ptr, ffi.NULL)
+        while m != ffi.NULL:  # libbpf's own list: two maps may share a name
+            # libbpf sets up the struct_ops maps it creates
+            if lib.bpf_map__type(m) == lib.BPF_MAP_TYPE_STRUCT_OPS and lib.bpf_map__autocreate(m) \
+                    and lib.pylibbpf_struct_ops_map_check(btf, lib.bpf_map__name(m),
+                                                          lib.bpf_map__btf_value_type_id(m),
+                                                          msg, 512) < 0:
+                raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt struct_ops data: "
+                                              f"{to_str(msg)}")
+            m = lib.bpf_object__next_map(self._ptr, m)
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
         text = log.text()

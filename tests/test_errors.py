@@ -129,17 +129,215 @@ DATA = Path(__file__).resolve().parent / "data"
     ("fuzz-kcfg-extern-size.bpf.o", "invalid error code"),
     # a bitfield on a zero-size base type made CO-RE relocation divide by zero (SIGFPE)
     ("fuzz-bitfield-size0.bpf.o", "corrupt BTF"),
+    # a struct_ops member offset (BTF) far past its struct: libbpf read the map's data
+    # there at load (SIGSEGV in bpf_map__init_kern_struct_ops)
+    ("fuzz-struct-ops-member-offset.bpf.o",
+     "struct_ops map 'plb_cc': member 'pkts_acked' of struct tcp_congestion_ops (8 bytes at "
+     "offset 360710184) lies outside the struct's 192 bytes"),
+    # a FUNC_PROTO's return type ID, which libbpf's BTF sanity check skips: looked up as
+    # NULL and dereferenced when load checks the kfunc externs against the kernel's
+    ("fuzz-func-proto-return-type.bpf.o",
+     "corrupt BTF: BTF type [20]: a function prototype returning type [1442840584], which "
+     "does not exist"),
 ])
 def test_fuzz_findings_are_clean_errors(name, message) -> None:
     """Inputs that once crashed libbpf; run in a child so a regression can't kill the run."""
+    out = _in_child(DATA / name)
+    assert len(out) == 2 and all(line.startswith("ELFError") and message in line
+                                 for line in out), out
+
+
+def test_dumping_corrupt_btf_is_a_clean_error() -> None:
+    """btf_dump follows a FUNC_PROTO's return type ID into its state array unchecked."""
     import subprocess
 
-    code = (f"import pylibbpf\ntry:\n    o = pylibbpf.Object(open({str(DATA / name)!r}, 'rb').read())\n"
-            "    o.load()\nexcept pylibbpf.ELFError as e:\n    print('ELFError', e)\n")
+    code = ("import pylibbpf, pylibbpf.btf\ntry:\n"
+            f"    pylibbpf.btf.vmlinux_h({str(DATA / 'fuzz-func-proto-return-type.bpf.o')!r})\n"
+            "except pylibbpf.ELFError as e:\n    print('ELFError', e)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         **same_pylibbpf())
+                         timeout=300, **same_pylibbpf())
     assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
-    assert res.stdout.startswith("ELFError") and message in res.stdout
+    assert res.stdout.startswith("ELFError load BTF from ") and \
+        "a function prototype returning type [1442840584]" in res.stdout, res.stdout
+
+
+def _in_child(path: Path) -> list:
+    """Open (from the path, then from bytes) and load ``path`` in a child process: one
+    line each, 'ok' or the exception's type and message (of a struct_ops refusal, the
+    part naming the map); a crash fails the test."""
+    import subprocess
+
+    code = (f"import pylibbpf\nfor src in ({str(path)!r}, open({str(path)!r}, 'rb').read()):\n"
+            "    try:\n        with pylibbpf.Object(src) as o:\n"
+            "            o.load()\n        print('ok')\n"
+            "    except pylibbpf.BPFError as e:\n"
+            "        msg = str(e).partition(': corrupt struct_ops data: ')[2] or str(e)\n"
+            "        print(type(e).__name__, msg.replace('\\n', ' | '))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, **same_pylibbpf())
+    assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
+    return [line.replace(" [EINVAL]", "") for line in res.stdout.splitlines()]
+
+
+# --- struct_ops layouts libbpf 1.5 trusts (shims.c: pylibbpf_object_precheck) -------------
+
+def _sections(data: bytes) -> dict:
+    """name -> (file offset, size, link) of the sections of a 64-bit little-endian ELF."""
+    import struct
+
+    shoff, = struct.unpack_from("<Q", data, 40)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 58)
+    hdrs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = hdrs[shstrndx][4]
+    out = {}
+    for h in hdrs:
+        name = data[names + h[0]:data.index(b"\0", names + h[0])].decode()
+        out[name] = (h[4], h[5], h[6])
+    return out
+
+
+def _btf_types(data: bytes) -> list:
+    """(name, file offset, kind, vlen) of each BTF type in the object's .BTF section."""
+    import struct
+
+    base = _sections(data)[".BTF"][0]
+    hdr_len, type_off, type_len, str_off = struct.unpack_from("<IIII", data, base + 4)
+    types, strs = base + hdr_len + type_off, base + hdr_len + str_off
+    extra = {1: 4, 3: 12, 4: 12, 5: 12, 6: 8, 13: 8, 14: 4, 15: 12, 17: 4, 19: 12}
+    per_member = {4, 5, 6, 13, 15, 19}
+    out, pos = [], types
+    while pos < types + type_len:
+        name_off, info = struct.unpack_from("<II", data, pos)
+        kind, vlen = (info >> 24) & 0x1F, info & 0xFFFF
+        name = data[strs + name_off:data.index(b"\0", strs + name_off)].decode()
+        out.append((name, pos, kind, vlen))
+        pos += 12 + extra.get(kind, 0) * (vlen if kind in per_member else 1)
+    return out
+
+
+def _struct(data: bytes, name: str) -> tuple:
+    """(file offset, vlen) of struct ``name`` in the object's BTF."""
+    return next((pos, vlen) for n, pos, kind, vlen in _btf_types(data) if n == name and kind == 4)
+
+
+def _member(data: bytes, struct_name: str, member: str) -> int:
+    """File offset of the btf_member ``member`` of ``struct_name``."""
+    import struct
+
+    pos, vlen = _struct(data, struct_name)
+    base = _sections(data)[".BTF"][0]
+    hdr_len, _, _, str_off = struct.unpack_from("<IIII", data, base + 4)
+    strs = base + hdr_len + str_off
+    for i in range(vlen):
+        at = pos + 12 + 12 * i
+        name_off, = struct.unpack_from("<I", data, at)
+        if data[strs + name_off:data.index(b"\0", strs + name_off)] == member.encode():
+            return at
+    raise KeyError(member)
+
+
+def _symbol(data: bytes, name: str) -> int:
+    """File offset of the ELF symbol ``name``."""
+    import struct
+
+    secs = _sections(data)
+    off, size, link = secs[".symtab"]
+    strtab = secs[".strtab"][0]
+    for at in range(off, off + size, 24):
+        st_name, = struct.unpack_from("<I", data, at)
+        if data[strtab + st_name:data.index(b"\0", strtab + st_name)] == name.encode():
+            return at
+    raise KeyError(name)
+
+
+def _shrink_below_init(d: bytearray) -> None:
+    import struct
+
+    at = _member(bytes(d), "tcp_congestion_ops", "init")
+    init_off = struct.unpack_from("<I", d, at + 8)[0] // 8
+    struct.pack_into("<I", d, _struct(bytes(d), "tcp_congestion_ops")[0] + 8, init_off + 4)
+
+
+def _wrap_legacy_offset(d: bytearray) -> None:
+    import struct
+
+    struct.pack_into("<Q", d, _symbol(bytes(d), "plb_cc_legacy") + 8, 0xFFFFFFF0)
+
+
+def _struct_ops_in_maps(d: bytearray) -> None:
+    import struct
+
+    # init_calls' __uint(type, ...) is the element count of an array type: the first
+    # array type in this object's BTF, BPF_MAP_TYPE_ARRAY (2) elements of int
+    for _, pos, kind, _ in _btf_types(bytes(d)):
+        if kind == 3 and struct.unpack_from("<I", d, pos + 20)[0] == 2:
+            struct.pack_into("<I", d, pos + 20, 26)  # BPF_MAP_TYPE_STRUCT_OPS
+            return
+    raise AssertionError("no map type array found")
+
+
+def _bitfield_not_in_kernel(d: bytearray) -> None:
+    import struct
+
+    pos = _struct(bytes(d), "tcp_congestion_ops")[0]
+    name_off, info = struct.unpack_from("<II", d, pos)
+    struct.pack_into("<I", d, pos + 4, info | 1 << 31)  # kind_flag: offsets carry bit sizes
+    at = _member(bytes(d), "tcp_congestion_ops", "flags")
+    off, = struct.unpack_from("<I", d, at + 8)
+    struct.pack_into("<I", d, at + 8, 32 << 24 | off)  # __u32 flags:32
+    # renamed to a member the kernel's struct lacks: libbpf then tests it for zeroes
+    # at its raw offset / 8, 64 MiB past its copy of the struct
+    struct.pack_into("<I", d, at, name_off)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    # libbpf's "variable beyond the end of its section" check adds in 32 bits and wraps:
+    # it copied 192 bytes from 4 GiB past the section (SIGSEGV at open)
+    (_wrap_legacy_offset, "struct_ops map 'plb_cc_legacy' (struct tcp_congestion_ops, 192 bytes "
+                          "at offset 4294967280) lies past the end of section .struct_ops "
+                          "(192 bytes)"),
+    # a relocated function pointer written past the struct's copy (heap overflow at open)
+    (_shrink_below_init, "struct_ops map 'plb_cc': member 'init' of struct tcp_congestion_ops "
+                         "(8 bytes at offset"),
+    # libbpf takes any map of that type for a struct_ops map: NULL struct_ops data
+    (_struct_ops_in_maps, "map 'init_calls' in section .maps is declared "
+                          "BPF_MAP_TYPE_STRUCT_OPS"),
+    # at load libbpf places a bitfield by its raw offset, bit size included (SIGSEGV)
+    (_bitfield_not_in_kernel, "struct_ops map 'plb_cc': member 'tcp_congestion_ops' of struct "
+                              "tcp_congestion_ops is a bitfield"),
+], ids=["offset-wraps", "member-outside", "struct-ops-in-maps", "bitfield"])
+def test_corrupt_struct_ops_layouts_are_clean_errors(bpf_objects, tmp_path, mutate,
+                                                     message) -> None:
+    """One-field corruptions of a struct_ops object, each of which crashed (or corrupted
+    memory in) libbpf 1.5, are refused with ELFError naming the map and member."""
+    data = bytearray(bpf_objects["attach_struct_ops"].read_bytes())
+    mutate(data)
+    path = tmp_path / "corrupt.bpf.o"
+    path.write_bytes(bytes(data))
+    out = _in_child(path)
+    assert len(out) == 2 and all(line.startswith("ELFError " + message) for line in out), out
+
+
+def test_struct_ops_initial_value_is_the_objects_struct(bpf_objects, tmp_path) -> None:
+    """libbpf answers a struct_ops map's initial value (its copy of the object's struct)
+    with the map's value_size: the kernel's larger struct after load, or whatever it was
+    set to. pylibbpf reads the struct's size."""
+    import subprocess
+
+    code = (f"import pylibbpf\no = pylibbpf.Object({str(bpf_objects['attach_struct_ops'])!r})\n"
+            "m = o.maps['plb_cc_legacy']\nn = len(m.initial_value)\n"
+            "m.value_size = 1 << 26\nprint(n, m.value_size, len(m.initial_value))\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, **same_pylibbpf())
+    assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
+    assert res.stdout.split() == ["192", str(1 << 26), "192"]
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        for m in obj.maps.values():
+            if m.type == pylibbpf.MapType.STRUCT_OPS and m.flags & (1 << 13):
+                m.autocreate = False  # kernels without struct_ops links
+        obj.load()
+        m = obj.maps["plb_cc_legacy"]
+        assert m.value_size > 192 and len(m.initial_value) == 192
 
 
 def test_global_data_max_entries_is_refused(bpf_objects) -> None:

@@ -18,3 +18,7 @@ struct pylibbpf_strbuf { char *data; size_t len; size_t cap; int err; };
 struct btf_dump *pylibbpf_btf_dump_new(const struct btf *btf, struct pylibbpf_strbuf *buf);
 void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf);
 int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len);
+/* shim: struct_ops layouts libbpf would crash on (before open, before load) */
+int pylibbpf_object_precheck(const char *path, const void *buf, size_t size, char *msg, size_t len);
+int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map, __u32 type_id,
+                                  char *msg, size_t len);

@@ -101,9 +101,15 @@ static void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf)
     buf->len = buf->cap = 0;
 }
 
-/* Local BTF that libbpf's CO-RE relocation trusts blindly: a bitfield member
- * whose base type has size 0 makes bpf_core_calc_field_relo() divide by zero
- * (SIGFPE). Checked before load; returns 0, or -EINVAL with a message. */
+/* Local BTF that libbpf trusts blindly:
+ * - a bitfield member whose base type has size 0 makes CO-RE relocation's
+ *   bpf_core_calc_field_relo() divide by zero (SIGFPE);
+ * - btf__new()'s sanity check validates every type ID a type refers to but a
+ *   FUNC_PROTO's return type; a bad one is looked up as NULL and dereferenced
+ *   (skip_mods_and_typedefs(), from the kfunc extern check at load, and
+ *   btf_dump indexes its state array with it).
+ * Checked before load (and before dumping a BTF file); returns 0, or -EINVAL
+ * with a message. */
 static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
 {
     __u32 n = btf__type_cnt(btf), id, i;
@@ -112,6 +118,11 @@ static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
         const struct btf_type *t = btf__type_by_id(btf, id);
         const struct btf_member *m;
 
+        if (t && btf_is_func_proto(t) && t->type >= n) {
+            snprintf(msg, len, "BTF type [%u]: a function prototype returning type [%u], "
+                     "which does not exist (the BTF has %u types)", id, t->type, n - 1);
+            return -EINVAL;
+        }
         if (!t || !btf_is_composite(t))
             continue;
         m = btf_members(t);
@@ -134,4 +145,374 @@ static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
         }
     }
     return 0;
+}
+
+/* --- struct_ops layout (libbpf 1.5 trusts it; corrupt objects crash it) -----
+ *
+ * libbpf copies a struct_ops variable out of its section with the size of the
+ * variable's struct, checking "offset + size > section size" in 32 bits, where
+ * it wraps. It then writes each relocated function pointer into that copy at
+ * the member's offset (at open), and reads every member at member->offset / 8
+ * (bpf_map__init_kern_struct_ops, at load), without checking either against
+ * the struct's size. It also takes any map of type BPF_MAP_TYPE_STRUCT_OPS for
+ * one of its struct_ops maps, so one declared in SEC(".maps") is dereferenced
+ * through a NULL pointer. These checks run before libbpf sees the object. */
+#include <libelf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static const char *const pylibbpf_st_ops_secs[] = {
+    ".struct_ops", ".struct_ops.link", "?.struct_ops", "?.struct_ops.link",
+};
+
+static const struct btf_type *pylibbpf_skip_mods(const struct btf *btf, __u32 id)
+{
+    const struct btf_type *t = btf__type_by_id(btf, id);
+    int depth = 0;
+
+    while (t && (btf_is_mod(t) || btf_is_typedef(t)) && depth++ < 32)
+        t = btf__type_by_id(btf, t->type);
+    return t;
+}
+
+static const char *pylibbpf_btf_name(const struct btf *btf, __u32 off, const char *dflt)
+{
+    const char *name = btf__name_by_offset(btf, off);
+
+    return name && name[0] ? name : dflt;
+}
+
+/* Every member of struct type_id (the value of struct_ops map `map`) inside
+ * the struct, at the offset libbpf uses (the raw member->offset / 8). A pointer
+ * member takes sizeof(void *), which libbpf reads and writes there. At load,
+ * libbpf computes a bitfield's place from the raw offset too (before refusing
+ * bitfields), so at_load refuses them; at open they must only be integers
+ * inside the struct. Returns 0, or -EINVAL with a message. */
+static int pylibbpf_struct_ops_type_check(const struct btf *btf, __u32 type_id, const char *map,
+                                          int at_load, char *msg, size_t len)
+{
+    const struct btf_type *t = btf__type_by_id(btf, type_id);
+    const struct btf_member *m;
+    const char *tname;
+    __u32 i;
+
+    if (!t || !btf_is_struct(t))
+        return 0;  /* libbpf refuses it */
+    tname = pylibbpf_btf_name(btf, t->name_off, "(anonymous)");
+    m = btf_members(t);
+    for (i = 0; i < btf_vlen(t); i++, m++) {
+        const char *mname = pylibbpf_btf_name(btf, m->name_off, "(anonymous)");
+        const struct btf_type *mt = pylibbpf_skip_mods(btf, m->type);
+        __u32 bits = btf_member_bitfield_size(t, i);
+        __s64 msize;
+
+        if (bits) {
+            __u64 end = (__u64)btf_member_bit_offset(t, i) + bits;
+
+            if (at_load) {
+                snprintf(msg, len, "struct_ops map '%s': member '%s' of struct %s is a "
+                         "bitfield, which libbpf cannot place in a struct_ops map", map,
+                         mname, tname);
+                return -EINVAL;
+            }
+            if (!mt || !(btf_is_int(mt) || btf_is_any_enum(mt)) || end > (__u64)t->size * 8) {
+                snprintf(msg, len, "struct_ops map '%s': bitfield member '%s' of struct %s "
+                         "(%u bits at bit %u) is not an integer inside the struct's %u "
+                         "bytes", map, mname, tname, bits, btf_member_bit_offset(t, i),
+                         t->size);
+                return -EINVAL;
+            }
+            continue;
+        }
+        msize = mt && btf_is_ptr(mt) ? (__s64)sizeof(void *) : btf__resolve_size(btf, m->type);
+        if (msize < 0)
+            continue;  /* libbpf refuses it */
+        if ((__u64)(m->offset / 8) + (__u64)msize > t->size) {
+            snprintf(msg, len, "struct_ops map '%s': member '%s' of struct %s (%lld bytes at "
+                     "offset %u) lies outside the struct's %u bytes", map, mname, tname,
+                     (long long)msize, m->offset / 8, t->size);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* The first STT_OBJECT global or weak symbol called `name`, as libbpf's
+ * find_elf_var_sym(): 1 found, 0 not, -1 an unreadable name (libbpf fails). */
+static int pylibbpf_elf_var_sym(Elf *elf, Elf_Data *syms, size_t strtabidx, const char *name,
+                                Elf64_Sym *out)
+{
+    size_t i, n = syms->d_size / sizeof(Elf64_Sym);
+
+    for (i = 0; i < n; i++) {
+        const Elf64_Sym *sym = (const Elf64_Sym *)syms->d_buf + i;
+        const char *sname;
+
+        if (ELF64_ST_TYPE(sym->st_info) != STT_OBJECT)
+            continue;
+        if (ELF64_ST_BIND(sym->st_info) != STB_GLOBAL && ELF64_ST_BIND(sym->st_info) != STB_WEAK)
+            continue;
+        sname = elf_strptr(elf, strtabidx, sym->st_name);
+        if (!sname)
+            return -1;
+        if (strcmp(sname, name) == 0) {
+            *out = *sym;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The variables of struct_ops section `sec` (of `sec_size` bytes), at the
+ * offsets libbpf gives them: from their ELF symbols when clang left the
+ * DATASEC unsized (libbpf's btf_fixup_datasec), else the DATASEC's own. */
+static int pylibbpf_struct_ops_sec_check(const struct btf *btf, Elf *elf, Elf_Data *syms,
+                                         size_t strtabidx, const char *sec, __u64 sec_size,
+                                         char *msg, size_t len)
+{
+    __s32 id = btf__find_by_name_kind(btf, sec, BTF_KIND_DATASEC);
+    const struct btf_var_secinfo *vsi;
+    const struct btf_type *ds;
+    __u32 i;
+    int err;
+
+    if (id < 0)
+        return 0;  /* libbpf refuses it */
+    ds = btf__type_by_id(btf, id);
+    vsi = btf_var_secinfos(ds);
+    for (i = 0; i < btf_vlen(ds); i++, vsi++) {
+        const struct btf_type *v = btf__type_by_id(btf, vsi->type), *t;
+        const char *vname;
+        __u32 off = vsi->offset;
+        int tid;
+
+        if (!v)
+            return 0;
+        vname = pylibbpf_btf_name(btf, v->name_off, "(anonymous)");
+        if (ds->size == 0) {
+            Elf64_Sym sym;
+            int found;
+
+            if (!btf_is_var(v))
+                return 0;  /* libbpf's fixup refuses it */
+            if (btf_var(v)->linkage != BTF_VAR_STATIC &&
+                btf_var(v)->linkage != BTF_VAR_GLOBAL_EXTERN) {
+                found = pylibbpf_elf_var_sym(elf, syms, strtabidx, vname, &sym);
+                if (found <= 0)
+                    return 0;  /* libbpf's fixup fails */
+                off = (__u32)sym.st_value;  /* as libbpf stores it */
+            }
+        }
+        tid = btf__resolve_type(btf, vsi->type);
+        if (tid < 0)
+            continue;
+        t = btf__type_by_id(btf, tid);
+        if (!t || !btf_is_struct(t))
+            continue;
+        if ((__u64)off + t->size > sec_size) {
+            snprintf(msg, len, "struct_ops map '%s' (struct %s, %u bytes at offset %u) lies "
+                     "past the end of section %s (%llu bytes)", vname,
+                     pylibbpf_btf_name(btf, t->name_off, "(anonymous)"), t->size, off, sec,
+                     (unsigned long long)sec_size);
+            return -EINVAL;
+        }
+        err = pylibbpf_struct_ops_type_check(btf, tid, vname, 0, msg, len);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* BTF-defined maps (the first DATASEC ".maps", as libbpf reads it) whose
+ * __uint(type, ...) says BPF_MAP_TYPE_STRUCT_OPS. */
+static int pylibbpf_btf_maps_check(const struct btf *btf, char *msg, size_t len)
+{
+    __u32 n = btf__type_cnt(btf), id, i, j;
+
+    for (id = 1; id < n; id++) {
+        const struct btf_type *ds = btf__type_by_id(btf, id);
+        const struct btf_var_secinfo *vsi;
+
+        if (!ds || !btf_is_datasec(ds) ||
+            strcmp(pylibbpf_btf_name(btf, ds->name_off, ""), ".maps") != 0)
+            continue;
+        vsi = btf_var_secinfos(ds);
+        for (i = 0; i < btf_vlen(ds); i++, vsi++) {
+            const struct btf_type *v = btf__type_by_id(btf, vsi->type), *def;
+            const struct btf_member *m;
+            __u32 map_type = 0;
+
+            if (!v || !btf_is_var(v))
+                continue;
+            def = pylibbpf_skip_mods(btf, v->type);
+            if (!def || !btf_is_struct(def))
+                continue;
+            m = btf_members(def);
+            for (j = 0; j < btf_vlen(def); j++, m++) {
+                const struct btf_type *p, *arr;
+
+                if (strcmp(pylibbpf_btf_name(btf, m->name_off, ""), "type") != 0)
+                    continue;
+                p = pylibbpf_skip_mods(btf, m->type);
+                if (!p || !btf_is_ptr(p))
+                    continue;
+                arr = btf__type_by_id(btf, p->type);
+                if (arr && btf_is_array(arr))
+                    map_type = btf_array(arr)->nelems;
+            }
+            if (map_type == BPF_MAP_TYPE_STRUCT_OPS) {
+                snprintf(msg, len, "map '%s' in section .maps is declared "
+                         "BPF_MAP_TYPE_STRUCT_OPS; struct_ops maps are variables in "
+                         "SEC(\".struct_ops\")", pylibbpf_btf_name(btf, v->name_off, "?"));
+                return -EINVAL;
+            }
+        }
+        break;  /* libbpf reads the first one */
+    }
+    return 0;
+}
+
+static int pylibbpf_is_struct_ops_sec(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(pylibbpf_st_ops_secs) / sizeof(pylibbpf_st_ops_secs[0]); i++)
+        if (strcmp(name, pylibbpf_st_ops_secs[i]) == 0)
+            return 1;
+    return 0;
+}
+
+#ifndef SHT_LLVM_ADDRSIG
+#define SHT_LLVM_ADDRSIG 0x6FFF4C03
+#endif
+
+/* Before bpf_object__open: the ELF file `path`, or `size` bytes at `buf`,
+ * read with libelf as libbpf reads it. Returns 0 (also when libelf or libbpf's
+ * BTF parser refuse the input: libbpf then reports it), or -EINVAL with a
+ * message. */
+static int pylibbpf_object_precheck(const char *path, const void *buf, size_t size,
+                                    char *msg, size_t len)
+{
+    Elf_Data *btf_data = NULL, *syms = NULL;
+    size_t shstrndx, strtabidx = 0;
+    int fd = -1, ret = 0, has_maps = 0, has_st_ops = 0;
+    struct btf *btf = NULL;
+    Elf_Scn *scn = NULL;
+    Elf *elf = NULL;
+
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return 0;
+    if (buf) {
+        elf = elf_memory((char *)buf, size);
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 0;
+        elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    }
+    if (!elf || elf_kind(elf) != ELF_K_ELF || !elf64_getehdr(elf) ||
+        elf_getshdrstrndx(elf, &shstrndx))
+        goto out;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        Elf64_Shdr *sh = elf64_getshdr(scn);
+        const char *name;
+
+        if (!sh)
+            goto out;
+        if (sh->sh_type == SHT_SYMTAB) {
+            if (syms)
+                goto out;  /* libbpf refuses two */
+            syms = elf_getdata(scn, NULL);
+            if (!syms)
+                goto out;
+            strtabidx = sh->sh_link;
+        }
+        name = elf_strptr(elf, shstrndx, sh->sh_name);
+        if (!name)
+            goto out;
+        if (sh->sh_type == SHT_STRTAB || sh->sh_type == SHT_LLVM_ADDRSIG)
+            continue;  /* libbpf ignores them */
+        if (strcmp(name, ".maps") == 0) {
+            has_maps = 1;
+        } else if (strcmp(name, ".BTF") == 0) {
+            if (sh->sh_type != SHT_PROGBITS)
+                goto out;
+            btf_data = elf_getdata(scn, NULL);  /* libbpf takes the last one */
+        } else if (sh->sh_type == SHT_PROGBITS && sh->sh_size > 0 &&
+                   !(sh->sh_flags & SHF_EXECINSTR) && pylibbpf_is_struct_ops_sec(name)) {
+            has_st_ops = 1;
+        }
+    }
+    if (!btf_data || !btf_data->d_buf || !syms || !(has_maps || has_st_ops))
+        goto out;
+    btf = btf__new(btf_data->d_buf, btf_data->d_size);
+    if (!btf || (unsigned long)btf >= (unsigned long)-4095L) {
+        btf = NULL;
+        goto out;
+    }
+    if (has_maps) {
+        ret = pylibbpf_btf_maps_check(btf, msg, len);
+        if (ret)
+            goto out;
+    }
+    scn = NULL;
+    while (has_st_ops && (scn = elf_nextscn(elf, scn)) != NULL) {
+        Elf64_Shdr *sh = elf64_getshdr(scn);
+        const char *name = sh ? elf_strptr(elf, shstrndx, sh->sh_name) : NULL;
+        Elf_Data *data;
+
+        if (!name || sh->sh_type != SHT_PROGBITS || sh->sh_size == 0 ||
+            (sh->sh_flags & SHF_EXECINSTR) || !pylibbpf_is_struct_ops_sec(name))
+            continue;
+        data = elf_getdata(scn, NULL);
+        if (!data)
+            break;  /* libbpf refuses it */
+        ret = pylibbpf_struct_ops_sec_check(btf, elf, syms, strtabidx, name, data->d_size,
+                                            msg, len);
+        if (ret)
+            break;
+    }
+out:
+    btf__free(btf);
+    if (elf)
+        elf_end(elf);
+    if (fd >= 0)
+        close(fd);
+    return ret;
+}
+
+/* Before bpf_object__load: struct_ops map `map` (value type type_id in the
+ * object's BTF) must be a variable of a struct_ops DATASEC of that type (libbpf
+ * dereferences the struct_ops data of every map of that type), and its struct
+ * must hold together as bpf_map__init_kern_struct_ops reads it. */
+static int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map, __u32 type_id,
+                                         char *msg, size_t len)
+{
+    size_t s;
+    int found = 0;
+
+    for (s = 0; s < sizeof(pylibbpf_st_ops_secs) / sizeof(pylibbpf_st_ops_secs[0]) && !found;
+         s++) {
+        __s32 id = btf__find_by_name_kind(btf, pylibbpf_st_ops_secs[s], BTF_KIND_DATASEC);
+        const struct btf_var_secinfo *vsi;
+        const struct btf_type *ds;
+        __u32 i;
+
+        if (id < 0)
+            continue;
+        ds = btf__type_by_id(btf, id);
+        vsi = btf_var_secinfos(ds);
+        for (i = 0; i < btf_vlen(ds) && !found; i++, vsi++) {
+            const struct btf_type *v = btf__type_by_id(btf, vsi->type);
+
+            found = v && strcmp(pylibbpf_btf_name(btf, v->name_off, ""), map) == 0 &&
+                    btf__resolve_type(btf, vsi->type) == (int)type_id;
+        }
+    }
+    if (!found) {
+        snprintf(msg, len, "map '%s' has type BPF_MAP_TYPE_STRUCT_OPS but is no variable of "
+                 "SEC(\".struct_ops\")", map);
+        return -EINVAL;
+    }
+    return pylibbpf_struct_ops_type_check(btf, type_id, map, 1, msg, len);
 }
