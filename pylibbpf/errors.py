@@ -189,6 +189,16 @@ def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = Non
     return cls(err, message, libbpf_log=libbpf_log)
 
 
+def not_supported(err: int, what: str, reason: str, *,
+                  libbpf_log: Sequence[str] = ()) -> NotSupportedError:
+    """The NotSupportedError of ``what``, saying ``reason`` (kept as ``.reason``)."""
+    exc = error_from_errno(err, f"{what}: {reason}", cls=NotSupportedError,
+                           libbpf_log=libbpf_log)
+    assert isinstance(exc, NotSupportedError)
+    exc.reason = reason
+    return exc
+
+
 def as_path(value: Any, name: str = "path") -> str:
     """``os.fspath`` whose TypeError names the parameter; bytes paths are decoded."""
     try:

@@ -11,7 +11,7 @@ from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optio
 from ._owner import Closeable
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
-                     NotSupportedError, as_path, bad_ptr, error_from_errno)
+                     as_path, bad_ptr, error_from_errno, not_supported)
 from .link import Link
 from .map import Map
 from .program import Program, _load_error
@@ -427,10 +427,7 @@ class Object(Closeable):
         if m and m.group(1) in self._maps:
             refusal = _map_refusal(self._maps[m.group(1)], err)
             if refusal:
-                exc = error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
-                                       libbpf_log=log.warnings)
-                exc.reason = refusal  # type: ignore[attr-defined]
-                return exc
+                return not_supported(err, what, refusal, libbpf_log=log.warnings)
         if err == _errno.ENOENT:
             return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)

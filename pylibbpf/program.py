@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ._owner import Closeable
 from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
-from .errors import (BPFError, ClosedError, NotSupportedError, VerifierError, as_path, check_ret,
-                     error_from_errno)
+from .errors import (BPFError, ClosedError, VerifierError, as_path, check_ret,
+                     error_from_errno, not_supported)
 from .attach._network_api import NetworkAttachMixin
 from .attach._tracing_api import TracingAttachMixin
 from .attach._uprobe_api import UprobeAttachMixin
@@ -515,10 +515,8 @@ def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,
     refusal = load_refusal(err, ptype, log, section=section, attach_type=attach_type)
     if refusal:
         # libbpf's "try raising 'ulimit -l'" misleads here: the kernel refused the kind
-        exc = error_from_errno(err, f"{what}: {refusal}", cls=NotSupportedError,
-                               libbpf_log=[ln for ln in libbpf_log if "ulimit -l" not in ln])
-        exc.reason = refusal  # type: ignore[attr-defined]
-        return exc
+        return not_supported(err, what, refusal,
+                             libbpf_log=[ln for ln in libbpf_log if "ulimit -l" not in ln])
     if log.strip() or err in (_errno.EACCES, _errno.EINVAL, _errno.E2BIG):
         return VerifierError(err, name, log, libbpf_log=libbpf_log)
     return error_from_errno(err, what, libbpf_log=libbpf_log)

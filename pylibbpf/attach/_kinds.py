@@ -98,16 +98,13 @@ def require_kind(kind: str, what: str, err: int = _errno.EOPNOTSUPP,
     """Raise NotSupportedError for ``what``, naming ``kind`` and the reason, when this
     kernel lacks ``kind`` (checked before a call that the kernel would get wrong or
     silently ignore, e.g. a cookie an old kernel drops)."""
-    from ..errors import NotSupportedError, error_from_errno
+    from ..errors import not_supported
     from ..system import support
 
     sup = support(kind)
-    if sup:
-        return
-    exc = error_from_errno(err, f"{what}: {kind}: {sup.reason}", cls=NotSupportedError,
-                           libbpf_log=log)
-    exc.reason = sup.reason  # type: ignore[attr-defined]
-    raise exc from None
+    if not sup:
+        exc = not_supported(err, f"{what}: {kind}", sup.reason, libbpf_log=log)
+        raise exc from None
 
 
 def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
