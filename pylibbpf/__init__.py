@@ -12,7 +12,7 @@ from .btf import vmlinux_h
 from .compiler import CompileError, compile, include_dir, vmlinux_h_path
 from .errors import (BPFError, BPFExistsError, BPFNotFoundError, BPFPermissionError,
                      ClosedError, ELFError, NotSupportedError, VerifierError)
-from .link import Link, LinkInfo
+from .link import Link, LinkInfo, Links
 from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
 from .object import Object
 from .program import Program, ProgramInfo, TestRunResult
@@ -53,7 +53,7 @@ def libbpf_version() -> str:
 
 
 __all__ = [
-    "Object", "Program", "Map", "Link", "RingBuffer",
+    "Object", "Program", "Map", "Link", "Links", "RingBuffer",
     "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "CString", "PerCPU", "Record",
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",

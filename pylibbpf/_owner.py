@@ -1,7 +1,8 @@
 """The lifetime protocol every owner of a C resource shares."""
 from __future__ import annotations
 
-from typing import TypeVar
+import logging
+from typing import Any, Dict, List, TypeVar
 
 T = TypeVar("T", bound="Closeable")
 
@@ -25,3 +26,32 @@ class Closeable:
             self.close()
         except Exception:
             pass
+
+
+class LinkHolder:
+    """What an Object (or a standalone Program) does for the attachments made
+    from its programs: it holds them, so that losing the Python handle of a
+    Link never detaches it, and closes them (newest first) when it closes.
+    A Link that is closed earlier is released from its holder."""
+
+    def _hold(self, attachment: Any) -> None:
+        held: Dict[int, Any] = self.__dict__.setdefault("_held", {})
+        held[id(attachment)] = attachment
+
+    def _release(self, attachment: Any) -> None:
+        held = self.__dict__.get("_held")
+        if held is not None and held.get(id(attachment)) is attachment:
+            del held[id(attachment)]
+
+    def _held_attachments(self) -> List[Any]:
+        return list(self.__dict__.get("_held", {}).values())
+
+    def _close_held(self) -> None:
+        held = self.__dict__.pop("_held", None)
+        if not held:
+            return
+        for attachment in reversed(list(held.values())):
+            try:
+                attachment.close()
+            except Exception as e:  # one failing detach must not keep the rest attached
+                logging.getLogger("pylibbpf").warning("closing %r: %s", attachment, e)

@@ -5,25 +5,26 @@ functions), a bare link file descriptor (from ``BPF_LINK_CREATE``), or, for
 attachments the kernel has no link object for (XDP through netlink, legacy
 struct_ops), just the knowledge of how to undo them.
 
-Lifetime rules:
+Lifetime rules (the guide's "Who keeps a program attached"):
 
-* ``close()`` detaches the program and frees the Link; it is idempotent, and a
-  Link is a context manager.
-* A Link that is garbage-collected is closed, and so detached: keep a
-  reference for as long as the program should stay attached, ``pin()`` it, or
-  call ``disconnect()`` to let it live until the process exits.
+* A Link made from a program of an :class:`~pylibbpf.Object` is held by that
+  Object: it stays attached while the Object is open, even when the Python
+  handle is dropped (``prog.attach()`` with the result ignored traces, as in
+  bcc), and is detached when the Object is closed (or garbage-collected).
+  ``close()`` (or ``with link:``) detaches it earlier; it is idempotent.
+* A program from ``Program.load_raw()`` holds its links the same way: they
+  are detached by the program's ``close()``.
+* Links opened with :meth:`Link.open_pinned`, :meth:`Link.from_id` or
+  :meth:`Link.from_fd` belong to nobody else: closing (or garbage-collecting)
+  them closes that handle.
 * A pinned link stays attached after ``close()``, after its Object is closed
   and after the process exits, until its pin is removed (``unpin()``, or
-  ``rm`` in bpffs) and every fd to it is closed.
-* Closing the Object a Link's program came from first is safe: the kernel
-  keeps the program alive for as long as the link exists, and a Link holds no
-  pointer into its Object. The program keeps running until the Link is
-  closed (or GC'd). Only operations that need the Object's programs or maps
-  (``update()`` with one of them) then raise :class:`ClosedError`.
-  One exception: libbpf's USDT links point into their Object. A USDT Link
-  keeps its Object alive against garbage collection; if the Object is closed
-  explicitly first, closing the Link frees only its own memory (no crash) and
-  logs a warning, and the probes stay attached until the process exits.
+  ``rm`` in bpffs) and every fd to it is closed. ``disconnect()`` lets a link
+  live until the process exits.
+* Composite attachments (USDT: one uprobe per call site, with no kernel link
+  object) have ``fd == -1``; ``id``, ``info``, ``pin()`` and ``update()``
+  raise :class:`~pylibbpf.NotSupportedError` saying why; ``detach()`` and
+  ``close()`` remove every probe.
 """
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ import errno as _errno
 import os
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union, overload)
+from typing import Iterator as _Iter
 
-from ._owner import Closeable
+from ._owner import Closeable, LinkHolder
 from ._ffi import ffi, lib, libbpf_log, logger
 from .errors import (BPFError, ClosedError, NotSupportedError, as_path, check_ptr, check_ret,
                      error_from_errno)
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
     from .program import Program
 
 __all__ = [
-    "Link", "LinkInfo", "RawTracepointLinkInfo", "TracingLinkInfo", "CgroupLinkInfo",
+    "Link", "Links", "LinkInfo", "RawTracepointLinkInfo", "TracingLinkInfo", "CgroupLinkInfo",
     "IterLinkInfo", "NetnsLinkInfo", "XDPLinkInfo", "StructOpsLinkInfo", "NetfilterLinkInfo",
     "KprobeMultiLinkInfo", "UprobeMultiLinkInfo", "PerfEventLinkInfo", "TCXLinkInfo",
     "NetkitLinkInfo", "SockmapLinkInfo",
@@ -406,21 +409,25 @@ def _fd_kind(fd: int) -> str:
 
 # --- the Link ------------------------------------------------------------------------
 
+#: why a USDT attachment has no link fd, id or info
+USDT_COMPOSITE = ("a USDT attachment is one uprobe per call site (each its own perf event), "
+                  "with no single kernel link object")
+
 class Link(Closeable):
     """An attached program. Use the ``Program.attach_*`` methods to make one.
 
+    The Object the program came from holds the Link: it stays attached until
+    ``close()`` (or the end of a ``with link:`` block) or until the Object is
+    closed, whichever comes first. Dropping the Python handle never detaches.
     ``close()`` detaches (unless the link is pinned or disconnected) and is
-    idempotent; a Link is a context manager, and garbage collection closes it
-    too. See the module documentation for what happens when the Object of the
-    program is closed first (nothing bad: the program stays attached until the
-    Link is closed).
+    idempotent. See the module documentation for the whole set of rules.
     """
 
     def __init__(self, *, ptr: Any = None, fd: int = -1, description: str = "link",
                  on_close: Optional[Callable[[], None]] = None,
                  on_release: Optional[Callable[[], None]] = None,
-                 struct_ops: bool = False, owner: Optional["Object"] = None,
-                 needs_owner: bool = False) -> None:
+                 struct_ops: bool = False, made_from: Any = None,
+                 needs_owner: bool = False, composite: Optional[str] = None) -> None:
         #: libbpf's struct bpf_link *, owned (bpf_link__destroy), or None
         self._ptr = ptr
         #: a link fd owned by this Link when there is no libbpf link
@@ -432,24 +439,28 @@ class Link(Closeable):
         self._on_release = on_release
         #: ptr is a libbpf struct_ops link (bpf_link__update_map is valid on it)
         self._struct_ops = struct_ops
-        #: the Object whose program this is; kept alive so that garbage collection
-        #: never frees it before this Link
-        self._owner = owner
-        #: libbpf's link points into the Object's memory (USDT): it cannot be
-        #: destroyed normally once the Object was closed
-        self._needs_owner = needs_owner and owner is not None
+        #: why this attachment has no single kernel link (USDT: many uprobes), or None
+        self._composite = composite
         self._pin_path: Optional[str] = None
         self._disconnected = False
         self._alive = True
+        #: the Object (or standalone Program) that holds this Link: it keeps the
+        #: Link attached while it lives and closes it when it closes
+        self._holder = _holder_of(made_from)
+        #: libbpf's link points into the Object's memory (USDT): it cannot be
+        #: destroyed normally once the Object was closed
+        self._needs_owner = needs_owner and self._holder is not None
+        if self._holder is not None:
+            self._holder._hold(self)
 
     # --- construction -----------------------------------------------------
     @classmethod
     def _from_ptr(cls, ptr: Any, err: int, what: str, log: Any = None, *,
-                  description: Optional[str] = None, owner: Optional["Object"] = None,
-                  needs_owner: bool = False) -> "Link":
+                  description: Optional[str] = None, made_from: Any = None,
+                  needs_owner: bool = False, composite: Optional[str] = None) -> "Link":
         check_ptr(ptr, err, what, libbpf_log=log.warnings if log else ())
-        return cls(ptr=ptr, description=description or what, owner=owner,
-                   needs_owner=needs_owner)
+        return cls(ptr=ptr, description=description or what, made_from=made_from,
+                   needs_owner=needs_owner, composite=composite)
 
     @classmethod
     def open_pinned(cls, path: PathLike) -> "Link":
@@ -537,6 +548,8 @@ class Link(Closeable):
     def fd(self) -> int:
         """The link's file descriptor (``-1`` for attachments without a kernel link)."""
         self._check()
+        if self._composite is not None:
+            return -1
         if self._ptr is not None:
             return int(lib.bpf_link__fd(self._ptr))
         return self._fd
@@ -544,9 +557,11 @@ class Link(Closeable):
     def _link_fd(self, what: str) -> int:
         fd = self.fd
         if fd < 0:
+            why = self._composite or "it is attached without a kernel link object " \
+                                     "(legacy attachment)"
             raise error_from_errno(_errno.EOPNOTSUPP,
-                                   f"{what}: {self._description} is attached without a "
-                                   "kernel link object (legacy attachment)")
+                                   f"{what}: {self._description}: {why}; only close() "
+                                   "and detach() apply to it", cls=NotSupportedError)
         return fd
 
     @property
@@ -671,11 +686,15 @@ class Link(Closeable):
         """Detach the program now, even if the link is pinned or shared.
 
         The kernel keeps a defunct link until it is closed; ``close()`` is
-        still needed. Link types without ``BPF_LINK_DETACH`` (tracepoints,
+        still needed. A composite attachment (USDT) has no kernel link to
+        detach: ``detach()`` closes it. Link types without ``BPF_LINK_DETACH`` (tracepoints,
         perf events, raw tracepoints, tracing, iter) raise
         :class:`NotSupportedError`: close them instead.
         """
         self._check()
+        if self._composite is not None:
+            self.close()  # no kernel link to detach: remove every probe now
+            return
         if self._ptr is None and self._fd < 0:
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
@@ -716,17 +735,17 @@ class Link(Closeable):
         ptr, fd, on_close, on_release = self._ptr, self._fd, self._on_close, self._on_release
         self._ptr, self._fd, self._on_close, self._on_release = None, -1, None, None
         self._alive = False
-        owner, self._owner = self._owner, None
+        holder, self._holder = self._holder, None
         try:
-            if ptr is not None and self._needs_owner and owner is not None and owner.closed:
+            if ptr is not None and self._needs_owner and holder is not None \
+                    and getattr(holder, "closed", False):
                 # libbpf would read the freed Object (USDT links): free our part only
                 lib.bpf_link__disconnect(ptr)
                 lib.bpf_link__destroy(ptr)
                 if not self._disconnected:
                     logger.warning("%s was closed after its Object %r: its probes stay "
-                                   "attached until the process exits (close USDT links "
-                                   "before their Object)", self._description,
-                                   getattr(owner, "_label", "?"))
+                                   "attached until the process exits", self._description,
+                                   getattr(holder, "_label", "?"))
             elif ptr is not None:
                 lib.bpf_link__destroy(ptr)  # after disconnect(): frees, leaves it attached
             elif fd >= 0 and not self._disconnected:
@@ -734,6 +753,8 @@ class Link(Closeable):
             if on_close is not None and not self._disconnected:
                 on_close()
         finally:
+            if holder is not None:
+                holder._release(self)
             if on_release is not None:
                 on_release()
 
@@ -741,3 +762,75 @@ class Link(Closeable):
         if self.closed:
             return f"<pylibbpf.Link {self._description} closed>"
         return f"<pylibbpf.Link {self._description} fd={self.fd}>"
+
+
+class Links(Sequence[Link]):
+    """Several links, e.g. from :meth:`Object.attach_all`: a sequence of
+    :class:`Link`, and a context manager whose exit (or :meth:`close`) closes
+    them all, newest first.
+
+    Dropping a ``Links`` detaches nothing: its links are held by the Object
+    their programs came from, like every Link.
+    """
+
+    def __init__(self, links: Iterable[Link] = ()) -> None:
+        self._links: List[Link] = list(links)
+
+    @overload
+    def __getitem__(self, index: int) -> Link: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[Link]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[Link, List[Link]]:
+        return self._links[index]
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def __iter__(self) -> _Iter[Link]:
+        return iter(list(self._links))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Links, list, tuple)):
+            return self._links == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        """True when every link is closed."""
+        return all(link.closed for link in self._links)
+
+    def close(self) -> None:
+        """Close (detach) every link, newest first. Idempotent."""
+        first: Optional[BaseException] = None
+        for link in reversed(self._links):
+            try:
+                link.close()
+            except Exception as e:  # close the rest, then raise the first failure
+                first = first or e
+        if first is not None:
+            raise first
+
+    def __enter__(self) -> "Links":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._links and self.closed else ""
+        return f"<pylibbpf.Links {len(self._links)} links{state}>"
+
+
+def _holder_of(made_from: Any) -> Optional[LinkHolder]:
+    """The Object of a program or map, or a standalone program itself."""
+    if made_from is None:
+        return None
+    obj = getattr(made_from, "_obj", None)
+    holder = obj if obj is not None else made_from
+    if not isinstance(holder, LinkHolder) or getattr(holder, "closed", False):
+        return None
+    return holder

@@ -8,11 +8,11 @@ import struct
 from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence,
                     TypeVar, Union)
 
-from ._owner import Closeable
+from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
                      as_path, bad_ptr, error_from_errno, not_supported)
-from .link import Link
+from .link import Link, Links
 from .map import Map
 from .program import Program, _load_error
 from .btf import BTF
@@ -140,7 +140,7 @@ _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
 _FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
 
 
-class Object(Closeable):
+class Object(LinkHolder, Closeable):
     """A BPF object file (``.bpf.o``), from a path or from bytes.
 
     Open is cheap and configurable: list and tune :attr:`programs` and
@@ -433,12 +433,16 @@ class Object(Closeable):
         return error_from_errno(err, what, libbpf_log=log.warnings)
 
     # --- attach -------------------------------------------------------------
-    def attach_all(self) -> List[Link]:
+    def attach_all(self) -> Links:
         """Attach every loaded, auto-attachable program by its SEC() definition.
 
         Programs whose section does not say where to attach (``SEC("xdp")``,
         ``SEC("tc")`` …) or whose ``autoattach`` is off are skipped. On failure,
         links made so far are closed and the error is raised.
+
+        Returns a :class:`Links`; like every Link, they stay attached while
+        this Object is open even if the result is dropped. ``with
+        obj.attach_all():`` detaches them at the end of the block.
         """
         self._check()
         if not self._loaded:
@@ -457,7 +461,14 @@ class Object(Closeable):
             for link in links:
                 link.close()
             raise
-        return links
+        return Links(links)
+
+    @property
+    def links(self) -> List[Link]:
+        """The Links made from this Object's programs that are still open
+        (oldest first); :meth:`close` detaches them."""
+        self._check()
+        return [a for a in self._held_attachments() if isinstance(a, Link)]
 
     # --- pinning ------------------------------------------------------------
     def pin_maps(self, path: PathLike) -> None:
@@ -480,11 +491,10 @@ class Object(Closeable):
 
     # --- lifetime -----------------------------------------------------------
     def close(self) -> None:
-        """Unload and free everything. Idempotent.
-
-        Links made from this object's programs stay attached (the kernel keeps
-        their programs) until the links are closed.
+        """Detach every Link made from this object's programs (pinned links
+        stay attached), then unload and free everything. Idempotent.
         """
+        self._close_held()
         for m in self._maps.values():
             m._fdcache = -1  # before libbpf closes the fds: maps' fast paths test this
         ptr, self._ptr = self._ptr, None

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
-from ._owner import Closeable
+from ._owner import Closeable, LinkHolder
 from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
 from .errors import (BPFError, ClosedError, VerifierError, as_path, check_ret,
                      error_from_errno, not_supported)
@@ -75,7 +75,7 @@ def _check_size(value: Any, name: str) -> int:
     return value
 
 
-class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
+class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMixin):
     """A BPF program.
 
     Programs of an :class:`~pylibbpf.Object` are borrowed: they keep their
@@ -480,9 +480,11 @@ class Program(Closeable, TracingAttachMixin, UprobeAttachMixin, NetworkAttachMix
 
     # --- lifetime --------------------------------------------------------------
     def close(self) -> None:
-        """Close a raw program's fd. Borrowed programs are closed with their Object."""
+        """Close a raw program: detach its links (pinned ones stay), then close
+        its fd. Borrowed programs are closed with their Object."""
         if self._obj is not None or self._raw_closed:
             return
+        self._close_held()
         self._raw_closed = True
         if self._fd >= 0:
             fd, self._fd = self._fd, -1

@@ -572,3 +572,22 @@ def test_ipv6_and_unix_address_hooks_run(cg_obj, cgroup, veth6) -> None:
             link.close()
         assert run_in_child(exercise, cgroup=cgroup)
         assert [counter(cg_obj, s) for s in slots] == after
+
+
+def test_a_raw_program_holds_its_links_until_it_closes(cgroup, veth6) -> None:
+    """Program.load_raw programs hold their links like an Object does: a dropped
+    Link stays attached (the deny program fires) until the program is closed."""
+    import gc
+
+    atype = pylibbpf.AttachType.CGROUP_INET_SOCK_CREATE
+    action = _actions(veth6, f"\0pylibbpf-hold-{os.getpid()}")[atype]
+    prog = pylibbpf.Program.load_raw(CGROUP_ATTACH_TYPES[atype][0], _deny(), name="deny",
+                                     expected_attach_type=atype)
+    try:
+        prog.attach_cgroup(cgroup, attach_type=atype)  # the Link is dropped
+        gc.collect()
+        with pytest.raises(PermissionError):
+            run_in_child(action, cgroup=cgroup)
+    finally:
+        prog.close()
+    assert run_in_child(action, cgroup=cgroup) is None  # closing the program detached it

@@ -24,7 +24,7 @@ from pylibbpf.link import (CgroupLinkInfo, IterLinkInfo, NetfilterLinkInfo, Netn
 
 from conftest import in_netns
 from _kernel import refused, support, without_unknown_program_types
-from test_attach_tracing import (W_TP, W_TP_ALT, available_ccs, hit, init_calls,
+from test_attach_tracing import (W_SEC_TP, W_TP, W_TP_ALT, available_ccs, hit, init_calls,
                                  load_iterators, load_only, perf_details, raw_view,
                                  run_getpgid_child, tcp_connection_with)
 
@@ -197,48 +197,91 @@ def test_detach_of_a_tracepoint_link_is_not_supported(tp_obj) -> None:
             link.detach()
 
 
-# --- lifetime: GC, Object closed first, disconnect -----------------------------------------
+# --- lifetime: the Object holds its links (DESIGN rule 6), disconnect ----------------------
 
-def test_garbage_collected_link_detaches(tp_obj) -> None:
-    link = tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP)
-    pid = run_getpgid_child()
-    del link
-    gc.collect()
-    assert hit(tp_obj, pid, W_TP) == (2, 0)
-    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
-
-
-def test_object_closed_first_is_safe(bpf_objects) -> None:
+def test_a_dropped_link_fires_until_its_object_closes(bpf_objects) -> None:
     obj = pylibbpf.Object(bpf_objects["attach_tp"])
     obj.load()
     hits = pylibbpf.Map.from_fd(obj.maps["hits"].fd)  # our own fd, to look after close
-    links = [obj.programs["tp_getpgid"].attach_tracepoint(*TP),
-             obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter"),
-             obj.programs["btf_sys_enter"].attach_trace()]
-    prog = obj.programs["tp_getpgid_alt"]
-    obj.close()
     try:
+        obj.programs["tp_getpgid"].attach_tracepoint(*TP)  # the result is dropped
+        obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+        gc.collect()
+        assert len(obj.links) == 2
         pid = run_getpgid_child()
-        assert count_in(hits, pid, W_TP) == 2  # the programs run on without their Object
-        assert all(link.info.program_id > 0 for link in links)
-        with pytest.raises(pylibbpf.ClosedError):
-            links[0].update(prog)
-        for link in links:
-            link.close()
+        assert count_in(hits, pid, W_TP) == 2  # still attached: it fired
+        obj.close()  # detaches every link the Object holds
         pid = run_getpgid_child()
         assert all(count_in(hits, pid, w) == 0 for w in range(1, 7))
     finally:
-        for link in links:
-            link.close()
+        obj.close()
         hits.close()
-    # and the other order, through garbage collection
+
+
+def test_object_close_closes_the_links_the_user_holds(bpf_objects) -> None:
     obj = pylibbpf.Object(bpf_objects["attach_tp"])
     obj.load()
-    link = obj.programs["tp_getpgid"].attach_tracepoint(*TP)
-    del obj
-    gc.collect()
-    del link
-    gc.collect()
+    hits = pylibbpf.Map.from_fd(obj.maps["hits"].fd)
+    links = [obj.programs["tp_getpgid"].attach_tracepoint(*TP),
+             obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")]
+    try:
+        pid = run_getpgid_child()
+        assert count_in(hits, pid, W_TP) == 2
+        obj.close()
+        assert all(link.closed for link in links)
+        with pytest.raises(pylibbpf.ClosedError, match="Link"):
+            links[0].info
+        assert all(count_in(hits, run_getpgid_child(), w) == 0 for w in range(1, 7))
+        for link in links:
+            link.close()  # idempotent after the Object closed them
+    finally:
+        obj.close()
+        hits.close()
+
+
+def test_a_link_closed_early_is_released_by_its_object(tp_obj) -> None:
+    with tp_obj.programs["tp_getpgid"].attach_tracepoint(*TP) as link:
+        assert tp_obj.links == [link]
+        assert hit(tp_obj, run_getpgid_child(), W_TP) == (2, 0)
+    assert tp_obj.links == []
+    assert hit(tp_obj, run_getpgid_child(), W_TP) is None
+
+
+def test_attach_all_returns_links_that_work_as_a_context_manager(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
+        for p in obj.programs.values():  # only the one its SEC() places
+            p.autoload = p.name == "sec_tp_getpgid"
+        obj.load()
+        with obj.attach_all() as links:
+            assert isinstance(links, pylibbpf.Links) and len(links) == 1
+            assert isinstance(links[0], pylibbpf.Link) and not links.closed
+            assert hit(obj, run_getpgid_child(), W_SEC_TP) == (2, 0)
+        assert links.closed and obj.links == []
+        assert hit(obj, run_getpgid_child(), W_SEC_TP) is None
+        obj.attach_all()  # dropped: stays attached while obj is open
+        gc.collect()
+        assert hit(obj, run_getpgid_child(), W_SEC_TP) == (2, 0)
+        held = obj.links
+    assert len(held) == 1 and held[0].closed
+
+
+def test_a_garbage_collected_object_detaches_its_dropped_links(bpf_objects) -> None:
+    obj = pylibbpf.Object(bpf_objects["attach_tp"])
+    obj.load()
+    hits = pylibbpf.Map.from_fd(obj.maps["hits"].fd)
+    try:
+        link = obj.programs["tp_getpgid"].attach_tracepoint(*TP)
+        ref = weakref.ref(obj)
+        del obj
+        gc.collect()
+        assert ref() is not None  # the user's Link keeps its Object (and so itself) alive
+        assert count_in(hits, run_getpgid_child(), W_TP) == 2
+        del link
+        gc.collect()
+        assert ref() is None
+        assert count_in(hits, run_getpgid_child(), W_TP) == 0
+    finally:
+        hits.close()
 
 
 def test_disconnect_leaves_the_program_attached(tp_obj) -> None:
@@ -403,8 +446,9 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_no_fd_leaks(tp_obj, iter_obj) -> None:
-    """Attaching and closing (or dropping) links many times leaves no fd behind."""
+def test_no_fd_leaks(tp_obj, iter_obj, bpf_objects) -> None:
+    """Attaching and closing links many times, or dropping them and closing
+    their Object, leaves no fd behind."""
     prog, raw = tp_obj.programs["tp_getpgid"], tp_obj.programs["raw_sys_enter"]
     sampler = tp_obj.programs["on_sample"]
     dumper = iter_obj.programs["dump_task"]
@@ -416,9 +460,21 @@ def test_no_fd_leaks(tp_obj, iter_obj) -> None:
         link = dumper.attach_iter()
         it = link.open_iter()
         it.read(10)
-        del it, link  # garbage collection closes both
+        del it  # garbage collection closes the iterator
+        link.close()
         with sampler.attach_perf_events("cpu-clock", sample_period=10_000_000):
             pass
+    gc.collect()
+    assert open_fds() == before
+    obj = pylibbpf.Object(bpf_objects["attach_tp"])
+    obj.load()
+    for name in ("tp_getpgid", "tp_getpgid_alt", "sec_tp_getpgid"):
+        obj.programs[name].attach_tracepoint(*TP)  # dropped: held by obj
+    obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+    obj.programs["on_sample"].attach_perf_events("cpu-clock", sample_period=10_000_000)
+    gc.collect()
+    assert len(obj.links) > 4 and open_fds() > before + 4
+    obj.close()  # closes the links, the perf events opened for them, and itself
     gc.collect()
     assert open_fds() == before
 
@@ -513,13 +569,32 @@ def test_usdt_link_by_section_and_its_object(usdt_setup, caplog) -> None:
 
     obj = pylibbpf.Object(bpf)
     obj.load()
-    link = obj.programs["on_tick"].attach()
-    ref = weakref.ref(obj)
-    del obj
+    obj.programs["on_tick"].attach()  # dropped: the Object holds it
     gc.collect()
-    obj = ref()
-    assert obj is not None and not obj.closed  # the Link keeps its Object alive
-    obj.close()  # explicitly closed first
+    assert ticks(obj.maps["ticks"], run_ticks(exe)) == 3
+    link, = obj.links
     with caplog.at_level("WARNING", logger="pylibbpf"):
-        link.close()
-    assert "closed after its Object" in caplog.text
+        obj.close()  # closes the USDT link first, then frees the Object
+    assert link.closed and "closed after its Object" not in caplog.text
+
+
+def test_a_usdt_link_is_composite(usdt_setup, bpffs_dir) -> None:
+    """A USDT attachment is several uprobes with no kernel link: no fd (not 0,
+    which is stdin), no id, info or pin; detach() and close() remove the probes."""
+    exe, bpf = usdt_setup
+    with pylibbpf.Object(bpf) as obj:
+        obj.load()
+        prog = obj.programs["on_tick"]
+        link = prog.attach_usdt(str(exe), "plbtest", "tick")
+        assert link.fd == -1
+        for op in (lambda: link.id, lambda: link.info, lambda: link.pin(f"{bpffs_dir}/u"),
+                   lambda: link.update(prog)):
+            with pytest.raises(NotSupportedError, match="USDT attachment is one uprobe per "
+                                                        "call site") as e:
+                op()
+            assert "usdt" in str(e.value)
+        assert ticks(obj.maps["ticks"], run_ticks(exe)) == 3
+        link.detach()
+        assert link.closed
+        assert ticks(obj.maps["ticks"], run_ticks(exe)) == 0
+        assert "closed" in repr(link)

@@ -95,7 +95,7 @@ def attach_cgroup(prog: "Program", cgroup: CgroupTarget, *,
         check_ret(link_fd, what)
     finally:
         os.close(cg_fd)
-    return Link(fd=link_fd, description=desc)
+    return Link(made_from=prog, fd=link_fd, description=desc)
 
 
 def cgroup_query(cgroup: CgroupTarget, attach_type: Union[A, str, int], *,

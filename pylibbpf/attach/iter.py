@@ -108,7 +108,7 @@ def attach_iter(prog: "Program", *, map: Optional["Map"] = None, tid: int = 0,
     del keep
     if ptr == ffi.NULL:
         raise error_from_errno(err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=what[len("attach "):])
+    return Link(made_from=prog, ptr=ptr, description=what[len("attach "):])
 
 
 class Iterator(Closeable):

@@ -42,7 +42,7 @@ def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offse
         err = ffi.errno
     if ptr == ffi.NULL:
         raise _kprobe_error(err, kind, symbol, what, log.warnings)
-    return Link(ptr=ptr, description=f"{kind} {target!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"{kind} {target!r} ({prog.name!r})")
 
 
 def _kprobe_error(err: int, kind: str, symbol: str, what: str,
@@ -80,7 +80,7 @@ def attach_ksyscall(prog: "Program", name: str, *, retprobe: bool = False,
                                         f"(no __<arch>_sys_{name} in /proc/kallsyms)",
                                    libbpf_log=log.warnings)
         raise error_from_errno(err, f"attach {what}", libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"{kind} {name!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"{kind} {name!r} ({prog.name!r})")
 
 
 def attach_kprobe_multi(prog: "Program", pattern: Optional[str] = None, *,
@@ -155,4 +155,4 @@ def attach_kprobe_multi(prog: "Program", pattern: Optional[str] = None, *,
             raise BPFNotFoundError(err, f"{what}: no traceable kernel function matches "
                                         f"{pattern!r}", libbpf_log=log.warnings)
         raise error_from_errno(err, f"attach {what}", libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"{kind} {desc} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"{kind} {desc} ({prog.name!r})")

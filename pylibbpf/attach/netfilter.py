@@ -71,5 +71,5 @@ def attach_netfilter(prog: "Program", *, family: Union[str, int] = "ipv4",
     if ptr == ffi.NULL:
         kind_refusal("netfilter", err, what, log.warnings)
     check_ptr(ptr, err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"netfilter {prog.name!r} {fam} {hname} "
+    return Link(made_from=prog, ptr=ptr, description=f"netfilter {prog.name!r} {fam} {hname} "
                                      f"priority {priority}")

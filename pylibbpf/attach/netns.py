@@ -41,7 +41,7 @@ def attach_netns(prog: "Program", netns: NetnsTarget = None) -> Link:
         check_ret(link_fd, what)
     finally:
         os.close(ns_fd)
-    return Link(fd=link_fd, description=f"{atype.name.lower()} {prog.name!r} on {name}")
+    return Link(made_from=prog, fd=link_fd, description=f"{atype.name.lower()} {prog.name!r} on {name}")
 
 
 def netns_query(netns: NetnsTarget, attach_type: Union[AttachType, str, int]) -> AttachQuery:

@@ -19,7 +19,7 @@ from .._owner import Closeable
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import (BPFError, BPFNotFoundError, ClosedError, NotSupportedError,
                       error_from_errno)
-from ..link import Link
+from ..link import Link, Links, _holder_of
 from ..types import ProgramType
 from ._args import check_cookie, object_program
 from ._common import require_type
@@ -190,17 +190,24 @@ class PerfEvents(Closeable):
         return f"<pylibbpf.PerfEvents {self.description} on {len(self._fds)} fds>"
 
 
-class PerfEventLinks(Closeable):
+class PerfEventLinks(Links):
     """A program attached to several perf events (one :class:`Link` each).
 
-    ``close()`` closes every link, and the events too when they were opened
-    for it (``Program.attach_perf_events``). Idempotent; a context manager.
+    Like every Link, they stay attached while the program's Object is open,
+    even when this object is dropped. ``close()`` closes every link, and the
+    events too when they were opened for it (``Program.attach_perf_events``).
+    Idempotent; a context manager.
     """
 
-    def __init__(self, links: List[Link], events: Optional[PerfEvents]) -> None:
-        self._links = links
+    def __init__(self, links: List[Link], events: Optional[PerfEvents],
+                 made_from: Any = None) -> None:
+        super().__init__(links)
         self._events = events
         self._closed = False
+        holder = _holder_of(made_from) if events is not None else None
+        if holder is not None:
+            holder._hold(self)  # the events live as long as the links
+        self._holder = holder
 
     @property
     def links(self) -> List[Link]:
@@ -217,9 +224,6 @@ class PerfEventLinks(Closeable):
     def closed(self) -> bool:
         return self._closed
 
-    def __len__(self) -> int:
-        return len(self._links)
-
     def __iter__(self) -> Iterator[Link]:
         return iter(self.links)
 
@@ -228,12 +232,15 @@ class PerfEventLinks(Closeable):
             return
         self._closed = True
         links, self._links = self._links, []
+        holder, self._holder = self._holder, None
         try:
-            for link in links:
+            for link in reversed(links):
                 link.close()
         finally:
             if self._events is not None:
                 self._events.close()
+            if holder is not None:
+                holder._release(self)
 
     def __repr__(self) -> str:
         return f"<pylibbpf.PerfEventLinks {len(self._links)} links{' closed' if self._closed else ''}>"
@@ -345,7 +352,7 @@ def attach_perf_event(prog: "Program", perf_fd: int, *, cookie: int = 0) -> Link
             raise BPFError(err, f"{what}: fd {perf_fd} is not a perf event",
                            libbpf_log=log.warnings)
         raise error_from_errno(err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"perf event fd {perf_fd} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"perf event fd {perf_fd} ({prog.name!r})")
 
 
 def attach_perf_events(prog: "Program", event: Union[str, Tuple[int, int]] = "cpu-clock", *,
@@ -363,7 +370,7 @@ def attach_perf_events(prog: "Program", event: Union[str, Tuple[int, int]] = "cp
     except BaseException:
         events.close()
         raise
-    return PerfEventLinks(links, events)
+    return PerfEventLinks(links, events, made_from=prog)
 
 
 def _attach_each(prog: "Program", fds: List[int], cookie: int) -> List[Link]:

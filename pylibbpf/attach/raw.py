@@ -80,7 +80,7 @@ def legacy_attach(prog: "Program", target_fd: int, attach_type: AttachType, what
         if ret < 0 and err != _errno.ENOENT:
             check_ret(-err, f"detach {description}")
 
-    return Link(description=description, on_close=detach)
+    return Link(made_from=prog, description=description, on_close=detach)
 
 
 def attach_raw(prog: "Program", target: Any, attach_type: Union[AttachType, str, int], *,

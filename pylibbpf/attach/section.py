@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, List, Optional
 
 from .._ffi import ffi, lib, libbpf_log
 from ..errors import BPFError, BPFNotFoundError, NotSupportedError, error_from_errno
-from ..link import Link
+from ..link import USDT_COMPOSITE, Link
 from ._kinds import (kernel_symbol_exists, kprobe_multi_unsupported_reason,
                      kprobe_unsupported_reason, missing_symbol_note)
 
@@ -61,8 +61,8 @@ def attach_by_section(prog: "Program", *, auto: bool = False) -> Optional[Link]:
             raise BPFError(err, f"{what}: the section does not say where to attach{hint}")
         raise _section_error(err, section, what, log.warnings)
     usdt = section.split("/")[0] in ("usdt", "usdt.s")
-    return Link(ptr=ptr, description=f"{section!r} ({prog.name!r})", owner=prog.object,
-                needs_owner=usdt)
+    return Link(made_from=prog, ptr=ptr, description=f"{section!r} ({prog.name!r})",
+                needs_owner=usdt, composite=USDT_COMPOSITE if usdt else None)
 
 
 def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BPFError:

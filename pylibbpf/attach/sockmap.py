@@ -75,7 +75,7 @@ def attach_sockmap(prog: "Program", map: Any, *,
         kind_refusal("sockmap_link", -link_fd, f"{what} (legacy=True attaches with "
                                                "BPF_PROG_ATTACH)")
     check_ret(link_fd, what)
-    return Link(fd=link_fd, description=desc)
+    return Link(made_from=prog, fd=link_fd, description=desc)
 
 
 def sockmap_query(map: Any, attach_type: Union[A, str, int]) -> AttachQuery:

@@ -46,7 +46,7 @@ def attach_struct_ops(m: "Map") -> Link:
                                         "registered", libbpf_log=log.warnings)
         raise error_from_errno(err, what, libbpf_log=log.warnings)
     if m.flags & BPF_F_LINK:
-        return Link(ptr=ptr, description=f"struct_ops {m.name!r}", struct_ops=True)
+        return Link(made_from=m, ptr=ptr, description=f"struct_ops {m.name!r}", struct_ops=True)
 
     # Legacy registration: libbpf's link would unregister through the Object's
     # map fd, which is gone once the Object is closed. Keep our own fd instead.
@@ -65,5 +65,5 @@ def attach_struct_ops(m: "Map") -> Link:
     def release() -> None:
         os.close(own_fd)
 
-    return Link(description=f"struct_ops {m.name!r} (legacy, no link)", on_close=unregister,
+    return Link(made_from=m, description=f"struct_ops {m.name!r} (legacy, no link)", on_close=unregister,
                 on_release=release)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno as _errno
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import check_ret, error_from_errno
@@ -43,8 +43,8 @@ class TCLink(Link):
     """A tc filter: ``interface``, ``direction``, ``handle`` and ``priority``."""
 
     def __init__(self, *, description: str, interface: str, direction: str, handle: int,
-                 priority: int, on_close: Callable[[], None]) -> None:
-        super().__init__(description=description, on_close=on_close)
+                 priority: int, on_close: Callable[[], None], made_from: Any = None) -> None:
+        super().__init__(description=description, on_close=on_close, made_from=made_from)
         self.interface = interface
         self.direction = direction
         self.handle = handle
@@ -116,7 +116,7 @@ def attach_tc(prog: "Program", interface: Union[str, int], *, direction: str = "
             netns.close()
 
     prog_name = prog.name
-    return TCLink(description=f"tc {direction} {prog_name!r} on {name!r} handle "
+    return TCLink(made_from=prog, description=f"tc {direction} {prog_name!r} on {name!r} handle "
                               f"{got_handle:#x} priority {got_prio}",
                   interface=name, direction=direction, handle=got_handle, priority=got_prio,
                   on_close=detach)

@@ -102,7 +102,7 @@ def mprog_attach(prog: "Program", interface: Union[str, int], atype: AttachType,
         if ptr == ffi.NULL:
             kind_refusal(kind, err, what, log.warnings)
         check_ptr(ptr, err, what, libbpf_log=log.warnings)
-        return Link(ptr=ptr, description=desc)
+        return Link(made_from=prog, ptr=ptr, description=desc)
     # any other program (raw, or a SEC() that doesn't name the hook): BPF_LINK_CREATE
     o = opts("bpf_link_create_opts", flags=flags)
     rel = getattr(o, kind)  # the tcx / netkit member of the union
@@ -111,7 +111,7 @@ def mprog_attach(prog: "Program", interface: Union[str, int], atype: AttachType,
     if link_fd < 0:
         kind_refusal(kind, ffi.errno, what)
     check_ret(link_fd, what)
-    return Link(fd=link_fd, description=desc)
+    return Link(made_from=prog, fd=link_fd, description=desc)
 
 
 def attach_tcx(prog: "Program", interface: Union[str, int], *,

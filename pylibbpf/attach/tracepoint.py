@@ -35,7 +35,7 @@ def attach_tracepoint(prog: "Program", category: str, name: str, *, cookie: int 
         err = ffi.errno
     if ptr == ffi.NULL:
         raise _tracepoint_error(err, category, name, what, log.warnings)
-    return Link(ptr=ptr, description=f"tracepoint {tp!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"tracepoint {tp!r} ({prog.name!r})")
 
 
 def _tracepoint_error(err: int, category: str, name: str, what: str,
@@ -74,4 +74,4 @@ def attach_raw_tracepoint(prog: "Program", name: str, *, cookie: int = 0) -> Lin
             raise BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {name!r}",
                                    libbpf_log=log.warnings)
         raise error_from_errno(err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"raw tracepoint {name!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"raw tracepoint {name!r} ({prog.name!r})")

@@ -59,7 +59,7 @@ def attach_trace(prog: "Program", *, cookie: int = 0) -> Link:
         err = ffi.errno
     if ptr == ffi.NULL:
         raise error_from_errno(err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"{kind} {prog.section!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"{kind} {prog.section!r} ({prog.name!r})")
 
 
 def attach_lsm(prog: "Program") -> Link:
@@ -75,7 +75,7 @@ def attach_lsm(prog: "Program") -> Link:
         err = ffi.errno
     if ptr == ffi.NULL:
         raise error_from_errno(err, what, libbpf_log=log.warnings)
-    return Link(ptr=ptr, description=f"LSM {prog.section!r} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"LSM {prog.section!r} ({prog.name!r})")
 
 
 def _target_fd(target: Union["Program", int], what: str) -> int:
@@ -121,7 +121,7 @@ def attach_freplace(prog: "Program", target: Union["Program", int, None] = None,
                                    libbpf_log=log.warnings)
         raise error_from_errno(err, what, libbpf_log=log.warnings)
     label = f"{function!r} of {_target_label(target)}" if target is not None else "load-time target"
-    return Link(ptr=ptr, description=f"freplace {label} ({prog.name!r})")
+    return Link(made_from=prog, ptr=ptr, description=f"freplace {label} ({prog.name!r})")
 
 
 def set_attach_target(prog: "Program", target: Union["Program", int, None],

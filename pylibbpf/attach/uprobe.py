@@ -91,7 +91,7 @@ def attach_uprobe(prog: "Program", binary: PathLike, symbol: Optional[str] = Non
     with libbpf_log() as log:
         link_ptr = lib.bpf_program__attach_uprobe_opts(ptr, pid, path, res.offset, o)
         err = ffi.errno
-    return Link._from_ptr(link_ptr, err, what, log)
+    return Link._from_ptr(link_ptr, err, what, log, made_from=prog)
 
 
 def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str] = None, *,
@@ -156,4 +156,4 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
         err = ffi.errno
     if link_ptr == ffi.NULL:
         kind_refusal("uprobe_multi", err, what, log.warnings)
-    return Link._from_ptr(link_ptr, err, what, log)
+    return Link._from_ptr(link_ptr, err, what, log, made_from=prog)

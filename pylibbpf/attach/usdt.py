@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, List, Optional, Union
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..elf import find_usdt
 from ..errors import BPFError
-from ..link import Link
+from ..link import USDT_COMPOSITE, Link
 from ..types import ProgramType
 from ._common import require_type
 from .uprobe import _bpf_program, _check_int, _check_pid
@@ -51,6 +51,7 @@ def attach_usdt(prog: "Program", binary: Optional[PathLike], provider: str, name
             "usdt" in w and "map" in w for w in log.warnings):
         raise BPFError(err, f"{what}: the BPF object has no USDT support maps; "
                             "include <bpf/usdt.bpf.h> in the BPF program")
-    # libbpf's USDT link reads its Object's memory when destroyed: keep the
-    # Object alive with the link (see Link's owner/needs_owner)
-    return Link._from_ptr(link_ptr, err, what, log, owner=prog.object, needs_owner=True)
+    # libbpf's USDT link reads its Object's memory when destroyed: the Object
+    # holds the link and closes it before freeing itself (see Link's needs_owner)
+    return Link._from_ptr(link_ptr, err, what, log, made_from=prog, needs_owner=True,
+                          composite=USDT_COMPOSITE)

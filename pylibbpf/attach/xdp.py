@@ -68,7 +68,7 @@ def attach_xdp(prog: "Program", interface: Union[str, int], *, mode: Optional[st
         if link_fd < 0 and offload and -link_fd in _OFFLOAD_ERRNOS:
             raise _offload_error(-link_fd, what, name)
         check_ret(link_fd, what)
-        return Link(fd=link_fd, description=f"xdp {prog.name!r} on {name!r}")
+        return Link(made_from=prog, fd=link_fd, description=f"xdp {prog.name!r} on {name!r}")
 
     attach_flags = flags | (0 if replace else lib.XDP_FLAGS_UPDATE_IF_NOEXIST)
     ret = lib.bpf_xdp_attach(ifindex, fd, attach_flags, ffi.NULL)
@@ -91,7 +91,7 @@ def attach_xdp(prog: "Program", interface: Union[str, int], *, mode: Optional[st
         finally:
             netns.close()
 
-    return Link(description=f"xdp (netlink) {prog.name!r} on {name!r}", on_close=detach)
+    return Link(made_from=prog, description=f"xdp (netlink) {prog.name!r} on {name!r}", on_close=detach)
 
 
 _OFFLOAD_ERRNOS = (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP, _errno.ENODEV)
