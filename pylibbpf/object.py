@@ -65,13 +65,18 @@ BPF_F_LINK = 1 << 13
 
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
-    """Refuse what libbpf 1.5 would crash on while opening or loading the object:
-    a struct_ops variable past the end of its section, a struct_ops struct whose
-    members lie outside it, a map in SEC(".maps") of type struct_ops (see
-    ``pylibbpf_object_precheck`` in _csrc/shims.c)."""
+    """Refuse what libbpf 1.5 would crash or hang on while opening or loading the
+    object: BTF with reference cycles or impossible sizes (and what
+    ``pylibbpf_btf_check`` refuses), a struct_ops variable past the end of its
+    section, a struct_ops struct whose members lie outside it, a map in
+    SEC(".maps") of type struct_ops (see ``pylibbpf_object_precheck`` in
+    _csrc/shims.c)."""
     msg = ffi.new("char[]", 512)
     with libbpf_log():  # what libbpf's BTF parser says, it says again in the open
         ret = lib.pylibbpf_object_precheck(path, buf, size, msg, 512)
+    if ret == -_errno.EBADMSG:
+        # BTF libbpf would loop on (a typedef naming itself) or misread
+        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
     if ret < 0:
         raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
                                       f"{to_str(msg)}")
