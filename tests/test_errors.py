@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -485,3 +486,42 @@ def test_btf_cycles_and_absurd_sizes_are_refused(bpf_objects, tmp_path, mutate,
     for line, what in zip(out, ("open BPF object ", "open BPF object <bytes>: ",
                                 "load BTF from ")):
         assert line.startswith("ELFError " + what) and expected in line, (line, expected)
+
+
+# --- FIFOs and devices where a file is expected -------------------------------------------
+
+@pytest.mark.parametrize("call, what, cls", [
+    ("pylibbpf.Object(p)", "BPF object", "ELFError"),
+    ("pylibbpf.Object(obj, btf_custom_path=p)", "BTF file", "ELFError"),
+    ("pylibbpf.elf.functions(p)", "binary", "ELFError"),
+    ("pylibbpf.elf.symbol_index(p)", "binary", "ELFError"),
+    ("pylibbpf.elf.resolve(p, 'main')", "binary", "ELFError"),
+    ("pylibbpf.symbolize.ElfSymbols(p)", "binary", "ELFError"),
+    ("pylibbpf.symbolize.KernelSymbols(p)", "kernel symbol file", "BPFError"),
+    ("pylibbpf.btf.vmlinux_h(p)", "BTF file", "ELFError"),
+    ("pylibbpf.vmlinux_h_path(p)", "BTF file", "BPFError"),
+    ("pylibbpf.compile(p, p + '.o')", "BPF source", "BPFError"),
+], ids=["Object", "btf_custom_path", "elf.functions", "elf.symbol_index", "elf.resolve",
+        "ElfSymbols", "KernelSymbols", "vmlinux_h", "vmlinux_h_path", "compile"])
+def test_fifos_are_refused_not_read(bpf_objects, tmp_path, call, what, cls) -> None:
+    """Every path pylibbpf reads must be a regular file: a FIFO blocked open() or the
+    first read for ever (inside libbpf, libelf or pyelftools: Ctrl-C did nothing).
+    The child runs under a timeout, so a regression fails rather than hangs."""
+    import subprocess
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import pylibbpf, pylibbpf.btf, pylibbpf.elf, pylibbpf.symbolize\n"
+            f"p, obj = {str(fifo)!r}, {str(bpf_objects['core_task'])!r}\n"
+            f"try:\n    {call}\n    print('no error')\n"
+            "except pylibbpf.BPFError as e:\n"
+            "    print(type(e).__name__, isinstance(e, getattr(pylibbpf, "
+            f"{cls!r})), e)\n")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, **same_pylibbpf())
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{call} blocked on a FIFO")
+    assert res.returncode == 0, res.stderr[-500:]
+    assert res.stdout.split(" ", 1)[1].startswith(
+        f"True {what} '{fifo}' is a FIFO (named pipe), not a regular file"), res.stdout
