@@ -525,3 +525,20 @@ def test_fifos_are_refused_not_read(bpf_objects, tmp_path, call, what, cls) -> N
     assert res.returncode == 0, res.stderr[-500:]
     assert res.stdout.split(" ", 1)[1].startswith(
         f"True {what} '{fifo}' is a FIFO (named pipe), not a regular file"), res.stdout
+
+
+def test_valid_btf_passes_the_checks(bpf_objects) -> None:
+    """The BTF checks ask only what compilers and the kernel produce: every test object
+    opens, and the running kernel's BTF passes them."""
+    from pylibbpf._ffi import ffi, lib
+
+    for path in bpf_objects.values():
+        pylibbpf.Object(path).close()
+        pylibbpf.Object(path.read_bytes()).close()
+    btf = lib.btf__load_vmlinux_btf()
+    assert btf != ffi.NULL
+    try:
+        msg = ffi.new("char[]", 512)
+        assert lib.pylibbpf_btf_check(btf, msg, 512) == 0, ffi.string(msg)
+    finally:
+        lib.btf__free(btf)
