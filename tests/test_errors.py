@@ -542,3 +542,21 @@ def test_valid_btf_passes_the_checks(bpf_objects) -> None:
         assert lib.pylibbpf_btf_check(btf, msg, 512) == 0, ffi.string(msg)
     finally:
         lib.btf__free(btf)
+
+
+def test_a_fifo_as_network_namespace_is_refused(tmp_path) -> None:
+    """in_netns() opened the path blocking: a FIFO's open waited for a writer for ever."""
+    import subprocess
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import pylibbpf\ntry:\n"
+            f"    with pylibbpf.in_netns({str(fifo)!r}):\n        print('entered')\n"
+            "except pylibbpf.BPFError as e:\n    print(type(e).__name__, e)\n")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, **same_pylibbpf())
+    except subprocess.TimeoutExpired:
+        pytest.fail("in_netns() blocked on a FIFO")
+    assert res.stdout.startswith(f"BPFError enter network namespace ({fifo}): Invalid "
+                                 "argument"), res.stdout + res.stderr
