@@ -111,10 +111,13 @@ def _vmlinux_h_in(directory: Path, btf_path: Optional[PathLike]) -> Path:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     out = directory / f"vmlinux-{digest}" / "vmlinux.h"
     if not out.exists():
-        text = vmlinux_h(btf_path)
         tmp = out.with_suffix(f".tmp{os.getpid()}")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _cache_error(e, out.parent) from None
+        text = vmlinux_h(btf_path)
+        try:
             tmp.write_text(text)
             tmp.replace(out)
         except OSError as e:
