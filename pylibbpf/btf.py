@@ -12,6 +12,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
+from ._files import regular_file
 from .errors import BPFNotFoundError, ClosedError, ELFError, check_ptr, error_from_errno
 from .typed import (ArrayCodec, BoolCodec, BytesArrayCodec, CharArrayCodec, Codec,
                     EnumCodec, FloatCodec, IntCodec, RawCodec, StructCodec, UnionCodec)
@@ -47,6 +48,7 @@ def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
             label = "the running kernel's BTF"
         else:
             label = os.fspath(btf_path)
+            regular_file(label, "BTF file", cls=ELFError)  # a FIFO would block libbpf
             btf = lib.btf__parse(label.encode(), ffi.NULL)
         err = ffi.errno
     check_ptr(btf, err, f"load BTF from {label}", libbpf_log=log.warnings)

@@ -9,11 +9,13 @@ import platform
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Union
 
+from ._files import open_regular, regular_file
 from .btf import KERNEL_BTF, vmlinux_h
-from .errors import BPFError, BPFNotFoundError
+from .errors import BPFError, BPFNotFoundError, BPFPermissionError, as_path, error_from_errno
 
 __all__ = ["compile", "include_dir", "vmlinux_h_path", "CompileError"]
 
@@ -57,75 +59,193 @@ def include_dir() -> Path:
     return Path(__file__).resolve().parent / "include"
 
 
+class _CacheError(BPFError):
+    """pylibbpf's cache directory can't be created or written (the message names it)."""
+
+
+class _CachePermissionError(_CacheError, BPFPermissionError):
+    pass
+
+
+def _cache_error(e: OSError, path: Path) -> BPFError:
+    err = e.errno or _errno.EIO
+    msg = error_from_errno(err, f"write pylibbpf's cache directory {str(path)!r}",
+                           hint="set PYLIBBPF_CACHE (or XDG_CACHE_HOME) to a writable "
+                                "directory, or give compile() an output path").strerror
+    cls = _CachePermissionError if err in (_errno.EACCES, _errno.EPERM) else _CacheError
+    return cls(err, str(msg))
+
+
 def cache_dir() -> Path:
     base = os.environ.get("PYLIBBPF_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pylibbpf")
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
+    path = Path(_absolute(base))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _cache_error(e, path) from None
     return path
+
+
+def _absolute(path: str) -> str:
+    """``path`` made absolute against the working directory, unnormalised (a
+    relative path must not reach clang, which reads ``-x`` as an option and
+    ``@x`` as a file of options, even after ``--``)."""
+    return path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
 
 
 def vmlinux_h_path(btf_path: Optional[PathLike] = None) -> Path:
     """A directory-cached ``vmlinux.h`` for the running kernel (or ``btf_path``)."""
-    src = os.fspath(btf_path) if btf_path is not None else KERNEL_BTF
+    return _vmlinux_h_in(cache_dir(), btf_path)
+
+
+def _vmlinux_h_in(directory: Path, btf_path: Optional[PathLike]) -> Path:
+    src = as_path(btf_path, "btf_path") if btf_path is not None else KERNEL_BTF
     try:
-        st = os.stat(src)
+        f = open_regular(src, "BTF file")
     except FileNotFoundError:
         raise BPFNotFoundError(_errno.ENOENT, f"BTF {src!r} does not exist "
                                               "(kernel built without CONFIG_DEBUG_INFO_BTF?)") \
             from None
-    with open(src, "rb") as f:
+    with f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    del st
-    out = cache_dir() / f"vmlinux-{digest}" / "vmlinux.h"
+    out = directory / f"vmlinux-{digest}" / "vmlinux.h"
     if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(vmlinux_h(btf_path))
-        tmp.replace(out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _cache_error(e, out.parent) from None
+        text = vmlinux_h(btf_path)
+        try:
+            tmp.write_text(text)
+            tmp.replace(out)
+        except OSError as e:
+            raise _cache_error(e, out.parent) from None
     return out
 
 
-def _clang_command(cc: str, src: Path, out: Path, cflags: Sequence[str],
-                   include_dirs: Sequence[PathLike]) -> List[str]:
+class _Source(NamedTuple):
+    """The source as clang is given it."""
+
+    real: Path  #: the user's file, absolute
+    arg: Path  #: the path clang reads it by
+    flags: List[str]  #: what that takes
+
+
+def _clang_source(src: Path, scratch: str) -> _Source:
+    """clang's driver hands the source's base name to its compiler proper
+    (``-main-file-name``), which expands an argument starting with ``@`` as a
+    file of options (relative to the working directory), wherever the source
+    lies. Such a source is given through a symbolic link of another name in
+    ``scratch``; ``-iquote`` keeps its own directory first for ``#include "…"``."""
+    if not src.name.startswith("@"):
+        return _Source(src, src, [])
+    link = Path(scratch) / ("_" + src.name)
+    os.symlink(src, link)
+    return _Source(src, link, ["-iquote", str(src.parent)])
+
+
+def _clang_command(cc: str, src: _Source, out: Path, cflags: Sequence[str],
+                   include_dirs: Sequence[PathLike], vmlinux_dir: Path) -> List[str]:
+    """clang's arguments; every path in them is absolute (``src``, ``out`` and
+    ``vmlinux_dir`` already are), so none can be read as an option."""
     arch = _ARCH.get(platform.machine(), platform.machine())
     multiarch = f"/usr/include/{platform.machine()}-linux-gnu"
     cmd = [cc, "-g", "-O2", "-target", "bpf", f"-D__TARGET_ARCH_{arch}",
-           "-I", str(include_dir()), "-I", str(vmlinux_h_path().parent)]
+           "-I", str(include_dir()), "-I", str(vmlinux_dir)]
     if os.path.isdir(multiarch):
         cmd += ["-idirafter", multiarch]
     for d in include_dirs:
-        cmd += ["-I", os.fspath(d)]
-    return cmd + [*cflags, "-c", str(src), "-o", str(out)]
+        cmd += ["-I", _absolute(os.fspath(d))]
+    cmd += src.flags + list(cflags)
+    # the source is C whatever its name (clang would take "x" for a linker input)
+    if not any(f.startswith("-x") for f in cflags):
+        cmd += ["-x", "c"]
+    return cmd + ["-c", str(src.arg), "-o", str(out)]
 
 
-def _dependencies(cc: str, src: Path, cflags: Sequence[str],
-                  include_dirs: Sequence[PathLike]) -> Optional[List[str]]:
-    """Every file the preprocessor reads for ``src`` (clang -MM -MG), or None."""
-    cmd = _clang_command(cc, src, Path(os.devnull), cflags, include_dirs)[:-4]
-    cmd += ["-M", "-MG", "-MF", "-", str(src)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
+#: the target name asked of ``clang -M`` (-MT), so the depfile's first rule is known
+_DEP_TARGET = "pylibbpf-deps"
+
+
+def _depfile_words(text: str) -> List[str]:
+    """The words of a make-style dependency file (``clang -M``): backslash-newline
+    continues a line, ``\\ `` is a space and ``\\#`` a ``#`` inside a name (2N
+    backslashes before a space stand for N backslashes, then a separator), ``$$``
+    is ``$``. The first word is the target, with its colon."""
+    words: List[str] = []
+    word: List[str] = []
+    i, n = 0, len(text)
+
+    def flush() -> None:
+        w = "".join(word)
+        if w:
+            words.append(w)
+        word.clear()
+
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            j = i
+            while j < n and text[j] == "\\":
+                j += 1
+            count, nxt = j - i, text[j] if j < n else ""
+            if nxt == "\n" or (nxt == "\r" and text[j + 1:j + 2] == "\n"):
+                word.append("\\" * (count - 1))  # a continuation
+                flush()
+                i = j + (2 if nxt == "\r" else 1)
+            elif nxt in (" ", "\t", "#"):
+                word.append("\\" * (count // 2))
+                if count % 2:  # escaped: part of the name
+                    word.append(nxt)
+                    i = j + 1
+                else:
+                    i = j
+            else:
+                word.append("\\" * count)
+                i = j
+        elif c == "$" and text[i + 1:i + 2] == "$":
+            word.append("$")
+            i += 2
+        elif c in " \t\r\n":
+            flush()
+            i += 1
+        else:
+            word.append(c)
+            i += 1
+    flush()
+    return words
+
+
+def _dependencies(cc: str, src: _Source, cflags: Sequence[str],
+                  include_dirs: Sequence[PathLike], vmlinux_dir: Path) -> Optional[List[str]]:
+    """Every file the preprocessor reads for ``src`` (clang -M -MG), or None."""
+    cmd = _clang_command(cc, src, Path(os.devnull), cflags, include_dirs, vmlinux_dir)[:-4]
+    cmd += ["-M", "-MG", "-MT", _DEP_TARGET, "-MF", "-", str(src.arg)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          errors="surrogateescape")
+    words = _depfile_words(proc.stdout)
+    if proc.returncode != 0 or words[:1] != [_DEP_TARGET + ":"]:
         return None
-    text = proc.stdout.replace("\\\n", " ")
-    deps = text.split(":", 1)[1].split() if ":" in text else []
-    return sorted(set(deps))
+    return sorted(set(str(src.real) if w == str(src.arg) else w for w in words[1:]))
 
 
-def _cache_key(cc: str, src: Path, cflags: Sequence[str],
-               include_dirs: Sequence[PathLike]) -> Optional[str]:
-    deps = _dependencies(cc, src, cflags, include_dirs)
+def _cache_key(cc: str, src: _Source, cflags: Sequence[str],
+               include_dirs: Sequence[PathLike], vmlinux_dir: Path) -> Optional[str]:
+    deps = _dependencies(cc, src, cflags, include_dirs, vmlinux_dir)
     if deps is None:
         return None  # let the real compile report the error
     h = hashlib.sha256()
-    h.update(repr((cc, list(cflags), [os.fspath(d) for d in include_dirs],
+    h.update(repr((cc, list(cflags), [_absolute(os.fspath(d)) for d in include_dirs],
                    _clang_version(cc))).encode())
-    for dep in [str(src)] + deps:
+    for dep in [str(src.real)] + deps:
+        name = dep.encode("utf-8", "surrogateescape")
         try:
-            with open(dep, "rb") as f:
-                h.update(dep.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+            with open_regular(dep, "header") as f:  # not a FIFO: its read would block
+                h.update(name + b"\0" + hashlib.sha256(f.read()).digest())
         except OSError:
-            h.update(dep.encode() + b"\0missing")
+            h.update(name + b"\0missing")
     return h.hexdigest()[:24]
 
 
@@ -152,41 +272,59 @@ def compile(source: PathLike, output: Optional[PathLike] = None, *,
     Without ``output``, the object goes to pylibbpf's cache directory
     (``$PYLIBBPF_CACHE``, else ``~/.cache/pylibbpf``) under a hash of the
     source, every header it includes, the flags and clang's version: an
-    unchanged source is not compiled again (``cache=False`` forces it).
-    clang's diagnostics become a :class:`CompileError` (``.output``).
+    unchanged source is not compiled again (``cache=False`` forces it). A
+    cache directory that can't be written is a :class:`BPFError` naming it;
+    with ``output``, no cache is needed (``vmlinux.h`` is then generated in a
+    temporary directory).
+    clang's diagnostics become a :class:`CompileError` (``.output``). The
+    source is compiled as C whatever its name (unless ``cflags`` has ``-x``);
+    a missing one is a ``BPFNotFoundError``, a FIFO or device a ``BPFError``.
 
     >>> obj = pylibbpf.compile("tool.bpf.c")                     # doctest: +SKIP
     >>> obj.name                                                  # doctest: +SKIP
     'tool-3f5c0e1a9d2b7c44e1f0aa12.bpf.o'
     """
-    src = Path(os.fspath(source))
-    if not src.is_file():
-        raise BPFNotFoundError(_errno.ENOENT, f"BPF source {str(src)!r} does not exist")
+    given = as_path(source, "source")
+    # not a FIFO (clang would wait on it), and never a bare name clang could take for
+    # an option ("-x…") or a response file ("@x", read even after "--"): absolute
+    regular_file(given, "BPF source")
+    src = Path(_absolute(given))
     cc = clang or os.environ.get("CLANG") or shutil.which("clang")
     if not cc:
         raise BPFNotFoundError(_errno.ENOENT, "clang not found (install clang, or set CLANG)")
-    if output is not None:
-        out = Path(os.fspath(output))
-    else:
-        key = _cache_key(cc, src, cflags, include_dirs) if cache else None
-        stem = src.name[:-len(".bpf.c")] if src.name.endswith(".bpf.c") else src.stem
-        objs = cache_dir() / "objects"
-        objs.mkdir(parents=True, exist_ok=True)
-        if key is not None:
-            out = objs / f"{stem}-{key}.bpf.o"
-            if out.exists():
-                return out
+    with tempfile.TemporaryDirectory(prefix="pylibbpf-") as scratch:
+        arg = _clang_source(src, scratch)
+        if output is not None:
+            out = Path(_absolute(as_path(output, "output")))
+            try:
+                vmlinux_dir = vmlinux_h_path().parent
+            except _CacheError:  # the cache is only a cache: this compile needs none
+                vmlinux_dir = _vmlinux_h_in(Path(scratch), None).parent
         else:
-            out = objs / f"{stem}-{os.getpid()}.bpf.o"
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    proc = subprocess.run(_clang_command(cc, src, tmp, cflags, include_dirs),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0:
+            vmlinux_dir = vmlinux_h_path().parent
+            key = _cache_key(cc, arg, cflags, include_dirs, vmlinux_dir) if cache else None
+            stem = src.name[:-len(".bpf.c")] if src.name.endswith(".bpf.c") else src.stem
+            objs = cache_dir() / "objects"
+            try:
+                objs.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise _cache_error(e, objs) from None
+            if key is not None:
+                out = objs / f"{stem}-{key}.bpf.o"
+                if out.exists():
+                    return out
+            else:
+                out = objs / f"{stem}-{os.getpid()}.bpf.o"
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+        proc = subprocess.run(_clang_command(cc, arg, tmp, cflags, include_dirs, vmlinux_dir),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0 or not tmp.exists():
         try:
             tmp.unlink()
         except FileNotFoundError:
             pass
-        raise CompileError(str(src), proc.stdout)
+        raise CompileError(given, proc.stdout if proc.returncode != 0 else
+                           f"clang exited 0 but wrote no object:\n{proc.stdout}")
     tmp.replace(out)
     if output is None:
         _prune(out)

@@ -32,7 +32,8 @@ class GlobalSection:
 
     Writable before load (every section: the initial value), and after load
     for ``.data``/``.bss``/``.data.*`` (the live memory shared with the
-    programs). ``.rodata`` is frozen by load: writing it then raises.
+    programs). ``.rodata`` is frozen by load: writing it then raises. After a
+    failed load nothing is writable (libbpf may have frozen the memory already).
     """
 
     __slots__ = ("_obj", "_map", "_name", "_vars", "_size")
@@ -72,6 +73,13 @@ class GlobalSection:
         return bytes(raw[var.offset:var.offset + var.size])
 
     def _write(self, var: DataSecVar, data: bytes) -> None:
+        if self._obj._load_attempted and not self._obj.loaded:
+            # libbpf may have mapped the section read-only before the failure (it
+            # freezes .rodata once the map is created): writing there would crash
+            raise BPFError(_errno.EBUSY, f"cannot set {self._name}.{var.name} of "
+                                         f"{self._obj.name!r}: its load() failed, so the "
+                                         "section is no longer writable (open the object "
+                                         "again)")
         if self._obj.loaded and _read_only_after_load(self._name):
             raise BPFError(_errno.EPERM, f"cannot set {self._name}.{var.name} of "
                                          f"{self._obj.name!r}: the section is read-only "

@@ -444,6 +444,9 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                                           "configurable, before load")
         if self._obj is not None and self._obj.loaded:
             raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already loaded")
+        if self._obj is not None and self._obj._load_attempted:
+            raise BPFError(_errno.EBUSY, f"{what}: the load() of Object {self._obj.name!r} "
+                                         "failed (open the object again)")
 
     @property
     def name(self) -> str:

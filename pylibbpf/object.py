@@ -10,6 +10,7 @@ from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optio
 
 from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
+from ._files import open_regular, regular_file
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
                      as_path, bad_ptr, error_from_errno, not_supported)
 from .link import Link, Links
@@ -65,13 +66,18 @@ BPF_F_LINK = 1 << 13
 
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
-    """Refuse what libbpf 1.5 would crash on while opening or loading the object:
-    a struct_ops variable past the end of its section, a struct_ops struct whose
-    members lie outside it, a map in SEC(".maps") of type struct_ops (see
-    ``pylibbpf_object_precheck`` in _csrc/shims.c)."""
+    """Refuse what libbpf 1.5 would crash or hang on while opening or loading the
+    object: BTF with reference cycles or impossible sizes (and what
+    ``pylibbpf_btf_check`` refuses), a struct_ops variable past the end of its
+    section, a struct_ops struct whose members lie outside it, a map in
+    SEC(".maps") of type struct_ops (see ``pylibbpf_object_precheck`` in
+    _csrc/shims.c)."""
     msg = ffi.new("char[]", 512)
     with libbpf_log():  # what libbpf's BTF parser says, it says again in the open
         ret = lib.pylibbpf_object_precheck(path, buf, size, msg, 512)
+    if ret == -_errno.EBADMSG:
+        # BTF libbpf would loop on (a typedef naming itself) or misread
+        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
     if ret < 0:
         raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
                                       f"{to_str(msg)}")
@@ -180,9 +186,8 @@ class Object(LinkHolder, Closeable):
         o.object_name = cstr(name, self._keep)
         o.kconfig = cstr(kconfig, self._keep)
         if btf_custom_path is not None:
-            btf_path = os.fspath(btf_custom_path)
-            if not os.path.exists(btf_path):
-                raise BPFNotFoundError(_errno.ENOENT, f"BTF file {btf_path!r} does not exist")
+            btf_path = as_path(btf_custom_path, "btf_custom_path")
+            regular_file(btf_path, "BTF file", cls=ELFError)  # libbpf reads it at load
             o.btf_custom_path = cstr(btf_path, self._keep)
         if pin_root_path is not None:
             o.pin_root_path = cstr(os.fspath(pin_root_path), self._keep)
@@ -203,23 +208,14 @@ class Object(LinkHolder, Closeable):
             if not isinstance(path, str):
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            # a FIFO or a device would block libbpf's (and libelf's) reads for ever
+            with open_regular(path, "BPF object", cls=ELFError) as f:
+                size = os.fstat(f.fileno()).st_size
                 try:
-                    size = os.fstat(fd).st_size
-                    head = os.read(fd, 64)
-                finally:
-                    os.close(fd)
-            except FileNotFoundError:
-                raise BPFNotFoundError(_errno.ENOENT, f"BPF object {path!r} does not exist") from None
-            except IsADirectoryError:
-                raise ELFError(_errno.EISDIR, f"{path!r} is a directory, not a BPF object") \
-                    from None
-            except OSError as e:
-                hint = ("this user cannot read the file" if e.errno in (_errno.EACCES,
-                                                                       _errno.EPERM) else "")
-                raise error_from_errno(e.errno or _errno.EIO, f"read BPF object {path!r}",
-                                       hint=hint) from None
+                    head = f.read(64)
+                except OSError as e:
+                    raise error_from_errno(e.errno or _errno.EIO,
+                                           f"read BPF object {path!r}") from None
             check_elf_header(head, size, repr(path))
             _precheck(path.encode(), ffi.NULL, 0, repr(path))
             with libbpf_log() as log:

@@ -19,10 +19,12 @@ as ``[unknown]`` (read stacks while the workload runs, or keep it alive).
 from __future__ import annotations
 
 import bisect
+import io
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ._files import open_regular
 from .elf import demangle, process_maps, symbol_index
 from .elf._paths import MapEntry, in_process_root
 
@@ -57,7 +59,7 @@ class KernelSymbols:
 
     def __init__(self, path: str = "/proc/kallsyms") -> None:
         entries: List[Tuple[int, str, str]] = []
-        with open(path) as f:
+        with io.TextIOWrapper(open_regular(path, "kernel symbol file")) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) < 3 or parts[1] not in "tTwW":

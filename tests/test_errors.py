@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from pathlib import Path
 
@@ -125,15 +126,19 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.mark.parametrize("name, message", [
-    # libbpf wraps a truncated 64-bit size into an error pointer outside IS_ERR's range
-    ("fuzz-kcfg-extern-size.bpf.o", "invalid error code"),
+    # an int of 4062735676 bytes: libbpf truncated the kconfig extern's size to int and
+    # wrapped it into an error pointer outside IS_ERR's range (the guard against that
+    # pointer: test_truncated_extern_size_is_a_clean_error); the BTF check refuses the int
+    ("fuzz-kcfg-extern-size.bpf.o",
+     "corrupt BTF: BTF type [2] (int 'int'): 4062735676 bytes holding 25 bits at bit 52"),
     # a bitfield on a zero-size base type made CO-RE relocation divide by zero (SIGFPE)
     ("fuzz-bitfield-size0.bpf.o", "corrupt BTF"),
     # a struct_ops member offset (BTF) far past its struct: libbpf read the map's data
-    # there at load (SIGSEGV in bpf_map__init_kern_struct_ops)
+    # there at load (SIGSEGV in bpf_map__init_kern_struct_ops). The BTF check refuses
+    # any member outside its struct before the struct_ops check sees it
     ("fuzz-struct-ops-member-offset.bpf.o",
-     "struct_ops map 'plb_cc': member 'pkts_acked' of struct tcp_congestion_ops (8 bytes at "
-     "offset 360710184) lies outside the struct's 192 bytes"),
+     "corrupt BTF: BTF type [191] (struct 'tcp_congestion_ops'): member 5 'pkts_acked' ends "
+     "at bit 2885681536, past the 192 bytes of the struct"),
     # a FUNC_PROTO's return type ID, which libbpf's BTF sanity check skips: looked up as
     # NULL and dereferenced when load checks the kfunc externs against the kernel's
     ("fuzz-func-proto-return-type.bpf.o",
@@ -144,6 +149,31 @@ def test_fuzz_findings_are_clean_errors(name, message) -> None:
     """Inputs that once crashed libbpf; run in a child so a regression can't kill the run."""
     out = _in_child(DATA / name)
     assert len(out) == 2 and all(line.startswith("ELFError") and message in line
+                                 for line in out), out
+
+
+def test_truncated_extern_size_is_a_clean_error(tmp_path) -> None:
+    """libbpf 1.5 truncates a kconfig extern's 64-bit size to int and returns it as an
+    error; libbpf_ptr() lets that pointer through (it lies outside IS_ERR's range), and
+    the "object" crashed on first use. The fuzz finding's extern, retyped to an array
+    of 3 GiB (valid BTF), reaches that path: errors.bad_ptr catches the pointer."""
+    import struct
+
+    data = bytearray((DATA / "fuzz-kcfg-extern-size.bpf.o").read_bytes())
+    types = _btf_types(bytes(data))
+    int_id, int_pos = next((i, pos) for i, (n, pos, k, _) in enumerate(types, 1)
+                           if n == "int" and k == 1)
+    struct.pack_into("<III", data, int_pos + 8, 4, 0x01000020, 0)  # a signed 32-bit int
+    arr_id, arr_pos = next((i, pos) for i, (_, pos, k, _) in enumerate(types, 1)
+                           if k == 3 and struct.unpack_from("<I", data, pos + 12)[0] == int_id)
+    struct.pack_into("<I", data, arr_pos + 20, 0x30000000)  # int[0x30000000]: 3 GiB
+    var_pos = next(pos for n, pos, k, _ in types if n == "CONFIG_PYLIBBPF_TEST_VALUE")
+    struct.pack_into("<I", data, var_pos + 8, arr_id)
+    path = tmp_path / "extern.bpf.o"
+    path.write_bytes(bytes(data))
+    out = _in_child(path)
+    assert len(out) == 2 and all(line.startswith("ELFError ") and "libbpf returned the "
+                                 "invalid error code -1073741824" in line
                                  for line in out), out
 
 
@@ -191,7 +221,7 @@ def _sections(data: bytes) -> dict:
     names = hdrs[shstrndx][4]
     out = {}
     for h in hdrs:
-        name = data[names + h[0]:data.index(b"\0", names + h[0])].decode()
+        name = data[names + h[0]:data.index(b"\0", names + h[0])].decode(errors="replace")
         out[name] = (h[4], h[5], h[6])
     return out
 
@@ -296,9 +326,10 @@ def _bitfield_not_in_kernel(d: bytearray) -> None:
     (_wrap_legacy_offset, "struct_ops map 'plb_cc_legacy' (struct tcp_congestion_ops, 192 bytes "
                           "at offset 4294967280) lies past the end of section .struct_ops "
                           "(192 bytes)"),
-    # a relocated function pointer written past the struct's copy (heap overflow at open)
-    (_shrink_below_init, "struct_ops map 'plb_cc': member 'init' of struct tcp_congestion_ops "
-                         "(8 bytes at offset"),
+    # a relocated function pointer written past the struct's copy (heap overflow at open);
+    # refused by the BTF check (members inside their struct) before the struct_ops one
+    (_shrink_below_init, "corrupt BTF: BTF type [191] (struct 'tcp_congestion_ops'): member "
+                         "16 'init' ends at bit 1152, past the 140 bytes of the struct"),
     # libbpf takes any map of that type for a struct_ops map: NULL struct_ops data
     (_struct_ops_in_maps, "map 'init_calls' in section .maps is declared "
                           "BPF_MAP_TYPE_STRUCT_OPS"),
@@ -315,7 +346,8 @@ def test_corrupt_struct_ops_layouts_are_clean_errors(bpf_objects, tmp_path, muta
     path = tmp_path / "corrupt.bpf.o"
     path.write_bytes(bytes(data))
     out = _in_child(path)
-    assert len(out) == 2 and all(line.startswith("ELFError " + message) for line in out), out
+    assert len(out) == 2 and all(line.startswith("ELFError ") and message in line
+                                 for line in out), out
 
 
 def test_struct_ops_initial_value_is_the_objects_struct(bpf_objects, tmp_path) -> None:
@@ -348,3 +380,183 @@ def test_global_data_max_entries_is_refused(bpf_objects) -> None:
         obj.maps["actions"].max_entries = 8  # ordinary maps still resize
         obj.load()
         assert obj.maps["actions"].info().max_entries == 8
+
+
+# --- BTF reference cycles and impossible sizes (shims.c: pylibbpf_btf_graph_check) -------
+
+def _btf_id(data: bytes, name: str, kind: int) -> tuple:
+    """(type ID, file offset) of the first BTF type ``name`` of ``kind``."""
+    return next((i, pos) for i, (n, pos, k, _) in enumerate(_btf_types(data), 1)
+                if n == name and k == kind)
+
+
+def _typedef_to_itself(d: bytearray) -> int:
+    import struct
+
+    # pid_t: task_struct's pid, read with CO-RE; libbpf's relocation loops on it for ever
+    tid, pos = _btf_id(bytes(d), "pid_t", 8)
+    struct.pack_into("<I", d, pos + 8, tid)
+    return tid
+
+
+def _typedef_loop(d: bytearray) -> int:
+    import struct
+
+    # pid_t -> __kernel_pid_t -> back to pid_t
+    tid, _ = _btf_id(bytes(d), "pid_t", 8)
+    _, pos = _btf_id(bytes(d), "__kernel_pid_t", 8)
+    struct.pack_into("<I", d, pos + 8, tid)
+    return tid
+
+
+def _struct_holds_itself(d: bytearray) -> int:
+    import struct
+
+    tid, _ = _btf_id(bytes(d), "seen", 4)
+    struct.pack_into("<I", d, _member(bytes(d), "seen", "tgid") + 4, tid)
+    return tid
+
+
+def _array_of_itself(d: bytearray) -> int:
+    import struct
+
+    # the type of struct seen's comm: char[16]
+    at = _member(bytes(d), "seen", "comm")
+    tid, = struct.unpack_from("<I", d, at + 4)
+    struct.pack_into("<I", d, _btf_types(bytes(d))[tid - 1][1] + 12, tid)  # element type
+    return tid
+
+
+def _pointer_to_itself(d: bytearray) -> int:
+    import struct
+
+    tid, pos = next((i, pos) for i, (_, pos, k, _) in enumerate(_btf_types(bytes(d)), 1)
+                    if k == 2)
+    struct.pack_into("<I", d, pos + 8, tid)
+    return tid
+
+
+def _int_of_absurd_size(d: bytearray) -> int:
+    import struct
+
+    tid, pos = _btf_id(bytes(d), "unsigned int", 1)
+    struct.pack_into("<I", d, pos + 8, 1 << 31)
+    return tid
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (_typedef_to_itself, "(typedef 'pid_t') refers back to itself: [{id}] -> [{id}]"),
+    (_typedef_loop, "(typedef 'pid_t') refers back to itself: [{id}] -> [{next}] -> [{id}]"),
+    (_struct_holds_itself, "(struct 'seen') refers back to itself: [{id}] -> [{id}]"),
+    (_array_of_itself, "(array '') refers back to itself: [{id}] -> [{id}]"),
+    (_pointer_to_itself, "(pointer '') refers back to itself: [{id}] -> [{id}] (a pointer "
+                         "that never reaches a struct or union)"),
+    (_int_of_absurd_size, "(int 'unsigned int'): 2147483648 bytes holding 32 bits at bit 0"),
+], ids=["typedef-self", "typedef-loop", "struct-by-value", "array", "pointer", "int-size"])
+def test_btf_cycles_and_absurd_sizes_are_refused(bpf_objects, tmp_path, mutate,
+                                                 message) -> None:
+    """A typedef naming itself made load() spin for ever inside libbpf's CO-RE code,
+    with the GIL released (Ctrl-C did nothing). Such BTF is refused at open with
+    ELFError naming the type, from a path and from bytes, and by vmlinux_h(). The
+    child runs under a timeout, so a regression fails rather than hangs."""
+    import struct
+    import subprocess
+
+    data = bytearray(bpf_objects["core_task"].read_bytes())
+    tid = mutate(data)
+    path = tmp_path / "cycle.bpf.o"
+    path.write_bytes(bytes(data))
+    nxt = struct.unpack_from("<I", data, _btf_types(bytes(data))[tid - 1][1] + 8)[0]
+    expected = f"corrupt BTF: BTF type [{tid}] " + message.format(id=tid, next=nxt)
+    code = (f"import pylibbpf, pylibbpf.btf\np = {str(path)!r}\n"
+            "for src in (p, open(p, 'rb').read()):\n"
+            "    try:\n        with pylibbpf.Object(src) as o:\n            o.load()\n"
+            "        print('loaded')\n"
+            "    except pylibbpf.BPFError as e:\n        print(type(e).__name__, e)\n"
+            "try:\n    pylibbpf.btf.vmlinux_h(p)\n    print('dumped')\n"
+            "except pylibbpf.BPFError as e:\n    print(type(e).__name__, e)\n")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, **same_pylibbpf())
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"open/load/dump of the corrupt object hung: {e.stdout!r}")
+    assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-500:]}"
+    out = res.stdout.splitlines()
+    assert len(out) == 3, out
+    for line, what in zip(out, ("open BPF object ", "open BPF object <bytes>: ",
+                                "load BTF from ")):
+        assert line.startswith("ELFError " + what) and expected in line, (line, expected)
+
+
+# --- FIFOs and devices where a file is expected -------------------------------------------
+
+@pytest.mark.parametrize("call, what, cls", [
+    ("pylibbpf.Object(p)", "BPF object", "ELFError"),
+    ("pylibbpf.Object(obj, btf_custom_path=p)", "BTF file", "ELFError"),
+    ("pylibbpf.elf.functions(p)", "binary", "ELFError"),
+    ("pylibbpf.elf.symbol_index(p)", "binary", "ELFError"),
+    ("pylibbpf.elf.resolve(p, 'main')", "binary", "ELFError"),
+    ("pylibbpf.symbolize.ElfSymbols(p)", "binary", "ELFError"),
+    ("pylibbpf.symbolize.KernelSymbols(p)", "kernel symbol file", "BPFError"),
+    ("pylibbpf.btf.vmlinux_h(p)", "BTF file", "ELFError"),
+    ("pylibbpf.vmlinux_h_path(p)", "BTF file", "BPFError"),
+    ("pylibbpf.compile(p, p + '.o')", "BPF source", "BPFError"),
+], ids=["Object", "btf_custom_path", "elf.functions", "elf.symbol_index", "elf.resolve",
+        "ElfSymbols", "KernelSymbols", "vmlinux_h", "vmlinux_h_path", "compile"])
+def test_fifos_are_refused_not_read(bpf_objects, tmp_path, call, what, cls) -> None:
+    """Every path pylibbpf reads must be a regular file: a FIFO blocked open() or the
+    first read for ever (inside libbpf, libelf or pyelftools: Ctrl-C did nothing).
+    The child runs under a timeout, so a regression fails rather than hangs."""
+    import subprocess
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import pylibbpf, pylibbpf.btf, pylibbpf.elf, pylibbpf.symbolize\n"
+            f"p, obj = {str(fifo)!r}, {str(bpf_objects['core_task'])!r}\n"
+            f"try:\n    {call}\n    print('no error')\n"
+            "except pylibbpf.BPFError as e:\n"
+            "    print(type(e).__name__, isinstance(e, getattr(pylibbpf, "
+            f"{cls!r})), e)\n")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, **same_pylibbpf())
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{call} blocked on a FIFO")
+    assert res.returncode == 0, res.stderr[-500:]
+    assert res.stdout.split(" ", 1)[1].startswith(
+        f"True {what} '{fifo}' is a FIFO (named pipe), not a regular file"), res.stdout
+
+
+def test_valid_btf_passes_the_checks(bpf_objects) -> None:
+    """The BTF checks ask only what compilers and the kernel produce: every test object
+    opens, and the running kernel's BTF passes them."""
+    from pylibbpf._ffi import ffi, lib
+
+    for path in bpf_objects.values():
+        pylibbpf.Object(path).close()
+        pylibbpf.Object(path.read_bytes()).close()
+    btf = lib.btf__load_vmlinux_btf()
+    assert btf != ffi.NULL
+    try:
+        msg = ffi.new("char[]", 512)
+        assert lib.pylibbpf_btf_check(btf, msg, 512) == 0, ffi.string(msg)
+    finally:
+        lib.btf__free(btf)
+
+
+def test_a_fifo_as_network_namespace_is_refused(tmp_path) -> None:
+    """in_netns() opened the path blocking: a FIFO's open waited for a writer for ever."""
+    import subprocess
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import pylibbpf\ntry:\n"
+            f"    with pylibbpf.in_netns({str(fifo)!r}):\n        print('entered')\n"
+            "except pylibbpf.BPFError as e:\n    print(type(e).__name__, e)\n")
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, **same_pylibbpf())
+    except subprocess.TimeoutExpired:
+        pytest.fail("in_netns() blocked on a FIFO")
+    assert res.stdout.startswith(f"BPFError enter network namespace ({fifo}): Invalid "
+                                 "argument"), res.stdout + res.stderr

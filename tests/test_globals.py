@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
+import subprocess
+import sys
 
 import pytest
 
 import pylibbpf
+from _children import same_pylibbpf
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -78,3 +82,42 @@ def test_closed_object_sections_raise(bpf_objects) -> None:
         bss.hits
     with pytest.raises(pylibbpf.ClosedError):
         o.rodata
+
+
+#: a child: load an object the verifier rejects, then set its globals (after libbpf
+#: froze and remapped .rodata read-only, so a write there would be a SIGSEGV)
+_AFTER_FAILED_LOAD = r"""
+import sys, pylibbpf
+obj = pylibbpf.Object(sys.argv[1])
+obj.rodata.knob = 3
+try:
+    obj.load()
+except pylibbpf.VerifierError as e:
+    print("rejected", e.program)
+for section, name, value in ((".rodata", "knob", 7), (".bss", "seen", 5)):
+    try:
+        obj.section(section)[name] = value
+    except pylibbpf.BPFError as e:
+        print(section, e.errno, e)
+try:
+    obj.maps[".rodata"].initial_value = bytes(4)
+except pylibbpf.BPFError as e:
+    print("initial_value", e.errno, e)
+print("values", obj.rodata.knob, obj.bss.seen)
+"""
+
+
+def test_setting_globals_after_a_failed_load_is_refused(bpf_objects) -> None:
+    proc = subprocess.run([sys.executable, "-c", _AFTER_FAILED_LOAD,
+                           str(bpf_objects["rejected_rodata"])],
+                          capture_output=True, text=True, timeout=60, **same_pylibbpf())
+    assert proc.returncode == 0, proc.stderr  # not -SIGSEGV
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "rejected unchecked_read_knob"
+    for section, name in ((".rodata", "knob"), (".bss", "seen")):
+        line = next(ln for ln in lines if ln.startswith(section + " "))
+        assert line.startswith(f"{section} {errno.EBUSY} cannot set {section}.{name} of "
+                               "'rejected_rodata': its load() failed"), line
+    assert any(ln.startswith(f"initial_value {errno.EBUSY} set initial value: the load() "
+                             "of Object 'rejected_rodata' failed") for ln in lines), lines
+    assert lines[-1] == "values 3 0"  # reading stays possible, and nothing was written

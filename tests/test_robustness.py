@@ -75,6 +75,36 @@ def test_unreadable_file_is_not_blamed_on_capabilities(nobody) -> None:
     assert "cannot read the file" in res.stdout and "CAP_BPF" not in res.stdout, res.stdout
 
 
+def test_compile_with_an_unwritable_home(nobody) -> None:
+    """A user whose HOME can't be written (nobody's is /nonexistent) got a raw
+    PermissionError from compile(), even with output= given, which needs no cache:
+    vmlinux.h then goes to a temporary directory. Without output=, the error is a
+    BPFError naming the cache directory and how to choose another."""
+    d = nobody.new_dir()
+    os.chown(d, nobody.uid, nobody.gid)
+    src = d / "t.bpf.c"
+    src.write_text('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
+                   'int answer = 42;\nchar LICENSE[] SEC("license") = "GPL";\n')
+    src.chmod(0o644)
+    code = textwrap.dedent(f"""
+        import pylibbpf
+        out = pylibbpf.compile({str(src)!r}, {str(d / "t.bpf.o")!r})
+        with pylibbpf.Object(out) as obj:
+            print("compiled", out, obj.data.answer)
+        try:
+            pylibbpf.compile({str(src)!r})
+        except pylibbpf.BPFError as e:
+            print(isinstance(e, pylibbpf.BPFPermissionError), str(e).replace("\\n", " | "))
+    """)
+    res = nobody.run(code, env={"HOME": "/nonexistent", "PYLIBBPF_CACHE": ""}, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"compiled {d / 't.bpf.o'} 42", lines
+    assert lines[1].startswith("True write pylibbpf's cache directory "
+                               "'/nonexistent/.cache/pylibbpf': Permission denied"), lines
+    assert "set PYLIBBPF_CACHE" in lines[1] and "CAP_BPF" not in lines[1], lines
+
+
 def test_open_load_attach_trigger_close_cycles_do_not_leak(bpf_objects) -> None:
     path = bpf_objects["core_task"]
     key = struct.pack("I", os.getpid())

@@ -108,12 +108,17 @@ static void pylibbpf_strbuf_free(struct pylibbpf_strbuf *buf)
  *   FUNC_PROTO's return type; a bad one is looked up as NULL and dereferenced
  *   (skip_mods_and_typedefs(), from the kfunc extern check at load, and
  *   btf_dump indexes its state array with it).
- * Checked before load (and before dumping a BTF file); returns 0, or -EINVAL
- * with a message. */
+ * - reference cycles and impossible sizes (pylibbpf_btf_graph_check below).
+ * Checked before open (pylibbpf_object_precheck), before load, and before
+ * dumping a BTF file; returns 0, or -EINVAL with a message. */
+static int pylibbpf_btf_graph_check(const struct btf *btf, char *msg, size_t len);
+
 static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
 {
     __u32 n = btf__type_cnt(btf), id, i;
 
+    if (pylibbpf_btf_graph_check(btf, msg, len))
+        return -EINVAL;
     for (id = 1; id < n; id++) {
         const struct btf_type *t = btf__type_by_id(btf, id);
         const struct btf_member *m;
@@ -180,6 +185,233 @@ static const char *pylibbpf_btf_name(const struct btf *btf, __u32 off, const cha
     const char *name = btf__name_by_offset(btf, off);
 
     return name && name[0] ? name : dflt;
+}
+
+/* --- BTF reference cycles and sizes ------------------------------------------
+ *
+ * btf__new() checks that every type ID a type refers to exists, not that the
+ * references end: a typedef (or const, volatile, restrict, type tag) naming
+ * itself, directly or around a loop, makes libbpf's skip_mods_and_typedefs()
+ * (open, CO-RE relocation at load) spin forever with the GIL released, and a
+ * struct holding itself by value makes btf__align_of() recurse until the stack
+ * ends. C can only make a type refer to itself through a pointer to a struct or
+ * union, so the checks are:
+ * - following every reference but a pointer's (modifiers, typedefs, type tags,
+ *   array elements and indexes, members, function prototypes' return and
+ *   parameter types, functions, variables, declaration tags, section
+ *   variables) never comes back to a type;
+ * - following pointers, modifiers, typedefs and type tags alone never comes
+ *   back either (a pointer to itself);
+ * - ints, enums and floats have the sizes the kernel accepts, arrays fit in
+ *   4 GiB, and members lie inside their struct or union.
+ * Returns 0, or -EINVAL with a message naming the type. */
+#define PYLIBBPF_WHITE 0
+#define PYLIBBPF_GREY 1
+#define PYLIBBPF_BLACK 2
+
+static int pylibbpf_btf_is_chain(const struct btf_type *t)
+{
+    return btf_is_ptr(t) || btf_is_mod(t) || btf_is_typedef(t);
+}
+
+/* The k-th type t refers to (k from 0), or -1 after the last. With chain_only,
+ * only pointers, modifiers, typedefs and type tags refer to anything; without,
+ * everything but pointers. */
+static long pylibbpf_btf_ref(const struct btf_type *t, __u32 k, int chain_only)
+{
+    if (chain_only) {
+        if (!pylibbpf_btf_is_chain(t))
+            return -1;
+        return k == 0 ? (long)t->type : -1;
+    }
+    switch (btf_kind(t)) {
+    case BTF_KIND_TYPEDEF: case BTF_KIND_VOLATILE: case BTF_KIND_CONST:
+    case BTF_KIND_RESTRICT: case BTF_KIND_TYPE_TAG: case BTF_KIND_FUNC:
+    case BTF_KIND_VAR: case BTF_KIND_DECL_TAG:
+        return k == 0 ? (long)t->type : -1;
+    case BTF_KIND_ARRAY:
+        return k == 0 ? (long)btf_array(t)->type : k == 1 ? (long)btf_array(t)->index_type : -1;
+    case BTF_KIND_STRUCT: case BTF_KIND_UNION:
+        return k < btf_vlen(t) ? (long)btf_members(t)[k].type : -1;
+    case BTF_KIND_FUNC_PROTO:
+        return k == 0 ? (long)t->type : k <= btf_vlen(t) ? (long)btf_params(t)[k - 1].type : -1;
+    case BTF_KIND_DATASEC:
+        return k < btf_vlen(t) ? (long)btf_var_secinfos(t)[k].type : -1;
+    default:
+        return -1;
+    }
+}
+
+static const char *pylibbpf_btf_kind_name(const struct btf_type *t)
+{
+    static const char *const names[] = {
+        "void", "int", "pointer", "array", "struct", "union", "enum", "forward declaration",
+        "typedef", "volatile", "const", "restrict", "function", "function prototype",
+        "variable", "section", "float", "declaration tag", "type tag", "enum64",
+    };
+    __u16 k = btf_kind(t);
+
+    return k < sizeof(names) / sizeof(names[0]) ? names[k] : "type";
+}
+
+/* Depth-first, without recursion (vmlinux BTF has 100,000+ types). */
+static int pylibbpf_btf_cycle_check(const struct btf *btf, int chain_only, unsigned char *color,
+                                    __u32 *stack, __u32 *next, char *msg, size_t len)
+{
+    __u32 n = btf__type_cnt(btf), root;
+
+    memset(color, PYLIBBPF_WHITE, n);
+    for (root = 1; root < n; root++) {
+        __u32 depth = 0;
+
+        if (color[root] != PYLIBBPF_WHITE)
+            continue;
+        color[root] = PYLIBBPF_GREY;
+        stack[0] = root;
+        next[0] = 0;
+        depth = 1;
+        while (depth) {
+            __u32 id = stack[depth - 1];
+            const struct btf_type *t = btf__type_by_id(btf, id);
+            long ref = t ? pylibbpf_btf_ref(t, next[depth - 1]++, chain_only) : -1;
+
+            if (ref < 0) {
+                color[id] = PYLIBBPF_BLACK;
+                depth--;
+                continue;
+            }
+            if (ref == 0 || (__u32)ref >= n || color[ref] == PYLIBBPF_BLACK)
+                continue;  /* void; a missing ID is reported elsewhere */
+            if (color[ref] == PYLIBBPF_GREY) {
+                __u32 from = depth - 1, i;
+                size_t used;
+
+                while (stack[from] != (__u32)ref)
+                    from--;
+                t = btf__type_by_id(btf, (__u32)ref);
+                used = (size_t)snprintf(msg, len, "BTF type [%u] (%s '%s') refers back to "
+                                        "itself: [%u]", (__u32)ref, pylibbpf_btf_kind_name(t),
+                                        pylibbpf_btf_name(btf, t->name_off, ""), (__u32)ref);
+                for (i = from + 1; i < depth && used < len; i++) {
+                    if (i - from > 8) {
+                        used += (size_t)snprintf(msg + used, len - used, " -> ...");
+                        break;
+                    }
+                    used += (size_t)snprintf(msg + used, len - used, " -> [%u]", stack[i]);
+                }
+                if (used < len)
+                    snprintf(msg + used, len - used, " -> [%u]%s", (__u32)ref,
+                             chain_only ? " (a pointer that never reaches a struct or union)"
+                                        : "");
+                return -EINVAL;
+            }
+            color[ref] = PYLIBBPF_GREY;
+            stack[depth] = (__u32)ref;
+            next[depth] = 0;
+            depth++;
+        }
+    }
+    return 0;
+}
+
+static int pylibbpf_btf_size_check(const struct btf *btf, char *msg, size_t len)
+{
+    __u32 n = btf__type_cnt(btf), id, i;
+
+    for (id = 1; id < n; id++) {
+        const struct btf_type *t = btf__type_by_id(btf, id);
+        const char *name;
+
+        if (!t)
+            continue;
+        name = pylibbpf_btf_name(btf, t->name_off, "");
+        if (btf_is_int(t)) {
+            __u32 bits = btf_int_bits(t), off = btf_int_offset(t);
+
+            if ((t->size != 1 && t->size != 2 && t->size != 4 && t->size != 8 &&
+                 t->size != 16) || bits > t->size * 8 || off + bits > t->size * 8) {
+                snprintf(msg, len, "BTF type [%u] (int '%s'): %u bytes holding %u bits at "
+                         "bit %u", id, name, t->size, bits, off);
+                return -EINVAL;
+            }
+        } else if (btf_is_any_enum(t)) {
+            if (t->size != 1 && t->size != 2 && t->size != 4 && t->size != 8) {
+                snprintf(msg, len, "BTF type [%u] (enum '%s'): a size of %u bytes", id, name,
+                         t->size);
+                return -EINVAL;
+            }
+        } else if (btf_is_float(t)) {
+            if (t->size != 2 && t->size != 4 && t->size != 8 && t->size != 12 &&
+                t->size != 16) {
+                snprintf(msg, len, "BTF type [%u] (float '%s'): a size of %u bytes", id, name,
+                         t->size);
+                return -EINVAL;
+            }
+        } else if (btf_is_array(t)) {
+            __s64 size = btf__resolve_size(btf, id);
+
+            if (size == -E2BIG) {
+                snprintf(msg, len, "BTF type [%u] (array): %u elements of type [%u] do not "
+                         "fit in 4 GiB", id, btf_array(t)->nelems, btf_array(t)->type);
+                return -EINVAL;
+            }
+        } else if (btf_is_composite(t)) {
+            const struct btf_member *m = btf_members(t);
+
+            for (i = 0; i < btf_vlen(t); i++, m++) {
+                __u64 off = btf_member_bit_offset(t, i), end;
+                __u32 bits = btf_member_bitfield_size(t, i);
+                const struct btf_type *mt;
+
+                if (bits) {
+                    end = off + bits;
+                } else {
+                    __s64 msize = btf__resolve_size(btf, m->type);
+
+                    if (msize < 0)
+                        continue;  /* not sized (libbpf or the kernel say so) */
+                    mt = pylibbpf_skip_mods(btf, m->type);
+                    if (mt && btf_is_int(mt) && !btf_kflag(t))
+                        /* an old-style bitfield: the int's own bits count */
+                        end = off + btf_int_offset(mt) + btf_int_bits(mt);
+                    else
+                        end = off + (__u64)msize * 8;
+                }
+                if (end > (__u64)t->size * 8) {
+                    snprintf(msg, len, "BTF type [%u] (%s '%s'): member %u '%s' ends at bit "
+                             "%llu, past the %u bytes of the %s", id,
+                             pylibbpf_btf_kind_name(t), name, i,
+                             pylibbpf_btf_name(btf, m->name_off, ""), (unsigned long long)end,
+                             t->size, pylibbpf_btf_kind_name(t));
+                    return -EINVAL;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int pylibbpf_btf_graph_check(const struct btf *btf, char *msg, size_t len)
+{
+    __u32 n = btf__type_cnt(btf);
+    unsigned char *color = malloc(n);
+    __u32 *stack = malloc(sizeof(__u32) * n), *next = malloc(sizeof(__u32) * n);
+    int ret;
+
+    if (!color || !stack || !next) {
+        ret = 0;  /* no memory to check: libbpf will fail soon enough */
+        goto out;
+    }
+    ret = pylibbpf_btf_cycle_check(btf, 0, color, stack, next, msg, len);
+    if (!ret)
+        ret = pylibbpf_btf_cycle_check(btf, 1, color, stack, next, msg, len);
+    if (!ret)
+        ret = pylibbpf_btf_size_check(btf, msg, len);
+out:
+    free(color);
+    free(stack);
+    free(next);
+    return ret;
 }
 
 /* Every member of struct type_id (the value of struct_ops map `map`) inside
@@ -388,8 +620,9 @@ static int pylibbpf_is_struct_ops_sec(const char *name)
 
 /* Before bpf_object__open: the ELF file `path`, or `size` bytes at `buf`,
  * read with libelf as libbpf reads it. Returns 0 (also when libelf or libbpf's
- * BTF parser refuse the input: libbpf then reports it), or -EINVAL with a
- * message. */
+ * BTF parser refuse the input: libbpf then reports it), -EBADMSG with a message
+ * for BTF pylibbpf_btf_check refuses, or -EINVAL with a message for struct_ops
+ * data. */
 static int pylibbpf_object_precheck(const char *path, const void *buf, size_t size,
                                     char *msg, size_t len)
 {
@@ -443,13 +676,20 @@ static int pylibbpf_object_precheck(const char *path, const void *buf, size_t si
             has_st_ops = 1;
         }
     }
-    if (!btf_data || !btf_data->d_buf || !syms || !(has_maps || has_st_ops))
+    if (!btf_data || !btf_data->d_buf)
         goto out;
     btf = btf__new(btf_data->d_buf, btf_data->d_size);
     if (!btf || (unsigned long)btf >= (unsigned long)-4095L) {
         btf = NULL;
         goto out;
     }
+    /* libbpf walks type chains from open on (map definitions, externs) */
+    if (pylibbpf_btf_check(btf, msg, len)) {
+        ret = -EBADMSG;
+        goto out;
+    }
+    if (!syms || !(has_maps || has_st_ops))
+        goto out;
     if (has_maps) {
         ret = pylibbpf_btf_maps_check(btf, msg, len);
         if (ret)

@@ -58,7 +58,7 @@ def in_netns(netns: Union[str, "os.PathLike[str]", int]) -> Iterator[None]:
             path = f"/run/netns/{path}"
         label = path
         try:
-            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO: no wait
         except FileNotFoundError:
             raise BPFNotFoundError(_errno.ENOENT,
                                    f"no network namespace {netns!r} ({path})") from None
@@ -159,7 +159,7 @@ def open_netns(netns: Union[PathLike, int, None]) -> Tuple[int, str]:
     if "/" not in path:
         path = f"/run/netns/{path}"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO: no wait
     except FileNotFoundError:
         raise BPFNotFoundError(_errno.ENOENT,
                                f"no network namespace at {path!r}") from None

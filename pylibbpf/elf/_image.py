@@ -19,7 +19,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..errors import ELFError, BPFNotFoundError, BPFPermissionError
+from .._files import open_regular
+from ..errors import ELFError
 
 __all__ = ["ElfImage", "Segment", "SectionInfo", "SymbolTable", "Identity", "file_identity"]
 
@@ -316,14 +317,8 @@ def _iter_nonzero(data: bytes) -> Iterator[int]:
 
 
 def _open(path: str) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise BPFNotFoundError(_errno.ENOENT, f"binary {path!r} does not exist") from None
-    except PermissionError:
-        raise BPFPermissionError(_errno.EACCES, f"cannot read binary {path!r}") from None
-    except IsADirectoryError:
-        raise ELFError(_errno.EISDIR, f"{path!r} is a directory, not an ELF file") from None
+    """The binary, opened; a FIFO or device (whose reads could block) is refused."""
+    return open_regular(path, "binary", cls=ELFError)
 
 
 class ElfImage:

@@ -2,7 +2,6 @@
 glob/regex listing, with a separate debug file used for stripped binaries."""
 from __future__ import annotations
 
-import errno as _errno
 import fnmatch
 import itertools
 import operator
@@ -13,7 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import BPFNotFoundError
+from .._files import regular_file
+from ..errors import ELFError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
@@ -327,10 +327,7 @@ def symbol_index(path: PathLike) -> SymbolIndex:
     """The symbol index of the ELF file at ``path``, cached per file identity
     (device, inode, size, mtime): a rebuilt file is read again."""
     p = os.fspath(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise BPFNotFoundError(_errno.ENOENT, f"binary {p!r} does not exist") from None
+    st = regular_file(p, "binary", cls=ELFError)  # a FIFO's read would block for ever
     key = file_identity(st)
     with _cache_lock:
         idx = _cache.get(key)

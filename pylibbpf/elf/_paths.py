@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .._files import open_regular
 from ..errors import BPFNotFoundError
 
 __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "process_maps",
@@ -46,7 +47,7 @@ def default_library_dirs() -> List[str]:
 def _elf_ident(path: str) -> Optional[Tuple[int, int, int]]:
     """(class, data encoding, e_machine) of an ELF file, or None when it is not one."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "library") as f:  # a FIFO's read would block
             head = f.read(20)
     except OSError:
         return None
@@ -105,7 +106,7 @@ def _rank(basename: str) -> Tuple[int, int, Tuple[int, ...]]:
 def ld_so_cache(path: str = LD_SO_CACHE) -> List[Tuple[str, str, int]]:
     """Entries of ``/etc/ld.so.cache``: (soname, path, flags), in cache order."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "loader cache") as f:
             data = f.read()
     except OSError:
         return []
@@ -342,7 +343,7 @@ def _crc_ok(path: str, crc: int) -> bool:
         return True
     value = 0
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "debug file") as f:
             while True:
                 chunk = f.read(1 << 20)
                 if not chunk:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple, Union
 
+from .._files import regular_file
 from ..errors import BPFError, BPFNotFoundError, ELFError
 from ._index import Symbol, SymbolIndex, split_version, symbol_index
 from ._paths import (check_pid, find_library_explained, is_library_name, library_candidates,
@@ -113,10 +114,7 @@ def resolve_binary(binary: PathLike, *, pid: Optional[int] = None) -> Target:
         check_pid(pid)
         return _binary_in_process(given, pid)
     if "/" in given:
-        if not os.path.exists(given):
-            raise BPFNotFoundError(_errno.ENOENT, f"binary {given!r} does not exist")
-        if os.path.isdir(given):
-            raise ELFError(_errno.EISDIR, f"binary {given!r} is a directory")
+        regular_file(given, "binary", cls=ELFError)  # not a directory, FIFO, device
         return Target(given, given, None, "given as a path")
     order = ("library", "executable") if is_library_name(given) else ("executable", "library")
     for kind in order:

@@ -1,0 +1,72 @@
+"""Opening files a user names: only regular files, never a blocking read.
+
+A FIFO (or a terminal, a socket, a character device) named where a file is
+expected would make ``open()`` or the first ``read()`` wait for ever, inside
+libbpf, libelf, clang or pyelftools. Every path a user gives pylibbpf to read
+goes through :func:`regular_file` (before handing it to C code that opens it
+itself) or :func:`open_regular` (before reading it in Python).
+"""
+from __future__ import annotations
+
+import errno as _errno
+import fcntl
+import io
+import os
+import stat
+from typing import BinaryIO, Type
+
+from .errors import BPFError, BPFNotFoundError, error_from_errno
+
+__all__ = ["regular_file", "open_regular"]
+
+_KINDS = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
+          (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def _refuse(st: os.stat_result, path: str, what: str, cls: Type[BPFError]) -> None:
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise cls(_errno.EISDIR, f"{what} {path!r} is a directory, not a regular file")
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "special file")
+    raise cls(_errno.EINVAL, f"{what} {path!r} is a {kind}, not a regular file "
+                             "(reading it could block for ever)")
+
+
+def _os_error(e: OSError, path: str, what: str) -> BPFError:
+    if isinstance(e, FileNotFoundError):
+        return BPFNotFoundError(_errno.ENOENT, f"{what} {path!r} does not exist")
+    hint = "this user cannot read the file" if e.errno in (_errno.EACCES, _errno.EPERM) else ""
+    return error_from_errno(e.errno or _errno.EIO, f"read {what} {path!r}", hint=hint)
+
+
+def regular_file(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> os.stat_result:
+    """The ``stat`` of ``path`` if it is a regular file (symbolic links followed);
+    otherwise a :class:`BPFError` (``cls``) naming ``what`` and the path:
+    BPFNotFoundError when it is missing. Nothing is opened."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise _os_error(e, path, what) from None
+    _refuse(st, path, what, cls)
+    return st
+
+
+def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> BinaryIO:
+    """``open(path, "rb")`` of a regular file, as :func:`regular_file` checks it:
+    checked first by ``stat``, then again on the opened descriptor (opened
+    non-blocking, so a FIFO swapped in meanwhile can't block the open either)."""
+    regular_file(path, what, cls=cls)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise _os_error(e, path, what) from None
+    try:
+        _refuse(os.fstat(fd), path, what, cls)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        raw = io.FileIO(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    raw.name = path  # as open() names it (error messages show f.name)
+    return io.BufferedReader(raw)
