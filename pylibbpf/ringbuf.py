@@ -205,6 +205,8 @@ class _Source:
         return n
 
 
+_NO_RECORD = object()
+
 #: async iteration consumes at least this often, whatever readiness says
 ASYNC_RECHECK_S = 0.25
 
@@ -227,6 +229,7 @@ class _Reader(Closeable):
         self._closed = False  # the C buffer is made by the first add(): _ptr can't tell
         self._lock = threading.RLock()
         self._users = 0
+        self._out: List[Any] = []  # records read() took but did not return yet
 
     def _check(self) -> Any:
         if self._ptr is None:
@@ -381,16 +384,26 @@ class _Reader(Closeable):
     def read(self, timeout_ms: int = 0) -> List[Any]:
         """Records of maps without a callback: what is queued, else what arrives
         within ``timeout_ms``. Exactly-once: an exception (e.g. from a signal
-        handler) before this returns leaves every record queued."""
+        handler) before this returns leaves every record queued, and the next
+        read() or iteration hands it over."""
         self._check()
-        if not self._queue:
+        if not self._queue and not self._out:
             self.poll(timeout_ms)
-        fresh: Deque[Any] = deque()
-        out: List[Any] = []
-        for recs in self._queue:
-            out.extend(recs.rest())      # decoded, still queued
-        self._queue = fresh              # taken, in one step (no call can raise between)
+        q, out = self._queue, self._out
+        while q:
+            out.extend(q[0])     # taken into self._out in one C call: progress is kept
+            q.popleft()          # (spent; harmless when an exception skips it)
+        fresh: List[Any] = []
+        self._out = fresh        # handed over: no call (so no exception) until the return
         return out
+
+    def _leftovers(self) -> Iterator[Any]:
+        """What an interrupted read() had taken, one record at a time (each
+        taken as it is handed over: the iterator pops in C)."""
+        try:
+            yield from iter(functools.partial(self._out.pop, 0), _NO_RECORD)
+        except IndexError:
+            pass
 
     def records(self, timeout_ms: int = -1) -> Iterator[Any]:
         """Iterate over records of maps without a callback; stops after ``timeout_ms``
@@ -400,6 +413,8 @@ class _Reader(Closeable):
         iterator), so an exception, or leaving the loop, never loses or repeats one."""
         self._check()
         while True:
+            if self._out:
+                yield from self._leftovers()
             q = self._queue
             if q:
                 recs = q[0]
@@ -422,6 +437,9 @@ class _Reader(Closeable):
 
     async def _arecords(self) -> AsyncIterator[Any]:
         while self._ptr is not None:
+            if self._out:
+                yield self._out.pop(0)
+                continue
             try:
                 yield self._next_queued()
                 continue
@@ -497,20 +515,24 @@ class _Reader(Closeable):
         if not src.batches:
             self.poll(timeout_ms)
         parts = src.batches
-        arrays = [p[0] for p in parts]
+        np = _numpy() if src.dtype is not None else None
+        while len(parts) > 1:  # merge pairwise; each merge is kept (one store), so
+            (a, ca), (b, cb) = parts[0], parts[1]  # an exception loses no progress
+            merged = (np.concatenate([a, b]) if np is not None else list(a) + list(b),
+                      None if ca is None or cb is None else ca + cb)
+            parts[0:2] = [merged]
         out: Any
-        if src.dtype is not None:
-            np = _numpy()
-            if not arrays:
-                out = np.empty(0, src.dtype)
-            else:
-                out = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        if parts:
+            out = parts[0][0]
+        elif np is not None:
+            out = np.empty(0, src.dtype)
         else:
             out = []
-            for a in arrays:
-                out.extend(a)
+        if np is None and not isinstance(out, list):
+            out = list(out)
+            parts[0:1] = [(out, parts[0][1])]
         fresh: List[Any] = []
-        src.batches = fresh             # taken, in one step (no call can raise between)
+        src.batches = fresh     # handed over: no call (so no exception) until the return
         return out
 
     # --- lifetime -----------------------------------------------------------
@@ -560,6 +582,7 @@ class _Reader(Closeable):
                 src.pending.clear()
                 src.batches.clear()
             self._queue.clear()
+            self._out = []
             if self._users > 0:
                 if self._waker is not None:
                     lib.pylibbpf_waker_wake(self._waker)
