@@ -25,7 +25,10 @@ class PerfBuffer(_Reader):
     """Consume a perf event array: ``PerfBuffer(map, callback, record_type="event")``.
 
     ``page_count`` pages (a power of two) per CPU buffer. ``poll``, ``consume``,
-    ``fileno``, iteration, ``async for`` and batch mode work as for RingBuffer.
+    ``fileno``, iteration, ``async for`` and batch mode work as for RingBuffer,
+    with the same guarantees: exactly-once delivery under signals, ``close()``
+    safe while another thread polls, ``record_type`` checked here. The buffer
+    may outlive its Object: it holds its own fd of the map.
     """
 
     _kind = "PerfBuffer"

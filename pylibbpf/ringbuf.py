@@ -11,6 +11,11 @@ looked up in the object's BTF (``record_type="event"``), a codec, a ctypes
 type or a struct format. An exception raised in a callback stops delivery and
 is re-raised from :meth:`RingBuffer.poll`; records not yet delivered stay
 queued for the next call.
+
+Delivery is exactly-once, also under exceptions from signal handlers (Ctrl-C):
+a record taken from the kernel stays pending until a callback started on it,
+``read()``/``read_batch()`` returned it or an iterating loop received it, and is
+never handed over twice (docs/robustness.md, "Signals").
 """
 from __future__ import annotations
 
@@ -611,6 +616,11 @@ class RingBuffer(_Reader):
     ``record_type`` decodes records (``"event"`` names a struct in the object's
     BTF); ``batch=True`` hands the callback (or :meth:`read_batch`) all records
     of one poll at once. ``max_batch`` bounds the records handled per poll.
+
+    Delivery is exactly-once, also when Ctrl-C or another exception from a
+    signal handler interrupts it (see :meth:`poll`). ``close()`` is safe while
+    another thread polls: that poll returns 0. A ``record_type`` that can't
+    describe a record raises BPFError (EINVAL) here, naming it.
     """
 
     _kind = "RingBuffer"
