@@ -308,7 +308,7 @@ def test_ring_collector_out_of_memory_is_reported_and_keeps_what_it_stored(own_e
         coll.limit = 0
         rb.poll(0)
         rb.poll(0)
-        assert got == [1, 2, 4, 5]                   # libbpf skips the record it could not hand over
+        assert got == [1, 2, 4, 5]     # libbpf skipped the record it could not hand over
 
         coll.limit = 1                               # the very first record fails
         emit(6, 7)
