@@ -9,6 +9,7 @@ reported to ``lost_callback(cpu, count)``.
 from __future__ import annotations
 
 import errno as _errno
+import os
 from typing import Any, Callable, Dict, Optional
 
 from ._ffi import ffi, lib
@@ -24,7 +25,10 @@ class PerfBuffer(_Reader):
     """Consume a perf event array: ``PerfBuffer(map, callback, record_type="event")``.
 
     ``page_count`` pages (a power of two) per CPU buffer. ``poll``, ``consume``,
-    ``fileno``, iteration, ``async for`` and batch mode work as for RingBuffer.
+    ``fileno``, iteration, ``async for`` and batch mode work as for RingBuffer,
+    with the same guarantees: exactly-once delivery under signals, ``close()``
+    safe while another thread polls, ``record_type`` checked here. The buffer
+    may outlive its Object: it holds its own fd of the map.
     """
 
     _kind = "PerfBuffer"
@@ -46,19 +50,36 @@ class PerfBuffer(_Reader):
             raise BPFError(_errno.EINVAL, f"map {map.name!r} is a {map.type.name.lower()} "
                                           "map, not a perf_event_array")
         codec = record_codec(map, record_type)
-        fd = map.fd
         self._ncpus = possible_cpus()
-        coll = lib.pylibbpf_collector_new(codec.size if codec is not None else 0, self._ncpus)
-        if coll == ffi.NULL:
-            raise error_from_errno(_errno.ENOMEM, f"perf buffer on map {map.name!r}")
         self._lost_cb = lost_callback
         self._lost_seen = 0
-        ptr = lib.pylibbpf_pb_new(fd, page_count, coll)
-        if ptr == ffi.NULL:
-            err = ffi.errno
-            lib.pylibbpf_collector_free(coll)
-            check_ptr(ptr, err, f"perf buffer on map {map.name!r}")
-        self._ptr = ptr
+        self._lost_final = 0
+        # libbpf keeps the map's fd to delete our entries when freed: give it a fd of
+        # our own, so closing the Object first can't make it delete another map's
+        # entries through a reused fd number
+        self._map_fd = os.dup(map.fd)
+        coll = ffi.NULL
+        try:
+            coll = lib.pylibbpf_collector_new(codec.size if codec is not None else 0,
+                                              self._ncpus)
+            if coll == ffi.NULL:
+                raise error_from_errno(_errno.ENOMEM, f"perf buffer on map {map.name!r}")
+            ptr = lib.pylibbpf_pb_new(self._map_fd, page_count, coll)
+            if ptr == ffi.NULL:
+                check_ptr(ptr, ffi.errno, f"perf buffer on map {map.name!r}")
+            try:
+                self._waker = self._make_waker(int(lib.perf_buffer__epoll_fd(ptr)),
+                                               f"perf buffer on map {map.name!r}")
+            except BaseException:
+                lib.perf_buffer__free(ptr)
+                raise
+        except BaseException:
+            if coll != ffi.NULL:
+                lib.pylibbpf_collector_free(coll)
+            fd, self._map_fd = self._map_fd, -1
+            os.close(fd)
+            raise
+        self._cptr = self._ptr = ptr
         self._sources.append(_Source(map, codec, callback, batch, coll, with_cpu))
 
     def _report_lost(self) -> None:
@@ -83,21 +104,33 @@ class PerfBuffer(_Reader):
     def lost(self) -> int:
         """Samples lost so far (the kernel found the CPU's buffer full)."""
         c = self._sources[0].coll if self._sources else None
-        return int(c.lost_total) if c is not None else 0
+        return int(c.lost_total) if c is not None else self._lost_final
 
     @property
     def buffer_count(self) -> int:
         """Number of per-CPU buffers."""
-        return int(lib.perf_buffer__buffer_cnt(self._check()))
+        ptr = self._enter()
+        try:
+            return int(lib.perf_buffer__buffer_cnt(ptr))
+        finally:
+            self._leave()
 
-    def _wait(self, timeout_ms: int) -> int:
-        return int(lib.perf_buffer__poll(self._ptr, timeout_ms))
+    def _wait(self, ptr: Any, timeout_ms: int) -> int:
+        return int(lib.pylibbpf_pb_poll(ptr, self._waker, timeout_ms))
 
-    def _consume_c(self) -> int:
-        return int(lib.perf_buffer__consume(self._ptr))
+    def _consume_c(self, ptr: Any) -> int:
+        return int(lib.perf_buffer__consume(ptr))
 
-    def fileno(self) -> int:
-        return int(lib.perf_buffer__epoll_fd(self._check()))
+    def _epoll_fd(self, ptr: Any) -> int:
+        return int(lib.perf_buffer__epoll_fd(ptr))
 
     def _free(self, ptr: Any) -> None:
-        lib.perf_buffer__free(ptr)
+        lib.perf_buffer__free(ptr)  # deletes its entries through our own fd of the map
+
+    def _forget_collector(self, c: Any) -> None:
+        self._lost_final = int(c.lost_total)
+
+    def _released(self) -> None:
+        fd, self._map_fd = getattr(self, "_map_fd", -1), -1
+        if fd >= 0:
+            os.close(fd)

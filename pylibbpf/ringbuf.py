@@ -11,14 +11,23 @@ looked up in the object's BTF (``record_type="event"``), a codec, a ctypes
 type or a struct format. An exception raised in a callback stops delivery and
 is re-raised from :meth:`RingBuffer.poll`; records not yet delivered stay
 queued for the next call.
+
+Delivery is exactly-once, also under exceptions from signal handlers (Ctrl-C):
+a record taken from the kernel stays pending until a callback started on it,
+``read()``/``read_batch()`` returned it or an iterating loop received it, and is
+never handed over twice (docs/robustness.md, "Signals").
 """
 from __future__ import annotations
 
-import importlib
 import errno as _errno
+import functools
+import importlib
+import struct
+import threading
 from collections import deque
+from types import CodeType, FunctionType
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
-                    Optional, Sequence, Union)
+                    Optional, Sequence, Tuple, Union)
 
 if TYPE_CHECKING:
     import asyncio
@@ -41,9 +50,25 @@ DEFAULT_MAX_BATCH = 65536
 
 def record_codec(map: Map, record_type: RecordType) -> Optional[Codec]:
     """The codec for records of ``map``: a type name in the map's BTF, a codec,
-    a ctypes type or a struct format; None for bytes."""
+    a ctypes type or a struct format; None for bytes.
+
+    A record type that cannot describe a record (an empty name or format, a
+    format of 0 bytes, a type of 0 bytes) raises BPFError (EINVAL) naming it."""
     if record_type is None:
         return None
+    what = f"record_type {record_type!r} of map {map.name!r}"
+    if isinstance(record_type, str):
+        if not record_type.strip():
+            raise BPFError(_errno.EINVAL, f"{what}: empty; give a type name from the "
+                                          "object's BTF (e.g. 'event') or a struct format")
+        if _looks_like_format(record_type):
+            try:
+                size = struct.calcsize(record_type)
+            except struct.error as e:
+                raise BPFError(_errno.EINVAL, f"{what}: not a valid struct format ({e})") \
+                    from None
+            if size == 0:
+                raise BPFError(_errno.EINVAL, f"{what}: a struct format of 0 bytes")
     if isinstance(record_type, str) and not _looks_like_format(record_type):
         btf: Optional[BTF] = None
         if map._obj is not None:
@@ -53,8 +78,12 @@ def record_codec(map: Map, record_type: RecordType) -> Optional[Codec]:
         if btf is None:
             raise BPFError(_errno.ENOENT, f"record_type {record_type!r}: map {map.name!r} "
                                           "has no BTF to look the type up in")
-        return btf.codec(record_type)
-    return codec_for(record_type, what=f"record_type of map {map.name!r}")
+        codec = btf.codec(record_type)
+    else:
+        codec = codec_for(record_type, what=f"record_type of map {map.name!r}")
+    if codec.size <= 0:
+        raise BPFError(_errno.EINVAL, f"{what}: type {codec.name} has 0 bytes")
+    return codec
 
 
 def _looks_like_format(s: str) -> bool:
@@ -69,8 +98,40 @@ def _numpy() -> Any:
         return None
 
 
+def _entry_point(callback: Any) -> Tuple[Any, int]:
+    """(code, byte offset of its RESUME) of a Python callback, else (None, -1).
+
+    An exception from a signal handler that surfaces at that first instruction
+    means the callback never ran: the C delivery loop then keeps the record
+    pending (see callback_not_started in _csrc/fast.c)."""
+    fn = callback
+    for _ in range(8):
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(getattr(fn, "__func__", None), FunctionType):
+            fn = fn.__func__
+        else:
+            break
+    code = getattr(fn, "__code__", None)
+    if not isinstance(code, CodeType):
+        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)
+    if not isinstance(code, CodeType):
+        return None, -1
+    import dis  # only when a Python callback is added
+
+    for ins in dis.get_instructions(code):
+        if ins.opname == "RESUME":
+            return code, ins.offset
+    return None, -1
+
+
 class _Source:
-    """One map of a reader: its decoder, callback, C collector and pending records."""
+    """One map of a reader: its decoder, callback, C collector and pending records.
+
+    Records move collector -> ``pending`` (per-record callbacks), the reader's
+    queue (no callback) or ``batches`` (batch mode) in one C call each
+    (``fast.commit``), so an exception from a signal handler can't fall between
+    emptying the collector and storing its records."""
 
     def __init__(self, map: Map, codec: Optional[Codec], callback: Optional[Callable[..., Any]],
                  batch: bool, collector: Any, with_cpu: bool) -> None:
@@ -78,13 +139,15 @@ class _Source:
         self.name = map.name
         self.codec = codec
         self.callback = callback
+        self.entry = _entry_point(callback) if callback is not None else (None, -1)
         self.batch = batch
         self.coll = collector
+        self.addr = int(ffi.cast("uintptr_t", collector))
         self.with_cpu = with_cpu
         self.stride = codec.size if codec is not None else 0
         self.pending: Deque[Any] = deque()  # pylibbpf._fast.Records batches
         self.target: Any = None
-        self.batches: List[Any] = []
+        self.batches: List[Any] = []        # (records, cpus)
         self.dtype: Any = None
         if codec is not None and batch:
             np = _numpy()
@@ -97,67 +160,81 @@ class _Source:
 
     def aim(self, max_records: int) -> None:
         """Batch mode with NumPy: collect the next records straight into an array."""
-        if self.dtype is None or self.target is not None:
+        c = self.coll
+        if self.dtype is None or c.external or c.count:
             return
         np = _numpy()
         arr = np.empty(max_records, self.dtype)
-        lib.pylibbpf_collector_target(self.coll, ffi.from_buffer(arr), arr.nbytes)
-        self.target = arr
+        self.target = arr           # alive before the collector writes into it
+        lib.pylibbpf_collector_target(c, ffi.from_buffer(arr), arr.nbytes)
 
-    def take(self) -> int:
-        """Move what the C collector holds into ``pending`` (or ``batches``)."""
+    def take(self, queue: Deque[Any]) -> int:
+        """Move what the C collector holds into ``pending``, ``queue`` or ``batches``;
+        then raise the error the collector met, if any (its records are kept)."""
         c = self.coll
         n = int(c.count)
-        if not n:
-            return 0
-        if c.err:
-            lib.pylibbpf_collector_reset(c)
-            raise error_from_errno(int(c.err), f"collect records of map {self.name!r}")
-        cpus = ffi.unpack(c.cpus, n) if self.with_cpu else None
-        if self.target is not None:
-            arr, self.target = self.target, None
-            lib.pylibbpf_collector_target(c, ffi.NULL, 0)
-            arr = arr[:n] if n * 4 >= len(arr) else arr[:n].copy()
-            self.batches.append((arr, cpus))
-            return n
-        if self.batch and self.dtype is not None:
-            np = _numpy()
-            arr = np.empty(n, self.dtype)
-            ffi.memmove(ffi.from_buffer(arr), c.buf, n * self.stride)
-            lib.pylibbpf_collector_reset(c)
-            self.batches.append((arr, cpus))
-            return n
-        data = ffi.buffer(c.buf, int(c.used))[:]
-        sizes = ffi.buffer(c.sizes, 4 * n)[:] if not self.stride else None
-        lib.pylibbpf_collector_reset(c)
-        if self.batch:
-            if self.codec is None:  # bytes of each record's own size
-                recs: Any = list(fast.Records(self.layout, data, n, 0, sizes))
+        if n:
+            cpus = ffi.unpack(c.cpus, n) if self.with_cpu else None
+            if c.external:
+                arr = self.target
+                arr = arr[:n] if n * 4 >= len(arr) else arr[:n].copy()
+                fast.commit(self.batches, (arr, cpus), self.addr)
+            elif self.batch and self.dtype is not None:
+                np = _numpy()
+                arr = np.empty(n, self.dtype)
+                ffi.memmove(ffi.from_buffer(arr), c.buf, n * self.stride)
+                fast.commit(self.batches, (arr, cpus), self.addr)
             else:
-                mv = memoryview(data)
-                st = self.stride
-                recs = [mv[i * st:(i + 1) * st] for i in range(n)]
-            self.batches.append((recs, cpus))
-            return n
-        # decoded one by one in C as they are delivered or iterated
-        self.pending.append(fast.Records(self.layout, data, n, self.stride, sizes, cpus))
+                data = ffi.buffer(c.buf, int(c.used))[:]
+                sizes = ffi.buffer(c.sizes, 4 * n)[:] if not self.stride else None
+                if self.batch:
+                    if self.codec is None:  # bytes of each record's own size
+                        recs: Any = list(fast.Records(self.layout, data, n, 0, sizes))
+                    else:
+                        mv = memoryview(data)
+                        st = self.stride
+                        recs = [mv[i * st:(i + 1) * st] for i in range(n)]
+                    fast.commit(self.batches, (recs, cpus), self.addr)
+                else:  # decoded one by one in C as they are delivered or iterated
+                    dest = self.pending if self.callback is not None else queue
+                    fast.commit(dest, fast.Records(self.layout, data, n, self.stride, sizes,
+                                                   cpus), self.addr)
+        if c.err:
+            err, dropped = int(c.err), int(c.dropped)
+            c.dropped = 0
+            c.err = 0
+            raise error_from_errno(
+                err, f"collect records of map {self.name!r}: {dropped} record"
+                     f"{'s' if dropped != 1 else ''} could not be stored and "
+                     f"{'were' if dropped != 1 else 'was'} dropped")
         return n
 
+
+_NO_RECORD = object()
 
 #: async iteration consumes at least this often, whatever readiness says
 ASYNC_RECHECK_S = 0.25
 
 
 class _Reader(Closeable):
-    """What RingBuffer and PerfBuffer share: sources, delivery, iteration, asyncio."""
+    """What RingBuffer and PerfBuffer share: sources, delivery, iteration, asyncio.
+
+    Closing while another thread polls: each C call on the buffer runs between
+    ``_enter()`` and ``_leave()``; ``close()`` marks the reader closed, wakes a
+    waiting poller and leaves the freeing to the last thread leaving."""
 
     _kind = "reader"
 
     def __init__(self) -> None:
-        self._ptr: Any = None
+        self._ptr: Any = None    # the C buffer while open; None once closed
+        self._cptr: Any = None   # the C buffer until freed (close may leave that to a poller)
+        self._waker: Any = None  # struct pylibbpf_waker: close() wakes a waiting poll()
         self._sources: List[_Source] = []
-        self._queue: Deque[Iterator[Any]] = deque()
+        self._queue: Deque[Any] = deque()  # pylibbpf._fast.Records
         self._closed = False  # the C buffer is made by the first add(): _ptr can't tell
+        self._lock = threading.RLock()
+        self._users = 0
+        self._out: List[Any] = []  # records read() took but did not return yet
 
     def _check(self) -> Any:
         if self._ptr is None:
@@ -168,14 +245,30 @@ class _Reader(Closeable):
     def closed(self) -> bool:
         return self._ptr is None
 
+    def _enter(self) -> Any:
+        """The C buffer, kept from being freed until ``_leave()``; ClosedError if closed."""
+        with self._lock:
+            if self._ptr is None:
+                raise ClosedError(self._kind)
+            self._users += 1
+            return self._ptr
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users <= 0 and self._closed:
+                self._release()
+
+    def _make_waker(self, inner_fd: int, what: str) -> Any:
+        w = ffi.new("struct pylibbpf_waker *")
+        check_ret(lib.pylibbpf_waker_init(w, inner_fd), what)
+        return w
+
     # --- delivery -----------------------------------------------------------
     def _collect(self) -> None:
         for src in self._sources:
-            if src.coll.count:
-                src.take()
-                if src.callback is None and not src.batch:
-                    while src.pending:
-                        self._queue.append(src.pending.popleft())
+            if src.coll is not None and (src.coll.count or src.coll.err):
+                src.take(self._queue)
 
     def _deliver(self) -> int:
         """Hand pending records to callbacks; returns how many were handled.
@@ -188,22 +281,22 @@ class _Reader(Closeable):
             cb = src.callback
             if cb is None:
                 continue
+            code, resume = src.entry
             if src.batch:
-                while src.batches:
-                    recs, cpus = src.batches.pop(0)
-                    done += len(recs)
-                    ret = cb(recs, cpus) if src.with_cpu else cb(recs)
-                    if ret:
+                if src.batches:
+                    n, stop = fast.deliver_batches(src.batches, cb, src.with_cpu, code, resume)
+                    done += n
+                    if stop or self._ptr is None:
                         return done
                 continue
             pending = src.pending
             while pending:
                 recs = pending[0]
-                before = len(recs)
+                before = recs.taken
                 try:
-                    stop = recs.deliver(cb)  # the per-record loop, in C
+                    stop = recs.deliver(cb, code, resume)  # the per-record loop, in C
                 finally:
-                    done += before - len(recs)
+                    done += recs.taken - before
                 if self._ptr is None:  # a callback closed this buffer
                     return done
                 # pop the batch once spent (unless a re-entrant consume already did)
@@ -216,10 +309,10 @@ class _Reader(Closeable):
     def _has_pending(self) -> bool:
         return any(s.pending or (s.batches and s.callback is not None) for s in self._sources)
 
-    def _wait(self, timeout_ms: int) -> int:
+    def _wait(self, ptr: Any, timeout_ms: int) -> int:
         raise NotImplementedError
 
-    def _consume_c(self) -> int:
+    def _consume_c(self, ptr: Any) -> int:
         raise NotImplementedError
 
     def poll(self, timeout_ms: int = -1) -> int:
@@ -227,32 +320,60 @@ class _Reader(Closeable):
 
         Returns the number of records handled by callbacks (records of maps
         without a callback are queued for iteration). Ctrl-C interrupts the wait.
+
+        Delivery is exactly-once: records taken from the kernel stay pending
+        until handed to a callback, whatever exception interrupts this call
+        (Ctrl-C, an exception from a signal handler, one from a callback), and
+        the next call hands them over first. A record counts as delivered once
+        its callback started running. If another thread closes the buffer
+        meanwhile, the wait ends and this returns 0.
         """
-        self._check()
-        if self._has_pending():
-            n = self._deliver()
-            if n:
-                return n
         if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
             raise TypeError(f"timeout_ms must be an int, not {type(timeout_ms).__name__}")
-        ret = self._wait(timeout_ms)
-        self._collect()
+        ret = 0
+        ptr = self._enter()
+        try:
+            self._collect()  # what an interrupted call left in the collectors
+            if not self._has_pending():
+                ret = self._wait(ptr, timeout_ms)
+                self._collect()
+        finally:
+            self._leave()
+        if self._ptr is None:  # closed by another thread meanwhile
+            return 0
         if ret < 0 and ret != -_errno.EINTR:
             check_ret(ret, f"poll {self._kind}")
         return self._deliver()
 
     def consume(self) -> int:
-        """Handle every record available now, without waiting; returns the count handled."""
+        """Handle every record available now, without waiting; returns the count handled.
+
+        Delivery is exactly-once, as for :meth:`poll`."""
         self._check()
         n = self._deliver() if self._has_pending() else 0
-        ret = self._consume_c()
-        self._collect()
+        if self._ptr is None:  # a callback closed the buffer
+            return n
+        ptr = self._enter()
+        try:
+            ret = self._consume_c(ptr)
+            self._collect()
+        finally:
+            self._leave()
+        if self._ptr is None:
+            return n
         if ret < 0 and ret != -_errno.EINTR:
             check_ret(ret, f"consume {self._kind}")
         return n + self._deliver()
 
     def fileno(self) -> int:
         """An epoll file descriptor, readable when records are available."""
+        ptr = self._enter()
+        try:
+            return self._epoll_fd(ptr)
+        finally:
+            self._leave()
+
+    def _epoll_fd(self, ptr: Any) -> int:
         raise NotImplementedError
 
     # --- records without callbacks --------------------------------------------
@@ -267,33 +388,50 @@ class _Reader(Closeable):
 
     def read(self, timeout_ms: int = 0) -> List[Any]:
         """Records of maps without a callback: what is queued, else what arrives
-        within ``timeout_ms``."""
+        within ``timeout_ms``. Exactly-once: an exception (e.g. from a signal
+        handler) before this returns leaves every record queued, and the next
+        read() or iteration hands it over."""
         self._check()
-        if not self._queue:
+        if not self._queue and not self._out:
             self.poll(timeout_ms)
-        out: List[Any] = []
-        while self._queue:
-            out.extend(self._queue.popleft())
+        q, out = self._queue, self._out
+        while q:
+            out.extend(q[0])     # taken into self._out in one C call: progress is kept
+            q.popleft()          # (spent; harmless when an exception skips it)
+        fresh: List[Any] = []
+        self._out = fresh        # handed over: no call (so no exception) until the return
         return out
+
+    def _leftovers(self) -> Iterator[Any]:
+        """What an interrupted read() had taken, one record at a time (each
+        taken as it is handed over: the iterator pops in C)."""
+        try:
+            yield from iter(functools.partial(self._out.pop, 0), _NO_RECORD)
+        except IndexError:
+            pass
 
     def records(self, timeout_ms: int = -1) -> Iterator[Any]:
         """Iterate over records of maps without a callback; stops after ``timeout_ms``
-        without any (never, with -1), or when the buffer is closed meanwhile."""
+        without any (never, with -1), or when the buffer is closed meanwhile.
+
+        Each record is taken as it is handed to the loop (``yield from`` a C
+        iterator), so an exception, or leaving the loop, never loses or repeats one."""
         self._check()
         while True:
-            try:
-                yield self._next_queued()
+            if self._out:
+                yield from self._leftovers()
+            q = self._queue
+            if q:
+                recs = q[0]
+                yield from recs
+                if q and q[0] is recs:
+                    q.popleft()
                 continue
-            except LookupError:
-                pass
             if self._ptr is None:
                 return
             self.poll(timeout_ms)
             if not self._queue and timeout_ms >= 0:
-                try:
-                    yield self._next_queued()
-                except LookupError:
-                    return
+                return
 
     def __iter__(self) -> Iterator[Any]:
         """Records of maps without a callback, forever (until closed)."""
@@ -304,6 +442,9 @@ class _Reader(Closeable):
 
     async def _arecords(self) -> AsyncIterator[Any]:
         while self._ptr is not None:
+            if self._out:
+                yield self._out.pop(0)
+                continue
             try:
                 yield self._next_queued()
                 continue
@@ -318,28 +459,28 @@ class _Reader(Closeable):
             self.consume()
 
     async def wait_readable(self, timeout: Optional[float] = None) -> bool:
-        """Wait (in asyncio) until records are available; False after ``timeout`` s."""
+        """Wait (in asyncio) until records are available; False after ``timeout`` s.
+
+        Cancelling the waiting task always raises CancelledError in it, even
+        when the buffer became readable just before (``asyncio.wait_for`` of
+        Python <= 3.11 would lose that cancellation)."""
         import asyncio  # only async users pay for importing it
 
         loop = asyncio.get_running_loop()
         fd = self.fileno()
-        fut: "asyncio.Future[None]" = loop.create_future()
+        fut: "asyncio.Future[bool]" = loop.create_future()
 
-        def ready() -> None:
+        def done(ready: bool) -> None:
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(ready)
 
-        loop.add_reader(fd, ready)
+        loop.add_reader(fd, done, True)
+        timer = loop.call_later(timeout, done, False) if timeout is not None else None
         try:
-            if timeout is None:
-                await fut
-            else:
-                try:
-                    await asyncio.wait_for(fut, timeout)
-                except asyncio.TimeoutError:
-                    return False
-            return True
+            return await fut
         finally:
+            if timer is not None:
+                timer.cancel()
             loop.remove_reader(fd)
 
     async def poll_async(self) -> int:
@@ -368,7 +509,8 @@ class _Reader(Closeable):
     def read_batch(self, timeout_ms: int = 0, map: Optional[Map] = None) -> Any:
         """Batch mode: every record of ``map`` (default: the first batch map) that is
         queued or arrives within ``timeout_ms``, as one NumPy structured array (a list
-        of bytes/memoryviews without NumPy or without a record type)."""
+        of bytes/memoryviews without NumPy or without a record type).
+        Exactly-once: an exception before this returns leaves the records queued."""
         self._check()
         srcs = [s for s in self._sources if s.batch and (map is None or s.map is map)]
         if not srcs:
@@ -377,39 +519,89 @@ class _Reader(Closeable):
         src = srcs[0]
         if not src.batches:
             self.poll(timeout_ms)
-        parts, src.batches = src.batches, []
-        arrays = [p[0] for p in parts]
-        if src.dtype is not None:
-            np = _numpy()
-            if not arrays:
-                return np.empty(0, src.dtype)
-            return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-        out: List[Any] = []
-        for a in arrays:
-            out.extend(a)
+        parts = src.batches
+        np = _numpy() if src.dtype is not None else None
+        while len(parts) > 1:  # merge pairwise; each merge is kept (one store), so
+            (a, ca), (b, cb) = parts[0], parts[1]  # an exception loses no progress
+            merged = (np.concatenate([a, b]) if np is not None else list(a) + list(b),
+                      None if ca is None or cb is None else ca + cb)
+            parts[0:2] = [merged]
+        out: Any
+        if parts:
+            out = parts[0][0]
+        elif np is not None:
+            out = np.empty(0, src.dtype)
+        else:
+            out = []
+        if np is None and not isinstance(out, list):
+            out = list(out)
+            parts[0:1] = [(out, parts[0][1])]
+        fresh: List[Any] = []
+        src.batches = fresh     # handed over: no call (so no exception) until the return
         return out
 
     # --- lifetime -----------------------------------------------------------
     def _free(self, ptr: Any) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
-        """Free the buffer; pending records are dropped. Idempotent."""
-        self._closed = True
-        ptr, self._ptr = self._ptr, None
+    def _released(self) -> None:
+        """Subclass hook: after the C buffer and collectors were freed."""
+
+    def _release(self) -> None:
+        """Free the C buffer, the waker and the collectors (once: every step swaps first)."""
+        ptr, self._cptr = self._cptr, None
         if ptr is not None:
             self._free(ptr)
+        w, self._waker = self._waker, None
+        if w is not None:
+            lib.pylibbpf_waker_close(w)
         for src in self._sources:
-            if src.coll is not None:
-                lib.pylibbpf_collector_free(src.coll)
-                src.coll = None
+            c, src.coll = src.coll, None
+            if c is not None:
+                self._forget_collector(c)
+                lib.pylibbpf_collector_free(c)
             src.target = None
             for recs in src.pending:
-                recs.discard()  # a callback may be delivering from it right now
+                recs.discard()
             src.pending.clear()
             src.batches.clear()
         self._sources.clear()
         self._queue.clear()
+        self._released()
+
+    def _forget_collector(self, c: Any) -> None:
+        """Subclass hook: read what is needed from a collector about to be freed."""
+
+    def close(self) -> None:
+        """Free the buffer; pending records are dropped. Idempotent.
+
+        Safe while another thread is in :meth:`poll` or :meth:`consume`: that
+        call is woken and returns 0, and the buffer is freed once it is out of
+        the C code."""
+        with self._lock:
+            self._closed = True
+            self._ptr = None
+            for src in self._sources:
+                for recs in src.pending:
+                    recs.discard()  # a callback may be delivering from it right now
+                src.pending.clear()
+                src.batches.clear()
+            self._queue.clear()
+            self._out = []
+            if self._users > 0:
+                if self._waker is not None:
+                    lib.pylibbpf_waker_wake(self._waker)
+                return  # the last thread out of the C code frees
+            self._release()
+
+    def __del__(self) -> None:
+        if "_lock" not in self.__dict__:
+            return  # __init__ did not get that far
+        try:
+            self._users = 0  # nobody can be polling an unreachable reader
+            self.close()
+        except Exception:
+            pass
 
 
 class RingBuffer(_Reader):
@@ -424,6 +616,11 @@ class RingBuffer(_Reader):
     ``record_type`` decodes records (``"event"`` names a struct in the object's
     BTF); ``batch=True`` hands the callback (or :meth:`read_batch`) all records
     of one poll at once. ``max_batch`` bounds the records handled per poll.
+
+    Delivery is exactly-once, also when Ctrl-C or another exception from a
+    signal handler interrupts it (see :meth:`poll`). ``close()`` is safe while
+    another thread polls: that poll returns 0. A ``record_type`` that can't
+    describe a record raises BPFError (EINVAL) here, naming it.
     """
 
     _kind = "RingBuffer"
@@ -456,14 +653,29 @@ class RingBuffer(_Reader):
         if coll == ffi.NULL:
             raise error_from_errno(_errno.ENOMEM, f"ring buffer on map {map.name!r}")
         try:
-            if self._ptr is None:
-                ptr = lib.ring_buffer__new(fd, lib.pylibbpf_rb_collect_fn(), coll,
-                                           opts("ring_buffer_opts"))
-                self._ptr = check_ptr(ptr, ffi.errno, f"ring buffer on map {map.name!r}")
-            else:
-                check_ret(lib.ring_buffer__add(self._ptr, fd, lib.pylibbpf_rb_collect_fn(),
-                                               coll),
-                          f"add map {map.name!r} to ring buffer")
+            with self._lock:
+                if self._closed:
+                    raise ClosedError(self._kind)
+                if self._ptr is None:
+                    ptr = lib.ring_buffer__new(fd, lib.pylibbpf_rb_collect_fn(), coll,
+                                               opts("ring_buffer_opts"))
+                    ptr = check_ptr(ptr, ffi.errno, f"ring buffer on map {map.name!r}")
+                    try:
+                        waker = self._make_waker(int(lib.ring_buffer__epoll_fd(ptr)),
+                                                 f"ring buffer on map {map.name!r}")
+                    except BaseException:
+                        lib.ring_buffer__free(ptr)
+                        raise
+                    self._waker = waker
+                    self._cptr = self._ptr = ptr
+                else:
+                    ptr = self._enter()
+                    try:
+                        check_ret(lib.ring_buffer__add(ptr, fd, lib.pylibbpf_rb_collect_fn(),
+                                                       coll),
+                                  f"add map {map.name!r} to ring buffer")
+                    finally:
+                        self._leave()
         except BaseException:
             lib.pylibbpf_collector_free(coll)
             raise
@@ -474,16 +686,16 @@ class RingBuffer(_Reader):
             if src.batch and src.dtype is not None:
                 src.aim(self._max)
 
-    def _wait(self, timeout_ms: int) -> int:
+    def _wait(self, ptr: Any, timeout_ms: int) -> int:
         self._aim()
-        return int(lib.pylibbpf_rb_poll(self._ptr, timeout_ms, self._max))
+        return int(lib.pylibbpf_rb_poll(ptr, self._waker, timeout_ms, self._max))
 
-    def _consume_c(self) -> int:
+    def _consume_c(self, ptr: Any) -> int:
         self._aim()
-        return int(lib.ring_buffer__consume_n(self._ptr, self._max))
+        return int(lib.ring_buffer__consume_n(ptr, self._max))
 
-    def fileno(self) -> int:
-        return int(lib.ring_buffer__epoll_fd(self._check()))
+    def _epoll_fd(self, ptr: Any) -> int:
+        return int(lib.ring_buffer__epoll_fd(ptr))
 
     def _free(self, ptr: Any) -> None:
         lib.ring_buffer__free(ptr)

@@ -9,6 +9,8 @@
  * BTF: flat accessors over libbpf's inline btf_* helpers, which Python cannot
  * call directly. */
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +30,8 @@ struct pylibbpf_collector {
     uint32_t ncpus;
     uint64_t lost_total;
     int external;       /* buf belongs to the caller (e.g. a NumPy array): never grown or freed */
+    size_t dropped;     /* records dropped since err was last cleared (they could not be stored) */
+    size_t limit;       /* tests: >0 makes storing past this many bytes fail like ENOMEM */
 };
 
 static struct pylibbpf_collector *pylibbpf_collector_new(uint32_t stride, uint32_t ncpus)
@@ -77,6 +81,81 @@ static void pylibbpf_collector_reset(struct pylibbpf_collector *c)
     c->used = 0;
     c->count = 0;
     c->err = 0;
+    c->dropped = 0;
+}
+
+/* --- waking a poller ---------------------------------------------------------
+ * A reader waits in its own epoll set holding libbpf's epoll fd and an eventfd,
+ * so close() in another thread can wake a poll() that waits forever (libbpf's
+ * own epoll set is left alone: perf_buffer__poll takes every event in it for
+ * one of its buffers). */
+struct pylibbpf_waker {
+    int epfd;
+    int evfd;
+};
+
+static void pylibbpf_waker_close(struct pylibbpf_waker *w)
+{
+    if (w->epfd >= 0)
+        close(w->epfd);
+    if (w->evfd >= 0)
+        close(w->evfd);
+    w->epfd = w->evfd = -1;
+}
+
+/* 0, or -errno with nothing left open */
+static int pylibbpf_waker_init(struct pylibbpf_waker *w, int inner_fd)
+{
+    struct epoll_event ev = { .events = EPOLLIN };
+    int err;
+
+    w->evfd = -1;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (w->epfd < 0)
+        goto fail;
+    w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->evfd < 0)
+        goto fail;
+    ev.data.u32 = 0;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, inner_fd, &ev) < 0)
+        goto fail;
+    ev.data.u32 = 1;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0)
+        goto fail;
+    return 0;
+fail:
+    err = -errno;
+    pylibbpf_waker_close(w);
+    return err;
+}
+
+/* 1 when something is ready (records, or a wake-up), 0 after timeout_ms, -errno */
+static int pylibbpf_waker_wait(struct pylibbpf_waker *w, int timeout_ms)
+{
+    struct epoll_event ev[2];
+    int e = epoll_wait(w->epfd, ev, 2, timeout_ms);
+
+    if (e < 0)
+        return -errno;
+    return e > 0;
+}
+
+/* every waiter returns now, and at once from then on */
+static void pylibbpf_waker_wake(struct pylibbpf_waker *w)
+{
+    uint64_t one = 1;
+
+    if (w->evfd >= 0 && write(w->evfd, &one, sizeof(one)) < 0) {
+        /* the counter can't overflow from one write per close */
+    }
+}
+
+/* a record that could not be stored: remembered (err, dropped) for Python to report */
+static int pylibbpf_collector_fail(struct pylibbpf_collector *c, int err)
+{
+    c->err = err;
+    c->dropped++;
+    return -err;
 }
 
 static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data, size_t size,
@@ -84,21 +163,19 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
 {
     size_t need = c->stride ? c->stride : size;
 
+    if (c->limit && c->used + need > c->limit)
+        return pylibbpf_collector_fail(c, ENOMEM);
     if (c->used + need > c->cap) {
         size_t cap = c->cap ? c->cap : 65536;
         char *p;
 
-        if (c->external) {
-            c->err = ENOSPC;
-            return -ENOSPC;
-        }
+        if (c->external)
+            return pylibbpf_collector_fail(c, ENOSPC);
         while (cap < c->used + need)
             cap *= 2;
         p = realloc(c->buf, cap);
-        if (!p) {
-            c->err = ENOMEM;
-            return -ENOMEM;
-        }
+        if (!p)
+            return pylibbpf_collector_fail(c, ENOMEM);
         c->buf = p;
         c->cap = cap;
     }
@@ -108,18 +185,14 @@ static int pylibbpf_collector_add(struct pylibbpf_collector *c, const void *data
         size_t scap = c->scap ? c->scap * 2 : 1024;
         uint32_t *s = realloc(c->sizes, scap * sizeof(uint32_t));
 
-        if (!s) {
-            c->err = ENOMEM;
-            return -ENOMEM;
-        }
+        if (!s)
+            return pylibbpf_collector_fail(c, ENOMEM);
         c->sizes = s;
         if (c->ncpus) {
             uint32_t *q = realloc(c->cpus, scap * sizeof(uint32_t));
 
-            if (!q) {
-                c->err = ENOMEM;
-                return -ENOMEM;
-            }
+            if (!q)
+                return pylibbpf_collector_fail(c, ENOMEM);
             c->cpus = q;
         }
         c->scap = scap;
@@ -154,9 +227,9 @@ static ring_buffer_sample_fn pylibbpf_rb_collect_fn(void)
 
 /* Handle what is there; if nothing, wait up to timeout_ms once and handle
  * what arrived. At most n records per call. -EINTR when a signal came. */
-static int pylibbpf_rb_poll(struct ring_buffer *rb, int timeout_ms, size_t n)
+static int pylibbpf_rb_poll(struct ring_buffer *rb, struct pylibbpf_waker *w, int timeout_ms,
+                            size_t n)
 {
-    struct epoll_event ev;
     int r, e;
 
     if (n == 0)
@@ -164,11 +237,9 @@ static int pylibbpf_rb_poll(struct ring_buffer *rb, int timeout_ms, size_t n)
     r = ring_buffer__consume_n(rb, n);
     if (r != 0 || timeout_ms == 0)
         return r;
-    e = epoll_wait(ring_buffer__epoll_fd(rb), &ev, 1, timeout_ms);
-    if (e < 0)
-        return -errno;
-    if (e == 0)
-        return 0;
+    e = pylibbpf_waker_wait(w, timeout_ms);
+    if (e <= 0)
+        return e;
     return ring_buffer__consume_n(rb, n);
 }
 
@@ -184,6 +255,22 @@ static void pylibbpf_pb_lost(void *ctx, int cpu, __u64 cnt)
     if (cpu >= 0 && (uint32_t)cpu < c->ncpus)
         c->lost[cpu] += cnt;
     c->lost_total += cnt;
+}
+
+/* wait up to timeout_ms (or until woken), then handle what is there. Checking
+ * the nested libbpf epoll set polls its perf fds, which clears their wake-ups
+ * (perf_poll exchanges them for 0): so after a wait every CPU buffer is read,
+ * not only those perf_buffer__poll would still see ready. */
+static int pylibbpf_pb_poll(struct perf_buffer *pb, struct pylibbpf_waker *w, int timeout_ms)
+{
+    int e;
+
+    if (timeout_ms == 0)
+        return perf_buffer__poll(pb, 0);
+    e = pylibbpf_waker_wait(w, timeout_ms);
+    if (e <= 0)
+        return e;
+    return perf_buffer__consume(pb);
 }
 
 static struct perf_buffer *pylibbpf_pb_new(int map_fd, size_t page_cnt,

@@ -459,6 +459,7 @@ typedef struct {
     PyObject *sizes;        /* bytes of uint32 record sizes when stride is 0, else NULL */
     PyObject *cpus;         /* tuple of CPUs (perf buffers): yields (cpu, record), or NULL */
     Py_ssize_t n, pos, stride, off;
+    Py_ssize_t taken;       /* records handed out (to a callback or an iterator), not discarded */
 } Records;
 
 static PyTypeObject *Records_Type;
@@ -553,6 +554,7 @@ static PyObject *records_next(PyObject *self)
         r->off += size;
     }
     r->pos = i + 1;
+    r->taken++;
     rec = layout_decode(r->layout, p, size);
     if (rec && r->cpus) {
         PyObject *cpu = PyTuple_GET_ITEM(r->cpus, i), *pair = PyTuple_New(2);
@@ -569,20 +571,58 @@ static PyObject *records_next(PyObject *self)
     return rec;
 }
 
-/* deliver(callback) -> True when a callback returned a true value (delivery
- * stopped after that record), False when every record was delivered. With
- * CPUs the callback gets (cpu, record). An exception stops delivery too. */
-static PyObject *records_deliver(PyObject *self, PyObject *cb)
+/* After a callback call raised: true when the callback's own code never ran,
+ * i.e. the exception came from a signal handler (or a tracer) run at the
+ * callback's first instruction (its RESUME at byte offset `resume` of `code`).
+ * Such a record was not delivered and stays pending. */
+static int callback_not_started(PyObject *code, long resume)
+{
+    PyObject *type, *value, *tb, *frame = NULL, *fcode = NULL, *lasti = NULL, *next = NULL;
+    int yes = 0;
+
+    if (code == Py_None || resume < 0)
+        return 0;
+    PyErr_Fetch(&type, &value, &tb);
+    if (tb && PyTraceBack_Check(tb)) {
+        frame = PyObject_GetAttrString(tb, "tb_frame");
+        fcode = frame ? PyObject_GetAttrString(frame, "f_code") : NULL;
+        lasti = PyObject_GetAttrString(tb, "tb_lasti");
+        next = PyObject_GetAttrString(tb, "tb_next");
+        yes = fcode == code && lasti && PyLong_Check(lasti)
+              && PyLong_AsLong(lasti) == resume && next && next != Py_None;
+    }
+    Py_XDECREF(frame);
+    Py_XDECREF(fcode);
+    Py_XDECREF(lasti);
+    Py_XDECREF(next);
+    PyErr_Clear();  /* from the attribute look-ups, if any */
+    PyErr_Restore(type, value, tb);
+    return yes;
+}
+
+/* deliver(callback, code=None, resume=-1) -> True when a callback returned a
+ * true value (delivery stopped after that record), False when every record
+ * was delivered. With CPUs the callback gets (cpu, record). An exception
+ * stops delivery too. Pending signal handlers run before each record is
+ * taken, so their exceptions leave it pending; a record counts as delivered
+ * once the callback's code started (see callback_not_started). */
+static PyObject *records_deliver(PyObject *self, PyObject *args)
 {
     Records *r = (Records *)self;
+    PyObject *cb, *code = Py_None;
+    long resume = -1;
 
+    if (!PyArg_ParseTuple(args, "O|Ol:deliver", &cb, &code, &resume))
+        return NULL;
     while (r->pos < r->n) {
         PyObject *argv[2], *res;
-        Py_ssize_t i = r->pos;
+        Py_ssize_t i = r->pos, off = r->off;
         const char *p;
         Py_ssize_t size;
         int truth;
 
+        if (PyErr_CheckSignals())
+            return NULL;
         if (r->stride) {
             size = r->stride;
             p = PyBytes_AS_STRING(r->data) + i * r->stride;
@@ -592,6 +632,7 @@ static PyObject *records_deliver(PyObject *self, PyObject *cb)
             r->off += size;
         }
         r->pos = i + 1;
+        r->taken++;
         argv[1] = layout_decode(r->layout, p, size);
         if (!argv[1])
             return NULL;
@@ -602,8 +643,14 @@ static PyObject *records_deliver(PyObject *self, PyObject *cb)
             res = PyObject_Vectorcall(cb, argv + 1, 1, NULL);
         }
         Py_DECREF(argv[1]);
-        if (!res)
+        if (!res) {
+            if (callback_not_started(code, resume) && r->pos == i + 1) {
+                r->pos = i;     /* not delivered: it stays pending */
+                r->off = off;
+                r->taken--;
+            }
             return NULL;
+        }
         if (res == Py_None || res == Py_False) {
             Py_DECREF(res);
             continue;
@@ -616,6 +663,50 @@ static PyObject *records_deliver(PyObject *self, PyObject *cb)
             Py_RETURN_TRUE;
     }
     Py_RETURN_FALSE;
+}
+
+/* rest() -> the records not yet taken, decoded, without taking them */
+static PyObject *records_rest(PyObject *self, PyObject *unused)
+{
+    Records *r = (Records *)self;
+    PyObject *out = PyList_New(0);
+    Py_ssize_t i, off = r->off;
+
+    if (!out)
+        return NULL;
+    for (i = r->pos; i < r->n; i++) {
+        const char *p;
+        Py_ssize_t size;
+        PyObject *rec;
+        int err;
+
+        if (r->stride) {
+            size = r->stride;
+            p = PyBytes_AS_STRING(r->data) + i * r->stride;
+        } else {
+            size = ((const uint32_t *)PyBytes_AS_STRING(r->sizes))[i];
+            p = PyBytes_AS_STRING(r->data) + off;
+            off += size;
+        }
+        rec = layout_decode(r->layout, p, size);
+        if (rec && r->cpus) {
+            PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(r->cpus, i), rec);
+
+            Py_DECREF(rec);
+            rec = pair;
+        }
+        if (!rec) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        err = PyList_Append(out, rec);
+        Py_DECREF(rec);
+        if (err < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
 }
 
 static PyObject *records_discard(PyObject *self, PyObject *unused)
@@ -672,11 +763,19 @@ static void records_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
+static PyMemberDef records_members[] = {
+    {"taken", T_PYSSIZET, offsetof(Records, taken), READONLY,
+     "records handed out so far (discarded ones not counted)"},
+    {NULL},
+};
+
 static PyMethodDef records_methods[] = {
-    {"deliver", records_deliver, METH_O,
-     "deliver(callback): call callback per record; True if one returned a true value"},
+    {"deliver", records_deliver, METH_VARARGS,
+     "deliver(callback, code=None, resume=-1): call callback per record; True if one "
+     "returned a true value"},
     {"__length_hint__", records_length_hint, METH_NOARGS, "records not yet taken"},
     {"discard", records_discard, METH_NOARGS, "drop the records not yet taken"},
+    {"rest", records_rest, METH_NOARGS, "the records not yet taken, decoded, left in place"},
     {NULL},
 };
 
@@ -686,6 +785,7 @@ static PyType_Slot records_slots[] = {
     {Py_tp_iternext, records_next},
     {Py_sq_length, records_len},
     {Py_tp_methods, records_methods},
+    {Py_tp_members, records_members},
     {Py_tp_traverse, records_traverse},
     {Py_tp_clear, records_clear},
     {Py_tp_dealloc, records_dealloc},
@@ -698,10 +798,127 @@ static PyType_Spec records_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, records_slots,
 };
 
+/* --- moving records without a gap ---------------------------------------------
+ * An exception from a signal handler can surface between any two bytecodes,
+ * and right after any call returns: a value a call returns to Python is lost
+ * if one surfaces before it is stored. So records change hands inside one C
+ * call each, from one place that outlives an exception to another. */
+
+static struct pylibbpf_collector *collector_at(PyObject *addr)
+{
+    unsigned long long a = PyLong_AsUnsignedLongLong(addr);
+
+    if (a == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (!a) {
+        PyErr_SetString(PyExc_ValueError, "no collector");
+        return NULL;
+    }
+    return (struct pylibbpf_collector *)(uintptr_t)a;
+}
+
+/* commit(container, item, collector): append item (the collector's records,
+ * copied) to container and empty the collector, in one step */
+static PyObject *fast_commit(PyObject *mod, PyObject *args)
+{
+    PyObject *container, *item, *addr, *r;
+    struct pylibbpf_collector *c;
+
+    if (!PyArg_ParseTuple(args, "OOO:commit", &container, &item, &addr))
+        return NULL;
+    c = collector_at(addr);
+    if (!c)
+        return NULL;
+    if (PyList_CheckExact(container)) {
+        if (PyList_Append(container, item) < 0)
+            return NULL;
+    } else {
+        r = PyObject_CallMethod(container, "append", "O", item);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
+    if (c->external)
+        pylibbpf_collector_target(c, NULL, 0);  /* the caller's array now holds them */
+    c->used = 0;
+    c->count = 0;
+    Py_RETURN_NONE;
+}
+
+/* deliver_batches(batches, callback, with_cpu, code=None, resume=-1) -> (records, stopped):
+ * pop each (records, cpus) batch off the list and call callback(records) or
+ * callback(records, cpus); stops after a callback returning a true value */
+static PyObject *fast_deliver_batches(PyObject *mod, PyObject *args)
+{
+    PyObject *list, *cb, *code = Py_None;
+    int with_cpu;
+    long resume = -1;
+    Py_ssize_t done = 0;
+
+    if (!PyArg_ParseTuple(args, "O!Op|Ol:deliver_batches", &PyList_Type, &list, &cb, &with_cpu,
+                          &code, &resume))
+        return NULL;
+    while (PyList_GET_SIZE(list) > 0) {
+        PyObject *item, *argv[2], *res;
+        Py_ssize_t n;
+        int truth;
+
+        if (PyErr_CheckSignals())
+            return NULL;
+        item = PyList_GET_ITEM(list, 0);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "deliver_batches: items must be (records, cpus)");
+            return NULL;
+        }
+        Py_INCREF(item);
+        if (PyList_SetSlice(list, 0, 1, NULL) < 0) {
+            Py_DECREF(item);
+            return NULL;
+        }
+        argv[0] = PyTuple_GET_ITEM(item, 0);
+        argv[1] = PyTuple_GET_ITEM(item, 1);
+        n = PyObject_Length(argv[0]);
+        if (n < 0) {
+            PyErr_Clear();
+            n = 0;
+        }
+        res = PyObject_Vectorcall(cb, argv, with_cpu ? 2 : 1, NULL);
+        if (!res) {
+            if (callback_not_started(code, resume)) {
+                PyObject *t, *v, *tb;
+
+                PyErr_Fetch(&t, &v, &tb);
+                if (PyList_Insert(list, 0, item) < 0)
+                    PyErr_Clear();
+                PyErr_Restore(t, v, tb);
+            }
+            Py_DECREF(item);
+            return NULL;
+        }
+        Py_DECREF(item);
+        done += n;
+        truth = PyObject_IsTrue(res);
+        Py_DECREF(res);
+        if (truth < 0)
+            return NULL;
+        if (truth)
+            return Py_BuildValue("nO", done, Py_True);
+    }
+    return Py_BuildValue("nO", done, Py_False);
+}
+
+static PyMethodDef fast_functions[] = {
+    {"commit", fast_commit, METH_VARARGS,
+     "commit(container, item, collector): append item and empty the collector, at once"},
+    {"deliver_batches", fast_deliver_batches, METH_VARARGS,
+     "deliver_batches(batches, callback, with_cpu, code=None, resume=-1) -> (records, stopped)"},
+    {NULL},
+};
+
 /* --- the module ------------------------------------------------------------- */
 static struct PyModuleDef fast_module = {
     PyModuleDef_HEAD_INIT, "pylibbpf._fast",
-    "pylibbpf's CPython-level hot paths (see pylibbpf/_csrc/fast.c)", -1, NULL,
+    "pylibbpf's CPython-level hot paths (see pylibbpf/_csrc/fast.c)", -1, fast_functions,
 };
 
 static int fast_add_type(PyObject *mod, PyType_Spec *spec, PyTypeObject **out)
