@@ -37,6 +37,12 @@ def _run_in_the_project_venv() -> None:
 
 _run_in_the_project_venv()
 
+# Command names and paths read from the kernel are bytes, decoded into str with
+# surrogateescape (pylibbpf.CString): print the ones that are not UTF-8 byte for
+# byte, as a C tool would, instead of failing with UnicodeEncodeError.
+if hasattr(sys.stdout, "reconfigure"):
+    sys.stdout.reconfigure(errors="surrogateescape")
+
 from pylibbpf import in_netns  # noqa: E402,F401  (the examples import it from here)
 
 

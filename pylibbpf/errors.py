@@ -89,6 +89,12 @@ class BPFNotFoundError(BPFError, FileNotFoundError, LookupError):
     """A named thing does not exist: file, symbol, program, map, interface, pin …"""
 
 
+class BPFKeyError(BPFNotFoundError, KeyError):
+    """A name that a pylibbpf mapping doesn't hold (``obj.maps[name]``, ``obj[name]``,
+    ``obj.programs[name]``): a :class:`BPFNotFoundError` that is also a ``KeyError``;
+    the message lists the names there are."""
+
+
 class BPFExistsError(BPFError, FileExistsError):
     """The target already exists (a pin path, a map key with NOEXIST, an attachment)."""
 
