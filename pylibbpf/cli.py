@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from . import __version__, libbpf_version
-from .errors import BPFError
+from .errors import BPFError, BPFKeyError
 from .typed import CString
 
 if TYPE_CHECKING:
@@ -485,6 +485,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BPFKeyError as e:  # a program or map name that isn't there: a usage error
+        print(f"pylibbpf: error: {e.strerror}", file=sys.stderr)
+        return 2
     except BPFError as e:
         print(f"pylibbpf: error: {e}", file=sys.stderr)
         return 1
