@@ -175,8 +175,8 @@ class Codec:
     # --- whole values ----------------------------------------------------------
     def encode(self, value: Any) -> bytes:
         """The ``size`` bytes of ``value``; bytes-like of exactly ``size`` pass unchanged."""
-        if isinstance(value, (bytes, bytearray, memoryview)) and len(value) == self.size and not isinstance(self, (CharArrayCodec,
-                                                                     BytesArrayCodec)):
+        if isinstance(value, (bytes, bytearray, memoryview)) and len(value) == self.size \
+                and not isinstance(self, (CharArrayCodec, BytesArrayCodec)):
             return bytes(value)
         if self.scalar:
             try:
