@@ -14,6 +14,7 @@ __all__ = [
     "BPFError",
     "BPFPermissionError",
     "BPFNotFoundError",
+    "BPFKeyError",
     "BPFExistsError",
     "NotSupportedError",
     "VerifierError",

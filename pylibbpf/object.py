@@ -146,7 +146,9 @@ class Object(Closeable):
     Open is cheap and configurable: list and tune :attr:`programs` and
     :attr:`maps`, then :meth:`load` (CO-RE relocation against the running
     kernel's BTF or ``btf_custom_path``, then verification). :meth:`close`
-    frees everything; Objects are context managers.
+    frees everything; Objects are context managers. ``obj["name"]`` is the map
+    ``obj.maps["name"]``, as in bcc; a name it lacks raises
+    :class:`~pylibbpf.errors.BPFKeyError` (a ``KeyError``) listing its maps.
 
     Options: ``name`` (object name, defaults to the file name), ``btf_custom_path``
     (BTF to relocate against instead of the kernel's), ``kconfig`` (extra

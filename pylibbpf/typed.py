@@ -51,7 +51,7 @@ class CString(str):
     __slots__ = ()
 
     @classmethod
-    def from_bytes(cls, raw: "_Bytes | bytearray | memoryview") -> "CString":
+    def from_bytes(cls, raw: "bytes | bytearray | memoryview") -> "CString":
         """The CString of ``raw`` as it is (no cut at NUL)."""
         return cls(bytes(raw).decode("utf-8", "surrogateescape"))
 
