@@ -53,7 +53,7 @@ class CString(str):
     @classmethod
     def from_bytes(cls, raw: "bytes | bytearray | memoryview") -> "CString":
         """The CString of ``raw`` as it is (no cut at NUL)."""
-        return cls(bytes(raw).decode("utf-8", "surrogateescape"))
+        return cls(bytes(raw), "utf-8", "surrogateescape")
 
     @property
     def bytes(self) -> _Bytes:
@@ -364,7 +364,7 @@ class CharArrayCodec(Codec):
     def build(self, items: Sequence[Any], i: int) -> Any:
         b = items[i]
         j = b.find(b"\0")
-        return CString((b if j < 0 else b[:j]).decode("utf-8", "surrogateescape"))
+        return CString(b if j < 0 else b[:j], "utf-8", "surrogateescape")
 
     def flatten(self, value: Any, out: List[Any]) -> None:
         if isinstance(value, str):
