@@ -41,6 +41,7 @@ MODULES = [
     ("pylibbpf.flamegraph", "Flame graphs"),
     ("pylibbpf.trace_pipe", "The trace pipe (bpf_printk)"),
     ("pylibbpf.syscalls", "Syscall names"),
+    ("pylibbpf.testing", "Testing: namespaces, veth pairs, the pytest plugin"),
 ]
 
 

@@ -1,14 +1,13 @@
-"""What the example tools share: the command line, the timed loop, and a pair of
-network namespaces joined by a veth (for the packet examples). Not part of
-pylibbpf; each example imports it from its own directory."""
+"""What the example tools share: running in the project's venv, the command line
+and the timed loop. Not part of pylibbpf; each example imports it from its own
+directory. (The packet examples' playground, two network namespaces joined by a
+veth pair, is pylibbpf.testing.VethPair.)"""
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -37,7 +36,11 @@ def _run_in_the_project_venv() -> None:
 
 _run_in_the_project_venv()
 
-from pylibbpf import in_netns  # noqa: E402,F401  (the examples import it from here)
+# Command names and paths read from the kernel are bytes, decoded into str with
+# surrogateescape (pylibbpf.CString): print the ones that are not UTF-8 byte for
+# byte, as a C tool would, instead of failing with UnicodeEncodeError.
+if hasattr(sys.stdout, "reconfigure"):
+    sys.stdout.reconfigure(errors="surrogateescape")
 
 
 def arguments(doc: Optional[str], default_duration: float = 5.0,
@@ -62,56 +65,6 @@ def run_for(duration: float, step: Callable[[], object]) -> None:
             step()
     except KeyboardInterrupt:
         pass
-
-
-def cstr(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode(errors="replace")
-
-
-# --- network namespaces ---------------------------------------------------------
-
-class VethPair:
-    """Namespaces ``a`` (10.99.N.1, dev veth-a) and ``b`` (10.99.N.2, dev veth-b)
-    joined by a veth pair; both removed on exit. Touches nothing outside them."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.ns_a, self.ns_b = f"ex-a-{tag}", f"ex-b-{tag}"
-        self.dev_a, self.dev_b = "veth-a", "veth-b"
-        n = int(tag[:2], 16)
-        self.ip_a, self.ip_b = f"10.99.{n}.1", f"10.99.{n}.2"
-
-    def _ip(self, *args: str) -> None:
-        subprocess.run(["ip", *args], check=True)
-
-    def __enter__(self) -> "VethPair":
-        self._ip("netns", "add", self.ns_a)
-        self._ip("netns", "add", self.ns_b)
-        try:
-            self._ip("-n", self.ns_a, "link", "add", self.dev_a, "type", "veth",
-                     "peer", "name", self.dev_b, "netns", self.ns_b)
-            for ns, dev, ip in ((self.ns_a, self.dev_a, self.ip_a),
-                                (self.ns_b, self.dev_b, self.ip_b)):
-                self._ip("-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-                self._ip("-n", ns, "link", "set", dev, "up")
-                self._ip("-n", ns, "link", "set", "lo", "up")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for ns in (self.ns_a, self.ns_b):
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
-
-    def send_udp(self, count: int, port: int = 9999, payload: bytes = b"hello") -> None:
-        """``count`` UDP datagrams from namespace a to b's ``port``."""
-        import socket
-        with in_netns(self.ns_a):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        with s:
-            for _ in range(count):
-                s.sendto(payload, (self.ip_b, port))
 
 
 def need_root() -> None:

@@ -40,7 +40,7 @@ def main() -> int:
     args = arguments(__doc__, default_duration=2.0)
 
     def on_event(e: Any) -> None:
-        print(f"{e.pid:>7} {e.comm!s:<16} {e.ret:>4} {e.duration_ns / 1e3:>9.1f}  "
+        print(f"{e.pid:>7} {e.comm:<16} {e.ret:>4} {e.duration_ns / 1e3:>9.1f}  "
               f"{e.filename}", flush=True)
 
     with pylibbpf.Object.from_source(HERE / "fentry.bpf.c") as obj:

@@ -39,7 +39,7 @@ def main() -> int:
         if args.pid and e.pid != args.pid:
             return
         seen += 1
-        print(f"{e.pid:>7} {e.comm!s:<16} {e.flags:>#9o}  {e.filename}", flush=True)
+        print(f"{e.pid:>7} {e.comm:<16} {e.flags:>#9o}  {e.filename}", flush=True)
 
     with pylibbpf.Object.from_source(HERE / "opensnoop.bpf.c") as obj:
         obj.rodata.ignore_tgid = os.getpid()     # const volatile: set before load

@@ -98,7 +98,7 @@ def symbolized(obj: pylibbpf.Object) -> List[Tuple[List[str], int]]:
     for k, n in obj.maps["counts"].items():
         user = [f.function for f in sym.user_stack(k.pid, ips(k.user_stack))] if k.pid else []
         kernel = [f.function + "_[k]" for f in sym.kernel_stack(ips(k.kernel_stack))]
-        comm = str(k.comm) or "?"
+        comm = k.comm or "?"
         out.append(([f"{comm} ({k.pid})"] + user[::-1] + kernel[::-1], int(n)))
     return out
 

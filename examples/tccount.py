@@ -18,8 +18,9 @@ import struct
 import time
 
 # _tool first: it runs the tool in the project's .venv when needed
-from _tool import HERE, VethPair, arguments, in_netns, run_for
+from _tool import HERE, arguments, run_for
 import pylibbpf
+from pylibbpf.testing import VethPair
 
 PER_SECOND = 20
 PAYLOAD = b"x" * 100
@@ -41,7 +42,7 @@ def main() -> int:
         obj.load()
         prog = obj.programs["count_egress"]
         if veth is not None:
-            with in_netns(veth.ns_a):      # the interface lives in namespace a
+            with veth.netns_a.enter():      # the interface lives in namespace a
                 stack.enter_context(prog.attach_tc(veth.dev_a, direction="egress"))
             print(f"counting IPv4 packets leaving {veth.dev_a} ({veth.ip_a}); sending "
                   f"{PER_SECOND} UDP datagrams/s of {len(PAYLOAD)} bytes to {veth.ip_b}")

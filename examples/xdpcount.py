@@ -17,8 +17,9 @@ import socket
 import time
 
 # _tool first: it runs the tool in the project's .venv when needed
-from _tool import HERE, VethPair, arguments, in_netns, run_for
+from _tool import HERE, arguments, run_for
 import pylibbpf
+from pylibbpf.testing import VethPair
 
 NAMES = {0: "hopopt", 1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 256: "arp", 257: "other"}
 PER_SECOND = 20
@@ -39,7 +40,7 @@ def main() -> int:
         obj.load()
         prog = obj.programs["count_packets"]
         if veth is not None:
-            with in_netns(veth.ns_b):      # the interface lives in namespace b
+            with veth.netns_b.enter():      # the interface lives in namespace b
                 stack.enter_context(prog.attach_xdp(veth.dev_b))
             print(f"counting packets arriving on {veth.dev_b} ({veth.ip_b}, namespace "
                   f"{veth.ns_b}); sending {PER_SECOND} UDP datagrams/s from {veth.ip_a}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._ffi import ffi as _ffi_mod, lib as _lib
 from .btf import vmlinux_h
 from .compiler import CompileError, compile, include_dir, vmlinux_h_path
-from .errors import (BPFError, BPFExistsError, BPFNotFoundError, BPFPermissionError,
+from .errors import (BPFError, BPFExistsError, BPFKeyError, BPFNotFoundError, BPFPermissionError,
                      ClosedError, ELFError, NotSupportedError, VerifierError)
 from .link import Link, LinkInfo, Links
 from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
@@ -57,7 +57,7 @@ __all__ = [
     "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "CString", "PerCPU", "Record",
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
-    "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFExistsError",
+    "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFKeyError", "BPFExistsError",
     "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",

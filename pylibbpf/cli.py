@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from . import __version__, libbpf_version
-from .errors import BPFError
+from .errors import BPFError, BPFKeyError
+from .typed import CString
 
 if TYPE_CHECKING:
     from .map import Map
@@ -53,8 +54,7 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return {k: _plain(v) for k, v in value.to_dict().items()}
     if isinstance(value, (bytes, bytearray)):
-        text = bytes(value)
-        return str(value) if hasattr(value, "text") else text.hex()
+        return bytes(value).hex()
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, (int, float, str, bool)) or value is None:
@@ -65,8 +65,10 @@ def _plain(value: Any) -> Any:
 def _show(value: Any) -> str:
     if hasattr(value, "to_dict") or isinstance(value, (list, tuple)):
         return json.dumps(_plain(value))
-    if isinstance(value, (bytes, bytearray)) and not hasattr(value, "text"):
+    if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
+    if isinstance(value, CString):
+        return value.text
     return str(value)
 
 
@@ -483,6 +485,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BPFKeyError as e:  # a program or map name that isn't there: a usage error
+        print(f"pylibbpf: error: {e.strerror}", file=sys.stderr)
+        return 2
     except BPFError as e:
         print(f"pylibbpf: error: {e}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ __all__ = [
     "BPFError",
     "BPFPermissionError",
     "BPFNotFoundError",
+    "BPFKeyError",
     "BPFExistsError",
     "NotSupportedError",
     "VerifierError",
@@ -87,6 +88,12 @@ class BPFPermissionError(BPFError, PermissionError):
 
 class BPFNotFoundError(BPFError, FileNotFoundError, LookupError):
     """A named thing does not exist: file, symbol, program, map, interface, pin …"""
+
+
+class BPFKeyError(BPFNotFoundError, KeyError):
+    """A name that a pylibbpf mapping doesn't hold (``obj.maps[name]``, ``obj[name]``,
+    ``obj.programs[name]``): a :class:`BPFNotFoundError` that is also a ``KeyError``;
+    the message lists the names there are."""
 
 
 class BPFExistsError(BPFError, FileExistsError):

@@ -11,8 +11,8 @@ from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optio
 from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
 from ._files import open_regular, regular_file
-from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFNotFoundError, ClosedError, ELFError,
-                     as_path, bad_ptr, error_from_errno, not_supported)
+from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFKeyError, BPFNotFoundError, ClosedError,
+                     ELFError, as_path, bad_ptr, error_from_errno, not_supported)
 from .link import Link, Links
 from .map import Map
 from .program import Program, _load_error
@@ -126,8 +126,8 @@ class _Names(Mapping[str, T], Generic[T]):
             if item is not None:
                 return item
         known = ", ".join(sorted(self._items)) or "none"
-        raise KeyError(f"no {self._kind} {name!r} in object {self._owner!r} "
-                       f"(it has: {known})")
+        raise BPFKeyError(_errno.ENOENT, f"no {self._kind} {name!r} in object "
+                                         f"{self._owner!r} (it has: {known})")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
@@ -152,7 +152,9 @@ class Object(LinkHolder, Closeable):
     Open is cheap and configurable: list and tune :attr:`programs` and
     :attr:`maps`, then :meth:`load` (CO-RE relocation against the running
     kernel's BTF or ``btf_custom_path``, then verification). :meth:`close`
-    frees everything; Objects are context managers.
+    frees everything; Objects are context managers. ``obj["name"]`` is the map
+    ``obj.maps["name"]``, as in bcc; a name it lacks raises
+    :class:`~pylibbpf.errors.BPFKeyError` (a ``KeyError``) listing its maps.
 
     Options: ``name`` (object name, defaults to the file name), ``btf_custom_path``
     (BTF to relocate against instead of the kernel's), ``kconfig`` (extra
@@ -314,6 +316,28 @@ class Object(LinkHolder, Closeable):
         """Maps by name; global-data maps are also found as ``.rodata``, ``.bss`` …"""
         self._check()
         return _Names(self._maps, "map", self.name, self._find_map)
+
+    def __getitem__(self, name: str) -> Map:
+        """The map called ``name``, as bcc's ``b["name"]``: ``obj.maps[name]``.
+
+        A missing name raises :class:`~pylibbpf.errors.BPFKeyError` (a ``KeyError``
+        and a ``LookupError``) listing the object's maps."""
+        maps = self.maps
+        try:
+            return maps[name]
+        except BPFKeyError as e:
+            if not (isinstance(name, str) and name in self._programs):
+                raise
+            raise BPFKeyError(_errno.ENOENT, f"{e.strerror}; {name!r} is a program: "
+                                             f"obj.programs[{name!r}]") from None
+
+    def __contains__(self, name: object) -> bool:
+        """Whether the object has a map called ``name``."""
+        return isinstance(name, str) and name in self.maps
+
+    def __iter__(self) -> Iterator[str]:
+        # without this, obj[0], obj[1] … would be tried by iter()
+        raise TypeError("an Object is not iterable: iterate obj.maps or obj.programs")
 
     # --- global variables (pylibbpf.globals) ---------------------------------
     def section(self, name: str) -> "GlobalSection":

@@ -35,14 +35,28 @@ DEFAULT_LOG_SIZE = 1 << 24
 
 @dataclass(frozen=True)
 class TestRunResult:
-    """The outcome of :meth:`Program.test_run` (``BPF_PROG_TEST_RUN``)."""
+    """The outcome of :meth:`Program.test_run` (``BPF_PROG_TEST_RUN``).
+
+    >>> r = prog.test_run(data=bytes(64), repeat=1000)           # doctest: +SKIP
+    >>> r.retval, len(r.data_out), r.duration_ns                  # doctest: +SKIP
+    (2, 64, 21)
+    """
 
     __test__ = False  # not a pytest class
 
+    #: what the program returned (for XDP: ``XDP_PASS`` = 2, ``XDP_DROP`` = 1 …)
     retval: int
+    #: the packet as the program left it (changed, grown or shrunk); None without ``data``
     data_out: Optional[bytes]
+    #: the context as the program left it (``ctx=``; a syscall program's ``ctx``)
     ctx_out: Optional[bytes]
+    #: the kernel's average time per run, in nanoseconds (over ``repeat`` runs)
     duration_ns: int
+
+    @property
+    def duration(self) -> float:
+        """:attr:`duration_ns` in seconds, as ``time.perf_counter()`` counts."""
+        return self.duration_ns / 1e9
 
 
 @dataclass(frozen=True)
@@ -466,7 +480,9 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             _check_size(ctx_out_size, "ctx_out_size")
             ctx_out = ffi.new("char[]", ctx_out_size)
             o.ctx_out, o.ctx_size_out = ctx_out, ctx_out_size
-        check_ret(lib.bpf_prog_test_run_opts(fd, o), f"test run of program {self.name!r}")
+        ret = lib.bpf_prog_test_run_opts(fd, o)
+        if ret < 0:
+            raise self._test_run_error(-ret, None if data is None else len(raw))
         if syscall:
             ctx_bytes = bytes(ffi.buffer(ctx_in, o.ctx_size_in)) if ctx_in is not None else None
         else:
@@ -477,6 +493,30 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             ctx_out=ctx_bytes,
             duration_ns=int(o.duration),
         )
+
+    def _test_run_error(self, err: int, size: Optional[int]) -> BPFError:
+        """The error of a failed test run; for EINVAL on a packet program, what size
+        of ``data`` its type takes (the kernel says nothing more than EINVAL)."""
+        ptype = self.type
+        kind = ptype.name.lower() if isinstance(ptype, ProgramType) else f"type {ptype}"
+        what = f"test run of program {self.name!r} ({kind})"
+        if size is not None:
+            what += f" with {size} bytes of data"
+        hint = ""
+        need = _TEST_RUN_MIN_DATA.get(ptype) if isinstance(ptype, ProgramType) else None
+        if err == _errno.EINVAL and need is not None:
+            least, why = need
+            if size is None:
+                hint = (f"{kind} programs run on a packet: pass data= of at least "
+                        f"{least} bytes ({why})")
+            elif size < least:
+                hint = (f"{kind} programs need at least {least} bytes of data ({why}); "
+                        f"got {size}")
+            elif size > _TEST_RUN_LINEAR_MAX and ptype != ProgramType.XDP:
+                hint = (f"{kind} programs take at most one page of data less the kernel's "
+                        f"head- and tailroom (3712 bytes with 4 KiB pages on x86-64); "
+                        f"got {size}")
+        return error_from_errno(err, what, hint=hint)
 
     # --- lifetime --------------------------------------------------------------
     def close(self) -> None:
@@ -494,6 +534,20 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         if self.closed:
             return f"<pylibbpf.Program {self._raw_name!r} closed>"
         return f"<pylibbpf.Program {self.name!r} type={self.type.name.lower()}>"
+
+
+#: program types whose test run takes a packet: the least ``data`` the kernel
+#: takes (net/bpf/test_run.c: an Ethernet header for the skb and XDP runs, an
+#: IPv4 header for netfilter's), and what those bytes are
+_ETH = (14, "an Ethernet header, ETH_HLEN")
+_TEST_RUN_MIN_DATA = {
+    ProgramType.XDP: _ETH, ProgramType.SCHED_CLS: _ETH, ProgramType.SCHED_ACT: _ETH,
+    ProgramType.SOCKET_FILTER: _ETH, ProgramType.CGROUP_SKB: _ETH,
+    ProgramType.LWT_IN: _ETH, ProgramType.LWT_OUT: _ETH, ProgramType.LWT_XMIT: _ETH,
+    ProgramType.FLOW_DISSECTOR: _ETH, ProgramType.NETFILTER: (20, "an IPv4 header"),
+}
+#: above this, EINVAL may mean "too long" (a page less skb head- and tailroom is less)
+_TEST_RUN_LINEAR_MAX = 3072
 
 
 def _raw_section(attach_type: Optional[int], btf_id: int) -> str:

@@ -32,21 +32,47 @@ __all__ = ["Codec", "RawCodec", "IntCodec", "FloatCodec", "BoolCodec", "EnumCode
            "OutOfRangeError", "fast_layout"]
 
 
-class CString(bytes):
-    """A C ``char[]``: bytes up to the first NUL; ``str()`` gives the decoded text."""
+_Bytes = bytes
 
-    def __str__(self) -> str:
-        return self.decode("utf-8", "replace")
+
+class CString(str):
+    """A C ``char[]``: the text up to the first NUL, as a ``str``.
+
+    It formats, compares, hashes and prints as text (``f"{e.comm:<16}"``,
+    ``e.comm == "bash"``, ``{e.comm: n}``). The bytes are decoded as UTF-8 with
+    ``surrogateescape``, as Python does for file names: bytes that are not UTF-8
+    become lone surrogates (``"\\udcff"`` for ``0xff``), so nothing is lost.
+    :attr:`bytes` (or ``bytes(s)``) gives the exact bytes back, and encoding the
+    value (or any ``str`` holding such surrogates) into a ``char[]`` writes them.
+    Printing a string with surrogates to a strict UTF-8 stream raises
+    ``UnicodeEncodeError``; :attr:`text` is the printable form.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_bytes(cls, raw: "bytes | bytearray | memoryview") -> "CString":
+        """The CString of ``raw`` as it is (no cut at NUL)."""
+        return cls(bytes(raw), "utf-8", "surrogateescape")
+
+    @property
+    def bytes(self) -> _Bytes:
+        """The exact bytes of the C string (without the terminating NUL)."""
+        return self.encode("utf-8", "surrogateescape")
+
+    def __bytes__(self) -> _Bytes:
+        return self.encode("utf-8", "surrogateescape")
 
     @property
     def text(self) -> str:
-        return self.decode("utf-8", "replace")
+        """Safe to print: bytes that are not UTF-8 replaced by U+FFFD."""
+        return self.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class Record(tuple):  # type: ignore[type-arg]
     """Base of decoded structs: a tuple of flat items with attribute access to fields.
 
-    Build one from field values: ``Event(pid=1, comm=b"sh")`` (missing fields are zero).
+    Build one from field values: ``Event(pid=1, comm="sh")`` (missing fields are zero).
     """
 
     __slots__ = ()
@@ -149,9 +175,8 @@ class Codec:
     # --- whole values ----------------------------------------------------------
     def encode(self, value: Any) -> bytes:
         """The ``size`` bytes of ``value``; bytes-like of exactly ``size`` pass unchanged."""
-        if isinstance(value, (bytes, bytearray, memoryview)) and not isinstance(value, CString) \
-                and len(value) == self.size and not isinstance(self, (CharArrayCodec,
-                                                                     BytesArrayCodec)):
+        if isinstance(value, (bytes, bytearray, memoryview)) and len(value) == self.size \
+                and not isinstance(self, (CharArrayCodec, BytesArrayCodec)):
             return bytes(value)
         if self.scalar:
             try:
@@ -339,11 +364,14 @@ class CharArrayCodec(Codec):
     def build(self, items: Sequence[Any], i: int) -> Any:
         b = items[i]
         j = b.find(b"\0")
-        return CString(b if j < 0 else b[:j])
+        return CString(b if j < 0 else b[:j], "utf-8", "surrogateescape")
 
     def flatten(self, value: Any, out: List[Any]) -> None:
         if isinstance(value, str):
-            value = value.encode()
+            try:
+                value = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as e:
+                raise _err(self, value, f"not encodable as UTF-8: {e.reason}") from None
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise _err(self, value)
         if len(value) > self.size:

@@ -134,9 +134,7 @@ def wait_until(cond: Callable[[], bool], timeout: float = 3.0) -> bool:
 
 def send_udp(veth: Any, port: int = 9000, n: int = 3) -> None:
     """``n`` 32-byte datagrams from the veth pair's ns_b to ns_a:``port``."""
-    with veth.socket_in(veth.ns_b) as s:
-        for _ in range(n):
-            s.sendto(b"x" * 32, (veth.ip_a, port))
+    veth.send_udp(n, port=port, payload=b"x" * 32, src="b")
     time.sleep(0.05)
 
 

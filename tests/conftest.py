@@ -4,19 +4,23 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import TYPE_CHECKING, Dict, Iterator
 
 import pytest
 
 import pylibbpf
 from pylibbpf import in_netns  # noqa: F401  (tests import it from here)
 
-#: the ``kind`` marker and its check (tests/_kernel.py: what this kernel supports)
-pytest_plugins = ["_kernel"]
+if TYPE_CHECKING:  # imported by pytest_plugins below (first, so that pytest rewrites it)
+    from pylibbpf.testing import VethPair
+
+#: the ``kind`` marker and its check (tests/_kernel.py: what this kernel supports);
+#: pylibbpf's own pytest plugin (fixtures bpf_veth, bpf_netns, bpf_compile, bpf_object),
+#: also active without installing the package
+pytest_plugins = ["_kernel", "pylibbpf.testing"]
 
 TESTS = Path(__file__).resolve().parent
 BPF_DIR = TESTS / "bpf"
@@ -71,47 +75,11 @@ def bpffs_dir() -> Iterator[Path]:
 
 # --- network namespaces ------------------------------------------------------
 
-class VethPair:
-    """Two namespaces joined by a veth pair: ``a`` (10.77.N.1) and ``b`` (10.77.N.2)."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.ns_a, self.ns_b = f"plb-a-{tag}", f"plb-b-{tag}"
-        self.dev_a, self.dev_b = "veth-a", "veth-b"
-        n = int(tag[:2], 16)
-        self.ip_a, self.ip_b = f"10.77.{n}.1", f"10.77.{n}.2"
-
-    def __enter__(self) -> "VethPair":
-        sh = lambda *a: subprocess.run(["ip", *a], check=True)  # noqa: E731
-        sh("netns", "add", self.ns_a)
-        sh("netns", "add", self.ns_b)
-        try:
-            sh("-n", self.ns_a, "link", "add", self.dev_a, "type", "veth",
-               "peer", "name", self.dev_b, "netns", self.ns_b)
-            for ns, dev, ip in ((self.ns_a, self.dev_a, self.ip_a),
-                                (self.ns_b, self.dev_b, self.ip_b)):
-                sh("-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-                sh("-n", ns, "link", "set", dev, "up")
-                sh("-n", ns, "link", "set", "lo", "up")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for ns in (self.ns_a, self.ns_b):
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
-
-    def socket_in(self, ns: str, kind: int = socket.SOCK_DGRAM) -> socket.socket:
-        """A socket created inside ``ns`` (it stays there when we leave)."""
-        with in_netns(ns):
-            return socket.socket(socket.AF_INET, kind)
-
-
 @pytest.fixture
-def veth() -> Iterator[VethPair]:
-    with VethPair() as pair:
-        yield pair
+def veth(bpf_veth: "VethPair") -> "VethPair":
+    """Two namespaces joined by a veth pair (pylibbpf.testing's ``bpf_veth``):
+    ``ns_a``/``dev_a``/``ip_a`` and ``ns_b``/``dev_b``/``ip_b``."""
+    return bpf_veth
 
 
 # --- kernel matrix: per-kernel totals at the end of the run ---------------------------

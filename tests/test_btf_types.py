@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import pylibbpf
-from pylibbpf.typed import CString, PerCPU, Record, codec_for
+from pylibbpf.typed import CharArrayCodec, CString, PerCPU, Record, codec_for
 
 
 @pytest.fixture
@@ -47,9 +47,30 @@ def test_bitfields_enums_nested_and_bool(btf) -> None:
         st.encode({"state": "ST_NOPE"})
 
 
-def test_char_arrays_are_cstrings() -> None:
-    s = CString(b"abc")
-    assert str(s) == "abc" and f"{s}" == "abc" and s == b"abc" and s.text == "abc"
+def test_char_arrays_are_text() -> None:
+    s = CString("abc")
+    assert isinstance(s, str) and s == "abc" and f"{s:>5}" == "  abc" and s.text == "abc"
+    assert repr(s) == "'abc'" and {s: 1}["abc"] == 1 and s.bytes == bytes(s) == b"abc"
+
+
+def test_char_arrays_keep_bytes_that_are_not_utf8(btf) -> None:
+    c = CharArrayCodec(8)
+    raw = b"a\xffb\xc3(\0zz"             # invalid UTF-8, then junk after the NUL
+    s = c.decode(raw)
+    assert isinstance(s, CString) and s == "a\udcffb\udcc3(" and s.bytes == b"a\xffb\xc3("
+    assert s.text == "a\ufffdb\ufffd("         # printable
+    assert c.encode(s) == b"a\xffb\xc3(\0\0\0"    # written back byte for byte
+    assert c.encode(str(s)) == c.encode(s.bytes) == c.encode(s)
+    assert CString.from_bytes(b"\xfe") == "\udcfe"
+    # in a struct: the record's field, its repr, and the struct encoded again
+    st = btf.codec("fstats")
+    rec = st.decode(st.encode({"packets": 1, "label": b"w\xe9b"}))
+    assert rec.label.bytes == b"w\xe9b" and "label='w\\udce9b'" in repr(rec)
+    assert st.decode(st.encode(rec.to_dict())).label.bytes == b"w\xe9b"
+    with pytest.raises(TypeError, match=r"char\[8\].*not encodable as UTF-8"):
+        c.encode("\ud800")                       # a surrogate that stands for no byte
+    with pytest.raises(ValueError, match="do not fit"):
+        c.encode("é" * 5)                        # 10 bytes
 
 
 def test_user_types_ctypes_and_formats() -> None:

@@ -1,6 +1,7 @@
 """Object: open from path/bytes with options, configure, load (CO-RE), close."""
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import subprocess
@@ -51,6 +52,29 @@ def test_missing_program_or_map_lists_what_exists(bpf_objects) -> None:
             obj.programs["nope"]
         with pytest.raises(KeyError, match=r"no map 'nope'.*seen"):
             obj.maps["nope"]
+
+
+def test_object_indexed_by_map_name_like_bcc(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["core_task"]) as obj:
+        assert obj["seen"] is obj.maps["seen"] and obj["seen"].name == "seen"
+        obj.load()
+        with obj.programs["on_getpgid"].attach():
+            pid = run_child()
+        seen = obj["seen"][pid]                     # typed from BTF, as obj.maps gives
+        assert seen.pid == pid and seen.comm == "plb-core"
+        for missing in ("nope", "on_getpgid"):
+            with pytest.raises(pylibbpf.BPFKeyError) as ei:
+                obj[missing]
+            err = ei.value
+            # a KeyError and a LookupError for `except KeyError`, a BPFError for the rest
+            assert isinstance(err, KeyError) and isinstance(err, LookupError)
+            assert isinstance(err, pylibbpf.BPFNotFoundError) and err.errno == errno.ENOENT
+            assert f"no map {missing!r} in object 'core_task'" in str(err)
+            assert "it has: " in str(err) and "seen" in str(err)
+        assert "'on_getpgid' is a program: obj.programs['on_getpgid']" in str(err)
+        assert "seen" in obj and "nope" not in obj
+        with pytest.raises(TypeError, match="iterate obj.maps or obj.programs"):
+            list(obj)
 
 
 @pytest.mark.parametrize("from_bytes", [False, True])

@@ -54,7 +54,7 @@ def test_decoded_events_with_cpu(perf_events) -> None:
         pb.poll(1000)
         pb.consume()
     assert [e.arg for _, e in got] == [3, 4, 5]
-    assert all(e.pid == child.pid and str(e.comm) == "plb-perf" for _, e in got)
+    assert all(e.pid == child.pid and e.comm == "plb-perf" for _, e in got)
     assert all(0 <= cpu < pylibbpf.map.possible_cpus() for cpu, _ in got)
     assert pb.lost == 0
 

@@ -52,6 +52,7 @@ def test_test_run_repeat_and_duration(bpf_objects) -> None:
         obj.load()
         res = obj.programs["xdp_rewrite"].test_run(b"\x01" * 64, repeat=1000)
         assert res.retval == 2 and res.duration_ns > 0
+        assert res.duration == res.duration_ns / 1e9      # seconds, as perf_counter
         counts = obj.maps["actions"].raw[struct.pack("I", 2)]
         assert struct.unpack("Q", counts)[0] == 1000
 
@@ -63,6 +64,29 @@ def test_test_run_data_out_too_small(bpf_objects) -> None:
             obj.programs["xdp_rewrite"].test_run(b"\x01" * 64, data_out_size=8)
         assert ei.value.errno == errno.ENOSPC
         assert "xdp_rewrite" in str(ei.value)
+
+
+def test_test_run_short_frame_names_the_minimum(bpf_objects) -> None:
+    """The kernel only says EINVAL to a runt frame; the error says what it takes."""
+    with pylibbpf.Object(bpf_objects["xdp_rewrite"]) as obj:
+        obj.load()
+        prog = obj.programs["xdp_rewrite"]
+        with pytest.raises(pylibbpf.BPFError) as ei:
+            prog.test_run(b"\x01" * 10)
+        err = ei.value
+        assert err.errno == errno.EINVAL
+        assert "test run of program 'xdp_rewrite' (xdp) with 10 bytes of data" in str(err)
+        assert "xdp programs need at least 14 bytes of data (an Ethernet header" in str(err)
+        with pytest.raises(pylibbpf.BPFError, match=r"pass data= of at least 14 bytes"):
+            prog.test_run()
+        assert prog.test_run(b"\x01" * 14).retval == 2   # the least it takes runs
+    code = insn(MOV64_IMM, imm=0) + insn(BPF_EXIT)
+    with pylibbpf.Program.load_raw(ProgramType.SOCKET_FILTER, code, name="sf") as sf:
+        with pytest.raises(pylibbpf.BPFError, match=r"'sf' \(socket_filter\) with 13 bytes"
+                                                    r"[\s\S]*at least 14 bytes"):
+            sf.test_run(b"\0" * 13)
+        with pytest.raises(pylibbpf.BPFError, match=r"with 8192 bytes[\s\S]*at most one page"):
+            sf.test_run(b"\0" * 8192)
 
 
 def test_test_run_bad_arguments(bpf_objects) -> None:

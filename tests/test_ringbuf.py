@@ -129,7 +129,10 @@ def test_typed_records_from_btf(typed_events) -> None:
     assert [e.arg for e in got] == [5, 6, 7]
     e = got[0]
     assert isinstance(e, Record) and e.pid == child.pid and e.tid == child.pid
-    assert isinstance(e.comm, CString) and str(e.comm) == "plb-events"
+    assert isinstance(e.comm, CString) and e.comm == "plb-events"
+    # the comm is text: formats, compares, hashes and shows as a str
+    assert f"{e.comm:<12}|" == "plb-events  |" and {e.comm: 1}["plb-events"] == 1
+    assert "comm='plb-events'" in repr(e) and e.comm.bytes == b"plb-events"
     assert e.kind.name == "EV_ENTER" and [x.seq for x in got] == [0, 1, 2]
 
 

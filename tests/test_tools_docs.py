@@ -33,7 +33,7 @@ def test_module_docstring_examples_run(module: str) -> None:
 
 
 def test_guide_has_doctested_examples() -> None:
-    for page in ("objects", "attaching", "tools", "cli"):
+    for page in ("objects", "attaching", "tools", "cli", "testing"):
         text = (DOCS / "guide" / f"{page}.md").read_text()
         assert text.count(">>> ") >= 3, page
 
