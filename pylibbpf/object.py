@@ -63,6 +63,13 @@ def check_elf_header(data: bytes, size: int, label: str) -> None:
 
 BPF_F_LINK = 1 << 13
 
+_C_START = re.compile(rb"\s*(#\s*(include|define|if|pragma)|//|/\*|struct |SEC\(|char LICENSE)")
+
+
+def _looks_like_c(path: str, head: bytes) -> bool:
+    """A C source file (by its name, or by how it starts) given where an object was due."""
+    return path.endswith((".c", ".h")) or bool(_C_START.match(head))
+
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
     """Refuse what libbpf 1.5 would crash on while opening or loading the object:
@@ -220,7 +227,14 @@ class Object(Closeable):
                                                                        _errno.EPERM) else "")
                 raise error_from_errno(e.errno or _errno.EIO, f"read BPF object {path!r}",
                                        hint=hint) from None
-            check_elf_header(head, size, repr(path))
+            try:
+                check_elf_header(head, size, repr(path))
+            except ELFError as e:
+                if _looks_like_c(path, head):
+                    raise ELFError(e.errno or _errno.ENOEXEC,
+                                   f"{e.strerror}; it looks like C source: compile and open "
+                                   f"it with pylibbpf.Object.from_source({path!r})") from None
+                raise
             _precheck(path.encode(), ffi.NULL, 0, repr(path))
             with libbpf_log() as log:
                 ptr = lib.bpf_object__open_file(path.encode(), o)
@@ -239,16 +253,30 @@ class Object(Closeable):
             raise
 
     @classmethod
-    def from_source(cls, source: PathLike, *, cflags: Sequence[str] = (),
-                    include_dirs: Sequence[PathLike] = (), **options: Any) -> "Object":
-        """Compile the BPF C file ``source`` with :func:`pylibbpf.compile` (cached
-        by content) and open the object; ``options`` are :class:`Object`'s.
+    def from_source(cls, source: Optional[PathLike] = None, *, text: Optional[str] = None,
+                    cflags: Sequence[str] = (), include_dirs: Sequence[PathLike] = (),
+                    **options: Any) -> "Object":
+        """Compile the BPF C file ``source``, or the C source ``text`` (as bcc's
+        ``BPF(text=…)``), with :func:`pylibbpf.compile` (cached by content) and
+        open the object; ``options`` are :class:`Object`'s (``name`` also names
+        the source written for ``text``).
 
         >>> with pylibbpf.Object.from_source("tool.bpf.c") as obj:   # doctest: +SKIP
         ...     obj.load()
+        >>> obj = pylibbpf.Object.from_source(text=SOURCE, name="counter")  # doctest: +SKIP
         """
         from .compiler import compile
 
+        if text is not None:
+            if source is not None:
+                raise TypeError("from_source() takes a source path or text=, not both")
+            path = compile(text=text, name=options.get("name"), cflags=cflags,
+                           include_dirs=include_dirs)
+            if options.get("name") is None:
+                options["name"] = "text"
+            return cls(path, **options)
+        if source is None:
+            raise TypeError("from_source() needs a source path or text=")
         if options.get("name") is None:
             base = os.path.basename(os.fspath(source))
             options["name"] = base[:-len(".bpf.c")] if base.endswith(".bpf.c") \
