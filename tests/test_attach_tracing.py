@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -114,6 +114,41 @@ def test_missing_tracepoint_is_named(tp_obj) -> None:
         prog.attach_tracepoint("syscalls", "sys_enter_nope")
     with pytest.raises(pylibbpf.BPFNotFoundError, match="no tracepoint category 'nocat'"):
         prog.attach_tracepoint("nocat", "x")
+
+
+def _suggestions(exc: pytest.ExceptionInfo[pylibbpf.BPFNotFoundError]) -> List[str]:
+    line = str(exc.value).split("\n  did you mean: ", 1)[1].splitlines()[0]
+    return line.removesuffix(" [ENOENT]").split(", ")
+
+
+@pytest.mark.parametrize("category, name, first", [
+    ("syscall", "sys_enter_getpgid", "syscalls:sys_enter_getpgid"),    # category misspelt
+    ("syscalls", "sys_enter_getpgd", "syscalls:sys_enter_getpgid"),    # name misspelt
+    ("syscals", "sys_entr_getpgid", "syscalls:sys_enter_getpgid"),     # both
+    ("raw_syscalls", "sys_enter_getpgid", "syscalls:sys_enter_getpgid"),  # other category
+])
+def test_missing_tracepoint_suggests_close_ones(tp_obj, category, name, first) -> None:
+    """Like a missing uprobe symbol: the closest tracepoints that exist, read from
+    tracefs's events directory, category and name."""
+    prog = tp_obj.programs["tp_getpgid"]
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        prog.attach_tracepoint(category, name)
+    msg = str(exc.value)
+    assert msg.startswith(f"attach tracepoint program 'tp_getpgid' to '{category}:{name}': "
+                          "no tracepoint "), msg
+    assert _suggestions(exc)[0] == first, msg
+    assert f"{category}:{name}" not in _suggestions(exc)
+
+
+def test_missing_raw_tracepoint_suggests_and_nothing_close_lists_none(tp_obj) -> None:
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        tp_obj.programs["tp_getpgid"].attach_tracepoint("nocat", "nothing_like_it")
+    assert "did you mean" not in str(exc.value)  # nothing close: no list
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        tp_obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_entr")
+    assert str(exc.value).startswith("attach raw tracepoint program 'raw_sys_enter' to "
+                                     "'sys_entr': the kernel has no tracepoint 'sys_entr'")
+    assert _suggestions(exc)[0] == "sys_enter"
 
 
 def test_tracepoint_arguments_are_checked(tp_obj) -> None:

@@ -88,6 +88,9 @@ def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BP
         category, name = target.split("/")
         return _tracepoint_error(err, category, name, what, warnings)
     if kind in ("raw_tp", "raw_tracepoint") and err == _errno.ENOENT:
-        return BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {target!r}",
+        from .tracepoint import _raw_did_you_mean
+
+        return BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {target!r}"
+                                     + _raw_did_you_mean(target),
                                 libbpf_log=warnings)
     return error_from_errno(err, what, libbpf_log=warnings)
