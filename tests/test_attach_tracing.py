@@ -555,6 +555,55 @@ def test_kprobe_on_missing_function(kprobe_obj) -> None:
             prog.attach_kprobe("no_such_fn_plb")
 
 
+def test_failing_kprobes_read_kallsyms_once(kprobe_obj, monkeypatch) -> None:
+    """20 failing kprobe attaches (an object of kprobes on a kernel without them, or
+    with functions it lacks) read /proc/kallsyms once for the process, not once
+    each (~100 ms a read); every error still names its function."""
+    from pylibbpf.attach import _kinds
+
+    reads: List[str] = []
+
+    class Counting(_kinds.KallsymsIndex):
+        def __init__(self, path: Optional[str] = None) -> None:
+            reads.append(path or _kinds.KALLSYMS)
+            super().__init__(path)
+
+    monkeypatch.setattr(_kinds, "KallsymsIndex", Counting)
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    prog = kprobe_obj.programs["on_kprobe"]
+    for i in range(20):
+        with pytest.raises(pylibbpf.BPFError) as exc:
+            prog.attach_kprobe(f"no_such_fn_plb_{i}")
+        assert f"'no_such_fn_plb_{i}'" in str(exc.value)
+        assert "not in /proc/kallsyms" in str(exc.value)
+    assert reads == ["/proc/kallsyms"]
+
+
+def test_kallsyms_index_is_read_again_when_modules_change(tmp_path, monkeypatch) -> None:
+    """A name missing from the index is looked for again when the list of kernel
+    modules changed since it was read (a module loaded since), not otherwise."""
+    from pylibbpf.attach import _kinds
+
+    kallsyms, modules = tmp_path / "kallsyms", tmp_path / "modules"
+    kallsyms.write_text("ffffffff81000000 T do_getpgid\nffffffff81000100 t helper\n")
+    modules.write_text("")
+    monkeypatch.setattr(_kinds, "KALLSYMS", str(kallsyms))
+    monkeypatch.setattr(_kinds, "PROC_MODULES", str(modules))
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    monkeypatch.setattr(_kinds.KallsymsIndex, "RECHECK_S", 0.0)
+    assert _kinds.kernel_symbol_exists("do_getpgid") is True
+    assert _kinds.kernel_symbol_exists("mod_fn") is False
+    with kallsyms.open("a") as f:  # a module's symbol appears ...
+        f.write("ffffffffc0000000 t mod_fn\t[plbmod]\n")
+    assert _kinds.kernel_symbol_exists("mod_fn") is False  # ... the modules did not change
+    modules.write_text("plbmod 16384 0 - Live 0x0000000000000000\n")
+    assert _kinds.kernel_symbol_exists("mod_fn") is True  # they did: read again
+    assert _kinds.syscall_symbols("getpgid") == []
+    monkeypatch.setattr(_kinds, "KALLSYMS", str(tmp_path / "absent"))
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    assert _kinds.kernel_symbol_exists("do_getpgid") is None  # unreadable: unknown
+
+
 KPROBE_MULTI_CALLS = {
     "kprobe_multi pattern": lambda o: o.programs["on_kprobe_multi"].attach_kprobe_multi(
         "do_getpg*"),
