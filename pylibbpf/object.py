@@ -145,6 +145,68 @@ _LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END 
                        re.S)
 _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
 _FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
+_NO_KERNEL_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
+_NO_PROG_TARGET = re.compile(r"prog '([^']+)': failed to find BPF program \(FD (\d+)\) BTF ID "
+                             r"for '([^']+)'")
+
+def _unsized_map(m: Map) -> str:
+    """The hint for a map the kernel refused (EINVAL) with a size left at 0, or ""."""
+    from .map import zero_size_field
+
+    try:
+        mtype = m.type
+    except ValueError:
+        return ""
+    field = zero_size_field(mtype, m.max_entries, m.value_size)
+    if not field:
+        return ""
+    how = ("__uint(max_entries, N)" if field == "max_entries" else
+           "__type(value, T) or __uint(value_size, N)")
+    return (f"map {m.name!r} ({mtype.name.lower()}) has {field} 0: give it one in the BPF "
+            f"source ({how}), or set obj.maps[{m.name!r}].{field} = N before load()")
+
+
+def _close_names(name: str, names: Sequence[str]) -> List[str]:
+    """Up to 5 of ``names`` close to ``name`` (prefiltered: difflib over ~100k
+    kernel symbols would take seconds)."""
+    import difflib
+
+    stem = name[:4]
+    pool = [n for n in names if n.startswith(stem) or name in n or (len(n) > 4 and n in name)]
+    return difflib.get_close_matches(name, pool, n=5, cutoff=0.75)
+
+
+def _missing_target(section: str, target: str) -> str:
+    """What kind of kernel target a SEC() names, and the closest that exist."""
+    from .attach._kinds import kallsyms_index, tracefs_dir
+
+    kind = section.split("/")[0].split(".")[0]
+    close: List[str] = []
+    if kind == "lsm":
+        what = f"LSM hook {target!r} (kernel function bpf_lsm_{target})"
+        idx = kallsyms_index()
+        if idx is not None:
+            close = _close_names(target, [n[8:] for n in idx.names() if n.startswith("bpf_lsm_")])
+    elif kind == "tp_btf":
+        what = f"tracepoint {target!r} (BTF type btf_trace_{target})"
+        tracefs = tracefs_dir()
+        if tracefs is not None:
+            from .attach.tracepoint import tracepoints
+
+            names = sorted({n for ns in tracepoints(os.path.join(tracefs, "events")).values()
+                            for n in ns})
+            close = _close_names(target, names)
+    elif kind == "iter":
+        what = f"iterator target {target!r} (kernel function bpf_iter_{target})"
+    else:
+        what = f"kernel function {target!r}"
+        idx = kallsyms_index()
+        if idx is not None:
+            close = _close_names(target, idx.names())
+    text = f"{what}, which is not in the BTF of the kernel or of its modules"
+    if close:
+        text += "\n  did you mean: " + ", ".join(close)
+    return text
 
 
 class Object(Closeable):
@@ -451,11 +513,28 @@ class Object(Closeable):
                                    f"load program {name!r} of {self.name!r}", warnings,
                                    section=prog.section, attach_type=eat)
         what = f"load BPF object {self.name!r}"
+        m = _NO_KERNEL_TARGET.search(text)
+        if m and m.group(1) in self._programs:
+            prog = self._programs[m.group(1)]
+            return BPFNotFoundError(
+                err, f"load program {prog.name!r} of {self.name!r}: its SEC({prog.section!r}) "
+                     f"attaches to {_missing_target(prog.section, m.group(2))}",
+                libbpf_log=log.warnings)
+        m = _NO_PROG_TARGET.search(text)
+        if m and m.group(1) in self._programs:
+            return BPFNotFoundError(
+                err, f"load program {m.group(1)!r} of {self.name!r}: its target program "
+                     f"(fd {m.group(2)}) has no function {m.group(3)!r} in its BTF (give "
+                     "set_attach_target() a program and one of its global functions)",
+                libbpf_log=log.warnings)
         m = _FAILED_MAP.search(text)
         if m and m.group(1) in self._maps:
             refusal = _map_refusal(self._maps[m.group(1)], err)
             if refusal:
                 return not_supported(err, what, refusal, libbpf_log=log.warnings)
+            hint = _unsized_map(self._maps[m.group(1)]) if err == _errno.EINVAL else ""
+            if hint:
+                return error_from_errno(err, what, libbpf_log=log.warnings, hint=hint)
         if err == _errno.ENOENT:
             return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)

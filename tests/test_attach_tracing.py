@@ -4,6 +4,7 @@ and checked to have stopped. Kinds the kernel lacks must raise a clean
 NotSupportedError naming the kind (and, on a kernel that has them, fire)."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -103,9 +104,17 @@ def test_attach_by_section_tracepoint(tp_obj) -> None:
 
 
 def test_section_without_target_names_the_method(tp_obj) -> None:
-    with pytest.raises(pylibbpf.BPFError, match=r"does not say where to attach.*"
-                                                r"attach_tracepoint"):
+    with pytest.raises(pylibbpf.NoAttachTargetError, match=r"does not say where to attach.*"
+                                                           r"attach_tracepoint") as exc:
         tp_obj.programs["tp_getpgid"].attach()
+    e = exc.value
+    assert isinstance(e, pylibbpf.BPFError) and not isinstance(e, NotSupportedError)
+    assert pylibbpf.errors.NoAttachTargetError is pylibbpf.NoAttachTargetError
+    assert e.errno == errno.EOPNOTSUPP
+    assert (e.program, e.section) == ("tp_getpgid", tp_obj.programs["tp_getpgid"].section)
+    assert e.method == "attach_tracepoint(category, name)"
+    assert str(e).startswith(f"attach program 'tp_getpgid' (SEC {e.section!r}): the section "
+                             "does not say where to attach; use attach_tracepoint(")
 
 
 def test_missing_tracepoint_is_named(tp_obj) -> None:
@@ -687,6 +696,8 @@ def test_trampoline_kinds(bpf_objects, name) -> None:
             load_only(bpf_objects["attach_trampoline"], name)
         assert "'ulimit -l' is not the cause" in str(e.value)  # libbpf's hint misleads here
         assert "try raising 'ulimit -l'" not in str(e.value)
+        assert not any("ulimit" in line for line in e.value.libbpf_log)
+        assert e.value.program == name
         return
     obj = load_only(bpf_objects["attach_trampoline"], name)
     with obj:  # a kernel with trampolines: attach and check the link
@@ -694,6 +705,66 @@ def test_trampoline_kinds(bpf_objects, name) -> None:
         link = prog.attach_lsm() if kind == "LSM" else prog.attach_trace()
         with link:
             assert link.info.type == LinkType.TRACING
+
+
+def test_not_supported_drops_libbpfs_memlock_advice() -> None:
+    """libbpf follows any EPERM as root with "try raising 'ulimit -l'?" (when the
+    memlock limit is finite): a NotSupportedError says the kernel lacks the kind."""
+    from pylibbpf.errors import not_supported
+
+    log = ["libbpf: prog 'p': BPF program load failed: Operation not permitted",
+           "libbpf: permission error while running as root; try raising 'ulimit -l'? "
+           "current value: 8.0 MiB", "libbpf: prog 'p': failed to load: -1"]
+    e = not_supported(errno.EPERM, "load program 'p'", "no trampolines here",
+                      libbpf_log=log, program="p")
+    assert e.program == "p" and e.reason == "no trampolines here"
+    assert e.libbpf_log == [log[0], log[2]]
+    assert str(e) == ("load program 'p': no trampolines here: Operation not permitted\n"
+                      "  libbpf: prog 'p': BPF program load failed: Operation not permitted\n"
+                      "  libbpf: prog 'p': failed to load: -1 [EPERM]")
+    assert not_supported(errno.EOPNOTSUPP, "x", "y").program is None
+
+
+TRAMPOLINE_TARGETS = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n' + "".join(
+    f'SEC("{sec}") int {name}(void *ctx) {{ return 0; }}\n' for sec, name in (
+        ("fentry/do_getpgidd", "fentry_typo"), ("fexit/plb_no_such_function", "fexit_none"),
+        ("fmod_ret/plb_no_such_function", "fmod_ret_none"),
+        ("lsm/file_opn", "lsm_typo"), ("tp_btf/sched_switchh", "tp_btf_typo"))
+) + 'char LICENSE[] SEC("license") = "GPL";\n'
+
+
+@pytest.mark.parametrize("name, target, what, suggestion", [
+    ("fentry_typo", "do_getpgidd", "kernel function 'do_getpgidd'", "do_getpgid"),
+    ("fexit_none", "plb_no_such_function", "kernel function 'plb_no_such_function'", None),
+    ("fmod_ret_none", "plb_no_such_function", "kernel function 'plb_no_such_function'", None),
+    ("lsm_typo", "file_opn", "LSM hook 'file_opn' (kernel function bpf_lsm_file_opn)",
+     "file_open"),
+    ("tp_btf_typo", "sched_switchh", "tracepoint 'sched_switchh' (BTF type "
+                                     "btf_trace_sched_switchh)", "sched_switch"),
+])
+def test_missing_trampoline_target_names_program_and_function(tmp_path, monkeypatch, name,
+                                                              target, what,
+                                                              suggestion) -> None:
+    """libbpf looks the target up in the kernel's BTF before loading, on every
+    kernel (with trampolines or not): ESRCH, which said only "No such process"."""
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path))
+    path = pylibbpf.compile(text=TRAMPOLINE_TARGETS, name="targets")
+    with pylibbpf.Object(path, name="targets") as obj:
+        for prog in obj.programs.values():
+            prog.autoload = prog.name == name
+        with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+            obj.load()
+    e = exc.value
+    assert e.errno == errno.ESRCH
+    section = next(s for s in TRAMPOLINE_TARGETS.split('SEC("')[1:]
+                   if f" {name}(" in s).split('"')[0]
+    head = (f"load program {name!r} of 'targets': its SEC({section!r}) attaches to {what}, "
+            "which is not in the BTF of the kernel or of its modules")
+    assert str(e).startswith(head), str(e)
+    if suggestion is not None:
+        assert str(e).startswith(f"{head}\n  did you mean: {suggestion}"), str(e)
+    else:
+        assert "did you mean" not in str(e)
 
 
 def test_freplace(bpf_objects) -> None:
