@@ -4,6 +4,8 @@
  *   c_ref ringbuf <obj> <records> <rounds>   best records/s draining a ring buffer
  *   c_ref map <entries> <rounds>             best per-element update/s and lookup/s
  *   c_ref load <obj> <rounds>                best seconds for open+load+close
+ *   c_ref kprobe <obj> <attempts> <rounds>   best seconds per failing
+ *                                            bpf_program__attach_kprobe
  */
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -144,6 +146,55 @@ static int bench_load(const char *path, int rounds)
 	return 0;
 }
 
+/* the kernel function no kernel has, as bench/run.py names it */
+#define MISSING_FUNCTION "pylibbpf_bench_no_such_function"
+
+/* what a C tool does with libbpf's messages on a failure: format them (to
+ * show them), as pylibbpf does to put them in the exception */
+static char last_message[512];
+
+static int keep_message(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN)
+		vsnprintf(last_message, sizeof(last_message), fmt, ap);
+	return 0;
+}
+
+static int bench_kprobe(const char *path, int attempts, int rounds)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct bpf_program *prog;
+	double best = 1e9;
+	int i, j;
+
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	prog = bpf_object__find_program_by_name(obj, "on_kprobe");
+	if (!prog)
+		return 1;
+	libbpf_set_print(keep_message);
+	for (i = 0; i < rounds; i++) {
+		double t = now();
+
+		for (j = 0; j < attempts; j++) {
+			struct bpf_link *link = bpf_program__attach_kprobe(prog, false,
+									   MISSING_FUNCTION);
+
+			if (link) {
+				fprintf(stderr, "attaching to %s worked\n", MISSING_FUNCTION);
+				return 1;
+			}
+		}
+		t = (now() - t) / attempts;
+		if (t < best)
+			best = t;
+	}
+	libbpf_set_print(silent);
+	printf("c_kprobe_fail_s %.9f\n", best);
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	libbpf_set_print(silent);
@@ -153,6 +204,8 @@ int main(int argc, char **argv)
 		return bench_map(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "load"))
 		return bench_load(argv[2], atoi(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "kprobe"))
+		return bench_kprobe(argv[2], atoi(argv[3]), atoi(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of c_ref.c\n");
 	return 2;
 }

@@ -11,7 +11,11 @@ bench/bench.bpf.c with pylibbpf.compile, then measures (best of several rounds):
   gets a decoded record; pylibbpf batch drain into a NumPy structured array;
 - map per-element update and lookup (C and ``m[k] = v`` / ``m[k]``), and bulk
   ``update(dict)`` / ``items()`` on 100k entries against C per-element;
-- Object open+load+close of a CO-RE object, against C.
+- Object open+load+close of a CO-RE object, against C;
+- a failing kprobe attach (a function no kernel has; on a kernel without
+  kprobes, that is the first reason) against C libbpf's failing
+  ``bpf_program__attach_kprobe``, in a warm process and, for pylibbpf, the
+  first failure of a fresh process (which reads /proc/kallsyms once).
 
 No numbers are asserted anywhere; bench/README.md shows the last table.
 """
@@ -215,33 +219,92 @@ def bench_load(obj_path: Path, rounds: int) -> Dict[str, float]:
     return {"py_load_s": best_of(rounds, once)}
 
 
+#: the kernel function no kernel has (c_ref.c's MISSING_FUNCTION)
+MISSING_FUNCTION = "pylibbpf_bench_no_such_function"
+
+#: a fresh process: load, then time its first failing attach (cold kallsyms index)
+_FIRST_FAILURE = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+import pylibbpf
+with pylibbpf.Object(sys.argv[1]) as obj:
+    obj.load()
+    prog = obj.programs["on_kprobe"]
+    t = time.perf_counter()
+    try:
+        prog.attach_kprobe(sys.argv[3])
+    except pylibbpf.BPFError:
+        pass
+    else:
+        sys.exit("attaching worked")
+    print(time.perf_counter() - t)
+"""
+
+
+def bench_kprobe_fail(obj_path: Path, attempts: int, rounds: int) -> Dict[str, float]:
+    with pylibbpf.Object(obj_path) as obj:
+        obj.load()
+        prog = obj.programs["on_kprobe"]
+        message = ""
+
+        def once() -> float:
+            nonlocal message
+            t = time.perf_counter()
+            for _ in range(attempts):
+                try:
+                    prog.attach_kprobe(MISSING_FUNCTION)
+                except pylibbpf.BPFError as e:
+                    message = e.strerror
+                else:
+                    raise RuntimeError(f"attaching to {MISSING_FUNCTION} worked")
+            return (time.perf_counter() - t) / attempts
+
+        best = best_of(rounds, once)
+    assert MISSING_FUNCTION in message, message  # the error names the function
+    first = subprocess.run([sys.executable, "-c", _FIRST_FAILURE, str(obj_path), str(ROOT),
+                            MISSING_FUNCTION], check=True, capture_output=True, text=True)
+    return {"py_kprobe_fail_s": best, "py_kprobe_first_fail_s": float(first.stdout)}
+
+
 def table(r: Dict[str, float]) -> str:
     def m(x: float) -> str:
         return f"{x / 1e6:.2f} M/s"
 
-    rows = [
-        ("ring buffer, per-record callback, decoded record", m(r["py_record_rps"]),
-         f"ctypes callback {m(r['ctypes_rps'])}", r["py_record_rps"] / r["ctypes_rps"],
-         "≥ 3× ctypes"),
-        ("ring buffer, batch drain into NumPy array" if r.get("numpy") else
-         "ring buffer, batch drain (list, no NumPy)", m(r["py_batch_rps"]),
-         f"C libbpf {m(r['c_ringbuf_rps'])}", r["py_batch_rps"] / r["c_ringbuf_rps"],
-         "≥ 0.5× C"),
-        ("map m[k] = v (per element)", m(r["py_map_update_ops"]),
-         f"C update {m(r['c_map_update_ops'])}", r["py_map_update_ops"] / r["c_map_update_ops"],
-         "≥ 0.5× C"),
-        ("map m[k] (per element)", m(r["py_map_lookup_ops"]),
-         f"C lookup {m(r['c_map_lookup_ops'])}", r["py_map_lookup_ops"] / r["c_map_lookup_ops"],
-         "≥ 0.5× C"),
-        ("map update(dict), 100k entries (batch)", m(r["py_bulk_update_ops"]),
-         f"C update {m(r['c_map_update_ops'])}", r["py_bulk_update_ops"] / r["c_map_update_ops"],
-         "≥ 1.5× C per-element"),
-        ("map items(), 100k entries (batch)", m(r["py_bulk_items_ops"]),
-         f"C lookup {m(r['c_map_lookup_ops'])}", r["py_bulk_items_ops"] / r["c_map_lookup_ops"],
-         "≥ 1.5× C per-element"),
-        ("Object open+load (CO-RE)", f"{r['py_load_s'] * 1e3:.2f} ms",
-         f"C {r['c_load_s'] * 1e3:.2f} ms", r["py_load_s"] / r["c_load_s"], "≤ 1.05× C"),
+    makers = [
+        lambda: ("ring buffer, per-record callback, decoded record", m(r["py_record_rps"]),
+                f"ctypes callback {m(r['ctypes_rps'])}", r["py_record_rps"] / r["ctypes_rps"],
+                "≥ 3× ctypes"),
+        lambda: ("ring buffer, batch drain into NumPy array" if r.get("numpy") else
+                "ring buffer, batch drain (list, no NumPy)", m(r["py_batch_rps"]),
+                f"C libbpf {m(r['c_ringbuf_rps'])}", r["py_batch_rps"] / r["c_ringbuf_rps"],
+                "≥ 0.5× C"),
+        lambda: ("map m[k] = v (per element)", m(r["py_map_update_ops"]),
+                f"C update {m(r['c_map_update_ops'])}", r["py_map_update_ops"] / r["c_map_update_ops"],
+                "≥ 0.5× C"),
+        lambda: ("map m[k] (per element)", m(r["py_map_lookup_ops"]),
+                f"C lookup {m(r['c_map_lookup_ops'])}", r["py_map_lookup_ops"] / r["c_map_lookup_ops"],
+                "≥ 0.5× C"),
+        lambda: ("map update(dict), 100k entries (batch)", m(r["py_bulk_update_ops"]),
+                f"C update {m(r['c_map_update_ops'])}", r["py_bulk_update_ops"] / r["c_map_update_ops"],
+                "≥ 1.5× C per-element"),
+        lambda: ("map items(), 100k entries (batch)", m(r["py_bulk_items_ops"]),
+                f"C lookup {m(r['c_map_lookup_ops'])}", r["py_bulk_items_ops"] / r["c_map_lookup_ops"],
+                "≥ 1.5× C per-element"),
+        lambda: ("Object open+load (CO-RE)", f"{r['py_load_s'] * 1e3:.2f} ms",
+                f"C {r['c_load_s'] * 1e3:.2f} ms", r["py_load_s"] / r["c_load_s"], "≤ 1.05× C"),
+        lambda: ("failing kprobe attach (warm process)", f"{r['py_kprobe_fail_s'] * 1e6:.1f} µs",
+                f"C {r['c_kprobe_fail_s'] * 1e6:.1f} µs",
+                r["py_kprobe_fail_s"] / r["c_kprobe_fail_s"], "≤ 2× C"),
+        lambda: ("failing kprobe attach, first in a process (reads kallsyms)",
+                f"{r['py_kprobe_first_fail_s'] * 1e3:.1f} ms", f"C {r['c_kprobe_fail_s'] * 1e6:.1f} µs",
+                r["py_kprobe_first_fail_s"] / r["c_kprobe_fail_s"], "(once per process)"),
     ]
+    rows = []
+    for make in makers:  # a row whose benchmark did not run (--only) is left out
+        try:
+            rows.append(make())
+        except KeyError:
+            pass
     out = ["| benchmark | pylibbpf | reference (same run) | ratio | target |",
            "|---|---|---|---|---|"]
     for name, py, ref, ratio, target in rows:
@@ -254,12 +317,19 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and records")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
+    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe"], action="append",
+                    help="run only this benchmark (repeatable); not with --update-readme")
     args = ap.parse_args(argv)
+    if args.only and args.update_readme:
+        ap.error("--update-readme needs the whole table: leave out --only")
+    only = set(args.only or ["ringbuf", "map", "load", "kprobe"])
     BUILD.mkdir(exist_ok=True)
     rounds = 3 if args.quick else 7
     n_rb = 200_000 if args.quick else 500_000
     n_map = 100_000
     obj = pylibbpf.compile(HERE / "bench.bpf.c", BUILD / "bench.bpf.o")
+    kprobe_obj = pylibbpf.compile(HERE / "kprobe.bpf.c", BUILD / "kprobe.bpf.o")
+    n_fail = 200 if args.quick else 1000
     exe = build_c_ref()
     r: Dict[str, float] = {}
 
@@ -272,12 +342,18 @@ def main(argv: List[str]) -> None:
 
     # interleave C and Python round by round, so both see the same machine load
     for _ in range(rounds):
-        keep(c_ref(exe, "ringbuf", obj, n_rb, 1))
-        keep(bench_ringbuf(obj, n_rb, 1))
-        keep(c_ref(exe, "map", n_map, 1))
-        keep(bench_map(n_map, 1))
-        keep(c_ref(exe, "load", obj, 3))
-        keep(bench_load(obj, 3))
+        if "ringbuf" in only:
+            keep(c_ref(exe, "ringbuf", obj, n_rb, 1))
+            keep(bench_ringbuf(obj, n_rb, 1))
+        if "map" in only:
+            keep(c_ref(exe, "map", n_map, 1))
+            keep(bench_map(n_map, 1))
+        if "load" in only:
+            keep(c_ref(exe, "load", obj, 3))
+            keep(bench_load(obj, 3))
+        if "kprobe" in only:
+            keep(c_ref(exe, "kprobe", kprobe_obj, n_fail, 3))
+            keep(bench_kprobe_fail(kprobe_obj, n_fail, 3))
     text = table(r)
     print(text)
     if args.update_readme:

@@ -11,7 +11,8 @@ from ._ffi import ffi as _ffi_mod, lib as _lib
 from .btf import vmlinux_h
 from .compiler import CompileError, compile, include_dir, vmlinux_h_path
 from .errors import (BPFError, BPFExistsError, BPFKeyError, BPFNotFoundError, BPFPermissionError,
-                     ClosedError, ELFError, NotSupportedError, VerifierError)
+                     ClosedError, ELFError, NoAttachTargetError, NotSupportedError,
+                     VerifierError)
 from .link import Link, LinkInfo, Links
 from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
 from .object import Object
@@ -58,7 +59,8 @@ __all__ = [
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFKeyError", "BPFExistsError",
-    "NotSupportedError", "VerifierError", "ELFError", "ClosedError", "CompileError",
+    "NotSupportedError", "NoAttachTargetError", "VerifierError", "ELFError", "ClosedError",
+    "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",
     "in_netns", "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",

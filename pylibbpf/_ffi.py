@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 import sys as _sys
 
 
@@ -140,18 +139,23 @@ def sync_log_level() -> None:
         lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)
 
 
-@contextmanager
-def libbpf_log() -> Iterator[LogCapture]:
-    """Capture what libbpf prints in this thread while the block runs."""
-    stack = getattr(_local, "stack", None)
-    if stack is None:
-        stack = _local.stack = []
-    cap = LogCapture()
-    stack.append(cap)
-    try:
-        yield cap
-    finally:
-        stack.pop()
+class libbpf_log:
+    """``with libbpf_log() as log:`` captures what libbpf prints in this thread
+    while the block runs (a class, not a generator: failing attaches are hot)."""
+
+    __slots__ = ("_cap", "_stack")
+
+    def __enter__(self) -> LogCapture:
+        stack = getattr(_local, "stack", None)
+        if stack is None:
+            stack = _local.stack = []
+        self._stack = stack
+        self._cap = cap = LogCapture()
+        stack.append(cap)
+        return cap
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.pop()
 
 
 def to_str(ptr: Any) -> str:
@@ -170,10 +174,17 @@ def cstr(value: Optional[str], keep: List[Any]) -> Any:
     return buf
 
 
+_OPTS_TYPES: Dict[str, Tuple[Any, int]] = {}
+
+
 def opts(ctype: str, **fields: Any) -> Any:
     """Allocate a libbpf opts struct with ``sz`` set, as LIBBPF_OPTS does."""
-    o = ffi.new(f"struct {ctype} *")
-    o.sz = ffi.sizeof(f"struct {ctype}")
+    known = _OPTS_TYPES.get(ctype)
+    if known is None:
+        known = _OPTS_TYPES[ctype] = (ffi.typeof(f"struct {ctype} *"),
+                                      ffi.sizeof(f"struct {ctype}"))
+    o = ffi.new(known[0])
+    o.sz = known[1]
     for k, v in fields.items():
         setattr(o, k, v)
     return o

@@ -260,22 +260,68 @@ def _clang_version(cc: str) -> str:
     return _CLANG_VERSIONS[cc]
 
 
-def compile(source: PathLike, output: Optional[PathLike] = None, *,
+#: sources given as text kept in the cache (the oldest are removed)
+KEEP_TEXT_SOURCES = 64
+
+
+def _text_source(text: str, name: Optional[str]) -> Path:
+    """``text`` written once to ``<cache>/sources/<hash of text>/<name>.bpf.c``."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str of C source, not {type(text).__name__}")
+    if name is None:
+        name = "text"
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name must be a file name (no '/', not hidden), not {name!r}")
+    data = text.encode("utf-8", "surrogateescape")
+    stem = name[:-len(".bpf.c")] if name.endswith(".bpf.c") else name
+    root = cache_dir() / "sources"
+    folder = root / hashlib.sha256(data).hexdigest()[:24]
+    src = folder / f"{stem}.bpf.c"
+    if not src.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{stem}.tmp{os.getpid()}"
+            tmp.write_bytes(data)
+            tmp.replace(src)
+        except OSError as e:
+            raise _cache_error(e, folder) from None
+        _prune_sources(root)
+    return src
+
+
+def _prune_sources(root: Path) -> None:
+    dirs = []
+    for d in root.iterdir():
+        try:
+            dirs.append((d.stat().st_mtime, d))
+        except FileNotFoundError:
+            pass
+    for _, d in sorted(dirs, reverse=True)[KEEP_TEXT_SOURCES:]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None, *,
+            text: Optional[str] = None, name: Optional[str] = None,
             cflags: Sequence[str] = (), include_dirs: Sequence[PathLike] = (),
             clang: Optional[str] = None, cache: bool = True) -> Path:
-    """Compile ``source`` (a ``.bpf.c``) to a BPF object and return its path.
+    """Compile ``source`` (a ``.bpf.c``), or the C source ``text`` (as bcc's
+    ``BPF(text=…)``), to a BPF object and return its path.
 
     clang runs with ``-target bpf -g -O2``, the architecture's ``__TARGET_ARCH_*``,
     pylibbpf's libbpf headers (``<bpf/bpf_helpers.h>`` …) and a ``vmlinux.h``
     generated from the running kernel's BTF on the include path.
 
-    Without ``output``, the object goes to pylibbpf's cache directory
-    (``$PYLIBBPF_CACHE``, else ``~/.cache/pylibbpf``) under a hash of the
-    source, every header it includes, the flags and clang's version: an
-    unchanged source is not compiled again (``cache=False`` forces it). A
-    cache directory that can't be written is a :class:`BPFError` naming it;
+    Without ``output``, the object goes to the ``objects`` directory of
+    pylibbpf's cache (``$PYLIBBPF_CACHE/objects``, else
+    ``$XDG_CACHE_HOME/pylibbpf/objects``, else ``~/.cache/pylibbpf/objects``)
+    under a hash of the source, every header it includes, the flags and clang's
+    version: an unchanged source is not compiled again (``cache=False`` forces it).
+    A cache directory that can't be written is a :class:`BPFError` naming it;
     with ``output``, no cache is needed (``vmlinux.h`` is then generated in a
     temporary directory).
+    ``text`` is first written to the cache's ``sources`` directory, as
+    ``<hash of text>/<name>.bpf.c`` (``name`` defaults to ``"text"``; clang's
+    messages name that file): the same text compiles once.
     clang's diagnostics become a :class:`CompileError` (``.output``). The
     source is compiled as C whatever its name (unless ``cflags`` has ``-x``);
     a missing one is a ``BPFNotFoundError``, a FIFO or device a ``BPFError``.
@@ -283,7 +329,17 @@ def compile(source: PathLike, output: Optional[PathLike] = None, *,
     >>> obj = pylibbpf.compile("tool.bpf.c")                     # doctest: +SKIP
     >>> obj.name                                                  # doctest: +SKIP
     'tool-3f5c0e1a9d2b7c44e1f0aa12.bpf.o'
+    >>> pylibbpf.compile(text=SOURCE, name="counter").name       # doctest: +SKIP
+    'counter-9e1b0c7d55a3f2e8b4d61c0a.bpf.o'
     """
+    if text is not None:
+        if source is not None:
+            raise TypeError("compile() takes a source path or text=, not both")
+        source = _text_source(text, name)
+    elif source is None:
+        raise TypeError("compile() needs a source path or text=")
+    elif name is not None:
+        raise TypeError("name= goes with text= (a source file is named by its path)")
     given = as_path(source, "source")
     # not a FIFO (clang would wait on it), and never a bare name clang could take for
     # an option ("-x…") or a response file ("@x", read even after "--"): absolute

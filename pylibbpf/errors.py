@@ -17,6 +17,7 @@ __all__ = [
     "BPFKeyError",
     "BPFExistsError",
     "NotSupportedError",
+    "NoAttachTargetError",
     "VerifierError",
     "ELFError",
     "ClosedError",
@@ -105,6 +106,21 @@ class NotSupportedError(BPFError):
 
     #: why, without the operation's name (set where the cause is known)
     reason: str = ""
+    #: the program whose load or attach the kernel refused (None when no program is)
+    program: Optional[str] = None
+
+
+class NoAttachTargetError(BPFError):
+    """A program's SEC() does not say where to attach (``SEC("xdp")``,
+    ``SEC("kprobe")`` …), so ``attach()`` cannot: ``method`` names the
+    ``attach_<kind>()`` call that takes the target. ``errno`` is EOPNOTSUPP,
+    as libbpf answers."""
+
+    def __init__(self, message: str, *, program: str, section: str, method: str = "") -> None:
+        super().__init__(_errno.EOPNOTSUPP, message)
+        self.program = program
+        self.section = section
+        self.method = method
 
 
 class ELFError(BPFError, ValueError):
@@ -196,13 +212,21 @@ def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = Non
     return cls(err, message, libbpf_log=libbpf_log)
 
 
-def not_supported(err: int, what: str, reason: str, *,
-                  libbpf_log: Sequence[str] = ()) -> NotSupportedError:
-    """The NotSupportedError of ``what``, saying ``reason`` (kept as ``.reason``)."""
-    exc = error_from_errno(err, f"{what}: {reason}", cls=NotSupportedError,
-                           libbpf_log=libbpf_log)
+#: libbpf's advice after any EPERM as root (``pr_perm_msg``); a NotSupportedError
+#: says the kernel lacks the kind, so raising the memlock limit cannot help
+_MEMLOCK_ADVICE = "try raising 'ulimit -l'"
+
+
+def not_supported(err: int, what: str, reason: str, *, libbpf_log: Sequence[str] = (),
+                  program: Optional[str] = None) -> NotSupportedError:
+    """The NotSupportedError of ``what``, saying ``reason`` (kept as ``.reason``),
+    about ``program`` (kept as ``.program``) when a program's load or attach was
+    refused. libbpf's memlock advice is left out of its log."""
+    log = [ln for ln in libbpf_log if _MEMLOCK_ADVICE not in ln]
+    exc = error_from_errno(err, f"{what}: {reason}", cls=NotSupportedError, libbpf_log=log)
     assert isinstance(exc, NotSupportedError)
     exc.reason = reason
+    exc.program = program
     return exc
 
 

@@ -299,6 +299,26 @@ def _map_info(fd: int, what: str) -> MapInfo:
                    btf_id=int(info.btf_id))
 
 
+#: map types whose max_entries may be 0 (libbpf or the kernel sizes them)
+_ANY_MAX_ENTRIES = frozenset({MapType.PERF_EVENT_ARRAY, MapType.CGROUP_STORAGE,
+                              MapType.PERCPU_CGROUP_STORAGE, MapType.SK_STORAGE,
+                              MapType.INODE_STORAGE, MapType.TASK_STORAGE,
+                              MapType.CGRP_STORAGE, MapType.STRUCT_OPS})
+#: map types without values
+_NO_VALUE = frozenset({MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA,
+                       MapType.PERF_EVENT_ARRAY, MapType.STRUCT_OPS})
+
+
+def zero_size_field(mtype: MapType, max_entries: int, value_size: int) -> str:
+    """``"max_entries"`` or ``"value_size"`` when that size is 0 and a map of
+    ``mtype`` needs it (the likely cause of an EINVAL from map creation), else ""."""
+    if max_entries == 0 and mtype not in _ANY_MAX_ENTRIES:
+        return "max_entries"
+    if value_size == 0 and mtype not in _NO_VALUE:
+        return "value_size"
+    return ""
+
+
 class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
@@ -380,6 +400,11 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         what = f"create {mtype.name.lower()} map {name or '(unnamed)'!r}"
         fd = lib.bpf_map_create(mtype, cstr(name[:15], keep) if name else ffi.NULL,
                                 key_size, value_size, max_entries, o)
+        if fd == -_errno.EINVAL:
+            field = zero_size_field(mtype, max_entries, value_size)
+            if field:
+                raise error_from_errno(_errno.EINVAL, what, hint=f"{field} is 0: a "
+                                       f"{mtype.name.lower()} map needs one")
         check_ret(fd, what)
         m = cls._own_fd(fd, what)
         m._key_override, m._value_override = kc, vc

@@ -64,6 +64,13 @@ def check_elf_header(data: bytes, size: int, label: str) -> None:
 
 BPF_F_LINK = 1 << 13
 
+_C_START = re.compile(rb"\s*(#\s*(include|define|if|pragma)|//|/\*|struct |SEC\(|char LICENSE)")
+
+
+def _looks_like_c(path: str, head: bytes) -> bool:
+    """A C source file (by its name, or by how it starts) given where an object was due."""
+    return path.endswith((".c", ".h")) or bool(_C_START.match(head))
+
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
     """Refuse what libbpf 1.5 would crash or hang on while opening or loading the
@@ -144,6 +151,68 @@ _LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END 
                        re.S)
 _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
 _FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
+_NO_KERNEL_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
+_NO_PROG_TARGET = re.compile(r"prog '([^']+)': failed to find BPF program \(FD (\d+)\) BTF ID "
+                             r"for '([^']+)'")
+
+def _unsized_map(m: Map) -> str:
+    """The hint for a map the kernel refused (EINVAL) with a size left at 0, or ""."""
+    from .map import zero_size_field
+
+    try:
+        mtype = m.type
+    except ValueError:
+        return ""
+    field = zero_size_field(mtype, m.max_entries, m.value_size)
+    if not field:
+        return ""
+    how = ("__uint(max_entries, N)" if field == "max_entries" else
+           "__type(value, T) or __uint(value_size, N)")
+    return (f"map {m.name!r} ({mtype.name.lower()}) has {field} 0: give it one in the BPF "
+            f"source ({how}), or set obj.maps[{m.name!r}].{field} = N before load()")
+
+
+def _close_names(name: str, names: Sequence[str]) -> List[str]:
+    """Up to 5 of ``names`` close to ``name`` (prefiltered: difflib over ~100k
+    kernel symbols would take seconds)."""
+    import difflib
+
+    stem = name[:4]
+    pool = [n for n in names if n.startswith(stem) or name in n or (len(n) > 4 and n in name)]
+    return difflib.get_close_matches(name, pool, n=5, cutoff=0.75)
+
+
+def _missing_target(section: str, target: str) -> str:
+    """What kind of kernel target a SEC() names, and the closest that exist."""
+    from .attach._kinds import kallsyms_index, tracefs_dir
+
+    kind = section.split("/")[0].split(".")[0]
+    close: List[str] = []
+    if kind == "lsm":
+        what = f"LSM hook {target!r} (kernel function bpf_lsm_{target})"
+        idx = kallsyms_index()
+        if idx is not None:
+            close = _close_names(target, [n[8:] for n in idx.names() if n.startswith("bpf_lsm_")])
+    elif kind == "tp_btf":
+        what = f"tracepoint {target!r} (BTF type btf_trace_{target})"
+        tracefs = tracefs_dir()
+        if tracefs is not None:
+            from .attach.tracepoint import tracepoints
+
+            names = sorted({n for ns in tracepoints(os.path.join(tracefs, "events")).values()
+                            for n in ns})
+            close = _close_names(target, names)
+    elif kind == "iter":
+        what = f"iterator target {target!r} (kernel function bpf_iter_{target})"
+    else:
+        what = f"kernel function {target!r}"
+        idx = kallsyms_index()
+        if idx is not None:
+            close = _close_names(target, idx.names())
+    text = f"{what}, which is not in the BTF of the kernel or of its modules"
+    if close:
+        text += "\n  did you mean: " + ", ".join(close)
+    return text
 
 
 class Object(LinkHolder, Closeable):
@@ -218,7 +287,14 @@ class Object(LinkHolder, Closeable):
                 except OSError as e:
                     raise error_from_errno(e.errno or _errno.EIO,
                                            f"read BPF object {path!r}") from None
-            check_elf_header(head, size, repr(path))
+            try:
+                check_elf_header(head, size, repr(path))
+            except ELFError as e:
+                if _looks_like_c(path, head):
+                    raise ELFError(e.errno or _errno.ENOEXEC,
+                                   f"{e.strerror}; it looks like C source: compile and open "
+                                   f"it with pylibbpf.Object.from_source({path!r})") from None
+                raise
             _precheck(path.encode(), ffi.NULL, 0, repr(path))
             with libbpf_log() as log:
                 ptr = lib.bpf_object__open_file(path.encode(), o)
@@ -237,16 +313,30 @@ class Object(LinkHolder, Closeable):
             raise
 
     @classmethod
-    def from_source(cls, source: PathLike, *, cflags: Sequence[str] = (),
-                    include_dirs: Sequence[PathLike] = (), **options: Any) -> "Object":
-        """Compile the BPF C file ``source`` with :func:`pylibbpf.compile` (cached
-        by content) and open the object; ``options`` are :class:`Object`'s.
+    def from_source(cls, source: Optional[PathLike] = None, *, text: Optional[str] = None,
+                    cflags: Sequence[str] = (), include_dirs: Sequence[PathLike] = (),
+                    **options: Any) -> "Object":
+        """Compile the BPF C file ``source``, or the C source ``text`` (as bcc's
+        ``BPF(text=…)``), with :func:`pylibbpf.compile` (cached by content) and
+        open the object; ``options`` are :class:`Object`'s (``name`` also names
+        the source written for ``text``).
 
         >>> with pylibbpf.Object.from_source("tool.bpf.c") as obj:   # doctest: +SKIP
         ...     obj.load()
+        >>> obj = pylibbpf.Object.from_source(text=SOURCE, name="counter")  # doctest: +SKIP
         """
         from .compiler import compile
 
+        if text is not None:
+            if source is not None:
+                raise TypeError("from_source() takes a source path or text=, not both")
+            path = compile(text=text, name=options.get("name"), cflags=cflags,
+                           include_dirs=include_dirs)
+            if options.get("name") is None:
+                options["name"] = "text"
+            return cls(path, **options)
+        if source is None:
+            raise TypeError("from_source() needs a source path or text=")
         if options.get("name") is None:
             base = os.path.basename(os.fspath(source))
             options["name"] = base[:-len(".bpf.c")] if base.endswith(".bpf.c") \
@@ -443,11 +533,28 @@ class Object(LinkHolder, Closeable):
                                    f"load program {name!r} of {self.name!r}", warnings,
                                    section=prog.section, attach_type=eat)
         what = f"load BPF object {self.name!r}"
+        m = _NO_KERNEL_TARGET.search(text)
+        if m and m.group(1) in self._programs:
+            prog = self._programs[m.group(1)]
+            return BPFNotFoundError(
+                err, f"load program {prog.name!r} of {self.name!r}: its SEC({prog.section!r}) "
+                     f"attaches to {_missing_target(prog.section, m.group(2))}",
+                libbpf_log=log.warnings)
+        m = _NO_PROG_TARGET.search(text)
+        if m and m.group(1) in self._programs:
+            return BPFNotFoundError(
+                err, f"load program {m.group(1)!r} of {self.name!r}: its target program "
+                     f"(fd {m.group(2)}) has no function {m.group(3)!r} in its BTF (give "
+                     "set_attach_target() a program and one of its global functions)",
+                libbpf_log=log.warnings)
         m = _FAILED_MAP.search(text)
         if m and m.group(1) in self._maps:
             refusal = _map_refusal(self._maps[m.group(1)], err)
             if refusal:
                 return not_supported(err, what, refusal, libbpf_log=log.warnings)
+            hint = _unsized_map(self._maps[m.group(1)]) if err == _errno.EINVAL else ""
+            if hint:
+                return error_from_errno(err, what, libbpf_log=log.warnings, hint=hint)
         if err == _errno.ENOENT:
             return error_from_errno(err, what, cls=BPFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)

@@ -569,10 +569,8 @@ def _load_error(err: int, name: str, ptype: ProgramType, log: str, what: str,
     from .attach._kinds import load_refusal
 
     refusal = load_refusal(err, ptype, log, section=section, attach_type=attach_type)
-    if refusal:
-        # libbpf's "try raising 'ulimit -l'" misleads here: the kernel refused the kind
-        return not_supported(err, what, refusal,
-                             libbpf_log=[ln for ln in libbpf_log if "ulimit -l" not in ln])
+    if refusal:  # (not_supported drops libbpf's "try raising 'ulimit -l'": it misleads)
+        return not_supported(err, what, refusal, libbpf_log=libbpf_log, program=name)
     if log.strip() or err in (_errno.EACCES, _errno.EINVAL, _errno.E2BIG):
         return VerifierError(err, name, log, libbpf_log=libbpf_log)
     return error_from_errno(err, what, libbpf_log=libbpf_log)

@@ -5,6 +5,7 @@ NotSupportedError naming the kind (and, on a kernel that has them, fire)."""
 from __future__ import annotations
 
 import gc
+import errno
 import os
 import re
 import socket
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -104,9 +105,17 @@ def test_attach_by_section_tracepoint(tp_obj) -> None:
 
 
 def test_section_without_target_names_the_method(tp_obj) -> None:
-    with pytest.raises(pylibbpf.BPFError, match=r"does not say where to attach.*"
-                                                r"attach_tracepoint"):
+    with pytest.raises(pylibbpf.NoAttachTargetError, match=r"does not say where to attach.*"
+                                                           r"attach_tracepoint") as exc:
         tp_obj.programs["tp_getpgid"].attach()
+    e = exc.value
+    assert isinstance(e, pylibbpf.BPFError) and not isinstance(e, NotSupportedError)
+    assert pylibbpf.errors.NoAttachTargetError is pylibbpf.NoAttachTargetError
+    assert e.errno == errno.EOPNOTSUPP
+    assert (e.program, e.section) == ("tp_getpgid", tp_obj.programs["tp_getpgid"].section)
+    assert e.method == "attach_tracepoint(category, name)"
+    assert str(e).startswith(f"attach program 'tp_getpgid' (SEC {e.section!r}): the section "
+                             "does not say where to attach; use attach_tracepoint(")
 
 
 def test_missing_tracepoint_is_named(tp_obj) -> None:
@@ -115,6 +124,41 @@ def test_missing_tracepoint_is_named(tp_obj) -> None:
         prog.attach_tracepoint("syscalls", "sys_enter_nope")
     with pytest.raises(pylibbpf.BPFNotFoundError, match="no tracepoint category 'nocat'"):
         prog.attach_tracepoint("nocat", "x")
+
+
+def _suggestions(exc: pytest.ExceptionInfo[pylibbpf.BPFNotFoundError]) -> List[str]:
+    line = str(exc.value).split("\n  did you mean: ", 1)[1].splitlines()[0]
+    return line.removesuffix(" [ENOENT]").split(", ")
+
+
+@pytest.mark.parametrize("category, name, first", [
+    ("syscall", "sys_enter_getpgid", "syscalls:sys_enter_getpgid"),    # category misspelt
+    ("syscalls", "sys_enter_getpgd", "syscalls:sys_enter_getpgid"),    # name misspelt
+    ("syscals", "sys_entr_getpgid", "syscalls:sys_enter_getpgid"),     # both
+    ("raw_syscalls", "sys_enter_getpgid", "syscalls:sys_enter_getpgid"),  # other category
+])
+def test_missing_tracepoint_suggests_close_ones(tp_obj, category, name, first) -> None:
+    """Like a missing uprobe symbol: the closest tracepoints that exist, read from
+    tracefs's events directory, category and name."""
+    prog = tp_obj.programs["tp_getpgid"]
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        prog.attach_tracepoint(category, name)
+    msg = str(exc.value)
+    assert msg.startswith(f"attach tracepoint program 'tp_getpgid' to '{category}:{name}': "
+                          "no tracepoint "), msg
+    assert _suggestions(exc)[0] == first, msg
+    assert f"{category}:{name}" not in _suggestions(exc)
+
+
+def test_missing_raw_tracepoint_suggests_and_nothing_close_lists_none(tp_obj) -> None:
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        tp_obj.programs["tp_getpgid"].attach_tracepoint("nocat", "nothing_like_it")
+    assert "did you mean" not in str(exc.value)  # nothing close: no list
+    with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+        tp_obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_entr")
+    assert str(exc.value).startswith("attach raw tracepoint program 'raw_sys_enter' to "
+                                     "'sys_entr': the kernel has no tracepoint 'sys_entr'")
+    assert _suggestions(exc)[0] == "sys_enter"
 
 
 def test_tracepoint_arguments_are_checked(tp_obj) -> None:
@@ -522,6 +566,55 @@ def test_kprobe_on_missing_function(kprobe_obj) -> None:
             prog.attach_kprobe("no_such_fn_plb")
 
 
+def test_failing_kprobes_read_kallsyms_once(kprobe_obj, monkeypatch) -> None:
+    """20 failing kprobe attaches (an object of kprobes on a kernel without them, or
+    with functions it lacks) read /proc/kallsyms once for the process, not once
+    each (~100 ms a read); every error still names its function."""
+    from pylibbpf.attach import _kinds
+
+    reads: List[str] = []
+
+    class Counting(_kinds.KallsymsIndex):
+        def __init__(self, path: Optional[str] = None) -> None:
+            reads.append(path or _kinds.KALLSYMS)
+            super().__init__(path)
+
+    monkeypatch.setattr(_kinds, "KallsymsIndex", Counting)
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    prog = kprobe_obj.programs["on_kprobe"]
+    for i in range(20):
+        with pytest.raises(pylibbpf.BPFError) as exc:
+            prog.attach_kprobe(f"no_such_fn_plb_{i}")
+        assert f"'no_such_fn_plb_{i}'" in str(exc.value)
+        assert "not in /proc/kallsyms" in str(exc.value)
+    assert reads == ["/proc/kallsyms"]
+
+
+def test_kallsyms_index_is_read_again_when_modules_change(tmp_path, monkeypatch) -> None:
+    """A name missing from the index is looked for again when the list of kernel
+    modules changed since it was read (a module loaded since), not otherwise."""
+    from pylibbpf.attach import _kinds
+
+    kallsyms, modules = tmp_path / "kallsyms", tmp_path / "modules"
+    kallsyms.write_text("ffffffff81000000 T do_getpgid\nffffffff81000100 t helper\n")
+    modules.write_text("")
+    monkeypatch.setattr(_kinds, "KALLSYMS", str(kallsyms))
+    monkeypatch.setattr(_kinds, "PROC_MODULES", str(modules))
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    monkeypatch.setattr(_kinds.KallsymsIndex, "RECHECK_S", 0.0)
+    assert _kinds.kernel_symbol_exists("do_getpgid") is True
+    assert _kinds.kernel_symbol_exists("mod_fn") is False
+    with kallsyms.open("a") as f:  # a module's symbol appears ...
+        f.write("ffffffffc0000000 t mod_fn\t[plbmod]\n")
+    assert _kinds.kernel_symbol_exists("mod_fn") is False  # ... the modules did not change
+    modules.write_text("plbmod 16384 0 - Live 0x0000000000000000\n")
+    assert _kinds.kernel_symbol_exists("mod_fn") is True  # they did: read again
+    assert _kinds.syscall_symbols("getpgid") == []
+    monkeypatch.setattr(_kinds, "KALLSYMS", str(tmp_path / "absent"))
+    monkeypatch.setattr(_kinds, "_INDEX", None)
+    assert _kinds.kernel_symbol_exists("do_getpgid") is None  # unreadable: unknown
+
+
 KPROBE_MULTI_CALLS = {
     "kprobe_multi pattern": lambda o: o.programs["on_kprobe_multi"].attach_kprobe_multi(
         "do_getpg*"),
@@ -605,6 +698,8 @@ def test_trampoline_kinds(bpf_objects, name) -> None:
             load_only(bpf_objects["attach_trampoline"], name)
         assert "'ulimit -l' is not the cause" in str(e.value)  # libbpf's hint misleads here
         assert "try raising 'ulimit -l'" not in str(e.value)
+        assert not any("ulimit" in line for line in e.value.libbpf_log)
+        assert e.value.program == name
         return
     obj = load_only(bpf_objects["attach_trampoline"], name)
     with obj:  # a kernel with trampolines: attach and check the link
@@ -612,6 +707,66 @@ def test_trampoline_kinds(bpf_objects, name) -> None:
         link = prog.attach_lsm() if kind == "LSM" else prog.attach_trace()
         with link:
             assert link.info.type == LinkType.TRACING
+
+
+def test_not_supported_drops_libbpfs_memlock_advice() -> None:
+    """libbpf follows any EPERM as root with "try raising 'ulimit -l'?" (when the
+    memlock limit is finite): a NotSupportedError says the kernel lacks the kind."""
+    from pylibbpf.errors import not_supported
+
+    log = ["libbpf: prog 'p': BPF program load failed: Operation not permitted",
+           "libbpf: permission error while running as root; try raising 'ulimit -l'? "
+           "current value: 8.0 MiB", "libbpf: prog 'p': failed to load: -1"]
+    e = not_supported(errno.EPERM, "load program 'p'", "no trampolines here",
+                      libbpf_log=log, program="p")
+    assert e.program == "p" and e.reason == "no trampolines here"
+    assert e.libbpf_log == [log[0], log[2]]
+    assert str(e) == ("load program 'p': no trampolines here: Operation not permitted\n"
+                      "  libbpf: prog 'p': BPF program load failed: Operation not permitted\n"
+                      "  libbpf: prog 'p': failed to load: -1 [EPERM]")
+    assert not_supported(errno.EOPNOTSUPP, "x", "y").program is None
+
+
+TRAMPOLINE_TARGETS = '#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n' + "".join(
+    f'SEC("{sec}") int {name}(void *ctx) {{ return 0; }}\n' for sec, name in (
+        ("fentry/do_getpgidd", "fentry_typo"), ("fexit/plb_no_such_function", "fexit_none"),
+        ("fmod_ret/plb_no_such_function", "fmod_ret_none"),
+        ("lsm/file_opn", "lsm_typo"), ("tp_btf/sched_switchh", "tp_btf_typo"))
+) + 'char LICENSE[] SEC("license") = "GPL";\n'
+
+
+@pytest.mark.parametrize("name, target, what, suggestion", [
+    ("fentry_typo", "do_getpgidd", "kernel function 'do_getpgidd'", "do_getpgid"),
+    ("fexit_none", "plb_no_such_function", "kernel function 'plb_no_such_function'", None),
+    ("fmod_ret_none", "plb_no_such_function", "kernel function 'plb_no_such_function'", None),
+    ("lsm_typo", "file_opn", "LSM hook 'file_opn' (kernel function bpf_lsm_file_opn)",
+     "file_open"),
+    ("tp_btf_typo", "sched_switchh", "tracepoint 'sched_switchh' (BTF type "
+                                     "btf_trace_sched_switchh)", "sched_switch"),
+])
+def test_missing_trampoline_target_names_program_and_function(tmp_path, monkeypatch, name,
+                                                              target, what,
+                                                              suggestion) -> None:
+    """libbpf looks the target up in the kernel's BTF before loading, on every
+    kernel (with trampolines or not): ESRCH, which said only "No such process"."""
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path))
+    path = pylibbpf.compile(text=TRAMPOLINE_TARGETS, name="targets")
+    with pylibbpf.Object(path, name="targets") as obj:
+        for prog in obj.programs.values():
+            prog.autoload = prog.name == name
+        with pytest.raises(pylibbpf.BPFNotFoundError) as exc:
+            obj.load()
+    e = exc.value
+    assert e.errno == errno.ESRCH
+    section = next(s for s in TRAMPOLINE_TARGETS.split('SEC("')[1:]
+                   if f" {name}(" in s).split('"')[0]
+    head = (f"load program {name!r} of 'targets': its SEC({section!r}) attaches to {what}, "
+            "which is not in the BTF of the kernel or of its modules")
+    assert str(e).startswith(head), str(e)
+    if suggestion is not None:
+        assert str(e).startswith(f"{head}\n  did you mean: {suggestion}"), str(e)
+    else:
+        assert "did you mean" not in str(e)
 
 
 def test_freplace(bpf_objects) -> None:

@@ -238,6 +238,95 @@ def test_object_from_source(tmp_path, monkeypatch) -> None:
         assert set(obj.programs) == {"on_getpgid", "on_getsid", "needs_target"}
 
 
+VERDICT_TEXT = ('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
+                'SEC("xdp") int f(void *c) {{ return {verdict}; }}\n'
+                'char LICENSE[] SEC("license") = "GPL";\n')
+
+
+def test_compile_from_text_is_cached_by_content(tmp_path, monkeypatch) -> None:
+    """bcc's BPF(text=…): the same text compiles once, into the cache's objects
+    directory; other text gives another object."""
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "cache"))
+    first = pylibbpf.compile(text=VERDICT_TEXT.format(verdict=2), name="verdict")
+    assert first.parent == tmp_path / "cache" / "objects"
+    assert first.name.startswith("verdict-") and first.name.endswith(".bpf.o")
+    stamp = first.stat().st_mtime_ns
+    again = pylibbpf.compile(text=VERDICT_TEXT.format(verdict=2), name="verdict")
+    assert again == first and again.stat().st_mtime_ns == stamp  # not compiled again
+    other = pylibbpf.compile(text=VERDICT_TEXT.format(verdict=1))
+    assert other != first and other.name.startswith("text-")
+    for path, verdict in ((first, 2), (other, 1)):
+        with pylibbpf.Object(path) as obj:
+            obj.load()
+            assert obj.programs["f"].test_run(b"\0" * 64).retval == verdict
+
+
+def test_object_from_text(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "cache"))
+    with pylibbpf.Object.from_source(text=VERDICT_TEXT.format(verdict=2)) as obj:
+        assert obj.name == "text"
+        obj.load()
+        assert obj.programs["f"].test_run(b"\0" * 64).retval == 2
+    with pylibbpf.Object.from_source(text=VERDICT_TEXT.format(verdict=1), name="drop") as obj:
+        assert obj.name == "drop"
+        obj.load()
+        assert obj.programs["f"].test_run(b"\0" * 64).retval == 1
+
+
+def test_compile_text_errors(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(pylibbpf.CompileError) as exc:
+        pylibbpf.compile(text="int f(void) { return nope; }\n", name="broken")
+    src = exc.value.source
+    assert src.startswith(str(tmp_path / "cache" / "sources")) and src.endswith("/broken.bpf.c")
+    assert f"{src}:1:" in str(exc.value) and "nope" in str(exc.value)
+    with pytest.raises(TypeError, match="a source path or text=, not both"):
+        pylibbpf.compile(TOOL_SRC, text="int x;")
+    with pytest.raises(TypeError, match="needs a source path or text="):
+        pylibbpf.compile()
+    with pytest.raises(TypeError, match="text must be a str"):
+        pylibbpf.compile(text=b"int x;")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name must be a file name"):
+        pylibbpf.compile(text="int x;", name="../x")
+    with pytest.raises(TypeError, match="a source path or text=, not both"):
+        pylibbpf.Object.from_source(TOOL_SRC, text="int x;")
+
+
+def test_compile_cache_is_where_the_docstring_says(tmp_path, monkeypatch) -> None:
+    """Without PYLIBBPF_CACHE, objects go to $XDG_CACHE_HOME/pylibbpf/objects,
+    as compile()'s docstring says."""
+    monkeypatch.delenv("PYLIBBPF_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    out = pylibbpf.compile(text=VERDICT_TEXT.format(verdict=2))
+    assert out.parent == tmp_path / "xdg" / "pylibbpf" / "objects"
+    doc = " ".join((pylibbpf.compile.__doc__ or "").split())
+    assert "``$XDG_CACHE_HOME/pylibbpf/objects``" in doc
+    assert "``$PYLIBBPF_CACHE/objects``" in doc and "``~/.cache/pylibbpf/objects``" in doc
+
+
+@pytest.mark.parametrize("name, text", [
+    ("prog.bpf.c", "int x;\n"),
+    ("prog.txt", '#include "vmlinux.h"\nint x;\n'),
+    ("prog.o", "// a BPF program\nint x;\n"),
+])
+def test_object_of_c_source_points_to_from_source(tmp_path, name, text) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(pylibbpf.ELFError) as exc:
+        pylibbpf.Object(path)
+    assert str(exc.value).startswith(f"'{path}': not an ELF file (no ELF magic); it looks like "
+                                     f"C source: compile and open it with "
+                                     f"pylibbpf.Object.from_source('{path}')")
+
+
+def test_object_of_other_text_has_no_c_hint(tmp_path) -> None:
+    path = tmp_path / "notes.o"
+    path.write_text("hello\n")
+    with pytest.raises(pylibbpf.ELFError, match="not an ELF file") as exc:
+        pylibbpf.Object(path)
+    assert "from_source" not in str(exc.value)
+
+
 def test_compile_error_lists_clang_diagnostics(tmp_path) -> None:
     src = tmp_path / "two.bpf.c"
     src.write_text("int f(void) { return nope1; }\nint g(void) { return nope2; }\n")

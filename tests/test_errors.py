@@ -560,3 +560,80 @@ def test_a_fifo_as_network_namespace_is_refused(tmp_path) -> None:
         pytest.fail("in_netns() blocked on a FIFO")
     assert res.stdout.startswith(f"BPFError enter network namespace ({fifo}): Invalid "
                                  "argument"), res.stdout + res.stderr
+
+
+UNSIZED_MAPS = '''#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 32 * sizeof(__u64));
+} stackmap SEC(".maps");
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8);
+	__uint(key_size, sizeof(__u32));
+} novalue SEC(".maps");
+SEC("tp/syscalls/sys_enter_getpgid")
+int p(void *ctx) { __u32 k = 0; bpf_map_lookup_elem(&novalue, &k);
+                   return bpf_get_stackid(ctx, &stackmap, 0); }
+char LICENSE[] SEC("license") = "GPL";
+'''
+
+
+def test_map_left_unsized_says_which_size_to_set(tmp_path, monkeypatch) -> None:
+    """A map whose max_entries or value_size is 0 (a stack map declared without
+    max_entries): the kernel says EINVAL; the error names the map and the field,
+    and how to set it before load(), which then works."""
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path))
+    path = pylibbpf.compile(text=UNSIZED_MAPS, name="unsized")
+    hints = []
+    sizes = {"max_entries": 16, "value_size": 8}
+    fixed: dict = {}
+    for _ in range(2):  # each load names one map (libbpf stops at the first)
+        with pylibbpf.Object(path, name="unsized") as obj:
+            for (m, field), n in fixed.items():
+                setattr(obj.maps[m], field, n)
+            with pytest.raises(pylibbpf.BPFError) as exc:
+                obj.load()
+        assert exc.value.errno == errno.EINVAL
+        assert str(exc.value).startswith("load BPF object 'unsized': Invalid argument")
+        hint = str(exc.value).split("\n  hint: ", 1)[1]
+        hints.append(hint)
+        m, field = hint.split("'")[1], hint.split(" has ")[1].split()[0]
+        fixed[(m, field)] = sizes[field]
+    hints.sort(key=lambda h: "stackmap" not in h)
+    assert hints[0] == ("map 'stackmap' (stack_trace) has max_entries 0: give it one in the "
+                        "BPF source (__uint(max_entries, N)), or set "
+                        "obj.maps['stackmap'].max_entries = N before load() [EINVAL]")
+    assert hints[1] == ("map 'novalue' (hash) has value_size 0: give it one in the BPF source "
+                        "(__type(value, T) or __uint(value_size, N)), or set "
+                        "obj.maps['novalue'].value_size = N before load() [EINVAL]")
+    with pylibbpf.Object(path, name="unsized") as obj:
+        obj.maps["stackmap"].max_entries = 16
+        obj.maps["novalue"].value_size = 8
+        obj.load()
+        assert obj.maps["stackmap"].max_entries == 16
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(key_type="I", value_type="Q", max_entries=0), "max_entries"),
+    (dict(key_size=4, value_size=0, max_entries=4), "value_size"),
+])
+def test_map_create_unsized_names_the_field(kw, field) -> None:
+    with pytest.raises(pylibbpf.BPFError) as exc:
+        pylibbpf.Map.create("hash", **kw)
+    assert str(exc.value) == (f"create hash map '(unnamed)': Invalid argument\n"
+                              f"  hint: {field} is 0: a hash map needs one [EINVAL]")
+
+
+def test_sized_to_zero_where_libbpf_sizes_it_is_no_hint(tmp_path, monkeypatch) -> None:
+    """A perf event array's max_entries and a ring buffer's value_size are 0 in
+    the source: no hint for them (nothing fails)."""
+    from pylibbpf.map import zero_size_field
+    from pylibbpf.types import MapType
+
+    assert zero_size_field(MapType.PERF_EVENT_ARRAY, 0, 4) == ""
+    assert zero_size_field(MapType.RINGBUF, 4096, 0) == ""
+    assert zero_size_field(MapType.SK_STORAGE, 0, 8) == ""
+    assert zero_size_field(MapType.ARRAY, 0, 8) == "max_entries"

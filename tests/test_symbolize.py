@@ -84,7 +84,11 @@ def test_user_address_in_libc_of_this_process() -> None:
 def test_unknown_addresses() -> None:
     s = Symbolizer()
     f = s.user(os.getpid(), 0x10)  # mapped nowhere
-    assert f.name is None and f.function == "[unknown]" and str(f) == "0x10"
+    assert f.name is None and f.function == "[unknown]"
+    why = f"no executable file mapping of process {os.getpid()} holds it"
+    assert f.reason == why and str(f) == f"0x10 ({why})"
+    f = s.stack([0x10])
+    assert f[0].name is None and f[0].reason == "a user-space address, and no pid given"
 
 
 def test_cxx_function_address_from_the_process_is_demangled(running) -> None:
@@ -156,3 +160,89 @@ def test_forget_rereads_mappings_after_exec(tmp_path) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- short-lived processes -------------------------------------------------------------
+
+def _record_method_stack(bpf_objects, exe: Path, proc: "subprocess.Popen[str]") -> List[int]:
+    """The user stack at shapes::Circle::area in ``proc`` (running ``exe``),
+    recorded by BPF; ``proc`` then exits (its stdin closed) and is reaped."""
+    with pylibbpf.Object(bpf_objects["tool_stacks"]) as obj:
+        obj.rodata.target_tgid = proc.pid
+        obj.load()
+        with obj.programs["on_method"].attach_uprobe(exe, "shapes::Circle::area(int)",
+                                                     pid=proc.pid):
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "13"
+        stack = _stack(obj, 0)
+    proc.stdin.close()
+    assert proc.wait(10) == 0
+    return stack
+
+
+def _start(exe: Path) -> "subprocess.Popen[str]":
+    proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # &outer: it runs
+    return proc
+
+
+METHOD_STACK = ["shapes::Circle::area(int)", "outer(shapes::Circle&, int)", "main"]
+
+
+def test_stack_of_an_exited_process_says_why(bpf_objects, cxx_prog: Path) -> None:
+    """Read after the process exited by a Symbolizer that never saw it: every
+    frame is unknown, and says the process exited (no bare hex)."""
+    proc = _start(cxx_prog)
+    stack = _record_method_stack(bpf_objects, cxx_prog, proc)
+    frames = Symbolizer().user_stack(proc.pid, stack)
+    why = f"process {proc.pid} exited before its mappings were read"
+    assert [(f.name, f.reason) for f in frames] == [(None, why)] * len(stack)
+    assert str(frames[0]) == f"{stack[0]:#x} ({why})"
+
+
+def test_first_sight_keeps_mappings_after_exit(bpf_objects, cxx_prog: Path) -> None:
+    """bcc's BPF.sym caching: a process looked up once while it ran keeps its
+    mappings, so its stacks read after it exited still resolve."""
+    proc = _start(cxx_prog)
+    sym = Symbolizer()
+    assert sym.user(proc.pid, 0x10).name is None  # first sight: mappings cached
+    stack = _record_method_stack(bpf_objects, cxx_prog, proc)
+    frames = sym.user_stack(proc.pid, stack)
+    assert [f.name for f in frames][:3] == METHOD_STACK, [str(f) for f in frames]
+    sym.forget(proc.pid)
+    assert sym.user_stack(proc.pid, stack)[0].reason == \
+        f"process {proc.pid} exited before its mappings were read"
+
+
+def test_remember_keeps_symbols_of_a_file_deleted_before_exit(bpf_objects, cxx_prog: Path,
+                                                             tmp_path: Path) -> None:
+    """remember() reads the symbols of every mapped file at once: a binary
+    deleted while its process ran (a build tree cleaned, an upgrade) still
+    symbolizes after exit. Seen but not remembered, its frames say the file
+    could not be read before the process exited."""
+    exe = tmp_path / "shapes-copy"
+    shutil.copy2(cxx_prog, exe)
+    proc = _start(exe)
+    remembered, seen = Symbolizer(), Symbolizer()
+    remembered.remember(proc.pid)
+    seen.user(proc.pid, 0x10)
+    stack = _record_method_stack(bpf_objects, exe, proc)
+    exe.unlink()
+    names = [f.name for f in remembered.user_stack(proc.pid, stack)]
+    assert names[:3] == METHOD_STACK, names
+    top = seen.user_stack(proc.pid, stack)[0]
+    assert top.name is None and top.module == "shapes-copy"
+    assert top.reason is not None and top.reason.startswith(
+        f"process {proc.pid} exited before {exe} was read"), top.reason
+    assert "does not exist" in top.reason
+
+
+def test_remember_errors_name_the_pid() -> None:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    with pytest.raises(pylibbpf.BPFNotFoundError, match=f"no process with pid {proc.pid}"):
+        Symbolizer().remember(proc.pid)

@@ -67,5 +67,6 @@ def test_api_reference_is_up_to_date(tmp_path: Path) -> None:
             if not isinstance(getattr(mod, public, None), type(sys)):
                 assert f"`{public}" in text, f"docs/api/{name} lacks {public}: run docs/gen_api.py"
     assert "[`pylibbpf.symbolize`](symbolize.md)" in committed["index.md"]
-    assert "#### `from_source(source: PathLike, *, cflags: Sequence[str] = ()" in \
+    assert "#### `from_source(source: Optional[PathLike] = None, *, text: Optional[str] = " \
+        "None, cflags: Sequence[str] = ()" in \
         committed["object.md"]

@@ -466,6 +466,67 @@ def test_bad_arguments(obj, progs) -> None:
         p.attach_uprobe(str(SRC / "prog.c"), "main")
 
 
+#: run as root in a child: load the object, start a root-owned target process,
+#: drop to uid/gid 65534 (the program's fd stays usable), then attach to the
+#: target by pid; prints "<class> | <message>" for each attempt
+_UNPRIVILEGED_PID = """
+import os, subprocess, sys
+import pylibbpf
+target = subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    with pylibbpf.Object(sys.argv[1]) as obj:
+        obj.load()
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        p = obj.programs
+        for call in (lambda: p["on_entry"].attach_uprobe("c", "malloc", pid=target.pid),
+                     lambda: p["on_entry"].attach_uprobe("/bin/sh", "main", pid=target.pid),
+                     lambda: p["on_multi"].attach_uprobe_multi("c", "mall*", pid=target.pid),
+                     lambda: p["on_usdt"].attach_usdt(None, "x", "y", pid=target.pid)):
+            try:
+                call()
+                print("attached", flush=True)
+            except Exception as e:
+                print(type(e).__name__, ",".join(c.__name__ for c in type(e).__mro__), "|",
+                      str(e).replace("\\n", " "), flush=True)
+finally:
+    print("target", target.pid, flush=True)  # killed by the test (we may no longer)
+"""
+
+
+def test_unreadable_process_is_a_bpf_error_naming_probe_and_pid(uprobe_bpf) -> None:
+    """A process whose /proc entries we may not read (another user's, here a root
+    process seen by uid 65534; in a container, the host's pid 1) gives a
+    BPFPermissionError naming the probe, the pid and the /proc file, not a raw
+    PermissionError from os.readlink."""
+    from _children import same_pylibbpf
+
+    out = subprocess.run([sys.executable, "-c", _UNPRIVILEGED_PID, str(uprobe_bpf)],
+                         capture_output=True, text=True, timeout=60, **same_pylibbpf())
+    lines = out.stdout.splitlines()
+    assert lines and lines[-1].startswith("target "), out.stdout + out.stderr
+    pid = int(lines[-1].split()[1])
+    try:
+        os.kill(pid, 9)  # the child could not, having dropped its privileges
+    except ProcessLookupError:
+        pass
+    results = lines[:-1]
+    assert len(results) == 4, out.stdout + out.stderr
+    probes = ["attach uprobe 'on_entry' to 'c' symbol 'malloc'",
+              "attach uprobe 'on_entry' to '/bin/sh' symbol 'main'",
+              "attach uprobe.multi 'on_multi' to 'c' pattern 'mall*'",
+              "attach usdt 'on_usdt' to x:y"]
+    for line, probe in zip(results, probes):
+        head, _, message = line.partition(" | ")
+        name, mro = head.split()
+        assert name == "BPFPermissionError", line
+        assert "BPFError" in mro.split(",") and "PermissionError" in mro.split(","), line
+        assert message.startswith(probe), line
+        assert f"pid {pid}" in message and f"/proc/{pid}/" in message, line
+        assert "Permission denied" in message and "CAP_SYS_PTRACE" in message, line
+
+
 def test_explain_dry_run(progs) -> None:
     text = elf.explain(progs["prog_nopie"], "add_i")
     assert "non-PIE executable" in text and "PT_LOAD" in text and "add_i" in text

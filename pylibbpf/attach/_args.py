@@ -25,7 +25,7 @@ def check_name(value: Any, name: str, *, allow_slash: bool = False) -> str:
     """A non-empty identifier-like string (a symbol, tracepoint or function name)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not value or value != value.strip() or any(c.isspace() for c in value):
+    if not value or value.split() != [value]:  # empty, or holds white space
         raise ValueError(f"{name} must be a non-empty name without spaces, not {value!r}")
     if "\0" in value or (not allow_slash and "/" in value) or value in (".", ".."):
         raise ValueError(f"invalid {name} {value!r}")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import errno as _errno
 import socket
-from typing import TYPE_CHECKING, Union
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Union
 
-from ..errors import BPFError, BPFNotFoundError
+from ..errors import BPFError, BPFNotFoundError, error_from_errno
 from ..types import ProgramType
 
 if TYPE_CHECKING:
@@ -39,3 +40,25 @@ def require_type(prog: "Program", what: str, *types: ProgramType) -> None:
         want = " or ".join(t.name.lower() for t in types)
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is of type "
                                       f"{ptype.name.lower()}, this needs {want}")
+
+
+@contextmanager
+def during(what: str) -> Iterator[None]:
+    """Errors raised inside (finding files, reading ``/proc``, symbols) name ``what``.
+
+    A pylibbpf error keeps its class and attributes and gets ``what:`` in front
+    of its message; any other ``OSError`` becomes the pylibbpf error of its errno,
+    naming the file it was about.
+    """
+    try:
+        yield
+    except BPFError as e:
+        if not str(e.strerror).startswith(what):
+            e.strerror = f"{what}: {e.strerror}"
+            e.args = (e.errno, e.strerror)
+        raise
+    except OSError as e:
+        about = f" ({e.filename})" if e.filename is not None else ""
+        hint = "a file this needs is not readable with your privileges" \
+            if isinstance(e, PermissionError) else ""
+        raise error_from_errno(e.errno or _errno.EIO, f"{what}{about}", hint=hint) from e

@@ -11,7 +11,8 @@ import errno as _errno
 import functools
 import os
 import re
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+import time
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ..types import ProgramType
 
@@ -168,12 +169,27 @@ def has_pmu(name: str) -> bool:
     return os.path.exists(os.path.join(EVENT_SOURCES, name, "type"))
 
 
+_KPROBE_REASON: Optional[str] = None
+
+
 def kprobe_unsupported_reason() -> str:
     """Why this kernel cannot do kprobes, or "" when it can.
 
     Kernels with CONFIG_KPROBES (and CONFIG_KPROBE_EVENTS) expose the
     ``kprobe`` perf PMU (since 4.17) and tracefs' ``kprobe_events`` file.
+    The answer is kept once tracefs is mounted (the kernel cannot change);
+    a failing attach asks every time.
     """
+    global _KPROBE_REASON
+    if _KPROBE_REASON is None:
+        reason = _kprobe_unsupported_reason()
+        if tracefs_dir() is None:
+            return reason  # tracefs may be mounted later: ask again then
+        _KPROBE_REASON = reason
+    return _KPROBE_REASON
+
+
+def _kprobe_unsupported_reason() -> str:
     if has_pmu("kprobe"):
         return ""
     tracefs = tracefs_dir()
@@ -186,35 +202,97 @@ def kprobe_unsupported_reason() -> str:
             f"{EVENT_SOURCES}, no kprobe_events in {tracefs})")
 
 
-def _kallsyms(match: Callable[[str], bool]) -> Optional[List[str]]:
-    """Kernel (and module) symbol names for which ``match`` is true, in kallsyms order;
-    None when /proc/kallsyms cannot be read. Not cached: it is only read to explain
-    a failure, and holding its ~100k names would cost megabytes."""
-    found: List[str] = []
+KALLSYMS = "/proc/kallsyms"
+PROC_MODULES = "/proc/modules"
+
+
+def _module_list() -> bytes:
+    """The names of the loaded kernel modules (b"" when none or unreadable)."""
     try:
-        with open("/proc/kallsyms") as f:
-            for line in f:
-                parts = line.split(None, 3)
-                if len(parts) >= 3 and match(parts[2]):
-                    found.append(parts[2])
+        with open(PROC_MODULES, "rb") as f:
+            return b"\n".join(line.split(b" ", 1)[0] for line in f.read().splitlines())
     except OSError:
-        return None
-    return found
+        return b""
+
+
+class KallsymsIndex:
+    """Which names ``/proc/kallsyms`` holds, read once: a failing attach asks
+    whether its function exists, and reading the file costs ~100 ms (the kernel
+    formats every line), far more than the failed attach itself.
+
+    A miss may be a module loaded since the index was read: when the list of
+    modules has changed (looked at, on a miss, at most once every
+    ``RECHECK_S`` seconds) the index is read again. The names are kept as one
+    frozenset (~10 MB for ~120k symbols): built in ~30 ms from the text, where
+    a compact sorted array of hashes took longer to build than the read itself.
+    """
+
+    RECHECK_S = 1.0
+
+    def __init__(self, path: Optional[str] = None) -> None:
+        modules = _module_list()
+        with open(path or KALLSYMS, "rb") as f:
+            data = f.read()
+        names = re.findall(rb"^\S+ \S (\S+)", data, re.M)
+        del data
+        self._names = frozenset(names)
+        #: kernel functions behind syscalls (``__x64_sys_read``, ``sys_read`` …)
+        self.syscall_names: List[str] = [n.decode("utf-8", "replace") for n in names
+                                         if b"sys_" in n]
+        self.count = len(names)
+        self.modules = modules
+        self.checked = time.monotonic()
+
+    def __contains__(self, name: str) -> bool:
+        return name.encode("utf-8", "surrogateescape") in self._names
+
+    def names(self) -> List[str]:
+        """Every name (decoded), for suggestions on an error path."""
+        return [n.decode("utf-8", "replace") for n in self._names]
+
+
+_INDEX: Optional[KallsymsIndex] = None
+
+
+def kallsyms_index(*, fresh: bool = False) -> Optional[KallsymsIndex]:
+    """The process's :class:`KallsymsIndex`, built on first use (None when
+    /proc/kallsyms cannot be read)."""
+    global _INDEX
+    if _INDEX is None or fresh:
+        try:
+            _INDEX = KallsymsIndex()
+        except OSError:
+            return None
+    return _INDEX
 
 
 def kernel_symbol_exists(name: str) -> Optional[bool]:
     """Whether ``name`` is a kernel (or module) symbol; None when kallsyms is unreadable."""
-    found = _kallsyms(lambda sym: sym == name)
-    return None if found is None else bool(found)
+    idx = kallsyms_index()
+    if idx is None:
+        return None
+    if name in idx:
+        return True
+    now = time.monotonic()
+    if now - idx.checked >= idx.RECHECK_S:  # a module loaded since the index was read?
+        idx.checked = now
+        if _module_list() != idx.modules:
+            idx = kallsyms_index(fresh=True)
+            return None if idx is None else name in idx
+    return False
 
 
 def syscall_symbols(syscall: str) -> Optional[List[str]]:
     """The kernel functions that implement ``syscall`` (``__x64_sys_…``, ``__se_sys_…``);
     None when kallsyms is unreadable."""
+    idx = kallsyms_index()
+    if idx is None:
+        return None
     suffix = f"_sys_{syscall}"
-    return _kallsyms(lambda n: n == f"sys_{syscall}" or
-                     (n.endswith(suffix) and n.startswith("__") and n.count("_sys_") == 1
-                      and not n.startswith("__pfx_")))
+    return [n for n in idx.syscall_names
+            if n == f"sys_{syscall}" or (n.endswith(suffix) and n.startswith("__")
+                                         and n.count("_sys_") == 1
+                                         and not n.startswith("__pfx_"))]
 
 
 def missing_symbol_note(symbol: str) -> str:

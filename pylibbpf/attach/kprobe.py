@@ -33,15 +33,18 @@ def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offse
     check_cookie(cookie)
     kind = "kretprobe" if retprobe else "kprobe"
     target = f"{symbol}+{offset:#x}" if offset else symbol
-    what = f"{kind} on {target!r} (program {prog.name!r})"
-    require_type(prog, f"attach {what}", ProgramType.KPROBE)
-    object_program(prog, f"attach {what}")
+    if prog.type is not ProgramType.KPROBE or prog._ptr is None:  # (messages built on failure)
+        what = f"{kind} on {target!r} (program {prog.name!r})"
+        require_type(prog, f"attach {what}", ProgramType.KPROBE)
+        object_program(prog, f"attach {what}")
+    prog.fd  # raises when not loaded
     o = opts("bpf_kprobe_opts", bpf_cookie=cookie, offset=offset, retprobe=bool(retprobe))
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_kprobe_opts(prog._ptr, symbol.encode(), o)
         err = ffi.errno
     if ptr == ffi.NULL:
-        raise _kprobe_error(err, kind, symbol, what, log.warnings)
+        raise _kprobe_error(err, kind, symbol, f"{kind} on {target!r} (program {prog.name!r})",
+                            log.warnings)
     return Link(made_from=prog, ptr=ptr, description=f"{kind} {target!r} ({prog.name!r})")
 
 

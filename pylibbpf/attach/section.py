@@ -11,7 +11,8 @@ import errno as _errno
 from typing import TYPE_CHECKING, List, Optional
 
 from .._ffi import ffi, lib, libbpf_log
-from ..errors import BPFError, BPFNotFoundError, NotSupportedError, error_from_errno
+from ..errors import (BPFError, BPFNotFoundError, NoAttachTargetError, NotSupportedError,
+                      error_from_errno)
 from ..link import USDT_COMPOSITE, Link
 from ._kinds import (kernel_symbol_exists, kprobe_multi_unsupported_reason,
                      kprobe_unsupported_reason, missing_symbol_note)
@@ -58,7 +59,9 @@ def attach_by_section(prog: "Program", *, auto: bool = False) -> Optional[Link]:
                 return None  # not auto-attachable
             method = _EXPLICIT.get(section.split("/")[0]) or _EXPLICIT.get(section)
             hint = f"; use {method}" if method else ""
-            raise BPFError(err, f"{what}: the section does not say where to attach{hint}")
+            raise NoAttachTargetError(f"{what}: the section does not say where to "
+                                      f"attach{hint}", program=prog.name, section=section,
+                                      method=method or "")
         raise _section_error(err, section, what, log.warnings)
     usdt = section.split("/")[0] in ("usdt", "usdt.s")
     return Link(made_from=prog, ptr=ptr, description=f"{section!r} ({prog.name!r})",
@@ -88,6 +91,9 @@ def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BP
         category, name = target.split("/")
         return _tracepoint_error(err, category, name, what, warnings)
     if kind in ("raw_tp", "raw_tracepoint") and err == _errno.ENOENT:
-        return BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {target!r}",
+        from .tracepoint import _raw_did_you_mean
+
+        return BPFNotFoundError(err, f"{what}: the kernel has no tracepoint {target!r}"
+                                     + _raw_did_you_mean(target),
                                 libbpf_log=warnings)
     return error_from_errno(err, what, libbpf_log=warnings)

@@ -14,7 +14,7 @@ from ..elf import resolve, resolve_pattern, resolve_symbols
 from ..errors import BPFError
 from ..link import Link
 from ..types import AttachType, ProgramType
-from ._common import require_type
+from ._common import during, require_type
 from ._kinds import kind_refusal
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ def attach_uprobe(prog: "Program", binary: PathLike, symbol: Optional[str] = Non
         if isinstance(offset, int) else f"offset {offset!r}"
     what = f"attach {kind} {prog.name!r} to {_display(binary)!r} {target}"
     pid = _check_pid(pid)
+    if pid > 0:
+        what += f" in pid {pid}"
     _check_int(offset, "offset", 0, _U64)
     _check_int(ref_ctr_offset, "ref_ctr_offset", 0, _U64)
     _check_int(cookie, "cookie", 0, _U64)
@@ -79,7 +81,8 @@ def attach_uprobe(prog: "Program", binary: PathLike, symbol: Optional[str] = Non
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a uprobe.multi "
                                       "program; use attach_uprobe_multi()")
     ptr = _bpf_program(prog, what)
-    res = resolve(binary, symbol, offset=offset, pid=pid if pid > 0 else None)
+    with during(what):
+        res = resolve(binary, symbol, offset=offset, pid=pid if pid > 0 else None)
     keep: List[Any] = []
     path = ffi.new("char[]", res.path.encode("utf-8", "surrogateescape"))
     keep.append(path)
@@ -108,6 +111,8 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
             f"{len(offsets or ())} offsets")
     what = f"attach {kind} {prog.name!r} to {_display(binary)!r} {desc}"
     pid = _check_pid(pid)
+    if pid > 0:
+        what += f" in pid {pid}"
     require_type(prog, what, ProgramType.KPROBE)
     if not _is_multi(prog):
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is not a uprobe.multi "
@@ -115,27 +120,28 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
                                       "SEC(\"uretprobe.multi\")); use attach_uprobe()")
     ptr = _bpf_program(prog, what)
     rpid = pid if pid > 0 else None
-    if pattern is not None:
-        if cookies is not None:
-            raise ValueError("cookies go with symbols or offsets, not with a pattern "
-                             "(its matches are not known in advance)")
-        target, syms = resolve_pattern(binary, pattern, pid=rpid)
-        path, offs = target.path, [s.offset for s in syms if s.offset is not None]
-    elif symbols is not None:
-        if isinstance(symbols, str):
-            raise TypeError("symbols must be a sequence of names, not a str")
-        target, res = resolve_symbols(binary, list(symbols), pid=rpid)
-        path, offs = target.path, [r.offset for r in res]
-    else:
-        assert offsets is not None
-        if isinstance(offsets, (str, bytes)):
-            raise TypeError("offsets must be a sequence of ints")
-        offs = [_check_int(o, "offset", 0, _U64) for o in offsets]
-        if not offs:
-            raise ValueError("offsets must not be empty")
-        from ..elf import resolve_binary
+    with during(what):
+        if pattern is not None:
+            if cookies is not None:
+                raise ValueError("cookies go with symbols or offsets, not with a pattern "
+                                 "(its matches are not known in advance)")
+            target, syms = resolve_pattern(binary, pattern, pid=rpid)
+            path, offs = target.path, [s.offset for s in syms if s.offset is not None]
+        elif symbols is not None:
+            if isinstance(symbols, str):
+                raise TypeError("symbols must be a sequence of names, not a str")
+            target, res = resolve_symbols(binary, list(symbols), pid=rpid)
+            path, offs = target.path, [r.offset for r in res]
+        else:
+            assert offsets is not None
+            if isinstance(offsets, (str, bytes)):
+                raise TypeError("offsets must be a sequence of ints")
+            offs = [_check_int(o, "offset", 0, _U64) for o in offsets]
+            if not offs:
+                raise ValueError("offsets must not be empty")
+            from ..elf import resolve_binary
 
-        path = resolve_binary(binary, pid=rpid).path
+            path = resolve_binary(binary, pid=rpid).path
     cookie_list: Optional[List[int]] = None
     if cookies is not None:
         cookie_list = [_check_int(c, "cookie", 0, _U64) for c in cookies]

@@ -16,7 +16,7 @@ from ..elf import find_usdt
 from ..errors import BPFError
 from ..link import USDT_COMPOSITE, Link
 from ..types import ProgramType
-from ._common import require_type
+from ._common import during, require_type
 from .uprobe import _bpf_program, _check_int, _check_pid
 
 if TYPE_CHECKING:
@@ -32,12 +32,15 @@ def attach_usdt(prog: "Program", binary: Optional[PathLike], provider: str, name
     where = "pid's files" if binary is None else repr(os.fspath(binary))
     what = f"attach usdt {prog.name!r} to {provider}:{name} in {where}"
     pid = _check_pid(pid)
+    if pid > 0:
+        what += f" of pid {pid}"
     _check_int(cookie, "cookie", 0, (1 << 64) - 1)
     if binary is None and pid <= 0:
         raise ValueError(f"{what}: give a binary, or a pid whose files are searched")
     require_type(prog, what, ProgramType.KPROBE)
     ptr = _bpf_program(prog, what)
-    target, sites = find_usdt(binary, provider, name, pid=pid if pid > 0 else None)
+    with during(what):
+        target, sites = find_usdt(binary, provider, name, pid=pid if pid > 0 else None)
     what = f"attach usdt {prog.name!r} to {provider}:{name} in {target.given!r}" \
            f" ({len(sites)} site{'s' if len(sites) != 1 else ''} in {target.path})"
     keep: List[Any] = []

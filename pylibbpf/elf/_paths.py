@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
-from ..errors import BPFNotFoundError
+from ..errors import BPFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "process_maps",
            "process_root", "in_process_root", "find_debug_file", "DEBUG_DIRS",
@@ -218,6 +218,22 @@ def find_library_explained(name: str, *, pid: Optional[int] = None) -> Tuple[str
 
 # --- processes -----------------------------------------------------------------------
 
+def proc_error(exc: OSError, pid: int, path: str) -> BPFError:
+    """The pylibbpf error for ``exc``, raised reading ``path`` under ``/proc/PID``."""
+    if isinstance(exc, BPFError):
+        return exc
+    if isinstance(exc, (FileNotFoundError, ProcessLookupError)):
+        return BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid} "
+                                              f"(reading {path} failed: it exited?)")
+    err = exc.errno or _errno.EIO
+    if isinstance(exc, PermissionError):
+        return BPFPermissionError(
+            err, f"cannot read {path}: {os.strerror(err)}\n  hint: a process "
+                 "of another user, or a more privileged one, can only be inspected by root with "
+                 "CAP_SYS_PTRACE (which a container may withhold)")
+    return BPFError(err, f"cannot read {path}: {os.strerror(err)}")
+
+
 def check_pid(pid: int) -> None:
     if isinstance(pid, bool) or not isinstance(pid, int):
         raise TypeError(f"pid must be an int, not {type(pid).__name__}")
@@ -243,11 +259,12 @@ class MapEntry:
 def process_maps(pid: int) -> List[MapEntry]:
     """The file-backed mappings of process ``pid``."""
     out = []
+    path = f"/proc/{pid}/maps"
     try:
-        with open(f"/proc/{pid}/maps") as f:
+        with open(path) as f:
             lines = f.read().splitlines()
-    except FileNotFoundError:
-        raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}") from None
+    except OSError as e:
+        raise proc_error(e, pid, path) from None
     for line in lines:
         parts = line.split(None, 5)
         if len(parts) < 6 or not parts[5].startswith("/"):
@@ -276,6 +293,8 @@ def process_root(pid: int) -> str:
     proot = f"/proc/{pid}/root"
     try:
         same_ns = os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    except PermissionError as e:  # its files would be out of reach too
+        raise proc_error(e, pid, f"/proc/{pid}/ns/mnt") from None
     except OSError:
         same_ns = False
     if same_ns and _same_file(proot, "/"):
@@ -306,10 +325,11 @@ def process_files(pid: int) -> List[Tuple[str, MapEntry]]:
 
 def process_exe(pid: int) -> Tuple[str, str]:
     """(reachable path, path inside the process) of ``pid``'s executable."""
+    path = f"/proc/{pid}/exe"
     try:
-        inside = os.readlink(f"/proc/{pid}/exe")
-    except FileNotFoundError:
-        raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}") from None
+        inside = os.readlink(path)
+    except OSError as e:
+        raise proc_error(e, pid, path) from None
     if inside.endswith(" (deleted)"):
         return f"/proc/{pid}/exe", inside
     return in_process_root(pid, inside), inside
