@@ -233,7 +233,8 @@ def pins(root: str = "/sys/fs/bpf", *, limit: int = 10000) -> Dict[str, Dict[int
 
 
 def stats_enabled() -> bool:
-    """Whether the kernel counts program runs now (``kernel.bpf_stats_enabled``)."""
+    """Whether the sysctl ``kernel.bpf_stats_enabled`` is on. (Runs are also counted
+    while any process holds a ``BPF_ENABLE_STATS`` fd, which this does not see.)"""
     try:
         with open("/proc/sys/kernel/bpf_stats_enabled") as f:
             return f.read().strip() not in ("", "0")
