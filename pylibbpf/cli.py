@@ -408,6 +408,10 @@ def _held_by(holders: Sequence[Any]) -> str:
     return ",".join(seen.values()) or "-"
 
 
+def _size(n: int) -> str:
+    return f"{n} bytes" if n else "-"
+
+
 def _when(ts: Optional[float]) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
@@ -451,14 +455,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         if name == "programs":
             stats = system.stats_enabled() or any(p.run_cnt for p in items)
             rows = [[p.id, _name(p.type), p.name, p.tag, _when(p.loaded_at), p.uid,
-                     p.verified_insns, p.btf_id or "-"]
+                     p.verified_insns, p.btf_id or "-", ",".join(map(str, p.map_ids)) or "-"]
                     + ([p.run_cnt, p.run_time_ns // p.run_cnt if p.run_cnt else 0] if stats
                        else []) + [_held_by(p.holders)] for p in items]
-            print(_table(rows, ["ID", "TYPE", "NAME", "TAG", "LOADED", "UID", "INSNS", "BTF"]
-                         + (["RUNS", "NS/RUN"] if stats else []) + ["HELD BY"]))
+            print(_table(rows, ["ID", "TYPE", "NAME", "TAG", "LOADED", "UID", "INSNS", "BTF",
+                                "MAPS"] + (["RUNS", "NS/RUN"] if stats else []) + ["HELD BY"]))
         elif name == "maps":
-            rows = [[m.id, _name(m.type), m.name, m.key_type or f"{m.key_size}B",
-                     m.value_type or f"{m.value_size}B", m.max_entries, m.memlock,
+            rows = [[m.id, _name(m.type), m.name, m.key_type or _size(m.key_size),
+                     m.value_type or _size(m.value_size), m.max_entries, m.memlock,
                      _held_by(m.holders)] for m in items]
             print(_table(rows, ["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX_ENTRIES",
                                 "MEMLOCK", "HELD BY"]))
