@@ -514,6 +514,20 @@ def _entry(k: Any, v: Any, as_json: bool) -> str:
     return f"{_show(k)}: {_show(v)}"
 
 
+_NO_KEYS = {"RINGBUF": "read its records with `pylibbpf run` or RingBuffer",
+            "USER_RINGBUF": "user space writes it with UserRingBuffer",
+            "QUEUE": "use Map.push()/pop()/peek() from Python",
+            "STACK": "use Map.push()/pop()/peek() from Python",
+            "BLOOM_FILTER": "use Map.push() and `value in map` from Python"}
+
+
+def _input_name(which: str, codec: Any, label: str) -> str:
+    from .typed import RawCodec
+
+    kind = "" if isinstance(codec, RawCodec) else f" ({codec.name})"
+    return f"{which}{kind} of {label}"
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     verb = args.verb
     wanted = {"dump": (), "lookup": ("key",), "delete": ("key",), "update": ("key", "value"),
@@ -525,6 +539,9 @@ def cmd_map(args: argparse.Namespace) -> int:
         raise ValueError(f"map dump: unexpected {' '.join(args.words)!r}")
     with _open_map(args.how, args.ref) as m:
         label = f"map {m.name!r} (id {m.id})"
+        if m.type.name in _NO_KEYS:
+            raise ValueError(f"{label} is a {_name(m.type)} map: it has no keys to "
+                             f"{verb} ({_NO_KEYS[m.type.name]})")
         if verb == "dump":
             items = m.items_list()
             if not args.per_cpu:
@@ -540,7 +557,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             m.pin(args.words[0])
             print(f"pinned {label} at {args.words[0]}", file=sys.stderr)
             return 0
-        key = parse(m.key_type, words["key"], f"key of {label} ({m.key_type.name})")
+        key = parse(m.key_type, words["key"], _input_name("key", m.key_type, label))
         if verb == "lookup":
             try:
                 value = m[key]
@@ -557,8 +574,7 @@ def cmd_map(args: argparse.Namespace) -> int:
                 raise KeyError(f"{label} has no key {words['key']!r}") from None
             print(f"deleted {words['key']} from {label}", file=sys.stderr)
         else:
-            value = parse(m.value_type, words["value"],
-                          f"value of {label} ({m.value_type.name})")
+            value = parse(m.value_type, words["value"], _input_name("value", m.value_type, label))
             m.update({key: value}, flags={"any": 0, "noexist": 1, "exist": 2}[args.flag])
             print(f"updated {label}", file=sys.stderr)
     return 0

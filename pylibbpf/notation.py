@@ -190,7 +190,9 @@ def _from_json(codec: Codec, data: Any, what: str) -> Any:
         return [_from_json(codec.elem, v, f"{what}[{i}]") for i, v in enumerate(data)]
     if isinstance(codec, (RawCodec, BytesArrayCodec)):
         if isinstance(data, str):
-            return _hex(data, codec.size, isinstance(codec, RawCodec), what)
+            return parse(codec, data, what)
+        if isinstance(data, int) and not isinstance(data, bool):
+            return parse(codec, str(data), what)
         if isinstance(data, list):
             return bytes(data)
     if isinstance(data, str) and not isinstance(codec, (CharArrayCodec, EnumCodec)):

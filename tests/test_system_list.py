@@ -251,3 +251,43 @@ def test_map_pin_then_dump_pinned_with_per_cpu_values(globals_obj, bpffs_dir) ->
     assert list(hits[0]) == [3] * ncpus
     res = cli("map", "dump", "pinned", str(bpffs_dir / "nope"), check=False)
     assert res.returncode == 1 and "nope" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_map_verbs_refuse_keyless_maps_and_take_per_cpu_lists() -> None:
+    with pylibbpf.Map.create("ringbuf", 0, 0, 4096, name="plb_list_rb") as rb:
+        res = cli("map", "dump", "id", str(rb.id), check=False)
+        assert res.returncode == 2
+        assert f"map 'plb_list_rb' (id {rb.id}) is a ringbuf map: it has no keys to dump" \
+            in res.stderr
+    ncpus = possible_cpus()
+    with pylibbpf.Map.create("percpu_array", 4, 8, 2) as pa:   # no BTF: raw per-CPU slots
+        cli("map", "update", "id", str(pa.id), "key", "1", "value",
+            json.dumps(list(range(10, 10 + ncpus))))
+        raw = pa.raw[struct.pack("=I", 1)]
+        assert [struct.unpack_from("=Q", raw, 8 * i)[0] for i in range(ncpus)] == \
+            list(range(10, 10 + ncpus))
+
+
+def test_notation_reads_each_kind_of_type(globals_obj) -> None:
+    from pylibbpf import notation
+
+    btf = globals_obj.btf
+    label = btf.codec("struct label")
+    assert notation.parse(btf.codec("enum mode"), "MODE_IGNORE") == "MODE_IGNORE"
+    assert btf.codec("enum mode").encode(notation.parse(btf.codec("enum mode"), "2")) == \
+        struct.pack("=I", 2)
+    value = notation.parse(label, '{"weight": "0x10", "text": "abc"}')
+    assert label.decode(label.encode(value)).to_dict() == {"weight": 16, "text": b"abc"}
+    assert notation.parse(btf.codec("unsigned int"), " 1_000 ") == 1000
+    raw = pylibbpf.typed.RawCodec(4, "key")
+    assert notation.parse(raw, "0a 0b 0c 0d") == bytes([10, 11, 12, 13])
+    assert notation.parse(raw, "0x0a0b0c0d") == bytes([10, 11, 12, 13])
+    assert notation.parse(raw, "258") == (258).to_bytes(4, sys.byteorder)
+    with pytest.raises(ValueError, match=r"key: 'zz' is not hex bytes"):
+        notation.parse(raw, "zz", "key")
+    with pytest.raises(ValueError, match=r"is written as JSON \(e.g. \{\"weight\": …"):
+        notation.parse(label, "weight=1")
+    with pytest.raises(ValueError, match="'MODE_X' is no enumerator of enum mode"):
+        notation.parse(btf.codec("enum mode"), "MODE_X")
+    assert notation.to_json(label.decode(label.encode({"weight": 3, "text": "x"}))) == \
+        {"weight": 3, "text": "x"}
