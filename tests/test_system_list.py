@@ -291,3 +291,22 @@ def test_notation_reads_each_kind_of_type(globals_obj) -> None:
         notation.parse(btf.codec("enum mode"), "MODE_X")
     assert notation.to_json(label.decode(label.encode({"weight": 3, "text": "x"}))) == \
         {"weight": 3, "text": "x"}
+
+
+def test_attach_points_of_raw_tracepoint_and_iter_links(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as obj, \
+            pylibbpf.Object(bpf_objects["attach_iter"]) as it:
+        for p in obj.programs.values():
+            p.autoload = p.name == "raw_sys_enter"
+        obj.load()
+        with obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter") as link:
+            assert link_of(link).attach_point == "raw_tracepoint sys_enter"
+        if not support("iter/task"):
+            return
+        for p in it.programs.values():
+            p.autoload = p.name == "dump_task"
+        it.load()
+        with it.programs["dump_task"].attach_iter() as link:
+            found = link_of(link)
+        assert found.attach_point == "iter task"
+        assert found.info is not None and found.info.program_id == it.programs["dump_task"].id
