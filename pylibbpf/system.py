@@ -246,8 +246,11 @@ def _boot_time() -> float:
     return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def _holders_and_pins(with_holders: bool, with_pins: bool) -> Tuple[Dict[str, Dict[int, List[Holder]]],
-                                                                  Dict[str, Dict[int, List[str]]]]:
+_Held = Dict[str, Dict[int, List[Holder]]]
+_Pinned = Dict[str, Dict[int, List[str]]]
+
+
+def _holders_and_pins(with_holders: bool, with_pins: bool) -> Tuple[_Held, _Pinned]:
     # before any fd of ours is opened for the listing: we'd see ourselves holding everything
     empty: Dict[str, Dict[int, Any]] = {"program": {}, "map": {}, "link": {}}
     return (holders() if with_holders else empty), (pins() if with_pins else empty)

@@ -306,7 +306,8 @@ def start_run(*args: str) -> subprocess.Popen[str]:
         line = proc.stderr.readline()  # type: ignore[union-attr]
         if not line:
             proc.kill()
-            raise AssertionError(f"run exited early: {''.join(seen)}{proc.stderr.read()}")  # type: ignore[union-attr]
+            rest = proc.stderr.read()  # type: ignore[union-attr]
+            raise AssertionError(f"run exited early: {''.join(seen)}{rest}")
         seen.append(line)
         if line.startswith(("attached on_getpgid", "attached on_tick")):
             return proc

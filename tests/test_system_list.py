@@ -219,7 +219,8 @@ def test_map_by_name_without_btf_reads_hex_and_ints() -> None:
         m[struct.pack("=I", 5)] = struct.pack("=Q", 0x1122)
         dump = json.loads(cli("map", "dump", "name", name, "--json").stdout)
         assert dump == [{"key": "05000000", "value": "2211000000000000"}]
-        cli("map", "update", "name", name, "key", "06", "00", "00", "00", "value", "0x0100000000000000")
+        cli("map", "update", "name", name, "key", "06", "00", "00", "00", "value",
+            "0x0100000000000000")
         cli("map", "update", "name", name, "key", "7", "value", "42")
         assert m[struct.pack("=I", 6)] == struct.pack("=Q", 1)
         assert m[struct.pack("=I", 7)] == struct.pack("=Q", 42)
