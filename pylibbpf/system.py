@@ -392,6 +392,26 @@ def cgroup_path(cgroup_id: int, root: str = "/sys/fs/cgroup") -> Optional[str]:
     return None
 
 
+def _netns_name(ino: int) -> str:
+    """A network namespace's name under /run/netns (``ip netns``), or "init"."""
+    try:
+        if os.stat("/proc/1/ns/net").st_ino == ino:
+            return "init"
+    except OSError:
+        pass
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return ""
+    for name in names:
+        try:
+            if os.stat(f"/run/netns/{name}").st_ino == ino:
+                return name
+        except OSError:
+            continue
+    return ""
+
+
 def _ifname(ifindex: int) -> str:
     import socket
 
@@ -444,7 +464,9 @@ def attach_point(info: "LinkInfo", *, _btfs: Optional[Dict[int, Any]] = None) ->
             extra += f" cgroup {cgroup_path(info.cgroup_id) or info.cgroup_id}"
         return f"iter {info.target_name}{extra}"
     if isinstance(info, L.NetnsLinkInfo):
-        return f"netns {info.netns_ino} {_lower(info.attach_type)}"
+        name = _netns_name(info.netns_ino)
+        where = f"{name}(ino {info.netns_ino})" if name else f"ino {info.netns_ino}"
+        return f"netns {where} {_lower(info.attach_type)}"
     if isinstance(info, L.XDPLinkInfo):
         return f"xdp {_ifname(info.ifindex)}"
     if isinstance(info, (L.TCXLinkInfo, L.NetkitLinkInfo)):

@@ -171,7 +171,7 @@ def test_attach_points_of_uprobe_cgroup_netns_and_xdp_links(info_obj, veth) -> N
         with info_obj.programs["lookup_pass"].attach_netns(f"/run/netns/{ns}") as link:
             found = link_of(link)
         ino = os.stat(f"/run/netns/{ns}").st_ino
-        assert found.attach_point == f"netns {ino} sk_lookup"
+        assert found.attach_point == f"netns {ns}(ino {ino}) sk_lookup"
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=True)
 
