@@ -31,6 +31,7 @@ MODULES = [
     ("pylibbpf.globals", "Global variables"),
     ("pylibbpf.btf", "BTF"),
     ("pylibbpf.typed", "Typed values"),
+    ("pylibbpf.notation", "Typed values as text (what the command line reads and prints)"),
     ("pylibbpf.errors", "Errors"),
     ("pylibbpf.types", "Program, map, attach and link types"),
     ("pylibbpf.compiler", "Compiling BPF C"),

@@ -7,6 +7,7 @@
     pylibbpf symbols BINARY [GLOB]   function symbols of an ELF file (uprobe targets)
     pylibbpf features                what this kernel supports
     pylibbpf list                    BPF programs, maps and links loaded on this system
+    pylibbpf map dump|lookup|update|delete|pin  a map by id, name or pin path
     pylibbpf trace-pipe              bpf_printk() output
     pylibbpf version
 """
@@ -17,13 +18,13 @@ import json
 import signal
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from . import __version__, libbpf_version
 from .errors import BPFError, BPFKeyError
-from .typed import CString
+from .notation import format_value, parse, summed, to_json
 
 if TYPE_CHECKING:
     from .map import Map
@@ -49,27 +50,9 @@ def _open(path: str, **kw: Any) -> "Object":
     return Object(path, **kw)
 
 
-def _plain(value: Any) -> Any:
-    """A decoded value as JSON-friendly data."""
-    if hasattr(value, "to_dict"):
-        return {k: _plain(v) for k, v in value.to_dict().items()}
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (int, float, str, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _show(value: Any) -> str:
-    if hasattr(value, "to_dict") or isinstance(value, (list, tuple)):
-        return json.dumps(_plain(value))
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, CString):
-        return value.text
-    return str(value)
+# values as text: pylibbpf.notation (also what `map update` and `run --set` read)
+_plain = to_json
+_show = format_value
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -179,22 +162,37 @@ def _event_type(obj: "Object", name: Optional[str]) -> Optional[str]:
         return None
 
 
-def _dump_maps(obj: "Object", limit: int) -> None:
+def _section_map(m: "Map") -> bool:
+    """A data section's map (printed as its variables)."""
+    from .types import MapType
+
+    return "." in m.name and m.type == MapType.ARRAY and m.max_entries == 1
+
+
+def _dump_maps(obj: "Object", limit: int, *, all_maps: bool = False, per_cpu: bool = False,
+               as_json: bool = False) -> None:
     from .types import MapType
 
     for m in obj.maps.values():
-        if m.type.name in _NO_DUMP or ("." in m.name and m.type == MapType.ARRAY
-                                       and m.max_entries == 1):
+        if m.type.name in _NO_DUMP or _section_map(m) or \
+                (m.name.startswith("__bpf_") and not all_maps):  # libbpf's (USDT specs …)
             continue
         try:
             items = m.items_list()
         except BPFError as e:
-            print(f"\nmap {m.name}: cannot read ({e})")
+            print(f"\nmap {m.name}: cannot read ({e})", file=sys.stderr if as_json else sys.stdout)
             continue
+        if not per_cpu:
+            items = [(k, summed(v)) for k, v in items]
         if m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
             items = [(k, v) for k, v in items if _nonzero(v)]
+        if as_json:
+            for k, v in items[:limit]:
+                print(json.dumps({"map": m.name, "key": to_json(k), "value": to_json(v)}))
+            continue
         print(f"\nmap {m.name} ({_name(m.type)}, {len(items)} entries"
-              f"{', zeros left out' if m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) else ''}):")
+              f"{', zeros left out' if m.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) else ''}"
+              f"{', summed over CPUs' if m.percpu and not per_cpu else ''}):")
         for k, v in items[:limit]:
             print(f"  {_show(k)}: {_show(v)}")
         if len(items) > limit:
@@ -205,7 +203,9 @@ def _dump_maps(obj: "Object", limit: int) -> None:
         except BPFError:
             continue
         values = sec.to_dict()
-        if values:
+        if values and as_json:
+            print(json.dumps({"section": short, "values": to_json(values)}))
+        elif values:
             print(f"\n{short}:")
             for n, v in values.items():
                 print(f"  {n} = {_show(v)}")
@@ -221,10 +221,20 @@ def _nonzero(v: Any) -> bool:
     return bool(v)
 
 
-ATTACH_HELP = """attach program PROG explicitly (repeatable): PROG=uprobe:BINARY:SYMBOL,
-PROG=uretprobe:BINARY:SYMBOL, PROG=usdt:BINARY:PROVIDER:NAME, PROG=xdp:IFACE,
-PROG=tc:IFACE[:ingress|egress], PROG=cgroup:PATH, PROG=tracepoint:CATEGORY:NAME,
-PROG=raw_tracepoint:NAME, PROG=perf_event[:FREQUENCY_HZ]"""
+ATTACH_HELP = """attach program PROG explicitly (repeatable): PROG=uprobe:BINARY:SYMBOL[:PID],
+PROG=uretprobe:BINARY:SYMBOL[:PID], PROG=usdt:BINARY:PROVIDER:NAME[:PID],
+PROG=xdp:IFACE, PROG=tc:IFACE[:ingress|egress], PROG=cgroup:PATH,
+PROG=tracepoint:CATEGORY:NAME, PROG=raw_tracepoint:NAME, PROG=perf_event[:FREQUENCY_HZ]"""
+
+
+def _pid(spec: str, text: str) -> int:
+    try:
+        pid = int(text)
+    except ValueError:
+        raise ValueError(f"--attach {spec!r}: the pid must be a number, not {text!r}") from None
+    if pid <= 0:
+        raise ValueError(f"--attach {spec!r}: the pid must be positive, not {pid}")
+    return pid
 
 
 def _attach_explicit(obj: "Object", spec: str) -> Any:
@@ -235,10 +245,12 @@ def _attach_explicit(obj: "Object", spec: str) -> Any:
     prog = obj.programs[prog_name]
     kind, *rest = target.split(":")
     n = len(rest)
-    if kind in ("uprobe", "uretprobe") and n == 2:
-        return prog.attach_uprobe(rest[0], rest[1], retprobe=kind == "uretprobe")
-    if kind == "usdt" and n == 3:
-        return prog.attach_usdt(rest[0], rest[1], rest[2])
+    if kind in ("uprobe", "uretprobe") and n in (2, 3):
+        return prog.attach_uprobe(rest[0], rest[1], retprobe=kind == "uretprobe",
+                                  pid=_pid(spec, rest[2]) if n == 3 else -1)
+    if kind == "usdt" and n in (3, 4):
+        return prog.attach_usdt(rest[0], rest[1], rest[2],
+                                pid=_pid(spec, rest[3]) if n == 4 else -1)
     if kind == "xdp" and n == 1:
         return prog.attach_xdp(rest[0])
     if kind == "tc" and n in (1, 2):
@@ -253,6 +265,28 @@ def _attach_explicit(obj: "Object", spec: str) -> Any:
         return prog.attach_perf_events("cpu-clock", sample_freq=int(rest[0]) if n else 99)
     raise ValueError(f"--attach {spec!r}: unknown kind or wrong arguments "
                      f"(one of: {ATTACH_HELP.split(':', 1)[1].strip()})")
+
+
+def _set_globals(obj: "Object", assignments: Sequence[str]) -> None:
+    """``--set NAME=VALUE``: each global typed from BTF, before load."""
+    from .globals import find_variable
+
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            sec, var = find_variable(obj, name)
+        except BPFError as e:
+            raise ValueError(f"--set {item}: {e.strerror or e}") from None
+        try:
+            sec[name] = parse(var.codec, text, f"--set {name} ({var.codec.name})")
+        except (TypeError, ValueError, OverflowError) as e:
+            msg = str(e)
+            raise ValueError(msg if msg.startswith("--set") else
+                             f"--set {name}={text}: {msg}") from None
+        print(f"set {sec.name}.{name} = {_show(sec[name])}", file=sys.stderr)
 
 
 def _attach_everything(obj: "Object", explicit: Sequence[str] = ()) -> List[Any]:
@@ -297,6 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     readers: List[Any] = []
     links: List[Any] = []
     with _open(args.object) as obj:
+        _set_globals(obj, args.set or ())
         obj.load()
         try:
             links = _attach_everything(obj, args.attach or ())
@@ -339,7 +374,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             for ln in links:
                 ln.close()
         if not args.no_dump:
-            _dump_maps(obj, args.limit)
+            _dump_maps(obj, args.limit, all_maps=args.all_maps, per_cpu=args.per_cpu,
+                       as_json=args.json)
     return 0
 
 
@@ -365,25 +401,182 @@ def cmd_symbols(args: argparse.Namespace) -> int:
     return 0
 
 
+def _held_by(holders: Sequence[Any]) -> str:
+    seen: Dict[int, str] = {}
+    for h in holders:
+        seen.setdefault(h.pid, f"{h.comm}({h.pid})")
+    return ",".join(seen.values()) or "-"
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n else "-"
+
+
+def _when(ts: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _record(item: Any) -> Dict[str, Any]:
+    """A system listing entry as JSON-friendly data."""
+    out: Dict[str, Any] = {}
+    for f in fields(item):
+        v = getattr(item, f.name)
+        if f.name == "info":
+            v = {k: _name(x) if hasattr(x, "name") else x
+                 for k, x in asdict(v).items()} if v is not None else None
+        elif f.name == "type":
+            v = _name(v)
+        elif f.name == "holders":
+            v = [asdict(h) for h in v]
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from . import system
 
     what = args.what
+    tables: List[tuple[str, List[Any]]] = []
     if what in ("programs", "all"):
-        rows = [[p.id, _name(p.type), p.name, p.tag, ",".join(map(str, p.map_ids))]
-                for p in system.programs()]
-        print(_table(rows, ["ID", "TYPE", "NAME", "TAG", "MAPS"]))
+        tables.append(("programs", system.programs()))
     if what in ("maps", "all"):
-        if what == "all":
-            print()
-        rows = [[m.id, _name(m.type), m.name, m.key_size, m.value_size, m.max_entries]
-                for m in system.maps()]
-        print(_table(rows, ["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX_ENTRIES"]))
+        tables.append(("maps", system.maps()))
     if what in ("links", "all"):
-        if what == "all":
+        tables.append(("links", system.links()))
+    if args.json:
+        data = {name: [_record(x) for x in items] for name, items in tables}
+        print(json.dumps(data if what == "all" else data[what]))
+        return 0
+    for i, (name, items) in enumerate(tables):
+        if i:
             print()
-        rows = [[link.id, _name(link.type), link.program_id] for link in system.links()]
-        print(_table(rows, ["ID", "TYPE", "PROG_ID"]))
+        if name == "programs":
+            stats = system.stats_enabled() or any(p.run_cnt for p in items)
+            rows = [[p.id, _name(p.type), p.name, p.tag, _when(p.loaded_at), p.uid,
+                     p.verified_insns, p.btf_id or "-", ",".join(map(str, p.map_ids)) or "-"]
+                    + ([p.run_cnt, p.run_time_ns // p.run_cnt if p.run_cnt else 0] if stats
+                       else []) + [_held_by(p.holders)] for p in items]
+            print(_table(rows, ["ID", "TYPE", "NAME", "TAG", "LOADED", "UID", "INSNS", "BTF",
+                                "MAPS"] + (["RUNS", "NS/RUN"] if stats else []) + ["HELD BY"]))
+        elif name == "maps":
+            rows = [[m.id, _name(m.type), m.name, m.key_type or _size(m.key_size),
+                     m.value_type or _size(m.value_size), m.max_entries, m.memlock,
+                     _held_by(m.holders)] for m in items]
+            print(_table(rows, ["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX_ENTRIES",
+                                "MEMLOCK", "HELD BY"]))
+        else:
+            rows = [[ln.id, _name(ln.type), ln.program_id, ln.attach_point or "-",
+                     _held_by(ln.holders)] for ln in items]
+            print(_table(rows, ["ID", "TYPE", "PROG_ID", "ATTACHED TO", "HELD BY"]))
+    return 0
+
+
+# --- map ---------------------------------------------------------------------------
+
+def _open_map(how: str, ref: str) -> "Map":
+    from .map import Map
+
+    if how == "id":
+        try:
+            map_id = int(ref, 0)
+        except ValueError:
+            raise ValueError(f"map id {ref!r}: not a number") from None
+        return Map.from_id(map_id)
+    if how == "name":
+        return Map.from_name(ref)
+    return Map.open_pinned(ref)
+
+
+def _map_words(words: Sequence[str], wanted: Sequence[str], verb: str) -> Dict[str, str]:
+    """``key 1 2 3 4 value 42`` -> {"key": "1 2 3 4", "value": "42"}."""
+    out: Dict[str, List[str]] = {}
+    cur: Optional[str] = None
+    for w in words:
+        if w in wanted and w not in out:
+            cur = w
+            out[w] = []
+        elif cur is None:
+            raise ValueError(f"map {verb}: expected {' … '.join(wanted)} …, got {w!r}")
+        else:
+            out[cur].append(w)
+    for w in wanted:
+        if not out.get(w):
+            raise ValueError(f"map {verb}: missing {w} (map {verb} id|name|pinned REF "
+                             f"{' '.join(x + ' ' + x.upper() for x in wanted)})")
+    return {k: " ".join(v) for k, v in out.items()}
+
+
+def _entry(k: Any, v: Any, as_json: bool) -> str:
+    if as_json:
+        return json.dumps({"key": to_json(k), "value": to_json(v)})
+    return f"{_show(k)}: {_show(v)}"
+
+
+_NO_KEYS = {"RINGBUF": "read its records with `pylibbpf run` or RingBuffer",
+            "USER_RINGBUF": "user space writes it with UserRingBuffer",
+            "QUEUE": "use Map.push()/pop()/peek() from Python",
+            "STACK": "use Map.push()/pop()/peek() from Python",
+            "BLOOM_FILTER": "use Map.push() and `value in map` from Python"}
+
+
+def _input_name(which: str, codec: Any, label: str) -> str:
+    from .typed import RawCodec
+
+    kind = "" if isinstance(codec, RawCodec) else f" ({codec.name})"
+    return f"{which}{kind} of {label}"
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    verb = args.verb
+    wanted = {"dump": (), "lookup": ("key",), "delete": ("key",), "update": ("key", "value"),
+              "pin": ()}[verb]
+    words = _map_words(args.words, wanted, verb) if wanted else {}
+    if verb == "pin" and len(args.words) != 1:
+        raise ValueError("map pin: expected one bpffs path (map pin id|name|pinned REF PATH)")
+    if verb == "dump" and args.words:
+        raise ValueError(f"map dump: unexpected {' '.join(args.words)!r}")
+    with _open_map(args.how, args.ref) as m:
+        label = f"map {m.name!r} (id {m.id})"
+        if m.type.name in _NO_KEYS:
+            raise ValueError(f"{label} is a {_name(m.type)} map: it has no keys to "
+                             f"{verb} ({_NO_KEYS[m.type.name]})")
+        if verb == "dump":
+            items = m.items_list()
+            if not args.per_cpu:
+                items = [(k, summed(v)) for k, v in items]
+            if args.json:
+                print(json.dumps([{"key": to_json(k), "value": to_json(v)} for k, v in items]))
+            else:
+                for k, v in items:
+                    print(_entry(k, v, False))
+                print(f"{len(items)} entries", file=sys.stderr)
+            return 0
+        if verb == "pin":
+            m.pin(args.words[0])
+            print(f"pinned {label} at {args.words[0]}", file=sys.stderr)
+            return 0
+        key = parse(m.key_type, words["key"], _input_name("key", m.key_type, label))
+        if verb == "lookup":
+            try:
+                value = m[key]
+            except KeyError:
+                raise KeyError(f"{label} has no key {words['key']!r}") from None
+            if not args.per_cpu:
+                value = summed(value)
+            k = m.key_type.decode(m.key_type.encode(key))
+            print(_entry(k, value, args.json))
+        elif verb == "delete":
+            try:
+                del m[key]
+            except KeyError:
+                raise KeyError(f"{label} has no key {words['key']!r}") from None
+            print(f"deleted {words['key']} from {label}", file=sys.stderr)
+        else:
+            value = parse(m.value_type, words["value"], _input_name("value", m.value_type, label))
+            m.update({key: value}, flags={"any": 0, "noexist": 1, "exist": 2}[args.flag])
+            print(f"updated {label}", file=sys.stderr)
     return 0
 
 
@@ -452,8 +645,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds to run (default: until Ctrl-C)")
     s.add_argument("--event-type", help="BTF type of ring/perf buffer records "
                    "(default: struct event, if the object has one)")
-    s.add_argument("--json", action="store_true", help="events as JSON lines")
+    s.add_argument("--json", action="store_true", help="events and the final map dump as "
+                   "JSON lines (one object per line, for jq)")
     s.add_argument("--no-dump", action="store_true", help="don't print maps at the end")
+    s.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="set global variable NAME (.rodata, .data, .bss) before load, "
+                   "VALUE typed from BTF: 42, 0x2a, an enumerator, text for char[], JSON "
+                   "for structs and arrays (repeatable)")
+    s.add_argument("--all-maps", action="store_true",
+                   help="also dump libbpf's internal maps (__bpf_usdt_* …)")
+    s.add_argument("--per-cpu", action="store_true",
+                   help="print per-CPU values CPU by CPU (default: summed)")
     s.add_argument("--limit", type=int, default=50, help="entries printed per map")
     s.add_argument("-a", "--attach", action="append", metavar="PROG=KIND:ARGS",
                    help=ATTACH_HELP)
@@ -467,9 +669,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pid", type=int, help="the file this process maps")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_symbols)
-    s = sub.add_parser("list", help="BPF programs, maps and links loaded on this system")
+    s = sub.add_parser("list", help="BPF programs, maps and links loaded on this system, "
+                       "with the processes holding them")
     s.add_argument("what", nargs="?", default="all", choices=["all", "programs", "maps", "links"])
+    s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_list)
+    s = sub.add_parser("map", help="dump, look up, update, delete or pin entries of a map "
+                       "named by id, name or pin path", description="Keys and values are "
+                       "decoded from the map's BTF (bytes as hex without it) and read in the "
+                       "same notation: 42, 0x2a, an enumerator, text for char[], hex bytes "
+                       "('0a 0b 0c 0d'), JSON for structs and arrays.")
+    s.add_argument("verb", choices=["dump", "lookup", "update", "delete", "pin"])
+    s.add_argument("how", choices=["id", "name", "pinned"])
+    s.add_argument("ref", help="the map's id, name or bpffs path")
+    s.add_argument("words", nargs="*", metavar="key KEY [value VALUE] | PATH",
+                   help="lookup/delete: key KEY; update: key KEY value VALUE; pin: PATH")
+    s.add_argument("--json", action="store_true", help="entries as JSON")
+    s.add_argument("--per-cpu", action="store_true",
+                   help="per-CPU values CPU by CPU (default: summed)")
+    s.add_argument("--flag", choices=["any", "noexist", "exist"], default="any",
+                   help="update: create or replace (any), only create, only replace")
+    s.set_defaults(func=cmd_map)
     s = sub.add_parser("features", help="what this kernel supports")
     s.add_argument("--helpers", action="append", metavar="PROG_TYPE",
                    help="also probe the helpers of this program type (repeatable)")

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .map import Map
     from .object import Object
 
-__all__ = ["GlobalSection", "section_of"]
+__all__ = ["GlobalSection", "section_of", "sections_of", "find_variable"]
 
 
 
@@ -169,3 +169,40 @@ def section_of(obj: "Object", name: str) -> GlobalSection:
         sec = GlobalSection(obj, m, name)
         cache[name] = sec
     return sec
+
+
+def sections_of(obj: "Object") -> Dict[str, GlobalSection]:
+    """Every data section of ``obj`` with typed variables (``.rodata``, ``.data``,
+    ``.bss``, ``.data.foo`` …; not ``.kconfig``), by section name."""
+    obj._check()
+    out: Dict[str, GlobalSection] = {}
+    for m in obj.maps.values():
+        if m._ptr is None or not lib.bpf_map__is_internal(m._ptr):
+            continue
+        # libbpf names them "<object prefix>.rodata"; object names may hold dots too
+        for i in [i for i, ch in enumerate(m.name) if ch == "."]:
+            short = m.name[i:]
+            if short == ".kconfig":
+                break
+            try:
+                sec = section_of(obj, short)
+            except BPFError:
+                continue
+            if sec.map is m:
+                out[short] = sec
+                break
+    return out
+
+
+def find_variable(obj: "Object", name: str) -> Tuple[GlobalSection, DataSecVar]:
+    """The section holding global variable ``name`` of ``obj`` and the variable
+    (its offset, size and codec); ``sec[name] = value`` sets it.
+    :class:`~pylibbpf.BPFNotFoundError` names the variables there are."""
+    sections = sections_of(obj)
+    for sec in sections.values():
+        found = sec.variables().get(name)
+        if found is not None:
+            return sec, found
+    known = ", ".join(sorted(v for sec in sections.values() for v in sec)) or "none"
+    raise BPFNotFoundError(_errno.ENOENT, f"object {obj.name!r} has no global variable "
+                                          f"{name!r} (it has: {known})")

@@ -26,7 +26,8 @@ from ._owner import Closeable
 from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
 from .btf import BTF, btf_of_object, map_def_types
-from .errors import ENOTSUPP, BPFError, ClosedError, as_path, check_ret, error_from_errno
+from .errors import (ENOTSUPP, BPFError, BPFNotFoundError, ClosedError, as_path, check_ret,
+                     error_from_errno)
 from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for,
                     fast_layout)
 from .types import MapType, _coerce
@@ -444,6 +445,25 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         fd = lib.bpf_map_get_fd_by_id(map_id)
         check_ret(fd, f"open map id {map_id}")
         return cls._own_fd(fd, f"map id {map_id}")
+
+    @classmethod
+    def from_name(cls, name: str) -> "Map":
+        """Open the map the kernel knows as ``name`` (``bpf_map_info.name``, at most
+        15 characters). Keys and values are typed from the map's BTF, as for
+        :meth:`from_id`. No such map: :class:`~pylibbpf.BPFNotFoundError`;
+        several: :class:`~pylibbpf.BPFError` listing their ids."""
+        from .system import maps
+
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        ids = [m.id for m in maps(with_holders=False, with_pins=False) if m.name == name[:15]]
+        if not ids:
+            raise BPFNotFoundError(_errno.ENOENT, f"open map named {name!r}: no such map")
+        if len(ids) > 1:
+            raise BPFError(_errno.EEXIST, f"open map named {name!r}: {len(ids)} maps have "
+                                          f"that name (ids {', '.join(map(str, ids))}); "
+                                          "name one by id")
+        return cls.from_id(ids[0])
 
     # --- state --------------------------------------------------------------
     @property

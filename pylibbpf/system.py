@@ -19,49 +19,106 @@ import functools
 import os
 import re
 import struct
+import time
 from dataclasses import dataclass, field
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
-                    Union)
+                    Tuple, Union)
 
 from ._ffi import ffi, lib, to_str
 from .errors import check_ret
 from .attach._kinds import (BTF_KIND_ENUM, BTF_KIND_FUNC, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF,
                             vmlinux_type_id)
-from .types import LinkType, MapType, ProgramType
+from .types import AttachType, LinkType, MapType, ProgramType
 
 if TYPE_CHECKING:
-    from .types import AttachType
+    from .link import LinkInfo
 
 __all__ = ["programs", "maps", "links", "features", "helper_names", "helper_support",
            "attach_kinds", "support", "iter_target_support", "iter_targets",
            "map_type_support", "Support", "KINDS", "SystemProgram", "SystemMap",
-           "SystemLink", "Features"]
+           "SystemLink", "Features", "Holder", "holders", "pins", "stats_enabled",
+           "attach_point", "cgroup_path"]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process holding a BPF program, map or link open: one of its fds."""
+
+    pid: int
+    comm: str
+    fd: int
 
 
 @dataclass(frozen=True)
 class SystemProgram:
+    """A program loaded in the kernel (``bpf_prog_info`` and its fdinfo).
+
+    ``run_cnt``/``run_time_ns`` count only while statistics are on
+    (:func:`stats_enabled`; ``sysctl kernel.bpf_stats_enabled=1`` or a
+    ``BPF_ENABLE_STATS`` fd held by some process).
+    """
+
     id: int
     type: Union[ProgramType, int]
     name: str
     tag: str
     map_ids: List[int]
+    #: when it was loaded, in seconds since the epoch (None: unknown)
+    loaded_at: Optional[float] = None
+    #: the uid of the process that loaded it
+    uid: int = 0
+    btf_id: int = 0
+    #: bytes of translated (``xlated``) and of JIT-compiled code
+    xlated_len: int = 0
+    jited_len: int = 0
+    #: instructions the verifier processed
+    verified_insns: int = 0
+    run_cnt: int = 0
+    run_time_ns: int = 0
+    recursion_misses: int = 0
+    #: bytes charged for it (fdinfo ``memlock``)
+    memlock: int = 0
+    #: the processes holding an fd to it
+    holders: Tuple[Holder, ...] = ()
+    #: where it is pinned in bpffs (under /sys/fs/bpf)
+    pinned: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SystemMap:
+    """A map in the kernel (``bpf_map_info`` and its fdinfo)."""
+
     id: int
     type: Union[MapType, int]
     name: str
     key_size: int
     value_size: int
     max_entries: int
+    flags: int = 0
+    btf_id: int = 0
+    #: the key and value types named by the map's BTF ("" without BTF)
+    key_type: str = ""
+    value_type: str = ""
+    #: bytes charged for it (fdinfo ``memlock``)
+    memlock: int = 0
+    frozen: bool = False
+    holders: Tuple[Holder, ...] = ()
+    pinned: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SystemLink:
+    """A link in the kernel: ``info`` is what :attr:`Link.info` gives (a
+    :class:`~pylibbpf.link.LinkInfo` subclass per link type), ``attach_point``
+    the hook in words (:func:`attach_point`)."""
+
     id: int
     type: Union[LinkType, int]
     program_id: int
+    info: Optional["LinkInfo"] = None
+    attach_point: str = ""
+    holders: Tuple[Holder, ...] = ()
+    pinned: Tuple[str, ...] = ()
 
 
 def _ids(next_id: Callable[[int, object], int], what: str) -> Iterator[int]:
@@ -94,8 +151,116 @@ def _each_fd(ids: Iterator[int], get_fd: Callable[[int], int]) -> Iterator[tuple
             os.close(fd)
 
 
-def programs() -> List[SystemProgram]:
-    """Every BPF program loaded in the kernel."""
+_FD_KINDS = {"anon_inode:bpf-prog": "program", "anon_inode:bpf-map": "map",
+             "anon_inode:bpf_link": "link"}
+_ID_FIELD = {"program": "prog_id", "map": "map_id", "link": "link_id"}
+
+
+def _fdinfo(path: str) -> Dict[str, str]:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def holders() -> Dict[str, Dict[int, List[Holder]]]:
+    """Which processes hold which BPF objects open: ``{"program": {id: [Holder…]},
+    "map": {…}, "link": {…}}``, from ``/proc/*/fd`` and ``/proc/*/fdinfo`` (the
+    processes this user may look into: all of them as root)."""
+    out: Dict[str, Dict[int, List[Holder]]] = {"program": {}, "map": {}, "link": {}}
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return out
+    for pid in pids:
+        fddir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fddir)
+        except OSError:
+            continue   # gone, or not ours to look at
+        comm: Optional[str] = None
+        for fd in fds:
+            try:
+                kind = _FD_KINDS.get(os.readlink(f"{fddir}/{fd}"))
+            except OSError:
+                continue
+            if kind is None:
+                continue
+            raw_id = _fdinfo(f"/proc/{pid}/fdinfo/{fd}").get(_ID_FIELD[kind])
+            if raw_id is None:
+                continue
+            if comm is None:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        comm = f.read().strip()
+                except OSError:
+                    comm = "?"
+            out[kind].setdefault(int(raw_id), []).append(Holder(int(pid), comm, int(fd)))
+    return out
+
+
+def pins(root: str = "/sys/fs/bpf", *, limit: int = 10000) -> Dict[str, Dict[int, List[str]]]:
+    """Pinned BPF objects under ``root``: ``{"program": {id: [path…]}, "map": …,
+    "link": …}`` (at most ``limit`` files are looked at)."""
+    out: Dict[str, Dict[int, List[str]]] = {"program": {}, "map": {}, "link": {}}
+    seen = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            seen += 1
+            if seen > limit:
+                return out
+            path = os.path.join(dirpath, name)
+            fd = lib.bpf_obj_get(path.encode())
+            if fd < 0:
+                continue
+            try:
+                kind = _FD_KINDS.get(os.readlink(f"/proc/self/fd/{fd}"))
+                info = _fdinfo(f"/proc/self/fdinfo/{fd}")
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            if kind and _ID_FIELD[kind] in info:
+                out[kind].setdefault(int(info[_ID_FIELD[kind]]), []).append(path)
+    return out
+
+
+def stats_enabled() -> bool:
+    """Whether the sysctl ``kernel.bpf_stats_enabled`` is on. (Runs are also counted
+    while any process holds a ``BPF_ENABLE_STATS`` fd, which this does not see.)"""
+    try:
+        with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+            return f.read().strip() not in ("", "0")
+    except OSError:
+        return False
+
+
+def _boot_time() -> float:
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+_Held = Dict[str, Dict[int, List[Holder]]]
+_Pinned = Dict[str, Dict[int, List[str]]]
+
+
+def _holders_and_pins(with_holders: bool, with_pins: bool) -> Tuple[_Held, _Pinned]:
+    # before any fd of ours is opened for the listing: we'd see ourselves holding everything
+    empty: Dict[str, Dict[int, Any]] = {"program": {}, "map": {}, "link": {}}
+    return (holders() if with_holders else empty), (pins() if with_pins else empty)
+
+
+def programs(*, with_holders: bool = True, with_pins: bool = True) -> List[SystemProgram]:
+    """Every BPF program loaded in the kernel, with load time, run statistics and
+    (unless told not to) the processes holding it and its pins."""
+    held, pinned = _holders_and_pins(with_holders, with_pins)
+    boot = _boot_time()
     out = []
     for _, fd in _each_fd(_ids(lib.bpf_prog_get_next_id, "programs"), lib.bpf_prog_get_fd_by_id):
         info = ffi.new("struct bpf_prog_info *")
@@ -112,38 +277,215 @@ def programs() -> List[SystemProgram]:
             if lib.bpf_prog_get_info_by_fd(fd, info2, size) < 0:
                 n = 0
             n = min(n, int(info2.nr_map_ids))
+        pid = int(info.id)
         out.append(SystemProgram(
-            id=int(info.id), type=_enum(ProgramType, info.type),  # type: ignore[arg-type]
+            id=pid, type=_enum(ProgramType, info.type),  # type: ignore[arg-type]
             name=to_str(info.name), tag=bytes(ffi.buffer(info.tag, 8)).hex(),
-            map_ids=[int(map_ids[i]) for i in range(n)]))
+            map_ids=[int(map_ids[i]) for i in range(n)],
+            loaded_at=boot + int(info.load_time) / 1e9 if info.load_time else None,
+            uid=int(info.created_by_uid), btf_id=int(info.btf_id),
+            xlated_len=int(info.xlated_prog_len), jited_len=int(info.jited_prog_len),
+            verified_insns=int(info.verified_insns), run_cnt=int(info.run_cnt),
+            run_time_ns=int(info.run_time_ns), recursion_misses=int(info.recursion_misses),
+            memlock=int(_fdinfo(f"/proc/self/fdinfo/{fd}").get("memlock", 0)),
+            holders=tuple(held["program"].get(pid, ())),
+            pinned=tuple(pinned["program"].get(pid, ()))))
     return out
 
 
-def maps() -> List[SystemMap]:
-    """Every BPF map in the kernel."""
+def _btf_type_name(btfs: Dict[int, Any], btf_id: int, type_id: int) -> str:
+    """The name of type ``type_id`` of kernel BTF ``btf_id`` ("" when unknown)."""
+    from .btf import BTF
+    from .errors import BPFError
+
+    if not btf_id or not type_id:
+        return ""
+    if btf_id not in btfs:
+        try:
+            btfs[btf_id] = BTF.from_kernel_id(btf_id)
+        except BPFError:
+            btfs[btf_id] = None
+    btf = btfs[btf_id]
+    if btf is None:
+        return ""
+    try:
+        return str(btf.codec(type_id).name)
+    except (BPFError, ValueError, TypeError, KeyError):
+        try:
+            return str(btf.name_of(type_id))
+        except BPFError:
+            return ""
+
+
+def maps(*, with_holders: bool = True, with_pins: bool = True) -> List[SystemMap]:
+    """Every BPF map in the kernel, with its key and value types (from its BTF),
+    memory, and (unless told not to) the processes holding it and its pins."""
+    held, pinned = _holders_and_pins(with_holders, with_pins)
+    btfs: Dict[int, Any] = {}
     out = []
-    for _, fd in _each_fd(_ids(lib.bpf_map_get_next_id, "maps"), lib.bpf_map_get_fd_by_id):
-        info = ffi.new("struct bpf_map_info *")
-        size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-        if lib.bpf_map_get_info_by_fd(fd, info, size) < 0:
-            continue
-        out.append(SystemMap(id=int(info.id), type=_enum(MapType, info.type),  # type: ignore[arg-type]
-                             name=to_str(info.name), key_size=int(info.key_size),
-                             value_size=int(info.value_size), max_entries=int(info.max_entries)))
+    try:
+        for _, fd in _each_fd(_ids(lib.bpf_map_get_next_id, "maps"), lib.bpf_map_get_fd_by_id):
+            info = ffi.new("struct bpf_map_info *")
+            size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+            if lib.bpf_map_get_info_by_fd(fd, info, size) < 0:
+                continue
+            fdi = _fdinfo(f"/proc/self/fdinfo/{fd}")
+            mid, btf_id = int(info.id), int(info.btf_id)
+            out.append(SystemMap(
+                id=mid, type=_enum(MapType, info.type),  # type: ignore[arg-type]
+                name=to_str(info.name), key_size=int(info.key_size),
+                value_size=int(info.value_size), max_entries=int(info.max_entries),
+                flags=int(info.map_flags), btf_id=btf_id,
+                key_type=_btf_type_name(btfs, btf_id, int(info.btf_key_type_id)),
+                value_type=_btf_type_name(btfs, btf_id, int(info.btf_value_type_id)),
+                memlock=int(fdi.get("memlock", 0)), frozen=fdi.get("frozen", "0") != "0",
+                holders=tuple(held["map"].get(mid, ())), pinned=tuple(pinned["map"].get(mid, ()))))
+    finally:
+        for btf in btfs.values():
+            if btf is not None:
+                btf.close()
     return out
 
 
-def links() -> List[SystemLink]:
-    """Every BPF link in the kernel."""
+def links(*, with_holders: bool = True, with_pins: bool = True) -> List[SystemLink]:
+    """Every BPF link in the kernel, with what it is attached to (:func:`attach_point`)
+    and (unless told not to) the processes holding it and its pins."""
+    from .errors import BPFError
+    from .link import _query_info
+
+    held, pinned = _holders_and_pins(with_holders, with_pins)
+    btfs: Dict[int, Any] = {}
     out = []
-    for _, fd in _each_fd(_ids(lib.bpf_link_get_next_id, "links"), lib.bpf_link_get_fd_by_id):
-        info = ffi.new("struct bpf_link_info *")
-        size = ffi.new("__u32 *", ffi.sizeof("struct bpf_link_info"))
-        if lib.bpf_link_get_info_by_fd(fd, info, size) < 0:
-            continue
-        out.append(SystemLink(id=int(info.id), type=_enum(LinkType, info.type),  # type: ignore[arg-type]
-                              program_id=int(info.prog_id)))
+    try:
+        for lid, fd in _each_fd(_ids(lib.bpf_link_get_next_id, "links"),
+                                lib.bpf_link_get_fd_by_id):
+            try:
+                info = _query_info(fd, f"info of link id {lid}")
+            except BPFError:
+                continue
+            out.append(SystemLink(id=info.id, type=info.type, program_id=info.program_id,
+                                  info=info, attach_point=attach_point(info, _btfs=btfs),
+                                  holders=tuple(held["link"].get(info.id, ())),
+                                  pinned=tuple(pinned["link"].get(info.id, ()))))
+    finally:
+        for btf in btfs.values():
+            if btf is not None:
+                btf.close()
     return out
+
+
+def cgroup_path(cgroup_id: int, root: str = "/sys/fs/cgroup") -> Optional[str]:
+    """The cgroup v2 directory whose id (its inode number) is ``cgroup_id``, or None."""
+    try:
+        if os.stat(root).st_ino == cgroup_id:
+            return root
+    except OSError:
+        return None
+    for dirpath, dirs, _ in os.walk(root):
+        for d in dirs:
+            path = os.path.join(dirpath, d)
+            try:
+                if os.stat(path).st_ino == cgroup_id:
+                    return path
+            except OSError:
+                continue
+    return None
+
+
+def _netns_name(ino: int) -> str:
+    """A network namespace's name under /run/netns (``ip netns``), or "init"."""
+    try:
+        if os.stat("/proc/1/ns/net").st_ino == ino:
+            return "init"
+    except OSError:
+        pass
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return ""
+    for name in names:
+        try:
+            if os.stat(f"/run/netns/{name}").st_ino == ino:
+                return name
+        except OSError:
+            continue
+    return ""
+
+
+def _ifname(ifindex: int) -> str:
+    import socket
+
+    try:
+        return f"{socket.if_indextoname(ifindex)}(ifindex {ifindex})"
+    except OSError:
+        return f"ifindex {ifindex}"
+
+
+def _lower(v: Any) -> str:
+    return v.name.lower() if hasattr(v, "name") else str(v)
+
+
+def attach_point(info: "LinkInfo", *, _btfs: Optional[Dict[int, Any]] = None) -> str:
+    """Where a link is attached, in words: ``"tracepoint syscalls:sys_enter_getpgid"``,
+    ``"uprobe /usr/lib/libc.so.6+0xd5710"``, ``"xdp lo(ifindex 1)"``,
+    ``"cgroup /sys/fs/cgroup/x inet_ingress"``, ``"fentry bpf_fentry_test1"`` …"""
+    from . import link as L
+
+    if isinstance(info, L.PerfEventLinkInfo):
+        if info.event_type == "tracepoint":
+            return f"tracepoint {info.name}"
+        if info.event_type in ("uprobe", "uretprobe", "kprobe", "kretprobe"):
+            where = info.name or f"{info.addr:#x}"
+            return f"{info.event_type} {where}+{info.offset:#x}"
+        return f"perf_event type {info.perf_type} config {info.config}"
+    if isinstance(info, L.RawTracepointLinkInfo):
+        return f"raw_tracepoint {info.tp_name}"
+    if isinstance(info, L.TracingLinkInfo):
+        names = {AttachType.TRACE_FENTRY: "fentry", AttachType.TRACE_FEXIT: "fexit",
+                 AttachType.MODIFY_RETURN: "fmod_ret", AttachType.TRACE_RAW_TP: "tp_btf",
+                 AttachType.LSM_MAC: "lsm", AttachType.TRACE_ITER: "iter"}
+        kind = {int(k): v for k, v in names.items()}.get(int(info.attach_type),
+                                                           _lower(info.attach_type))
+        if info.attach_type == 0:
+            # freplace: the kernel reports attach type 0 and the target program's id
+            return f"freplace prog {info.target_obj_id} btf type {info.target_btf_id}"
+        name = _btf_type_name(_btfs if _btfs is not None else {}, info.target_obj_id,
+                              info.target_btf_id) if info.target_btf_id else ""
+        for prefix in ("btf_trace_", "bpf_lsm_"):
+            name = name.removeprefix(prefix)
+        return f"{kind} {name or f'btf {info.target_obj_id}/{info.target_btf_id}'}"
+    if isinstance(info, L.CgroupLinkInfo):
+        path = cgroup_path(info.cgroup_id) or f"cgroup id {info.cgroup_id}"
+        return f"cgroup {path} {_lower(info.attach_type).removeprefix('cgroup_')}"
+    if isinstance(info, L.IterLinkInfo):
+        extra = f" map {info.map_id}" if info.map_id else ""
+        extra += f" pid {info.pid}" if info.pid else f" tid {info.tid}" if info.tid else ""
+        if info.cgroup_id:
+            extra += f" cgroup {cgroup_path(info.cgroup_id) or info.cgroup_id}"
+        return f"iter {info.target_name}{extra}"
+    if isinstance(info, L.NetnsLinkInfo):
+        name = _netns_name(info.netns_ino)
+        where = f"{name}(ino {info.netns_ino})" if name else f"ino {info.netns_ino}"
+        return f"netns {where} {_lower(info.attach_type)}"
+    if isinstance(info, L.XDPLinkInfo):
+        return f"xdp {_ifname(info.ifindex)}"
+    if isinstance(info, (L.TCXLinkInfo, L.NetkitLinkInfo)):
+        kind = "tcx" if isinstance(info, L.TCXLinkInfo) else "netkit"
+        direction = _lower(info.attach_type).split("_")[-1]
+        return f"{kind} {_ifname(info.ifindex)} {direction}"
+    if isinstance(info, L.StructOpsLinkInfo):
+        return f"struct_ops map {info.map_id}"
+    if isinstance(info, L.NetfilterLinkInfo):
+        pf = {2: "ipv4", 10: "ipv6"}.get(info.pf, f"pf {info.pf}")
+        return f"netfilter {pf} hook {info.hooknum} priority {info.priority}"
+    if isinstance(info, L.KprobeMultiLinkInfo):
+        return f"kprobe_multi {info.count} functions"
+    if isinstance(info, L.UprobeMultiLinkInfo):
+        pid = f" pid {info.pid}" if info.pid else ""
+        return f"uprobe_multi {info.path or '?'} {info.count} offsets{pid}"
+    if isinstance(info, L.SockmapLinkInfo):
+        return f"sockmap map {info.map_id} {_lower(info.attach_type)}"
+    return ""
 
 
 @dataclass(frozen=True)

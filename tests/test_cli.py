@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import pylibbpf
+from pylibbpf.map import possible_cpus
+
 from _children import same_pylibbpf
 
 TOOL_SRC = Path(__file__).resolve().parent / "bpf" / "tool_run.bpf.c"
@@ -133,14 +135,16 @@ def test_run_prints_decoded_events_and_dumps_maps_on_ctrl_c() -> None:
             proc.wait()
     assert proc.returncode == 0, err
     events = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
-    mine = [e for e in events if e["event"]["pid"] == child_pid]
+    mine = [e for e in events if "event" in e and e["event"]["pid"] == child_pid]
     assert [e["map"] for e in mine].count("events") == 3
     assert [e["map"] for e in mine].count("perf_events") == 2
     assert all(e["event"]["arg"] == 4242 and e["event"]["comm"] == "python3" or
                e["event"]["comm"].startswith("python") for e in mine)
-    dump = out.split("map calls (hash,")[1]
-    assert re.search(rf"^  {child_pid}: 3$", dump, re.M), out
-    assert re.search(r"^  total = [1-9]\d*$", out, re.M)
+    # with --json the final dump is JSON lines too
+    calls = {e["key"]: e["value"] for e in events if e.get("map") == "calls" and "key" in e}
+    assert calls[child_pid] == 3, out
+    bss = next(e["values"] for e in events if e.get("section") == ".bss")
+    assert bss["total"] >= 3
 
 
 def test_run_attach_option_for_sections_without_target(tmp_path) -> None:
@@ -376,3 +380,187 @@ def test_compile_cache_keeps_a_few_builds_per_source(tmp_path, monkeypatch) -> N
         time.sleep(0.01)
     left = sorted((tmp_path / "cache" / "objects").glob("v-*.bpf.o"))
     assert len(set(built)) == 5 and set(left) == set(built[-3:])
+
+
+GLOBALS_SRC = Path(__file__).resolve().parent / "bpf" / "cli_globals.bpf.c"
+
+
+def start_run(*args: str) -> subprocess.Popen[str]:
+    """``pylibbpf run ARGS``, returned once every program is attached."""
+    proc = subprocess.Popen([sys.executable, "-m", "pylibbpf", "run", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **same_pylibbpf())
+    seen = []
+    while True:
+        line = proc.stderr.readline()  # type: ignore[union-attr]
+        if not line:
+            proc.kill()
+            rest = proc.stderr.read()  # type: ignore[union-attr]
+            raise AssertionError(f"run exited early: {''.join(seen)}{rest}")
+        seen.append(line)
+        if line.startswith(("attached on_getpgid", "attached on_tick")):
+            return proc
+
+
+def finish(proc: subprocess.Popen[str]) -> list:
+    """Wait for ``run --json`` to end; its output as JSON objects."""
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    return [json.loads(ln) for ln in out.splitlines()]
+
+
+def getpgid_child(*args: int) -> None:
+    code = (f"import os\nfor a in {list(args)}:\n"
+            "    try: os.getpgid(a)\n    except OSError: pass")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_set_changes_what_the_program_counts() -> None:
+    """--set before load: the .rodata filter, a .data struct (JSON) and an enum by
+    name; the per-CPU array comes out summed over CPUs (--per-cpu: CPU by CPU)."""
+    proc = start_run("--json", "-d", "3", str(GLOBALS_SRC), "--set", "target_arg=0x309",
+                     "--set", 'label={"weight": 5, "text": "hi"}', "--set", "mode=MODE_COUNT")
+    getpgid_child(777, 777, 777, 4242, 4242)   # 0x309 == 777; the default 4242 no longer counts
+    out = finish(proc)
+    maps = {(e["map"], e["key"]): e["value"] for e in out if "map" in e}
+    assert maps[("labels", 777)] == {"weight": 5, "text": "hi"}
+    assert ("labels", 4242) not in maps
+    assert maps[("per_cpu_hits", 0)] == 15   # 3 matches x weight 5, whatever CPUs ran them
+    sections = {e["section"]: e["values"] for e in out if "section" in e}
+    assert sections[".bss"] == {"matched": 3}
+    assert sections[".data"] == {"label": {"weight": 5, "text": "hi"}}
+
+    proc = start_run("--json", "--per-cpu", "-d", "2", str(GLOBALS_SRC), "--set",
+                     "target_arg=778", "--set", "mode=2")  # MODE_IGNORE: nothing counts
+    getpgid_child(778, 778)
+    out = finish(proc)
+    per_cpu = [e["value"] for e in out if e.get("map") == "per_cpu_hits"]
+    assert per_cpu == []   # all zero: left out
+    assert next(e["values"] for e in out if "section" in e and e["section"] == ".bss") == \
+        {"matched": 0}
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("nope=1", "--set nope=1: object 'cli_globals' has no global variable 'nope' "
+               "(it has: label, matched, mode, target_arg)"),
+    ("target_arg=abc", "--set target_arg (unsigned int): 'abc' is not an integer"),
+    ("target_arg=4294967296", "--set target_arg=4294967296: .rodata.target_arg: cannot "
+                              "encode int 4294967296 as unsigned int"),
+    ("mode=MODE_X", "--set mode (enum mode): 'MODE_X' is no enumerator of enum mode (it has: "
+                    "MODE_COUNT, MODE_IGNORE)"),
+    ('label={"weight": 1, "colour": 2}', "no field 'colour'"),
+    ("label={weight: 1}", "--set label (struct label): struct label is written as JSON"),
+    ("target_arg", "--set 'target_arg': expected NAME=VALUE"),
+])
+def test_run_set_errors_name_the_variable(assignment: str, message: str) -> None:
+    res = run("run", "-d", "0.1", str(GLOBALS_SRC), "--set", assignment, check=False)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert "attached" not in res.stderr   # refused before load
+
+
+def test_run_percpu_per_cpu_values(bpf_objects) -> None:
+    """--per-cpu prints the CPU values of a per-CPU map: one per possible CPU, their
+    sum the count."""
+    proc = start_run("--json", "--per-cpu", "-d", "2", str(bpf_objects["cli_globals"]),
+                     "--set", "target_arg=779")
+    getpgid_child(779, 779, 779, 779)
+    out = finish(proc)
+    values = next(e["value"] for e in out if e.get("map") == "per_cpu_hits")
+    assert isinstance(values, list) and len(values) == possible_cpus()
+    assert sum(values) == 4
+
+
+def test_run_uprobe_attach_spec_with_a_pid(bpf_objects) -> None:
+    """uprobe:BINARY:SYMBOL:PID fires in that process only: two processes call
+    getsid(), the count is exactly the first's."""
+    target = subprocess.Popen([sys.executable, "-c", "import os, sys\nsys.stdin.readline()\n"
+                               "for _ in range(5): os.getsid(0)"], stdin=subprocess.PIPE,
+                              text=True)
+    try:
+        proc = start_run("--json", "-d", "3", str(bpf_objects["tool_run"]), "--attach",
+                         f"needs_target=uprobe:c:getsid:{target.pid}")
+        target.communicate("go\n", timeout=20)
+        subprocess.run([sys.executable, "-c", "import os\nfor _ in range(7): os.getsid(0)"],
+                       check=True)
+        out = finish(proc)
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+    bss = next(e["values"] for e in out if e.get("section") == ".bss")
+    assert bss["uprobe_hits"] == 5
+    res = run("run", "-d", "0.1", str(bpf_objects["tool_run"]), "--attach",
+              "needs_target=uprobe:c:getsid:me", check=False)
+    assert res.returncode == 2
+    assert "--attach 'needs_target=uprobe:c:getsid:me': the pid must be a number" in res.stderr
+
+
+USDT_ANY = r'''
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/usdt.bpf.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} ticks SEC(".maps");
+
+SEC("usdt")
+int BPF_USDT(on_tick, long i, long scaled)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	__u64 one = 1, *n = bpf_map_lookup_elem(&ticks, &pid);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&ticks, &pid, &one, BPF_NOEXIST);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+'''
+
+
+def test_run_usdt_spec_with_a_pid_and_internal_maps_hidden(tmp_path) -> None:
+    """usdt:BINARY:PROVIDER:NAME:PID counts that process's probes only; libbpf's
+    __bpf_usdt_* maps are left out of the dump unless --all-maps."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "uprobe"))
+    import build_targets
+
+    exe = build_targets.build(tmp_path)["prog_pie"]
+    src = tmp_path / "usdt_any.bpf.c"
+    src.write_text(USDT_ANY)
+
+    def ticker() -> subprocess.Popen[str]:
+        p = subprocess.Popen([str(exe), "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+        assert p.stdout is not None
+        int(p.stdout.readline())
+        return p
+
+    for extra in ([], ["--all-maps"]):
+        a, b = ticker(), ticker()
+        try:
+            proc = start_run("--json", "-d", "3", str(src), *extra, "--attach",
+                             f"on_tick=usdt:{exe}:plbtest:tick:{a.pid}")
+            for p in (a, b):
+                p.communicate("go\n", timeout=20)
+            out = finish(proc)
+        finally:
+            for p in (a, b):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        ticks = {e["key"]: e["value"] for e in out if e.get("map") == "ticks"}
+        assert ticks == {a.pid: 3}
+        internal = {e["map"] for e in out if e.get("map", "").startswith("__bpf_usdt")}
+        assert internal == (set() if not extra else {"__bpf_usdt_specs"}), out
