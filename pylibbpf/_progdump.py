@@ -1,0 +1,357 @@
+"""What the kernel gives back about a loaded program's code: its translated
+("xlated") instructions, its JITed machine code, its maps, functions and BTF
+line info (``BPF_OBJ_GET_INFO_BY_FD`` with buffers), and the listings built
+from them (:meth:`Program.disassemble`, :meth:`Program.jited`)."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ._ffi import ffi, lib, to_str
+from .disasm import (Disassembly, Instruction, SourceLine, Symbols, disassemble,
+                     needed_addresses)
+from .errors import BPFError, check_ret
+
+__all__ = ["ProgramCode", "JitedCode", "JitedInstruction", "read_code", "capstone_missing"]
+
+
+@dataclass
+class ProgramCode:
+    """The raw dump of one loaded program."""
+
+    name: str
+    xlated: bytes
+    jited: bytes
+    map_ids: List[int]
+    btf_id: int
+    #: (insn_off, file_name_off, line_off, line_col) per line info record
+    line_info: List[Tuple[int, int, int, int]]
+    #: address in the JITed image of each line info record
+    jited_line_info: List[int]
+    #: (insn_off, type_id) per function
+    func_info: List[Tuple[int, int]]
+    #: address and length of each JITed function
+    jited_ksyms: List[int]
+    jited_func_lens: List[int]
+
+
+def _u64(buf: Any) -> int:
+    return int(ffi.cast("uintptr_t", buf))
+
+
+def read_code(fd: int, what: str) -> ProgramCode:
+    """Ask the kernel for the code of program ``fd``: a first call for the sizes,
+    a second one with buffers."""
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
+    first = ffi.new("struct bpf_prog_info *")
+    check_ret(lib.bpf_prog_get_info_by_fd(fd, first, size), f"info of {what}")
+    info = ffi.new("struct bpf_prog_info *")
+    keep: List[Any] = []
+
+    def buf(n: int, rec: int = 1) -> Any:
+        b = ffi.new("char[]", max(n * rec, 1))
+        keep.append(b)
+        return b
+
+    nx, nj = int(first.xlated_prog_len), int(first.jited_prog_len)
+    nmaps, nli, nfi = int(first.nr_map_ids), int(first.nr_line_info), int(first.nr_func_info)
+    njli, nks, nfl = (int(first.nr_jited_line_info), int(first.nr_jited_ksyms),
+                      int(first.nr_jited_func_lens))
+    li_rec, fi_rec = int(first.line_info_rec_size), int(first.func_info_rec_size)
+    jli_rec = int(first.jited_line_info_rec_size)
+    xb, jb, mb = buf(nx), buf(nj), buf(nmaps, 4)
+    lib_, fib, jlib = buf(nli, li_rec), buf(nfi, fi_rec), buf(njli, jli_rec)
+    ksb, flb = buf(nks, 8), buf(nfl, 4)
+    info.xlated_prog_len, info.xlated_prog_insns = nx, _u64(xb)
+    info.jited_prog_len, info.jited_prog_insns = nj, _u64(jb)
+    info.nr_map_ids, info.map_ids = nmaps, _u64(mb)
+    info.nr_line_info, info.line_info, info.line_info_rec_size = nli, _u64(lib_), li_rec
+    info.nr_func_info, info.func_info, info.func_info_rec_size = nfi, _u64(fib), fi_rec
+    info.nr_jited_line_info, info.jited_line_info = njli, _u64(jlib)
+    info.jited_line_info_rec_size = jli_rec
+    info.nr_jited_ksyms, info.jited_ksyms = nks, _u64(ksb)
+    info.nr_jited_func_lens, info.jited_func_lens = nfl, _u64(flb)
+    size[0] = ffi.sizeof("struct bpf_prog_info")
+    check_ret(lib.bpf_prog_get_info_by_fd(fd, info, size), f"code of {what}")
+
+    def raw(b: Any, n: int) -> bytes:
+        return bytes(ffi.buffer(b, n))
+
+    nx = min(nx, int(info.xlated_prog_len))
+    nj = min(nj, int(info.jited_prog_len))
+    lines = []
+    if nli and li_rec >= 16 and int(info.nr_line_info) == nli:
+        data = raw(lib_, nli * li_rec)
+        lines = [struct.unpack_from("<IIII", data, i * li_rec) for i in range(nli)]
+    funcs = []
+    if nfi and fi_rec >= 8 and int(info.nr_func_info) == nfi:
+        data = raw(fib, nfi * fi_rec)
+        funcs = [struct.unpack_from("<II", data, i * fi_rec) for i in range(nfi)]
+    jlines = []
+    if njli and jli_rec >= 8:
+        data = raw(jlib, njli * jli_rec)
+        jlines = [struct.unpack_from("<Q", data, i * jli_rec)[0] for i in range(njli)]
+    nmaps = min(nmaps, int(info.nr_map_ids))
+    return ProgramCode(
+        name=to_str(first.name), xlated=raw(xb, nx), jited=raw(jb, nj),
+        map_ids=list(struct.unpack(f"<{nmaps}I", raw(mb, nmaps * 4))) if nmaps else [],
+        btf_id=int(first.btf_id), line_info=lines, jited_line_info=jlines, func_info=funcs,
+        jited_ksyms=list(struct.unpack(f"<{nks}Q", raw(ksb, nks * 8))) if nks else [],
+        jited_func_lens=list(struct.unpack(f"<{nfl}I", raw(flb, nfl * 4))) if nfl else [])
+
+
+def map_names(map_ids: List[int]) -> Dict[int, str]:
+    """Map id -> name for the maps a program uses (those still there)."""
+    out = {}
+    for mid in map_ids:
+        mfd = lib.bpf_map_get_fd_by_id(mid)
+        if mfd < 0:
+            continue
+        try:
+            info = ffi.new("struct bpf_map_info *")
+            size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+            if lib.bpf_map_get_info_by_fd(mfd, info, size) == 0:
+                out[mid] = to_str(info.name) or f"id:{mid}"
+        finally:
+            os.close(mfd)
+    return out
+
+
+class _ProgBTF:
+    """The program's BTF, for function names and line text (None: none)."""
+
+    def __init__(self, btf_id: int) -> None:
+        self.ptr: Any = None
+        if btf_id:
+            ptr = lib.btf__load_from_kernel_by_id(btf_id)
+            if ptr != ffi.NULL:
+                self.ptr = ptr
+
+    def string(self, off: int) -> str:
+        if self.ptr is None:
+            return ""
+        s = lib.btf__name_by_offset(self.ptr, off)
+        return "" if s == ffi.NULL else to_str(s)
+
+    def type_name(self, type_id: int) -> str:
+        if self.ptr is None:
+            return ""
+        info = ffi.new("struct pylibbpf_btf_info *")
+        if lib.pylibbpf_btf_info(self.ptr, type_id, info) < 0 or info.name == ffi.NULL:
+            return ""
+        return to_str(info.name)
+
+    def close(self) -> None:
+        if self.ptr is not None:
+            lib.btf__free(self.ptr)
+            self.ptr = None
+
+
+def _kernel_calls(xlated: bytes) -> Tuple[Optional[int], Dict[int, str]]:
+    """``__bpf_call_base`` and the names of the kernel functions ``xlated`` calls
+    (empty when kallsyms is unreadable)."""
+    offsets = needed_addresses(xlated)
+    if not offsets:
+        return None, {}
+    try:
+        with open("/proc/kallsyms") as f:
+            text = f.read()
+    except OSError:
+        return None, {}
+    base = None
+    for line in text.splitlines():
+        if line.endswith(" __bpf_call_base"):
+            base = int(line.split(None, 1)[0], 16)
+            break
+    if not base:
+        return None, {}
+    want = {(base + o) & 0xFFFFFFFFFFFFFFFF for o in offsets}
+    names: Dict[int, str] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) < 3 or parts[1] not in "tTwW" or parts[2].startswith("__pfx_"):
+            continue
+        addr = int(parts[0], 16)
+        if addr in want and addr not in names:
+            names[addr] = parts[2]
+    return base, names
+
+
+def source_info(code: ProgramCode) -> Tuple[Dict[int, str], Dict[int, SourceLine],
+                                            List[Tuple[int, SourceLine]]]:
+    """(functions by insn index, source lines by insn index, (jited address, line))."""
+    btf = _ProgBTF(code.btf_id)
+    try:
+        funcs = {off: btf.type_name(tid) for off, tid in code.func_info}
+        funcs = {k: v for k, v in funcs.items() if v}
+        lines: Dict[int, SourceLine] = {}
+        jlines: List[Tuple[int, SourceLine]] = []
+        for i, (off, file_off, line_off, line_col) in enumerate(code.line_info):
+            sl = SourceLine(file=os.path.basename(btf.string(file_off)), line=line_col >> 10,
+                            column=line_col & 0x3ff, text=btf.string(line_off))
+            if not sl.text and not sl.file:
+                continue
+            lines.setdefault(off, sl)
+            if i < len(code.jited_line_info):
+                jlines.append((code.jited_line_info[i], sl))
+        return funcs, lines, jlines
+    finally:
+        btf.close()
+
+
+def disassembly(code: ProgramCode) -> Disassembly:
+    """The translated code of a program, named and with source lines."""
+    funcs, lines, _ = source_info(code)
+    if not funcs and code.xlated:
+        funcs = {0: code.name or "prog"}
+    base, kernel = _kernel_calls(code.xlated)
+    symbols = Symbols(maps=map_names(code.map_ids), map_refs="id", call_base=base,
+                      kernel=kernel, functions=funcs, xlated=bool(code.jited))
+    return Disassembly(disassemble(code.xlated, symbols), functions=funcs, lines=lines,
+                       name=code.name)
+
+
+# --- JITed code ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JitedInstruction:
+    """One machine instruction of a JITed program (capstone's decoding)."""
+
+    address: int
+    raw: bytes
+    text: str
+
+
+@dataclass
+class JitedFunction:
+    name: str
+    address: int
+    code: bytes
+    #: decoded instructions; empty without a disassembler (see :func:`capstone_missing`)
+    instructions: List[JitedInstruction] = field(default_factory=list)
+
+
+@dataclass
+class JitedCode:
+    """A program's JITed machine code, per function, with source lines when the
+    program has BTF line info."""
+
+    name: str
+    code: bytes
+    functions: List[JitedFunction]
+    #: (address, source line) of each line info record
+    lines: List[Tuple[int, SourceLine]]
+    #: why instructions are not decoded ("" when they are)
+    missing: str = ""
+
+    def format(self, *, source: bool = True, opcodes: bool = True) -> str:
+        """The listing: each function's instructions (``offset: bytes  text``), or
+        its bytes 16 to a line when no disassembler is installed."""
+        out: List[str] = []
+        if self.missing:
+            out.append(f"; {self.missing}")
+        by_addr: Dict[int, SourceLine] = {}
+        for addr, sl in self.lines:
+            by_addr.setdefault(addr, sl)
+        last = ""
+        for fn in self.functions:
+            if out:
+                out.append("")
+            out.append(f"{fn.name}:")
+            if not fn.instructions:
+                for off in range(0, len(fn.code), 16):
+                    chunk = fn.code[off:off + 16]
+                    out.append(f"{off:>6x}:  {' '.join(f'{b:02x}' for b in chunk)}")
+                continue
+            for insn in fn.instructions:
+                src = by_addr.get(insn.address) if source else None
+                if src is not None and src.text.strip() and src.text != last:
+                    out.append(f"; {src.text.strip()}")
+                    last = src.text
+                off = insn.address - fn.address
+                raw = " ".join(f"{b:02x}" for b in insn.raw)
+                out.append(f"{off:>6x}:  {raw:<30} {insn.text}" if opcodes
+                           else f"{off:>6x}:  {insn.text}")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def capstone_missing() -> str:
+    """Why JITed code cannot be decoded here ("" when it can)."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64", "aarch64", "arm64"):
+        return f"no disassembler for {platform.machine()} machine code"
+    try:
+        import capstone  # noqa: F401
+    except ImportError:
+        return ("machine code shown as bytes: install the 'capstone' Python package "
+                "(pip install 'pylibbpf[disasm]') to decode it")
+    return ""
+
+
+def _decode(code: bytes, address: int) -> List[JitedInstruction]:
+    import platform
+
+    import capstone
+
+    if platform.machine() in ("aarch64", "arm64"):
+        cs = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+    else:
+        cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    cs.skipdata = True
+    return [JitedInstruction(address=i.address, raw=bytes(i.bytes),
+                             text=f"{i.mnemonic} {i.op_str}".strip())
+            for i in cs.disasm(code, address)]
+
+
+def jited(code: ProgramCode, what: str) -> JitedCode:
+    if not code.jited:
+        raise BPFError(_errno.ENOENT, f"JITed code of {what}: the kernel has none (JIT off "
+                                      "(net.core.bpf_jit_enable=0), or not root)")
+    funcs, _, jlines = source_info(code)
+    names = [funcs[k] for k in sorted(funcs)] if funcs else []
+    missing = capstone_missing()
+    parts: List[JitedFunction] = []
+    pos = 0
+    lens = code.jited_func_lens or [len(code.jited)]
+    addrs = code.jited_ksyms or [0] * len(lens)
+    for i, n in enumerate(lens):
+        chunk = code.jited[pos:pos + n]
+        pos += n
+        addr = addrs[i] if i < len(addrs) else 0
+        name = names[i] if i < len(names) else (code.name if i == 0 else f"func{i}")
+        insns = _decode(chunk, addr) if not missing else []
+        parts.append(JitedFunction(name=name or f"func{i}", address=addr, code=chunk,
+                                   instructions=insns))
+    if not missing:
+        _name_calls(parts)
+    return JitedCode(name=code.name, code=code.jited, functions=parts, lines=jlines,
+                     missing=missing)
+
+
+def _name_calls(parts: List[JitedFunction]) -> None:
+    """Add the kernel symbol to each ``call 0xADDRESS`` (kallsyms, when readable)."""
+    from .disasm import kernel_symbols
+
+    targets = {}
+    for fn in parts:
+        for i, insn in enumerate(fn.instructions):
+            mnem, _, op = insn.text.partition(" ")
+            if mnem in ("call", "jmp", "bl", "b") and op.startswith("0x"):
+                try:
+                    targets[(id(fn), i)] = int(op, 16)
+                except ValueError:
+                    pass
+    if not targets:
+        return
+    names, _ = kernel_symbols(list(set(targets.values())))
+    for fn in parts:
+        fn.instructions = [JitedInstruction(insn.address, insn.raw, insn.text + (
+            f" <{names[targets[(id(fn), i)]]}>" if targets.get((id(fn), i)) in names else ""))
+            for i, insn in enumerate(fn.instructions)]
