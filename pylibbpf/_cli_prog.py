@@ -195,6 +195,9 @@ def cmd_top(args: argparse.Namespace) -> int:
             if live:
                 sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, no cursor
             before = top.snapshot()
+            if not live:
+                print(f"pylibbpf top: run-time statistics on, sampling every "
+                      f"{args.interval:g}s", file=sys.stderr, flush=True)
             n = 0
             while True:
                 deadline = time.monotonic() + args.interval

@@ -291,7 +291,8 @@ def capstone_missing() -> str:
         import capstone  # noqa: F401
     except ImportError:
         return ("machine code shown as bytes: install the 'capstone' Python package "
-                "(pip install 'pylibbpf[disasm]') to decode it")
+                "(pip install capstone, or the 'disasm' extra: pip install "
+                "'libbpf-cffi[disasm]') to decode it")
     return ""
 
 

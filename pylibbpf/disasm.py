@@ -298,10 +298,10 @@ def _alu(code: int, dst: int, src: int, off: int, imm: int) -> str:
         return f"{d} = {s}"
     if op == OP_NEG:
         return f"{d} = -{d}"
-    if op == OP_END:
+    if op == OP_END:  # byte order changes act on the whole register
         if wide:
-            return f"{d} = bswap{imm} {d}"
-        return f"{d} = {'be' if code & SRC_X else 'le'}{imm} {d}"
+            return f"r{dst} = bswap{imm} r{dst}"
+        return f"r{dst} = {'be' if code & SRC_X else 'le'}{imm} r{dst}"
     sym = _ALU_OPS.get(op)
     if sym is None:
         return f"invalid alu opcode {code:#04x}"
@@ -319,13 +319,15 @@ def _jmp(code: int, index: int, dst: int, src: int, off: int, imm: int,
         if cls == JMP32:
             return f"gotol {_pc(imm)}", index + imm + 1, None
         return f"goto {_pc(off)}", index + off + 1, None
-    if op == OP_EXIT and cls == JMP:
+    if code == JMP | OP_EXIT:
         return "exit", None, None
-    if op == OP_JCOND and cls == JMP:
+    if code == JMP | OP_JCOND:
         return f"may_goto {_pc(off)}", index + off + 1, None
-    if op == OP_TAIL_CALL and cls == JMP:
+    if code == JMP | OP_TAIL_CALL:  # the kernel's own form of bpf_tail_call()
         return "tail_call", None, None
-    if op == OP_CALL and cls == JMP:
+    if code == JMP | OP_CALL | SRC_X:  # a call through a register
+        return f"callx r{dst}", None, None
+    if code == JMP | OP_CALL:
         if src == PSEUDO_CALL:
             rel = off if symbols.xlated else imm
             target = index + rel + 1
