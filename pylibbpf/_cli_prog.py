@@ -218,11 +218,12 @@ def cmd_top(args: argparse.Namespace) -> int:
                 after = top.snapshot()
                 rows = top.rates(before, after, sort=args.sort)
                 if not args.all:
-                    rows = [r for r in rows if r.runs] or rows[:0]
-                before = after
+                    rows = [r for r in rows if r.runs]
                 n += 1
                 if args.json:
-                    print(json.dumps({"interval": args.interval,
+                    seconds = max((a.at - before[i].at for i, a in after.items() if i in before),
+                                  default=args.interval)
+                    print(json.dumps({"interval": args.interval, "seconds": round(seconds, 6),
                                       "programs": [r.to_dict() for r in rows]}), flush=True)
                 elif live:
                     size = shutil.get_terminal_size()
@@ -236,6 +237,7 @@ def cmd_top(args: argparse.Namespace) -> int:
                 else:
                     print("\n".join(top.table(rows)) + ("\n" if not args.once else ""),
                           flush=True)
+                before = after
                 if args.once or (args.count and n >= args.count):
                     break
     except KeyboardInterrupt:

@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Optional, Union
 
 from ._ffi import ffi, lib, to_str
 from .errors import check_ret
-from .types import LinkType, ProgramType
+from .types import ProgramType
 
 __all__ = ["ProgramStats", "ProgramRate", "run_time_stats", "snapshot", "rates"]
 
@@ -36,7 +36,8 @@ class ProgramStats:
     name: str
     run_count: int
     run_time_ns: int
-    #: what the program is attached through (its links' types), "" when no link
+    #: where its links attach it (``tracepoint:sys_enter_getpgid``, ``xdp:eth0`` …),
+    #: "" when no link does (attached another way, or not at all)
     attach: str
     #: time.monotonic() when it was read
     at: float
@@ -86,22 +87,64 @@ def _ids(next_id: object) -> Iterator[int]:
         yield cur
 
 
-def _link_kinds() -> Dict[int, List[str]]:
-    """Program id -> the types of the links that attach it."""
+def _describe(info: object) -> str:
+    """A short attach point for a link: ``tracepoint:sys_enter_getpgid``,
+    ``raw_tp:sched_switch``, ``fentry:do_unlinkat``, ``xdp:eth0`` …"""
+    import socket
+
+    from . import link as L
+
+    def ifname(i: int) -> str:
+        try:
+            return socket.if_indextoname(i)
+        except OSError:
+            return f"ifindex {i}"
+
+    def at_name(t: object) -> str:
+        name = getattr(t, "name", None)
+        return str(name).lower() if name else str(t)
+
+    if isinstance(info, L.PerfEventLinkInfo):
+        return f"{info.event_type}:{info.name}" if info.name else info.event_type
+    if isinstance(info, L.RawTracepointLinkInfo):
+        return f"raw_tp:{info.tp_name}"
+    if isinstance(info, L.TracingLinkInfo):
+        from .attach._kinds import vmlinux_type_name
+
+        kind = at_name(info.attach_type).replace("trace_", "")
+        target = vmlinux_type_name(info.target_btf_id) if info.target_btf_id else ""
+        return f"{kind}:{target}" if target else kind
+    if isinstance(info, (L.XDPLinkInfo, L.TCXLinkInfo, L.NetkitLinkInfo)):
+        kind = "xdp" if isinstance(info, L.XDPLinkInfo) else at_name(
+            getattr(info, "attach_type", "tcx"))
+        return f"{kind}:{ifname(info.ifindex)}"
+    if isinstance(info, L.CgroupLinkInfo):
+        return f"{at_name(info.attach_type)}:cgroup {info.cgroup_id}"
+    if isinstance(info, L.IterLinkInfo):
+        return f"iter:{info.target_name}"
+    if isinstance(info, L.UprobeMultiLinkInfo):
+        return f"uprobe_multi:{info.path}"
+    if isinstance(info, L.KprobeMultiLinkInfo):
+        return f"kprobe_multi:{info.count} functions"
+    t = getattr(info, "type", None)
+    return at_name(t) if t is not None else "link"
+
+
+def _attach_points() -> Dict[int, List[str]]:
+    """Program id -> where its links attach it."""
+    from .errors import BPFError
+    from .link import _query_info
+
     out: Dict[int, List[str]] = {}
     for lid in _ids(lib.bpf_link_get_next_id):
         fd = lib.bpf_link_get_fd_by_id(lid)
         if fd < 0:
             continue
         try:
-            info = ffi.new("struct bpf_link_info *")
-            size = ffi.new("__u32 *", ffi.sizeof("struct bpf_link_info"))
-            if lib.bpf_link_get_info_by_fd(fd, info, size) == 0:
-                try:
-                    kind = LinkType(info.type).name.lower()
-                except ValueError:
-                    kind = f"link_type_{int(info.type)}"
-                out.setdefault(int(info.prog_id), []).append(kind)
+            info = _query_info(fd, f"link id {lid}")
+            out.setdefault(info.program_id, []).append(_describe(info))
+        except (BPFError, ValueError):
+            continue
         finally:
             os.close(fd)
     return out
@@ -110,7 +153,7 @@ def _link_kinds() -> Dict[int, List[str]]:
 def snapshot(*, links: bool = True) -> Dict[int, ProgramStats]:
     """Every loaded program's run count and run time now, by program id (those
     that vanish while being read are left out)."""
-    kinds = _link_kinds() if links else {}
+    kinds = _attach_points() if links else {}
     out: Dict[int, ProgramStats] = {}
     for pid in _ids(lib.bpf_prog_get_next_id):
         fd = lib.bpf_prog_get_fd_by_id(pid)
@@ -172,11 +215,11 @@ def rates(before: Dict[int, ProgramStats], after: Dict[int, ProgramStats], *,
 
 def table(rows: List[ProgramRate], limit: Optional[int] = None) -> List[str]:
     """The rows as the lines of a text table."""
-    head = f"{'ID':>7}  {'TYPE':<14} {'NAME':<16} {'ATTACH':<16} {'EVENTS/S':>10} " \
+    head = f"{'ID':>7}  {'TYPE':<14} {'NAME':<16} {'ATTACH':<28} {'EVENTS/S':>10} " \
            f"{'AVG NS':>9} {'%CPU':>7} {'RUNS':>9}"
     lines = [head]
     for r in rows[:limit] if limit is not None else rows:
-        lines.append(f"{r.id:>7}  {r.type[:14]:<14} {r.name[:16]:<16} {r.attach[:16]:<16} "
+        lines.append(f"{r.id:>7}  {r.type[:14]:<14} {r.name[:16]:<16} {r.attach[:28]:<28} "
                      f"{r.events_per_sec:>10.1f} {r.avg_ns:>9.0f} {r.cpu_percent:>7.2f} "
                      f"{r.runs:>9}")
     return lines
