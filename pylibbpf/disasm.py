@@ -27,7 +27,8 @@ from typing import (Callable, Dict, Iterator, List, Mapping, Optional, Sequence,
                     Union)
 
 __all__ = ["Instruction", "Symbols", "Disassembly", "SourceLine", "disassemble",
-           "helper_id_names", "kernel_symbols"]
+           "helper_id_names", "kernel_symbols", "JitedCode", "JitedFunction",
+           "JitedInstruction"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -259,6 +260,73 @@ class Disassembly:
             out.append(f"{insn.index:>{width}}: ({insn.code:02x}) {insn.text}")
             if opcodes:
                 out.append(" " * (width + 7) + " ".join(f"{b:02x}" for b in insn.raw))
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class JitedInstruction:
+    """One machine instruction of a JITed program (capstone's decoding)."""
+
+    address: int
+    raw: bytes
+    text: str
+
+
+@dataclass
+class JitedFunction:
+    """One function of a JITed program: its kernel address and machine code."""
+
+    name: str
+    address: int
+    code: bytes
+    #: decoded instructions; empty without a disassembler (no disassembler installed)
+    instructions: List[JitedInstruction] = field(default_factory=list)
+
+
+@dataclass
+class JitedCode:
+    """A program's JITed machine code, per function, with source lines when the
+    program has BTF line info."""
+
+    name: str
+    code: bytes
+    functions: List[JitedFunction]
+    #: (address, source line) of each line info record
+    lines: List[Tuple[int, SourceLine]]
+    #: why instructions are not decoded ("" when they are)
+    missing: str = ""
+
+    def format(self, *, source: bool = True, opcodes: bool = True) -> str:
+        """The listing: each function's instructions (``offset: bytes  text``), or
+        its bytes 16 to a line when no disassembler is installed."""
+        out: List[str] = []
+        if self.missing:
+            out.append(f"; {self.missing}")
+        by_addr: Dict[int, SourceLine] = {}
+        for addr, sl in self.lines:
+            by_addr.setdefault(addr, sl)
+        last = ""
+        for fn in self.functions:
+            if out:
+                out.append("")
+            out.append(f"{fn.name}:")
+            if not fn.instructions:
+                for off in range(0, len(fn.code), 16):
+                    chunk = fn.code[off:off + 16]
+                    out.append(f"{off:>6x}:  {' '.join(f'{b:02x}' for b in chunk)}")
+                continue
+            for insn in fn.instructions:
+                src = by_addr.get(insn.address) if source else None
+                if src is not None and src.text.strip() and src.text != last:
+                    out.append(f"; {src.text.strip()}")
+                    last = src.text
+                off = insn.address - fn.address
+                raw = " ".join(f"{b:02x}" for b in insn.raw)
+                out.append(f"{off:>6x}:  {raw:<30} {insn.text}" if opcodes
+                           else f"{off:>6x}:  {insn.text}")
         return "\n".join(out)
 
     def __str__(self) -> str:

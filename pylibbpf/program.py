@@ -18,8 +18,7 @@ from .link import Link
 from .types import AttachType, ProgramType, _coerce
 
 if TYPE_CHECKING:
-    from ._progdump import JitedCode
-    from .disasm import Disassembly
+    from .disasm import Disassembly, JitedCode
     from .object import Object
 
 __all__ = ["Program", "ProgramInfo", "TestRunResult"]
