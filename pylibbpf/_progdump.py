@@ -57,6 +57,10 @@ def read_code(fd: int, what: str) -> ProgramCode:
         return b
 
     nx, nj = int(first.xlated_prog_len), int(first.jited_prog_len)
+    if not nx:
+        # what the kernel answers a caller without CAP_BPF (or for an offloaded program)
+        raise BPFError(_errno.EPERM, f"code of {what}: the kernel gives no instructions "
+                                     "(reading them needs CAP_BPF or CAP_SYS_ADMIN)")
     nmaps, nli, nfi = int(first.nr_map_ids), int(first.nr_line_info), int(first.nr_func_info)
     njli, nks, nfl = (int(first.nr_jited_line_info), int(first.nr_jited_ksyms),
                       int(first.nr_jited_func_lens))
@@ -291,3 +295,56 @@ def _name_calls(parts: List[JitedFunction]) -> None:
         fn.instructions = [JitedInstruction(insn.address, insn.raw, insn.text + (
             f" <{names[targets[(id(fn), i)]]}>" if targets.get((id(fn), i)) in names else ""))
             for i, insn in enumerate(fn.instructions)]
+
+
+# --- an object's program before load: ELF relocations -----------------------------------
+
+def elf_relocations(path: str, section: str, prog: str) -> Dict[int, Tuple[str, str]]:
+    """What each relocated instruction of program ``prog`` (in ELF section
+    ``section`` of the object file ``path``) refers to: instruction index ->
+    (symbol name, kind), kind being ``"map"`` (a ``.maps`` definition),
+    ``"data"`` (a ``.rodata``/``.data``/``.bss`` section: the name is the
+    section's), ``"extern"`` (a kfunc, ksym or kconfig extern) or ``"func"``.
+    Empty when the file cannot be read again."""
+    try:
+        from elftools.elf.elffile import ELFFile
+        from elftools.elf.relocation import RelocationSection
+        from elftools.elf.sections import SymbolTableSection
+
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            symtab = elf.get_section_by_name(".symtab")
+            sec_index = next((i for i, s in enumerate(elf.iter_sections())
+                              if s.name == section), None)
+            if not isinstance(symtab, SymbolTableSection) or sec_index is None:
+                return {}
+            start = size = None
+            for sym in symtab.iter_symbols():
+                if sym.name == prog and sym["st_shndx"] == sec_index \
+                        and sym["st_info"]["type"] == "STT_FUNC":
+                    start, size = sym["st_value"], sym["st_size"]
+                    break
+            rel = elf.get_section_by_name(".rel" + section)
+            if start is None or not isinstance(rel, RelocationSection):
+                return {}
+            out: Dict[int, Tuple[str, str]] = {}
+            for r in rel.iter_relocations():
+                off = r["r_offset"]
+                if not start <= off < start + (size or 0):
+                    continue
+                sym = symtab.get_symbol(r["r_info_sym"])
+                shndx = sym["st_shndx"]
+                if shndx == "SHN_UNDEF":
+                    out[(off - start) // 8] = (sym.name, "extern")
+                    continue
+                target = elf.get_section(shndx).name if isinstance(shndx, int) else ""
+                if target == ".maps":
+                    out[(off - start) // 8] = (sym.name, "map")
+                elif sym["st_info"]["type"] == "STT_FUNC" or (
+                        target == ".text" or target == section):
+                    out[(off - start) // 8] = (sym.name, "func")
+                else:
+                    out[(off - start) // 8] = (target, "data")
+            return out
+    except Exception:  # a file changed or gone since it was opened: no names then
+        return {}

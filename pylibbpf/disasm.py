@@ -141,6 +141,8 @@ class Symbols:
     - ``functions``: instruction index -> function name (bpf-to-bpf call targets)
     - ``xlated``: the kernel's translated code of a JITed program, whose bpf-to-bpf
       calls hold the target in ``off`` (``imm`` is the subprogram's number)
+    - ``relocations``: for code before load, what the ELF relocations of its
+      instructions name (maps, global data, externs, functions)
     """
 
     helpers: Optional[Mapping[int, str]] = None
@@ -151,6 +153,9 @@ class Symbols:
     kernel: Mapping[int, str] = field(default_factory=dict)
     functions: Mapping[int, str] = field(default_factory=dict)
     xlated: bool = False
+    #: code from an object file before load: instruction index -> (symbol, kind) of
+    #: its ELF relocation (kind: "map", "data", "extern" or "func")
+    relocations: Mapping[int, Tuple[str, str]] = field(default_factory=dict)
 
     def helper(self, helper_id: int) -> Optional[str]:
         table = self.helpers if self.helpers is not None else helper_id_names()
@@ -508,6 +513,27 @@ def _stx(code: int, dst: int, src: int, off: int, imm: int) -> str:
     return f"invalid atomic operation {imm:#x}"
 
 
+def _relocated(code: bytes, i: int, dst: int, src: int, imm: int, reloc: Tuple[str, str],
+               symbols: Symbols) -> Tuple[str, Optional[int], Optional[str]]:
+    """An instruction of an object file that libbpf will patch at load, by what
+    its relocation names."""
+    name, kind = reloc
+    if code[i * 8] == JMP | OP_CALL:
+        if kind == "extern":
+            return f"call kfunc:{name}", None, name
+        target = i + imm + 1
+        fn = symbols.functions.get(target) or (name if name and imm == -1 else None)
+        return f"call {_pc(imm)}" + (f" <{fn}>" if fn else ""), target, fn
+    d = _reg(dst)
+    if kind == "map":
+        return f"{d} = map[{name}]", None, name
+    if kind == "data":
+        return f"{d} = map[{name}][0]+{imm & 0xffffffff}", None, name
+    if kind == "extern":
+        return f"{d} = extern[{name}]", None, name
+    return f"{d} = func[{name}]", None, name
+
+
 def disassemble(insns: Buffer, symbols: Optional[Symbols] = None) -> List[Instruction]:
     """Decode ``insns`` (``struct bpf_insn`` bytes, a multiple of 8) into
     :class:`Instruction` objects. Never raises on odd contents: an opcode no
@@ -528,7 +554,13 @@ def disassemble(insns: Buffer, symbols: Optional[Symbols] = None) -> List[Instru
         target: Optional[int] = None
         name: Optional[str] = None
         value = imm
-        if cls == LD and code == (LD | MODE_IMM | 0x18):
+        reloc = sym.relocations.get(i)
+        if reloc is not None and code in (LD | MODE_IMM | 0x18, JMP | OP_CALL) \
+                and i + (code != JMP | OP_CALL) < n:
+            text, target, name = _relocated(code_bytes, i, dst, src, imm, reloc, sym)
+            if code != JMP | OP_CALL:
+                raw = code_bytes[i * 8:i * 8 + 16]
+        elif cls == LD and code == (LD | MODE_IMM | 0x18):
             if i + 1 >= n:
                 text = "invalid lddw: its second half is missing"
             else:

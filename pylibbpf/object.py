@@ -163,6 +163,7 @@ class Object(LinkHolder, Closeable):
         self._keep: List[Any] = []  # memory libbpf may read while the object lives
         self._loaded = False
         self._load_attempted = False
+        self._elf_path: Optional[str] = None
         self._programs: Dict[str, Program] = {}
         self._maps: Dict[str, Map] = {}
 
@@ -203,6 +204,7 @@ class Object(LinkHolder, Closeable):
             if not isinstance(path, str):
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
+            self._elf_path = path  # read again for relocations (Program.disassemble)
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 try:

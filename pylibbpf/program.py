@@ -438,18 +438,25 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         Loaded: the kernel's translated code, as it runs (helpers and kfuncs by
         name, maps by name, its functions, and the source line of each
         instruction when the program has BTF line info). An Object's program not
-        loaded yet: its instructions as in the ELF file (helper names only; map
-        references are filled in at load).
+        loaded yet: its instructions as in the ELF file, with what their
+        relocations name (maps, global data, kfuncs; libbpf fills them in at
+        load); functions it calls are not appended yet.
         """
         from ._progdump import disassembly, read_code
-        from .disasm import Disassembly, disassemble
+        from .disasm import Disassembly, Symbols, disassemble
 
         self._check()
         if self._ptr is not None and not self.loaded:
             n = int(lib.bpf_program__insn_cnt(self._ptr))
             ptr = lib.bpf_program__insns(self._ptr)
             raw = bytes(ffi.buffer(ptr, n * 8)) if n and ptr != ffi.NULL else b""
-            return Disassembly(disassemble(raw), functions={0: self.name}, name=self.name)
+            relocs = {}
+            if self._obj is not None and self._obj._elf_path:
+                from ._progdump import elf_relocations
+
+                relocs = elf_relocations(self._obj._elf_path, self.section, self.name)
+            return Disassembly(disassemble(raw, Symbols(relocations=relocs)),
+                               functions={0: self.name}, name=self.name)
         return disassembly(read_code(self.fd, f"program {self.name!r}"))
 
     def jited(self) -> "JitedCode":

@@ -276,8 +276,9 @@ def test_bpf_to_bpf_call_in_xlated_code() -> None:
 def test_source_lines_helpers_and_maps_of_a_compiled_program(bpf_objects) -> None:
     with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
         before = obj.programs["tp_getpgid"].disassemble()
-        # before load: the ELF's instructions, helpers by id
+        # before load: the ELF's instructions, helpers by id, maps by relocation
         assert "call bpf_map_lookup_elem#1" in [i.text for i in before]
+        assert "r1 = map[hits]" in [i.text for i in before]
         obj.load()
         d = obj.programs["tp_getpgid"].disassemble()
     texts = [i.text for i in d]
@@ -360,3 +361,44 @@ def test_prog_tracelog_is_trace_pipe() -> None:
     res = subprocess.run([sys.executable, "-m", "pylibbpf", "prog", "tracelog", "-d", "0.2"],
                          capture_output=True, text=True, **same_pylibbpf())
     assert res.returncode == 0, res.stderr
+
+
+GLOBALS_SRC = """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+const volatile __u32 limit = 7;
+__u64 total;
+
+SEC("tp/syscalls/sys_enter_getpgid")
+int dis_globals(void *ctx)
+{
+	total += limit;
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_globals_before_and_after_load(tmp_path) -> None:
+    src = tmp_path / "dis_globals.bpf.c"
+    src.write_text(GLOBALS_SRC)
+    with pylibbpf.Object.from_source(src) as obj:
+        prog = obj.programs["dis_globals"]
+        before = [i.text for i in prog.disassemble()]
+        assert "r1 = map[.rodata][0]+0" in before and "r2 = map[.bss][0]+0" in before
+        obj.load()
+        after = [i.text for i in prog.disassemble()]
+    # loaded, the kernel names the maps libbpf made of the sections (and may have
+    # folded the read-only value in)
+    assert "r1 = map[dis_glob.bss][0]+0" in after or "r2 = map[dis_glob.bss][0]+0" in after
+
+
+@pytest.mark.kind("struct_ops_link")
+def test_kfunc_calls_are_named(bpf_objects) -> None:
+    with pylibbpf.Object(bpf_objects["attach_struct_ops"]) as obj:
+        prog = obj.programs["plb_ssthresh"]
+        assert "call kfunc:tcp_reno_ssthresh" in [i.text for i in prog.disassemble()]
+        obj.load()
+        d = prog.disassemble()
+    call = next(i for i in d if i.text.startswith("call kfunc:"))
+    assert call.text == "call kfunc:tcp_reno_ssthresh" and call.symbol == "tcp_reno_ssthresh"
