@@ -337,14 +337,31 @@ def elf_relocations(path: str, section: str, prog: str) -> Dict[int, Tuple[str, 
                 if shndx == "SHN_UNDEF":
                     out[(off - start) // 8] = (sym.name, "extern")
                     continue
-                target = elf.get_section(shndx).name if isinstance(shndx, int) else ""
+                tsec = elf.get_section(shndx) if isinstance(shndx, int) else None
+                target = tsec.name if tsec is not None else ""
                 if target == ".maps":
                     out[(off - start) // 8] = (sym.name, "map")
-                elif sym["st_info"]["type"] == "STT_FUNC" or (
-                        target == ".text" or target == section):
-                    out[(off - start) // 8] = (sym.name, "func")
+                elif tsec is not None and tsec["sh_flags"] & 0x4:  # SHF_EXECINSTR: code
+                    out[(off - start) // 8] = (_function_at(elf, symtab, sec_index, shndx, sym,
+                                                            off), "func")
                 else:
                     out[(off - start) // 8] = (target, "data")
             return out
     except Exception:  # a file changed or gone since it was opened: no names then
         return {}
+
+
+def _function_at(elf: Any, symtab: Any, sec_index: int, shndx: int, sym: Any, off: int) -> str:
+    """The function a call (or a function pointer load) at ``off`` of section
+    ``sec_index`` goes to: relative to a section symbol, its offset is in the
+    instruction (in instructions after it for a call, in bytes for ``lddw``)."""
+    if sym["st_info"]["type"] == "STT_FUNC" and sym.name:
+        return str(sym.name)
+    data = elf.get_section(sec_index).data()
+    code, imm = data[off], struct.unpack_from("<i", data, off + 4)[0]
+    where = sym["st_value"] + ((imm + 1) * 8 if code == 0x85 else imm)
+    for f in symtab.iter_symbols():
+        if f["st_shndx"] == shndx and f["st_value"] == where \
+                and f["st_info"]["type"] == "STT_FUNC":
+            return str(f.name)
+    return ""

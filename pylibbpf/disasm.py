@@ -521,9 +521,8 @@ def _relocated(code: bytes, i: int, dst: int, src: int, imm: int, reloc: Tuple[s
     if code[i * 8] == JMP | OP_CALL:
         if kind == "extern":
             return f"call kfunc:{name}", None, name
-        target = i + imm + 1
-        fn = symbols.functions.get(target) or (name if name and imm == -1 else None)
-        return f"call {_pc(imm)}" + (f" <{fn}>" if fn else ""), target, fn
+        # a function elsewhere (libbpf appends it at load): no pc yet
+        return (f"call <{name}>" if name else f"call {_pc(imm)}"), None, name or None
     d = _reg(dst)
     if kind == "map":
         return f"{d} = map[{name}]", None, name
@@ -531,7 +530,7 @@ def _relocated(code: bytes, i: int, dst: int, src: int, imm: int, reloc: Tuple[s
         return f"{d} = map[{name}][0]+{imm & 0xffffffff}", None, name
     if kind == "extern":
         return f"{d} = extern[{name}]", None, name
-    return f"{d} = func[{name}]", None, name
+    return f"{d} = func[{name or '?'}]", None, name or None
 
 
 def disassemble(insns: Buffer, symbols: Optional[Symbols] = None) -> List[Instruction]:

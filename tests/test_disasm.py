@@ -402,3 +402,42 @@ def test_kfunc_calls_are_named(bpf_objects) -> None:
         d = prog.disassemble()
     call = next(i for i in d if i.text.startswith("call kfunc:"))
     assert call.text == "call kfunc:tcp_reno_ssthresh" and call.symbol == "tcp_reno_ssthresh"
+
+
+SUBPROG_SRC = """
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+__u64 total;
+
+static __noinline int twice(int x)
+{
+	return x * 2 + (int)bpf_get_prandom_u32();
+}
+
+SEC("tp/syscalls/sys_enter_getpgid")
+int dis_sub_main(void *ctx)
+{
+	total += twice(3);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_bpf_to_bpf_calls_name_their_function(tmp_path) -> None:
+    src = tmp_path / "dis_sub.bpf.c"
+    src.write_text(SUBPROG_SRC)
+    with pylibbpf.Object.from_source(src) as obj:
+        prog = obj.programs["dis_sub_main"]
+        assert prog.disassemble()[0].text == "call <twice>"
+        obj.load()
+        d = prog.disassemble()
+        jit = prog.jited()
+    call = d[0]
+    assert call.text.startswith("call pc+") and call.text.endswith(" <twice>")
+    assert call.target is not None and d.functions[call.target] == "twice"
+    assert d.functions[0] == "dis_sub_main"
+    listing = d.format()
+    assert "\ntwice:\n; return x * 2 + (int)bpf_get_prandom_u32();\n" in listing
+    assert [f.name for f in jit.functions] == ["dis_sub_main", "twice"]
+    assert b"".join(f.code for f in jit.functions) == jit.code
