@@ -8,7 +8,7 @@ import errno as _errno
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, to_str
 from .disasm import (Disassembly, JitedCode, JitedFunction, JitedInstruction, SourceLine,
@@ -107,9 +107,23 @@ def read_code(fd: int, what: str) -> ProgramCode:
         jited_func_lens=list(struct.unpack(f"<{nfl}I", raw(flb, nfl * 4))) if nfl else [])
 
 
-def map_names(map_ids: List[int]) -> Dict[int, str]:
-    """Map id -> name for the maps a program uses (those still there)."""
-    out = {}
+def _datasec_vars(btf: Any, type_id: int) -> List[Tuple[int, int, str]]:
+    """(offset, size, name) of each variable of a DATASEC type (empty: not one)."""
+    try:
+        _, vars_ = btf.datasec_by_id(type_id)
+    except Exception:
+        return []
+    return sorted((v.offset, v.size, n) for n, v in vars_.items())
+
+
+def map_names(map_ids: List[int]) -> Tuple[Dict[int, str],
+                                           Dict[Union[int, str], List[Tuple[int, int, str]]]]:
+    """For the maps a program uses (those still there): id -> name, and for global
+    data (``.bss``, ``.rodata`` …) id -> its variables (offset, size, name)."""
+    from .btf import BTF
+
+    names: Dict[int, str] = {}
+    values: Dict[Union[int, str], List[Tuple[int, int, str]]] = {}
     for mid in map_ids:
         mfd = lib.bpf_map_get_fd_by_id(mid)
         if mfd < 0:
@@ -117,11 +131,21 @@ def map_names(map_ids: List[int]) -> Dict[int, str]:
         try:
             info = ffi.new("struct bpf_map_info *")
             size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-            if lib.bpf_map_get_info_by_fd(mfd, info, size) == 0:
-                out[mid] = to_str(info.name) or f"id:{mid}"
+            if lib.bpf_map_get_info_by_fd(mfd, info, size) != 0:
+                continue
+            names[mid] = to_str(info.name) or f"id:{mid}"
+            if info.btf_id and info.btf_value_type_id and "." in names[mid]:
+                try:
+                    btf = BTF.from_kernel_id(int(info.btf_id))
+                except BPFError:
+                    continue
+                try:
+                    values[mid] = _datasec_vars(btf, int(info.btf_value_type_id))
+                finally:
+                    btf.close()
         finally:
             os.close(mfd)
-    return out
+    return names, values
 
 
 class _ProgBTF:
@@ -212,7 +236,8 @@ def disassembly(code: ProgramCode) -> Disassembly:
     if not funcs and code.xlated:
         funcs = {0: code.name or "prog"}
     base, kernel = _kernel_calls(code.xlated)
-    symbols = Symbols(maps=map_names(code.map_ids), map_refs="id", call_base=base,
+    maps, values = map_names(code.map_ids)
+    symbols = Symbols(maps=maps, map_values=values, map_refs="id", call_base=base,
                       kernel=kernel, functions=funcs, xlated=bool(code.jited))
     return Disassembly(disassemble(code.xlated, symbols), functions=funcs, lines=lines,
                        name=code.name)
@@ -365,3 +390,21 @@ def _function_at(elf: Any, symtab: Any, sec_index: int, shndx: int, sym: Any, of
                 and f["st_info"]["type"] == "STT_FUNC":
             return str(f.name)
     return ""
+
+
+def section_variables(obj: Any, sections: Any) -> Dict[Union[int, str], List[Tuple[int, int, str]]]:
+    """Section name -> its variables (offset, size, name), from an open Object's BTF."""
+    out: Dict[Union[int, str], List[Tuple[int, int, str]]] = {}
+    if obj is None or not sections:
+        return out
+    try:
+        btf = obj.btf
+    except BPFError:
+        return out
+    for sec in sections:
+        try:
+            _, vars_ = btf.datasec(sec)
+        except Exception:
+            continue
+        out[sec] = sorted((v.offset, v.size, n) for n, v in vars_.items())
+    return out

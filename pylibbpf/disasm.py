@@ -156,6 +156,18 @@ class Symbols:
     #: code from an object file before load: instruction index -> (symbol, kind) of
     #: its ELF relocation (kind: "map", "data", "extern" or "func")
     relocations: Mapping[int, Tuple[str, str]] = field(default_factory=dict)
+    #: global data: map id/fd (or, before load, section name) -> its variables
+    #: (offset, size, name), to name what ``map[…][0]+OFF`` points at
+    map_values: Mapping[Union[int, str], Sequence[Tuple[int, int, str]]] = field(
+        default_factory=dict)
+
+    def variable(self, ref: Union[int, str], off: int) -> str:
+        """`` <name>`` (or `` <name+N>``) of the variable at ``off`` in a global data
+        map, "" when unknown."""
+        for start, size, name in self.map_values.get(ref, ()):
+            if start <= off < start + max(size, 1):
+                return f" <{name}>" if off == start else f" <{name}+{off - start}>"
+        return ""
 
     def helper(self, helper_id: int) -> Optional[str]:
         table = self.helpers if self.helpers is not None else helper_id_names()
@@ -442,7 +454,8 @@ def _lddw(dst: int, src: int, imm_lo: int, imm_hi: int,
         name = symbols.maps.get(ref)
         what = f"map[{name}]" if name else f"map[{symbols.map_refs}:{ref}]"
         if src == PSEUDO_MAP_VALUE:
-            return f"{d} = {what}[0]+{imm_hi & 0xffffffff}", imm64, name
+            off = imm_hi & 0xffffffff
+            return f"{d} = {what}[0]+{off}{symbols.variable(ref, off)}", imm64, name
         return f"{d} = {what}", imm64, name
     if src in (PSEUDO_MAP_IDX, PSEUDO_MAP_IDX_VALUE):
         what = f"map[idx:{imm_lo & 0xffffffff}]"
@@ -527,7 +540,8 @@ def _relocated(code: bytes, i: int, dst: int, src: int, imm: int, reloc: Tuple[s
     if kind == "map":
         return f"{d} = map[{name}]", None, name
     if kind == "data":
-        return f"{d} = map[{name}][0]+{imm & 0xffffffff}", None, name
+        off = imm & 0xffffffff
+        return f"{d} = map[{name}][0]+{off}{symbols.variable(name, off)}", None, name
     if kind == "extern":
         return f"{d} = extern[{name}]", None, name
     return f"{d} = func[{name or '?'}]", None, name or None

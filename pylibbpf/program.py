@@ -450,12 +450,15 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             n = int(lib.bpf_program__insn_cnt(self._ptr))
             ptr = lib.bpf_program__insns(self._ptr)
             raw = bytes(ffi.buffer(ptr, n * 8)) if n and ptr != ffi.NULL else b""
+            from ._progdump import elf_relocations, section_variables
+
             relocs = {}
             if self._obj is not None and self._obj._elf_path:
-                from ._progdump import elf_relocations
-
                 relocs = elf_relocations(self._obj._elf_path, self.section, self.name)
-            return Disassembly(disassemble(raw, Symbols(relocations=relocs)),
+            values = section_variables(self._obj, {n for n, k in relocs.values()
+                                                   if k == "data"})
+            return Disassembly(disassemble(raw, Symbols(relocations=relocs,
+                                                        map_values=values)),
                                functions={0: self.name}, name=self.name)
         return disassembly(read_code(self.fd, f"program {self.name!r}"))
 

@@ -385,12 +385,15 @@ def test_globals_before_and_after_load(tmp_path) -> None:
     with pylibbpf.Object.from_source(src) as obj:
         prog = obj.programs["dis_globals"]
         before = [i.text for i in prog.disassemble()]
-        assert "r1 = map[.rodata][0]+0" in before and "r2 = map[.bss][0]+0" in before
+        # the section, and the variable there (from the object's BTF)
+        assert "r1 = map[.rodata][0]+0 <limit>" in before
+        assert "r2 = map[.bss][0]+0 <total>" in before
         obj.load()
         after = [i.text for i in prog.disassemble()]
-    # loaded, the kernel names the maps libbpf made of the sections (and may have
-    # folded the read-only value in)
-    assert "r1 = map[dis_glob.bss][0]+0" in after or "r2 = map[dis_glob.bss][0]+0" in after
+    # loaded: the maps libbpf made of the sections, named by the kernel, their
+    # variables from the maps' BTF (the verifier may fold the read-only value in)
+    assert {"r1 = map[dis_glob.bss][0]+0 <total>",
+            "r2 = map[dis_glob.bss][0]+0 <total>"} & set(after), after
 
 
 @pytest.mark.kind("struct_ops_link")
@@ -441,3 +444,11 @@ def test_bpf_to_bpf_calls_name_their_function(tmp_path) -> None:
     assert "\ntwice:\n; return x * 2 + (int)bpf_get_prandom_u32();\n" in listing
     assert [f.name for f in jit.functions] == ["dis_sub_main", "twice"]
     assert b"".join(f.code for f in jit.functions) == jit.code
+
+
+def test_map_value_offsets_name_their_variable() -> None:
+    sym = Symbols(maps={3: "x.bss"}, map_refs="id",
+                  map_values={3: [(0, 8, "total"), (8, 4, "limit")]})
+    code = b"".join(I(0x18, 1, 2, imm=3) + I(0, imm=off) for off in (0, 8, 10, 12))
+    assert text(code, sym) == ["r1 = map[x.bss][0]+0 <total>", "r1 = map[x.bss][0]+8 <limit>",
+                               "r1 = map[x.bss][0]+10 <limit+2>", "r1 = map[x.bss][0]+12"]
