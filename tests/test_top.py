@@ -161,3 +161,22 @@ def test_top_live_view_in_a_real_terminal(tmp_path) -> None:
         assert "EVENTS/S" not in tmux("capture-pane", "-p")
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+
+
+def test_without_privileges_the_verbs_fail_cleanly(bpf_objects) -> None:
+    """As an unprivileged user, `top` and `prog dump` say what they could not do."""
+    from _children import Unprivileged
+
+    with pylibbpf.Program.load_raw("socket_filter", bytes.fromhex(
+            "b700000000000000" "9500000000000000"), name="plb_unpriv") as prog, \
+            Unprivileged() as u:
+        prog_id = prog.id
+        code = ("import sys\nfrom pylibbpf.cli import main\n"
+                f"print(main(['prog', 'dump', 'xlated', 'id', '{prog_id}']))\n"
+                "print(main(['top', '--once', '--interval', '0.1']))\n")
+        res = u.run(code)
+    assert res.stdout.split() == ["1", "1"], res.stderr
+    assert "Traceback" not in res.stderr
+    assert f"pylibbpf: error: open program id {prog_id}: " in res.stderr
+    assert "pylibbpf: error: enable BPF run-time statistics " in res.stderr
+    assert res.stderr.count("EPERM") == 2
