@@ -189,22 +189,26 @@ def _kernel_calls(xlated: bytes) -> Tuple[Optional[int], Dict[int, str]]:
             text = f.read()
     except OSError:
         return None, {}
-    base = None
-    for line in text.splitlines():
-        if line.endswith(" __bpf_call_base"):
-            base = int(line.split(None, 1)[0], 16)
-            break
-    if not base:
+    at = text.find(" __bpf_call_base\n")
+    if at < 0:
         return None, {}
-    want = {(base + o) & 0xFFFFFFFFFFFFFFFF for o in offsets}
+    try:
+        base = int(text[text.rfind("\n", 0, at) + 1:at].split(None, 1)[0], 16)
+    except (ValueError, IndexError):
+        return None, {}
+    if not base:
+        return None, {}  # addresses hidden (kptr_restrict)
     names: Dict[int, str] = {}
-    for line in text.splitlines():
-        parts = line.split(None, 3)
-        if len(parts) < 3 or parts[1] not in "tTwW" or parts[2].startswith("__pfx_"):
-            continue
-        addr = int(parts[0], 16)
-        if addr in want and addr not in names:
-            names[addr] = parts[2]
+    for addr in {(base + o) & 0xFFFFFFFFFFFFFFFF for o in offsets}:
+        key = f"\n{addr:016x} "
+        pos = text.find(key)
+        while pos >= 0:  # the first text symbol at that address
+            end = text.find("\n", pos + 1)
+            parts = text[pos + 1:end if end >= 0 else None].split(None, 3)
+            if len(parts) >= 3 and parts[1] in "tTwW" and not parts[2].startswith("__pfx_"):
+                names[addr] = parts[2]
+                break
+            pos = text.find(key, pos + 1)
     return base, names
 
 
