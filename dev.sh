@@ -33,9 +33,11 @@ install_packages() {
     # clang/llvm: BPF compiler; libelf/zlib: libbpf; sdt: USDT; g++/binutils: uprobe
     # test targets (C++, strip, objcopy); util-linux: setpriv/unshare in tests;
     # python3: Debian's dtrace-enabled CPython, traced by the USDT example;
-    # chromium: headless browser that checks the flame graph SVG
+    # chromium: headless browser that checks the flame graph SVG; tmux: a real terminal
+    # for the test of `pylibbpf top`'s live view
     local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev
-                dpkg-dev gcc g++ binutils make util-linux ca-certificates python3 chromium)
+                dpkg-dev gcc g++ binutils make util-linux ca-certificates python3 chromium
+                tmux)
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then pkgs+=(python3-venv); fi
     if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
         pkgs+=(python3-dev)
@@ -80,7 +82,7 @@ build() {
             || ! ls pylibbpf/_libbpf*.so >/dev/null 2>&1; then
         say "fetching libbpf (pinned, verified) and building pylibbpf"
         "$VENV/bin/python" vendor/libbpf/fetch.py >/dev/null
-        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test,numpy]"
+        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test,numpy,disasm]"
         # the same extension in the source tree too: code run from the top
         # directory (python -m pylibbpf, examples, the VM guest) imports it from here
         "$VENV/bin/python" build_ffi.py >/dev/null

@@ -41,6 +41,8 @@ MODULES = [
     ("pylibbpf.histogram", "Histograms"),
     ("pylibbpf.flamegraph", "Flame graphs"),
     ("pylibbpf.trace_pipe", "The trace pipe (bpf_printk)"),
+    ("pylibbpf.disasm", "Disassembling BPF programs"),
+    ("pylibbpf.top", "Program run-time statistics (top)"),
     ("pylibbpf.syscalls", "Syscall names"),
     ("pylibbpf.testing", "Testing: namespaces, veth pairs, the pytest plugin"),
 ]

@@ -9,6 +9,9 @@
     pylibbpf list                    BPF programs, maps and links loaded on this system
     pylibbpf map dump|lookup|update|delete|pin  a map by id, name or pin path
     pylibbpf trace-pipe              bpf_printk() output
+    pylibbpf prog dump xlated|jited id N|name NAME|pinned PATH|OBJ PROG
+                                     a program's code, disassembled (prog pin, prog tracelog)
+    pylibbpf top [--once] [--json]   CPU use of every loaded program, live
     pylibbpf version
 """
 from __future__ import annotations
@@ -698,6 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("trace-pipe", help="print bpf_printk() output (the kernel trace pipe)")
     s.add_argument("-d", "--duration", type=float, default=0)
     s.set_defaults(func=cmd_trace_pipe)
+    from ._cli_prog import add_prog_parser, add_top_parser
+
+    add_prog_parser(sub)
+    add_top_parser(sub)
     return p
 
 

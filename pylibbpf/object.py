@@ -240,6 +240,7 @@ class Object(LinkHolder, Closeable):
         self._keep: List[Any] = []  # memory libbpf may read while the object lives
         self._loaded = False
         self._load_attempted = False
+        self._elf_path: Optional[str] = None
         self._programs: Dict[str, Program] = {}
         self._maps: Dict[str, Map] = {}
 
@@ -279,6 +280,7 @@ class Object(LinkHolder, Closeable):
             if not isinstance(path, str):
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
+            self._elf_path = path  # read again for relocations (Program.disassemble)
             # a FIFO or a device would block libbpf's (and libelf's) reads for ever
             with open_regular(path, "BPF object", cls=ELFError) as f:
                 size = os.fstat(f.fileno()).st_size

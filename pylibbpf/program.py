@@ -18,6 +18,7 @@ from .link import Link
 from .types import AttachType, ProgramType, _coerce
 
 if TYPE_CHECKING:
+    from .disasm import Disassembly, JitedCode
     from .object import Object
 
 __all__ = ["Program", "ProgramInfo", "TestRunResult"]
@@ -419,6 +420,77 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         prog._raw_type = info.type
         prog._raw_name = info.name or prog._raw_name
         return prog
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> "Program":
+        """Open the loaded program with kernel id ``prog_id`` (any program on the
+        system, e.g. from :func:`pylibbpf.system.programs`); the result owns its fd."""
+        if not isinstance(prog_id, int) or isinstance(prog_id, bool):
+            raise TypeError(f"program id must be an int, not {type(prog_id).__name__}")
+        if not 0 < prog_id <= 0xFFFFFFFF:
+            raise ValueError(f"program id must be between 1 and 2**32-1, not {prog_id}")
+        fd = lib.bpf_prog_get_fd_by_id(prog_id)
+        check_ret(fd, f"open program id {prog_id}")
+        prog = cls(_fd=fd, _name=f"id {prog_id}")
+        try:
+            info = prog.info()
+        except BPFError:
+            prog.close()
+            raise
+        prog._raw_type = info.type if isinstance(info.type, ProgramType) else None
+        if prog._raw_type is None:
+            prog.close()
+            raise BPFError(_errno.EINVAL, f"program id {prog_id}: unknown program type "
+                                          f"{info.type}")
+        prog._raw_name = info.name or prog._raw_name
+        return prog
+
+    # --- its code ----------------------------------------------------------------
+    def disassemble(self) -> "Disassembly":
+        """The program's instructions, decoded (:mod:`pylibbpf.disasm`).
+
+        Loaded: the kernel's translated code, as it runs (helpers and kfuncs by
+        name, maps by name, its functions, and the source line of each
+        instruction when the program has BTF line info). An Object's program not
+        loaded yet: its instructions as in the ELF file, with what their
+        relocations name (maps, global data, kfuncs; libbpf fills them in at
+        load); functions it calls are not appended yet.
+        """
+        from ._progdump import disassembly, read_code
+        from .disasm import Disassembly, Symbols, disassemble
+
+        self._check()
+        if self._ptr is not None and not self.loaded:
+            n = int(lib.bpf_program__insn_cnt(self._ptr))
+            ptr = lib.bpf_program__insns(self._ptr)
+            raw = bytes(ffi.buffer(ptr, n * 8)) if n and ptr != ffi.NULL else b""
+            from ._progdump import elf_relocations, section_variables
+
+            relocs = {}
+            if self._obj is not None and self._obj._elf_path:
+                relocs = elf_relocations(self._obj._elf_path, self.section, self.name)
+            values = section_variables(self._obj, {n for n, k in relocs.values()
+                                                   if k == "data"})
+            return Disassembly(disassemble(raw, Symbols(relocations=relocs,
+                                                        map_values=values)),
+                               functions={0: self.name}, name=self.name)
+        return disassembly(read_code(self.fd, f"program {self.name!r}"))
+
+    def jited(self) -> "JitedCode":
+        """The program's JITed machine code, per function; decoded to assembly
+        when the optional ``capstone`` package is installed (``pylibbpf[disasm]``),
+        else bytes only (its ``missing`` says so)."""
+        from ._progdump import jited, read_code
+
+        what = f"program {self.name!r}"
+        return jited(read_code(self.fd, what), what)
+
+    def xlated_code(self) -> bytes:
+        """The program's translated instructions as the kernel holds them (raw
+        ``struct bpf_insn`` bytes)."""
+        from ._progdump import read_code
+
+        return read_code(self.fd, f"program {self.name!r}").xlated
 
     # --- attaching: Program.attach() here, attach_<kind>() in the mixins --------
     def attach(self) -> Link:

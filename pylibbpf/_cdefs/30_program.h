@@ -83,9 +83,26 @@ struct bpf_prog_info {
     __u32 verified_insns;
     __u32 attach_btf_obj_id;
     __u32 attach_btf_id;
+    /* program dumps (disassembly, source lines) */
+    __u64 jited_prog_insns;
+    __u64 xlated_prog_insns;
+    __u32 nr_jited_ksyms;
+    __u32 nr_jited_func_lens;
+    __u64 jited_ksyms;
+    __u64 jited_func_lens;
+    __u32 func_info_rec_size;
+    __u64 func_info;
+    __u32 nr_func_info;
+    __u32 nr_line_info;
+    __u64 line_info;
+    __u64 jited_line_info;
+    __u32 nr_jited_line_info;
+    __u32 line_info_rec_size;
+    __u32 jited_line_info_rec_size;
     ...;
 };
 int bpf_prog_get_info_by_fd(int prog_fd, struct bpf_prog_info *info, __u32 *info_len);
 int bpf_prog_get_fd_by_id(__u32 id);
 int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
+enum bpf_stats_type { BPF_STATS_RUN_TIME, ... };
 int bpf_enable_stats(int type);
