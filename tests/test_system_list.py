@@ -195,7 +195,7 @@ def test_map_dump_lookup_update_delete_by_id_typed_from_btf(globals_obj) -> None
     assert cli("map", "dump", "id", mid).stdout == '7: {"weight": 70, "text": "seven"}\n'
 
     cli("map", "update", "id", mid, "key", "0x9", "value", '{"weight": 9, "text": "nine"}')
-    assert labels[9].weight == 9 and labels[9].text == b"nine"
+    assert labels[9].weight == 9 and labels[9].text == "nine"
     out = cli("map", "lookup", "id", mid, "key", "9", "--json").stdout
     assert json.loads(out) == {"key": 9, "value": {"weight": 9, "text": "nine"}}
 
@@ -278,7 +278,7 @@ def test_notation_reads_each_kind_of_type(globals_obj) -> None:
     assert btf.codec("enum mode").encode(notation.parse(btf.codec("enum mode"), "2")) == \
         struct.pack("=I", 2)
     value = notation.parse(label, '{"weight": "0x10", "text": "abc"}')
-    assert label.decode(label.encode(value)).to_dict() == {"weight": 16, "text": b"abc"}
+    assert label.decode(label.encode(value)).to_dict() == {"weight": 16, "text": "abc"}
     assert notation.parse(btf.codec("unsigned int"), " 1_000 ") == 1000
     raw = pylibbpf.typed.RawCodec(4, "key")
     assert notation.parse(raw, "0a 0b 0c 0d") == bytes([10, 11, 12, 13])

@@ -29,7 +29,9 @@ def _patch_compile() -> None:
     real_vmlinux_h_path = pylibbpf.vmlinux_h_path
     prebuilt = Path(objs)
 
-    def compile(source: Any, output: Optional[Any] = None, **kw: Any) -> Path:
+    def compile(source: Any = None, output: Optional[Any] = None, **kw: Any) -> Path:
+        if source is None:  # compile(text=...): nothing prebuilt to stand in for it
+            return real_compile(source, output, **kw)
         src = Path(os.fspath(source))
         name = src.name[: -len(".bpf.c")] if src.name.endswith(".bpf.c") else src.stem
         obj = prebuilt / f"{name}.bpf.o"
