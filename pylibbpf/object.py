@@ -203,6 +203,8 @@ class Object(Closeable):
             if not isinstance(path, str):
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
+            if "\0" in path:  # (os.open's ValueError; libbpf would cut the path there)
+                raise ELFError(_errno.EINVAL, f"BPF object path {path!r} contains a NUL byte")
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
                 try:

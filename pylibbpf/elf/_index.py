@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from ..errors import BPFNotFoundError
+from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
@@ -331,6 +331,13 @@ def symbol_index(path: PathLike) -> SymbolIndex:
         st = os.stat(p)
     except FileNotFoundError:
         raise BPFNotFoundError(_errno.ENOENT, f"binary {p!r} does not exist") from None
+    except PermissionError:
+        raise BPFPermissionError(_errno.EACCES, f"cannot reach binary {p!r}: permission "
+                                                "denied (a directory on the way is not "
+                                                "searchable by this user)") from None
+    except (OSError, ValueError) as e:
+        raise ELFError(getattr(e, "errno", None) or _errno.EINVAL,
+                       f"cannot read binary {p!r}: {e}") from None
     key = file_identity(st)
     with _cache_lock:
         idx = _cache.get(key)

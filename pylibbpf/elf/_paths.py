@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..errors import BPFNotFoundError
+from ..errors import BPFNotFoundError, BPFPermissionError
 
 __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "process_maps",
            "process_root", "in_process_root", "find_debug_file", "DEBUG_DIRS",
@@ -203,7 +203,7 @@ def find_library_explained(name: str, *, pid: Optional[int] = None) -> Tuple[str
         check_pid(pid)
         return _library_in_process(name, pid)
     if "/" in name:
-        if not os.path.exists(name):
+        if not check_path(name, "library"):
             raise BPFNotFoundError(_errno.ENOENT, f"library {name!r} does not exist")
         return name, "given as a path"
     cands = library_candidates(name)
@@ -247,6 +247,8 @@ def process_maps(pid: int) -> List[MapEntry]:
             lines = f.read().splitlines()
     except FileNotFoundError:
         raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}") from None
+    except PermissionError:
+        raise _proc_denied(pid, f"/proc/{pid}/maps") from None
     for line in lines:
         parts = line.split(None, 5)
         if len(parts) < 6 or not parts[5].startswith("/"):
@@ -303,12 +305,37 @@ def process_files(pid: int) -> List[Tuple[str, MapEntry]]:
     return list(seen.values())
 
 
+def _proc_denied(pid: int, path: str) -> BPFPermissionError:
+    return BPFPermissionError(_errno.EACCES, f"cannot read {path} of pid {pid}: this user "
+                                             "may not inspect that process (it belongs to "
+                                             "another user; that needs root or "
+                                             "CAP_SYS_PTRACE)")
+
+
+def check_path(path: str, what: str) -> bool:
+    """True when ``path`` exists; False when it does not; raises when this user
+    can't tell (a directory on the way it may not search), which is not absence."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        raise BPFPermissionError(_errno.EACCES, f"cannot reach {what} {path!r}: permission "
+                                                "denied (a directory on the way is not "
+                                                "searchable by this user)") from None
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def process_exe(pid: int) -> Tuple[str, str]:
     """(reachable path, path inside the process) of ``pid``'s executable."""
     try:
         inside = os.readlink(f"/proc/{pid}/exe")
     except FileNotFoundError:
         raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}") from None
+    except PermissionError:
+        raise _proc_denied(pid, f"/proc/{pid}/exe") from None
     if inside.endswith(" (deleted)"):
         return f"/proc/{pid}/exe", inside
     return in_process_root(pid, inside), inside
