@@ -242,11 +242,20 @@ class BTF:
         if int(have) != size:
             return None
         self._check_size(type_id, int(have), what)
-        return self.codec(type_id)
+        try:
+            return self.codec(type_id)
+        except ELFError as e:  # a part of it: say what it was built for
+            raise ELFError(e.errno, f"{what}: {e.strerror}") from None
 
     def _describe(self, type_id: int) -> str:
+        """``[id] 'name'``; an anonymous array as ``[id] 'elem[count]'``."""
         try:
-            name = self.name_of(type_id)
+            info = self.info(type_id)
+            name = self._name(info)
+            if not name and int(info.kind) == KIND_ARRAY:
+                name = f"{self.name_of(int(info.elem_type)) or '?'}[{int(info.nelems)}]"
+            elif not name and int(info.kind) in (KIND_STRUCT, KIND_UNION):
+                name = "struct" if int(info.kind) == KIND_STRUCT else "union"
         except Exception:
             name = ""
         return f"[{type_id}] {name!r}" if name else f"[{type_id}]"
