@@ -474,7 +474,8 @@ def is_bpf(data: bytes) -> bool:
 
 
 def child(seed_paths: List[str], rng_seed: int, current: str, memory_mib: int, rss_mib: int,
-          load_ratio: float, stop_after: int = 0, only: Optional[List[int]] = None) -> None:
+          load_ratio: float, stop_after: int = 0, only: Optional[List[int]] = None,
+          elf_share: float = 0.3) -> None:
     if memory_mib:
         lim = memory_mib << 20
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
@@ -503,8 +504,13 @@ def child(seed_paths: List[str], rng_seed: int, current: str, memory_mib: int, r
         say(line)
 
     try:
+        bpf_seeds = [i for i, sd in enumerate(seeds) if is_bpf(sd)]
+        elf_seeds = [i for i, sd in enumerate(seeds) if not is_bpf(sd)]
         while not stop_after or n < stop_after:
-            k = rng.randrange(len(seeds))
+            if bpf_seeds and elf_seeds:
+                k = rng.choice(elf_seeds if rng.random() < elf_share else bpf_seeds)
+            else:
+                k = rng.randrange(len(seeds))
             bpf = is_bpf(seeds[k])
             data = structured_mutate(rng, seeds[k], analyses[k], BPF_GROUPS if bpf else ELF_GROUPS)
             n += 1
@@ -553,7 +559,8 @@ def replay(paths: List[str], memory_mib: int) -> List[str]:
 
 
 def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_seed: int,
-        memory_mib: int, rss_mib: int, load_ratio: float, nice: int) -> dict:
+        memory_mib: int, rss_mib: int, load_ratio: float, nice: int,
+        elf_share: float = 0.3) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     current = out_dir / f".current-{os.getpid()}"
     stats: dict = {"inputs": 0, "bpf": 0, "elf": 0, "crashes": 0, "hangs": 0, "escapes": 0,
@@ -578,7 +585,7 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
         worker += 1
         cmd = [sys.executable, os.path.abspath(__file__), "--child", str(base_seed + worker),
                "--current", str(current), "--memory", str(memory_mib), "--rss", str(rss_mib),
-               "--load-ratio", str(load_ratio), *seed_paths]
+               "--load-ratio", str(load_ratio), "--elf-share", str(elf_share), *seed_paths]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1,
                                 preexec_fn=(lambda: os.nice(nice)) if nice else None)
         assert proc.stdout is not None
@@ -638,6 +645,8 @@ def main() -> int:
                     help="peak RSS growth on one input that counts as a blow-up, MiB")
     ap.add_argument("--load-ratio", type=float, default=0.25,
                     help="share of BPF inputs also loaded into the kernel")
+    ap.add_argument("--elf-share", type=float, default=0.3,
+                    help="share of inputs mutated from the ELF (non-BPF) seeds")
     ap.add_argument("--nice", type=int, default=0, help="niceness of the workers")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "findings")
     ap.add_argument("--seed", type=int, default=1)
@@ -656,10 +665,10 @@ def main() -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         only = [int(x) for x in args.only.split(",")] if args.only else None
         child(args.seeds, args.child, args.current or "/dev/null", args.memory, args.rss,
-              args.load_ratio, args.stop_after, only)
+              args.load_ratio, args.stop_after, only, args.elf_share)
         return 0
     stats = run(args.seconds, args.seeds, args.out, args.hang, args.seed * 1000, args.memory,
-                args.rss, args.load_ratio, args.nice)
+                args.rss, args.load_ratio, args.nice, args.elf_share)
     print(json.dumps(stats))
     bad = stats["crashes"] or stats["hangs"] or stats["escapes"] or stats["memory"]
     return 1 if bad else 0

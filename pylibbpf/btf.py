@@ -245,7 +245,7 @@ class BTF:
         try:
             return self.codec(type_id)
         except ELFError as e:  # a part of it: say what it was built for
-            raise ELFError(e.errno, f"{what}: {e.strerror}") from None
+            raise ELFError(e.errno or errno.EINVAL, f"{what}: {e.strerror}") from None
 
     def _describe(self, type_id: int) -> str:
         """``[id] 'name'``; an anonymous array as ``[id] 'elem[count]'``."""

@@ -25,7 +25,7 @@ from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional
 from ._owner import Closeable
 from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
-from .btf import BTF, btf_of_object, map_def_types
+from .btf import MAX_TYPE_BYTES, BTF, btf_of_object, map_def_types
 from .errors import (ENOTSUPP, BPFError, ClosedError, ELFError, as_path, check_ret,
                      error_from_errno)
 from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for,
@@ -51,6 +51,9 @@ PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
 # values are fds when written, ids when read
 _FD_VALUE_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
                              MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY})
+#: a stack trace map value decoded as frames up to this size (the kernel's
+#: perf_event_max_stack is 127 by default; beyond this, raw bytes)
+_MAX_STACK_BYTES = 8 << 16
 _INDEX_KEY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
                               MapType.ARRAY_OF_MAPS, MapType.PERF_EVENT_ARRAY,
                               MapType.CGROUP_ARRAY, MapType.STACK_TRACE, MapType.DEVMAP,
@@ -650,6 +653,11 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         vc: Optional[Codec] = self._value_override
         mtype = self.type
         ks, vs = self.key_size, self.value_size
+        for what, size in (("key_size", ks), ("value_size", vs)):
+            if size > MAX_TYPE_BYTES:  # a corrupt object's (raw codecs allocate it too)
+                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
+                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
+                                             "MiB; no kernel map is that big: corrupt BTF?)")
         if self._typed and (kc is None or vc is None):
             btf, kid, vid = self._btf_ids()
             if btf is not None:
@@ -663,7 +671,8 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                     vc = c if c is not None and c.size == vs else None
             if vc is None and mtype in _FD_VALUE_TYPES:
                 vc = FdCodec(vs)
-            if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0:
+            if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0 \
+                    and vs <= _MAX_STACK_BYTES:
                 vc = StackCodec(vs // 8)
             if kc is None and mtype in _INDEX_KEY_TYPES and ks == 4:
                 kc = IntCodec(4, False, "u32")
