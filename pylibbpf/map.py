@@ -653,11 +653,6 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         vc: Optional[Codec] = self._value_override
         mtype = self.type
         ks, vs = self.key_size, self.value_size
-        for what, size in (("key_size", ks), ("value_size", vs)):
-            if size > MAX_TYPE_BYTES:  # a corrupt object's (raw codecs allocate it too)
-                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
-                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
-                                             "MiB; no kernel map is that big: corrupt BTF?)")
         if self._typed and (kc is None or vc is None):
             btf, kid, vid = self._btf_ids()
             if btf is not None:
@@ -676,6 +671,12 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                 vc = StackCodec(vs // 8)
             if kc is None and mtype in _INDEX_KEY_TYPES and ks == 4:
                 kc = IntCodec(4, False, "u32")
+        # (after BTF, whose error names the type) raw codecs allocate the size too
+        for what, size in (("key_size", ks), ("value_size", vs)):
+            if size > MAX_TYPE_BYTES:
+                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
+                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
+                                             "MiB; no kernel map is that big: corrupt BTF?)")
         if kc is None:
             kc = RawCodec(ks, f"key of map {self.name!r}")
         if vc is None:
