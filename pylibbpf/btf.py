@@ -24,7 +24,7 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
 #: the largest type a codec is built for: the kernel holds no map value over
 #: 4 MiB (KMALLOC_MAX_SIZE), so a bigger one is corrupt BTF, not a real layout
-MAX_TYPE_BYTES = 64 << 20
+MAX_TYPE_BYTES = 16 << 20
 #: the most flat values (struct items, array elements) one codec unpacks
 MAX_TYPE_ITEMS = 1 << 22
 

@@ -148,7 +148,7 @@ def test_map_value_bigger_than_any_map_is_refused(base, tmp_path) -> None:
     data = _patch(_patch(base, at, (1 << 28) - 2), btf.types[big][0] + 8, 1 << 30)
     out = _decode_in_child(tmp_path, data, "o.maps['bigmap'].value_type")
     assert out.startswith("ELFError True value of map 'bigmap': BTF type [") and \
-        "'big' of object 'corrupt' is 1073741824 bytes, more than pylibbpf decodes (64 MiB" \
+        "'big' of object 'corrupt' is 1073741824 bytes, more than pylibbpf decodes (16 MiB" \
         in out, out
 
 
