@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
 from ._files import regular_file
-from .errors import BPFNotFoundError, ClosedError, ELFError, check_ptr, error_from_errno
+from .errors import (BPFError, BPFNotFoundError, ClosedError, ELFError, check_ptr,
+                     error_from_errno)
 from .typed import (ArrayCodec, BoolCodec, BytesArrayCodec, CharArrayCodec, Codec,
                     EnumCodec, FloatCodec, IntCodec, RawCodec, StructCodec, UnionCodec)
 
 __all__ = ["vmlinux_h", "KERNEL_BTF", "BTF", "DataSecVar", "btf_of_object"]
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
+
+#: the largest type a codec is built for: the kernel holds no map value over
+#: 4 MiB (KMALLOC_MAX_SIZE), so a bigger one is corrupt BTF, not a real layout
+MAX_TYPE_BYTES = 16 << 20
+#: the most flat values (struct items, array elements) one codec unpacks
+MAX_TYPE_ITEMS = 1 << 22
 
 _HEAD = """\
 /* Kernel types from BTF, written by pylibbpf.btf.vmlinux_h(). */
@@ -205,17 +213,70 @@ class BTF:
 
     # --- codecs ---------------------------------------------------------------
     def codec(self, type: Union[int, str]) -> Codec:
-        """The codec of a type id or type name, compiled once."""
+        """The codec of a type id or type name, compiled once.
+
+        A type bigger than :data:`MAX_TYPE_BYTES` (or of more than
+        :data:`MAX_TYPE_ITEMS` values) raises :class:`~pylibbpf.ELFError`, as does
+        a corrupt one: a codec is never allocated for an absurd size."""
         type_id = self.find(type) if isinstance(type, str) else type
         c = self._codecs.get(type_id)
         if c is None:
-            c = self._build(type_id, 0)
+            try:
+                c = self._build(type_id, 0)
+            except BPFError:
+                raise
+            except (ValueError, OverflowError, struct.error, MemoryError, RecursionError) as e:
+                # a layout the codecs can't express: only corrupt BTF gets here
+                raise ELFError(errno.EINVAL, f"decode BTF type {self._describe(type_id)} of "
+                                             f"{self.label}: corrupt type ({e})") from None
             self._codecs[type_id] = c
         return c
 
+    def sized_codec(self, type_id: int, size: int, what: str) -> Optional[Codec]:
+        """The codec of ``type_id`` when the type is ``size`` bytes (``what`` holds
+        that many: a map's key, a section's variable), else None; built only then,
+        so a corrupt type's absurd size is never allocated."""
+        ptr = self._check()
+        have = lib.btf__resolve_size(ptr, type_id)
+        if have < 0:
+            raise ELFError(errno.EINVAL, f"{what}: BTF type {self._describe(type_id)} of "
+                                         f"{self.label} has no size (corrupt BTF)")
+        if int(have) != size:
+            return None
+        self._check_size(type_id, int(have), what)
+        try:
+            return self.codec(type_id)
+        except ELFError as e:  # a part of it: say what it was built for
+            raise ELFError(e.errno or errno.EINVAL, f"{what}: {e.strerror}") from None
+
+    def _describe(self, type_id: int) -> str:
+        """``[id] 'name'``; an anonymous array as ``[id] 'elem[count]'``."""
+        try:
+            info = self.info(type_id)
+            name = self._name(info)
+            if not name and int(info.kind) == KIND_ARRAY:
+                name = f"{self.name_of(int(info.elem_type)) or '?'}[{int(info.nelems)}]"
+            elif not name and int(info.kind) in (KIND_STRUCT, KIND_UNION):
+                name = "struct" if int(info.kind) == KIND_STRUCT else "union"
+        except Exception:
+            name = ""
+        return f"[{type_id}] {name!r}" if name else f"[{type_id}]"
+
+    def _check_size(self, type_id: int, size: int, what: str = "", items: int = 0) -> None:
+        if size > MAX_TYPE_BYTES or items > MAX_TYPE_ITEMS:
+            amount = (f"{size} bytes" if size > MAX_TYPE_BYTES
+                      else f"{items} values")
+            limit = (f"{MAX_TYPE_BYTES >> 20} MiB" if size > MAX_TYPE_BYTES
+                     else f"{MAX_TYPE_ITEMS} values")
+            raise ELFError(errno.E2BIG, f"{what + ': ' if what else ''}BTF type "
+                                        f"{self._describe(type_id)} of {self.label} is "
+                                        f"{amount}, more than pylibbpf decodes ({limit}; "
+                                        "corrupt BTF?)")
+
     def _build(self, type_id: int, depth: int) -> Codec:
         if depth > 64:
-            raise ValueError(f"BTF type {type_id} of {self.label} nests too deeply")
+            raise ELFError(errno.ELOOP, f"BTF type {self._describe(type_id)} of {self.label} "
+                                        "nests more than 64 types deep (corrupt BTF?)")
         if type_id == 0:
             return RawCodec(0, "void")
         cached = self._codecs.get(type_id)
@@ -234,6 +295,7 @@ class BTF:
         elif kind == KIND_INT:
             size = int(info.size)
             enc = int(info.int_encoding)
+            self._check_size(type_id, size)
             if enc & INT_BOOL and size == 1:
                 c = BoolCodec(name or "bool")
             else:
@@ -241,6 +303,7 @@ class BTF:
         elif kind == KIND_PTR:
             c = IntCodec(8, False, "pointer")
         elif kind == KIND_FLOAT:
+            self._check_size(type_id, int(info.size))
             c = FloatCodec(int(info.size), name)
         elif kind in (KIND_ENUM, KIND_ENUM64):
             raw = self._members(type_id, int(info.vlen))
@@ -248,6 +311,7 @@ class BTF:
                                                                     for m in raw))
             members = [(ffi.string(m.name).decode(), int(m.value) if signed else int(m.uvalue))
                        for m in raw]
+            self._check_size(type_id, int(info.size))
             c = EnumCodec(name, int(info.size), signed, members)
         elif kind == KIND_ARRAY:
             count = int(info.nelems)
@@ -257,13 +321,15 @@ class BTF:
                     not int(einfo.int_encoding) & INT_BOOL:
                 ename = self._name(einfo)
                 if ename == "char" or int(einfo.int_encoding) & INT_CHAR:
+                    self._check_size(type_id, count)
                     c = CharArrayCodec(count)
                 elif int(einfo.int_encoding) & INT_SIGNED:
-                    c = ArrayCodec(self._build(elem_id, depth + 1), count)
+                    c = self._array(type_id, self._build(elem_id, depth + 1), count)
                 else:
+                    self._check_size(type_id, count)
                     c = BytesArrayCodec(count)
             else:
-                c = ArrayCodec(self._build(int(info.elem_type), depth + 1), count)
+                c = self._array(type_id, self._build(int(info.elem_type), depth + 1), count)
         elif kind == KIND_STRUCT:
             smembers: List[Tuple[str, int, Codec, int, int]] = []
             for m in self._members(type_id, int(info.vlen)):
@@ -271,20 +337,31 @@ class BTF:
                 msigned = int(bool(getattr(mc, "signed", False)))
                 smembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
                                  int(m.bit_offset), mc, int(m.bitfield_size), msigned))
+            self._check_size(type_id, int(info.size),
+                             items=max(sum(m[2].n for m in smembers),
+                                       sum(len(m[2].fmt) for m in smembers)))
             c = StructCodec(name, int(info.size), smembers)
         elif kind == KIND_UNION:
             umembers: List[Tuple[str, Codec]] = []
             for m in self._members(type_id, int(info.vlen)):
                 umembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
                                  self._build(int(m.type), depth + 1)))
+            self._check_size(type_id, int(info.size))
             c = UnionCodec(name, int(info.size), umembers)
         elif kind == KIND_VAR:
             c = self._build(int(info.type), depth + 1)
         else:
             size = lib.btf__resolve_size(self._check(), type_id)
+            self._check_size(type_id, int(size))
             c = RawCodec(max(int(size), 0), name or f"BTF type {type_id}")
         self._codecs[type_id] = c
         return c
+
+    def _array(self, type_id: int, elem: Codec, count: int) -> Codec:
+        # the format repeats the element's: bound it before building it
+        self._check_size(type_id, elem.size * count,
+                         items=max(elem.n, len(elem.fmt)) * count)
+        return ArrayCodec(elem, count)
 
     def datasec(self, name: str) -> Tuple[int, Dict[str, DataSecVar]]:
         """Variables of data section ``name`` (``.rodata``, ``.bss``, ``.data.foo`` …)."""
@@ -296,15 +373,27 @@ class BTF:
 
     def datasec_by_id(self, tid: int) -> Tuple[int, Dict[str, DataSecVar]]:
         info = self.info(tid)
+        sec_name, sec_size = self._name(info), int(info.size)
         out: Dict[str, DataSecVar] = {}
         for m in self._members(tid, int(info.vlen)):
             vinfo = self.info(int(m.type))
             if int(vinfo.kind) != KIND_VAR:
                 continue
             vname = self._name(vinfo)
-            out[vname] = DataSecVar(vname, int(m.offset), int(m.size),
-                                    self.codec(int(vinfo.type)))
-        return int(info.size), out
+            off, size = int(m.offset), int(m.size)
+            what = f"variable {vname!r} of section {sec_name!r}"
+            if off + size > sec_size:
+                raise ELFError(errno.EINVAL, f"{what} in {self.label}: its {size} bytes at "
+                                             f"offset {off} lie outside the section's "
+                                             f"{sec_size} bytes (corrupt BTF)")
+            codec = self.sized_codec(int(vinfo.type), size, what)
+            if codec is None:
+                raise ELFError(errno.EINVAL, f"{what} in {self.label}: its type "
+                                             f"{self._describe(int(vinfo.type))} is "
+                                             f"{self.size_of(int(vinfo.type))} bytes, the "
+                                             f"section gives it {size} (corrupt BTF)")
+            out[vname] = DataSecVar(vname, off, size, codec)
+        return sec_size, out
 
 
 def btf_of_object(obj: Any) -> Optional[BTF]:
@@ -330,11 +419,9 @@ def btf_of_object(obj: Any) -> Optional[BTF]:
 def map_def_types(btf: BTF, map_name: str) -> Tuple[int, int]:
     """Key and value type ids from a map's definition in the ``.maps`` section
     (libbpf drops them for map types whose kernel side takes no BTF, e.g. queues)."""
-    try:
-        _, vars_ = btf.datasec(".maps")
-    except BPFNotFoundError:
-        return 0, 0
     ptr = btf._check()
+    if lib.btf__find_by_name_kind(ptr, b".maps", KIND_DATASEC) <= 0:
+        return 0, 0
     tid = lib.btf__find_by_name_kind(ptr, map_name.encode(), KIND_VAR)
     if tid <= 0:
         return 0, 0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
 
 from ._ffi import ffi, lib
 from .btf import DataSecVar, btf_of_object
-from .errors import BPFError, BPFNotFoundError, ClosedError
+from .errors import BPFError, BPFNotFoundError, ClosedError, ELFError
 
 if TYPE_CHECKING:
     from .map import Map
@@ -70,7 +70,14 @@ class GlobalSection:
             return ffi.buffer(p + var.offset, var.size)[:]
         # no mmap'ed memory: read the map's single value
         raw = self._map.raw[bytes(4)]
-        return bytes(raw[var.offset:var.offset + var.size])
+        data = bytes(raw[var.offset:var.offset + var.size])
+        if len(data) != var.size:
+            # the BTF places it past the section's memory (corrupt BTF)
+            raise ELFError(_errno.EINVAL, f"{self._name}.{var.name} of {self._obj.name!r}: "
+                                          f"its {var.size} bytes at offset {var.offset} lie "
+                                          f"outside the section's {len(raw)} bytes "
+                                          "(corrupt BTF)")
+        return data
 
     def _write(self, var: DataSecVar, data: bytes) -> None:
         if self._obj._load_attempted and not self._obj.loaded:

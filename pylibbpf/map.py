@@ -25,11 +25,13 @@ from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional
 from ._owner import Closeable
 from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
 from .attach._map_api import MapAttachMixin
-from .btf import BTF, btf_of_object, map_def_types
-from .errors import (ENOTSUPP, BPFError, BPFNotFoundError, ClosedError, as_path, check_ret,
+from .btf import MAX_TYPE_BYTES, BTF, btf_of_object, map_def_types
+from .errors import (ENOTSUPP, BPFError, BPFNotFoundError, ClosedError, ELFError, as_path,
+                     check_ret,
                      error_from_errno)
 from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for,
                     fast_layout)
+from ._bpffs import check_pin_target, fs_type
 from .types import MapType, _coerce
 
 if TYPE_CHECKING:
@@ -50,6 +52,9 @@ PERCPU_TYPES = frozenset({MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
 # values are fds when written, ids when read
 _FD_VALUE_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS,
                              MapType.PERF_EVENT_ARRAY, MapType.CGROUP_ARRAY})
+#: a stack trace map value decoded as frames up to this size (the kernel's
+#: perf_event_max_stack is 127 by default; beyond this, raw bytes)
+_MAX_STACK_BYTES = 8 << 16
 _INDEX_KEY_TYPES = frozenset({MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.PROG_ARRAY,
                               MapType.ARRAY_OF_MAPS, MapType.PERF_EVENT_ARRAY,
                               MapType.CGROUP_ARRAY, MapType.STACK_TRACE, MapType.DEVMAP,
@@ -425,6 +430,13 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """Open a map pinned in bpffs at ``path``."""
         path = as_path(path)
         fd = lib.bpf_obj_get(path.encode())
+        if fd < 0 and os.path.exists(path):
+            t = fs_type(path)
+            if t is not None and t != "bpf":
+                # the kernel's EPERM/EACCES would read as missing privileges
+                raise BPFError(_errno.EINVAL, f"open pinned map {path!r}: it is not a bpffs "
+                                              f"pin (the file is on a {t or 'non-bpffs'} file system, "
+                                              "not bpffs)")
         check_ret(fd, f"open pinned map {path!r}")
         return cls._own_fd(fd, f"pinned map {path!r}")
 
@@ -507,9 +519,19 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """The map type."""
         self._check()
         if self._ptr is not None:
-            return MapType(lib.bpf_map__type(self._ptr))
-        assert self._info is not None
-        return MapType(self._info.type)
+            number = int(lib.bpf_map__type(self._ptr))
+        else:
+            assert self._info is not None
+            number = int(self._info.type)
+        try:
+            return MapType(number)
+        except ValueError:
+            # a corrupt object's (or a newer kernel's) number; ELFError is a ValueError
+            of = f" of {self._obj.name!r}" if self._obj is not None else ""
+            raise ELFError(_errno.EINVAL, f"map {self.name!r}{of} has map type "
+                                          f"number {number}, which pylibbpf does not know "
+                                          "(a corrupt object, or a newer kernel's type)") \
+                from None
 
     def _u32(self, getter: str, field: str) -> int:
         self._check()
@@ -682,18 +704,27 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if self._typed and (kc is None or vc is None):
             btf, kid, vid = self._btf_ids()
             if btf is not None:
+                # built only when the type is the map's size (a corrupt type's
+                # absurd size is never allocated)
                 if kc is None and kid:
-                    c = btf.codec(kid)
-                    kc = c if c.size == ks else None
+                    c = btf.sized_codec(kid, ks, f"key of map {self.name!r}")
+                    kc = c if c is not None and c.size == ks else None
                 if vc is None and vid and mtype not in _FD_VALUE_TYPES:
-                    c = btf.codec(vid)
-                    vc = c if c.size == vs else None
+                    c = btf.sized_codec(vid, vs, f"value of map {self.name!r}")
+                    vc = c if c is not None and c.size == vs else None
             if vc is None and mtype in _FD_VALUE_TYPES:
                 vc = FdCodec(vs)
-            if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0:
+            if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0 \
+                    and vs <= _MAX_STACK_BYTES:
                 vc = StackCodec(vs // 8)
             if kc is None and mtype in _INDEX_KEY_TYPES and ks == 4:
                 kc = IntCodec(4, False, "u32")
+        # (after BTF, whose error names the type) raw codecs allocate the size too
+        for what, size in (("key_size", ks), ("value_size", vs)):
+            if size > MAX_TYPE_BYTES:
+                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
+                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
+                                             "MiB; no kernel map is that big: corrupt BTF?)")
         if kc is None:
             kc = RawCodec(ks, f"key of map {self.name!r}")
         if vc is None:
@@ -855,7 +886,27 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         v = self._evalue(value)
         ret = _update_elem(fd, k, v, 0)
         if ret:
-            check_ret(ret, f"update map {self.name!r}")
+            self._check_update(ret, f"update map {self.name!r}", key)
+
+    def _check_update(self, ret: int, what: str, key: Any = None) -> None:
+        """check_ret for an update, whose E2BIG means a full map or an index past
+        the end (the kernel's "Argument list too long" names neither)."""
+        if ret == -_errno.E2BIG:
+            try:
+                mtype: Any = self.type
+            except ELFError:
+                mtype = None
+            n = self.max_entries
+            if mtype in _INDEX_KEY_TYPES:
+                at = f"index {key!r}" if key is not None else "an index"
+                raise BPFError(_errno.E2BIG, f"{what}: {at} is out of range: the map has "
+                                             f"max_entries {n} (indexes 0 to {n - 1})")
+            hint = (" (flags=BPF_EXIST overwrites the oldest)"
+                    if mtype in (MapType.QUEUE, MapType.STACK) else
+                    " (delete entries or raise max_entries)")
+            raise BPFError(_errno.E2BIG, f"{what}: the map is full: it holds its max_entries "
+                                         f"({n}) elements{hint}")
+        check_ret(ret, what)
 
     def update(self, *args: Any, flags: int = BPF_ANY, **kwargs: Any) -> None:  # type: ignore[override]
         """``update(key, value, flags=BPF_ANY)``, or ``update(mapping_or_pairs)`` in batches.
@@ -865,8 +916,9 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """
         if len(args) == 2 and not kwargs:
             fd = self._live_fd()
-            check_ret(lib.bpf_map_update_elem(fd, self._ekey(args[0]), self._evalue(args[1]),
-                                              flags), f"update map {self.name!r}")
+            ret = lib.bpf_map_update_elem(fd, self._ekey(args[0]), self._evalue(args[1]), flags)
+            if ret < 0:
+                self._check_update(ret, f"update map {self.name!r}", args[0])
             return
         if len(args) > 1:
             raise TypeError("update() takes (key, value) or one mapping")
@@ -909,15 +961,17 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                     if done == 0 and count[0] == 0 and -ret in _NO_BATCH:
                         self._root()._batch_ok = False
                         break
-                    check_ret(ret, f"batch update of map {self.name!r} "
-                                   f"(element {done + int(count[0])})")
+                    at = done + int(count[0])
+                    self._check_update(ret, f"batch update of map {self.name!r} "
+                                            f"(element {at})", keys[at] if at < n else None)
                 done += chunk
             else:
                 return
         for i in range(n):
-            check_ret(lib.bpf_map_update_elem(fd, kb[i * ks:(i + 1) * ks],
-                                              vb[i * vs:(i + 1) * vs], flags),
-                      f"update map {self.name!r}")
+            ret = lib.bpf_map_update_elem(fd, kb[i * ks:(i + 1) * ks], vb[i * vs:(i + 1) * vs],
+                                          flags)
+            if ret < 0:
+                self._check_update(ret, f"update map {self.name!r}", keys[i])
 
     def _encode_all(self, codec: Codec, values: Sequence[Any], what: str) -> bytes:
         try:
@@ -1142,8 +1196,9 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         full); bloom filter: add ``value``."""
         fd = self._live_fd()
         self._keyless("push", MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
-        check_ret(lib.bpf_map_update_elem(fd, ffi.NULL, self._evalue(value), flags),
-                  f"push to map {self.name!r}")
+        ret = lib.bpf_map_update_elem(fd, ffi.NULL, self._evalue(value), flags)
+        if ret < 0:
+            self._check_update(ret, f"push to map {self.name!r}")
 
     def pop(self, *args: Any) -> Any:  # type: ignore[override]
         """Queue/stack: ``pop([default])`` removes and returns the next value
@@ -1226,11 +1281,24 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """Pin the map in bpffs at ``path``."""
         path = as_path(path)
         what = f"pin map {self.name!r} at {path!r}"
+        self._check()
+        # refused here, before libbpf: it would create the parent directory
+        # (wherever that is) and keep the refused path as the map's pin path
+        bad = check_pin_target(path)
+        if bad is not None:
+            raise BPFError(_errno.EINVAL, f"{what}: {bad[0]!r} is on a {bad[1] or 'non-bpffs'} file "
+                                          "system, not bpffs; pins live in a BPF file "
+                                          "system (mount -t bpf bpf /sys/fs/bpf)")
         if self._ptr is not None:
             self.fd
+            had = lib.bpf_map__pin_path(self._ptr) != ffi.NULL
             with libbpf_log() as log:
-                check_ret(lib.bpf_map__pin(self._ptr, path.encode()), what,
-                          libbpf_log=log.warnings)
+                ret = lib.bpf_map__pin(self._ptr, path.encode())
+            if ret < 0 and not had:
+                # libbpf keeps the path it failed with: later pins elsewhere would
+                # fail with "already has pin path"
+                lib.bpf_map__set_pin_path(self._ptr, ffi.NULL)
+            check_ret(ret, what, libbpf_log=log.warnings)
         else:
             check_ret(lib.bpf_obj_pin(self.fd, path.encode()), what)
 
@@ -1261,7 +1329,12 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
     def __repr__(self) -> str:
         if self.closed:
             return "<pylibbpf.Map closed>"
-        return (f"<pylibbpf.Map {self.name!r} type={self.type.name.lower()} "
+        try:
+            tname = self.type.name.lower()
+        except ELFError:
+            tname = str(int(lib.bpf_map__type(self._ptr)) if self._ptr is not None
+                        else self._info.type if self._info is not None else "?")
+        return (f"<pylibbpf.Map {self.name!r} type={tname} "
                 f"key_size={self.key_size} value_size={self.value_size} "
                 f"max_entries={self.max_entries}>")
 

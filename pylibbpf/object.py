@@ -281,6 +281,8 @@ class Object(LinkHolder, Closeable):
                 raise TypeError("path must be a str or an os.PathLike of str")
             self._label = path
             self._elf_path = path  # read again for relocations (Program.disassemble)
+            if "\0" in path:  # (os.open's ValueError; libbpf would cut the path there)
+                raise ELFError(_errno.EINVAL, f"BPF object path {path!r} contains a NUL byte")
             # a FIFO or a device would block libbpf's (and libelf's) reads for ever
             with open_regular(path, "BPF object", cls=ELFError) as f:
                 size = os.fstat(f.fileno()).st_size

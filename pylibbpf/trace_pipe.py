@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
-from .errors import BPFNotFoundError, error_from_errno
+from .errors import BPFNotFoundError, BPFPermissionError, error_from_errno
 
 __all__ = ["TraceEvent", "TracePipe", "trace_pipe_path", "parse_line"]
 
@@ -60,9 +60,20 @@ def parse_line(line: str) -> Optional[TraceEvent]:
 
 def trace_pipe_path() -> str:
     """Where the trace pipe is (tracefs, or debugfs's tracing directory)."""
+    denied = []
     for path in ("/sys/kernel/tracing/trace_pipe", "/sys/kernel/debug/tracing/trace_pipe"):
-        if os.path.exists(path):
-            return path
+        try:
+            os.stat(path)
+        except PermissionError:
+            denied.append(path)  # tracefs is there, but this user may not look in
+            continue
+        except OSError:
+            continue
+        return path
+    if denied:
+        raise BPFPermissionError(_errno.EACCES, f"cannot reach {denied[0]}: permission denied "
+                                                "(tracefs is readable by root only: run as "
+                                                "root)")
     raise BPFNotFoundError(_errno.ENOENT, "no trace_pipe: mount tracefs "
                                           "(mount -t tracefs tracefs /sys/kernel/tracing)")
 
@@ -71,9 +82,10 @@ class TracePipe:
     """The trace pipe, opened non-blocking; :meth:`read` waits up to a timeout."""
 
     def __init__(self, path: Optional[str] = None) -> None:
+        self._fd: Optional[int] = None  # (so close() works if this fails below)
         self.path = path or trace_pipe_path()
         try:
-            self._fd: Optional[int] = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as e:
             raise error_from_errno(e.errno or _errno.EIO, f"open {self.path!r}") from None
         self._partial = b""

@@ -152,7 +152,10 @@ class Codec:
 
     def _compile(self) -> None:
         self.struct = struct.Struct("=" + self.fmt)
-        assert self.struct.size == self.size, (self.name, self.fmt, self.struct.size, self.size)
+        if self.struct.size != self.size:
+            # members past the end of their struct, say (corrupt BTF): no codec
+            raise ValueError(f"{self.name}: its members' layout is {self.struct.size} bytes, "
+                             f"the type says {self.size}")
         self.zero_items: Tuple[Any, ...] = self.struct.unpack(bytes(self.size))
         if self.scalar:
             unpack = self.struct.unpack

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
-from ..errors import ELFError
+from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["ElfImage", "Segment", "SectionInfo", "SymbolTable", "Identity", "file_identity"]
 
@@ -341,10 +341,17 @@ class ElfImage:
             try:
                 elf = ELFFile(f)
                 self._read_headers(elf, f)
-            except (PyElfError, struct.error, ValueError, KeyError) as e:
-                raise ELFError(_errno.ENOEXEC, f"{path!r} is not a valid ELF file: {e}") \
+                self.tables = self._read_tables(f)
+            except BPFError:
+                raise
+            except (PyElfError, struct.error, ValueError, KeyError, IndexError,
+                    OverflowError, MemoryError, RecursionError, OSError) as e:
+                # header fields, links and counts of a malformed file (the reading
+                # itself checks each read against the file's size)
+                why = str(e) if isinstance(e, (PyElfError, ValueError)) and str(e) \
+                    else f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                raise ELFError(_errno.ENOEXEC, f"{path!r} is not a valid ELF file: {why}") \
                     from None
-            self.tables = self._read_tables(f)
         self._notes: Optional[List[Tuple[str, int, bytes]]] = None
 
     # --- headers -----------------------------------------------------------
@@ -466,6 +473,10 @@ class ElfImage:
 
         def string(link: int, off: int) -> str:
             if link not in strtabs:
+                if link >= len(self.sections):
+                    raise ELFError(_errno.ENOEXEC, f"{self.path!r} is not a valid ELF file: "
+                                                   f"a version section links to section "
+                                                   f"{link} of {len(self.sections)}")
                 s = self.sections[link]
                 strtabs[link] = _read_at(f, s.offset, s.size)
             tab = strtabs[link]
@@ -579,6 +590,11 @@ _SH_TYPES = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": SHT_SYMTAB, "SHT_ST
 
 
 def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
+    # a corrupt header's offset or size is checked against the file before any
+    # seek or read (a huge size would be allocated, a huge offset overflows seek)
+    if offset < 0 or size < 0 or offset + size > os.fstat(f.fileno()).st_size:
+        raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
+                                       f"({size} bytes) runs past the end of the file")
     f.seek(offset)
     data = f.read(size)
     if len(data) != size:

@@ -2,6 +2,7 @@
 glob/regex listing, with a separate debug file used for stripped binaries."""
 from __future__ import annotations
 
+import errno as _errno
 import fnmatch
 import itertools
 import operator
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
-from ..errors import ELFError
+from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
@@ -327,6 +328,17 @@ def symbol_index(path: PathLike) -> SymbolIndex:
     """The symbol index of the ELF file at ``path``, cached per file identity
     (device, inode, size, mtime): a rebuilt file is read again."""
     p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise BPFNotFoundError(_errno.ENOENT, f"binary {p!r} does not exist") from None
+    except PermissionError:
+        raise BPFPermissionError(_errno.EACCES, f"cannot reach binary {p!r}: permission "
+                                                "denied (a directory on the way is not "
+                                                "searchable by this user)") from None
+    except (OSError, ValueError) as e:
+        raise ELFError(getattr(e, "errno", None) or _errno.EINVAL,
+                       f"cannot read binary {p!r}: {e}") from None
     st = regular_file(p, "binary", cls=ELFError)  # a FIFO's read would block for ever
     key = file_identity(st)
     with _cache_lock:

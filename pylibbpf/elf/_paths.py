@@ -204,7 +204,7 @@ def find_library_explained(name: str, *, pid: Optional[int] = None) -> Tuple[str
         check_pid(pid)
         return _library_in_process(name, pid)
     if "/" in name:
-        if not os.path.exists(name):
+        if not check_path(name, "library"):
             raise BPFNotFoundError(_errno.ENOENT, f"library {name!r} does not exist")
         return name, "given as a path"
     cands = library_candidates(name)
@@ -321,6 +321,29 @@ def process_files(pid: int) -> List[Tuple[str, MapEntry]]:
         if key not in seen:
             seen[key] = (_mapped_path(pid, e), e)
     return list(seen.values())
+
+
+def _proc_denied(pid: int, path: str) -> BPFPermissionError:
+    return BPFPermissionError(_errno.EACCES, f"cannot read {path} of pid {pid}: this user "
+                                             "may not inspect that process (it belongs to "
+                                             "another user; that needs root or "
+                                             "CAP_SYS_PTRACE)")
+
+
+def check_path(path: str, what: str) -> bool:
+    """True when ``path`` exists; False when it does not; raises when this user
+    can't tell (a directory on the way it may not search), which is not absence."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        raise BPFPermissionError(_errno.EACCES, f"cannot reach {what} {path!r}: permission "
+                                                "denied (a directory on the way is not "
+                                                "searchable by this user)") from None
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def process_exe(pid: int) -> Tuple[str, str]:

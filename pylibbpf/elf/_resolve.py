@@ -11,8 +11,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 from .._files import regular_file
 from ..errors import BPFError, BPFNotFoundError, ELFError
 from ._index import Symbol, SymbolIndex, split_version, symbol_index
-from ._paths import (check_pid, find_library_explained, is_library_name, library_candidates,
-                     process_exe, process_files, process_root, which)
+from ._paths import (check_path, check_pid, find_library_explained, is_library_name,
+                     library_candidates, process_exe, process_files, process_root, which)
 from ._usdt import USDTProbe, usdt_probes
 
 __all__ = ["Target", "Resolution", "SymbolNotFoundError", "AmbiguousSymbolError",
@@ -114,7 +114,11 @@ def resolve_binary(binary: PathLike, *, pid: Optional[int] = None) -> Target:
         check_pid(pid)
         return _binary_in_process(given, pid)
     if "/" in given:
-        regular_file(given, "binary", cls=ELFError)  # not a directory, FIFO, device
+        if not check_path(given, "binary"):
+            raise BPFNotFoundError(_errno.ENOENT, f"binary {given!r} does not exist")
+        if os.path.isdir(given):
+            raise ELFError(_errno.EISDIR, f"binary {given!r} is a directory")
+        regular_file(given, "binary", cls=ELFError)  # not a FIFO or device
         return Target(given, given, None, "given as a path")
     order = ("library", "executable") if is_library_name(given) else ("executable", "library")
     for kind in order:
@@ -145,7 +149,7 @@ def _binary_in_process(given: str, pid: int) -> Target:
                 return Target(given, path, pid, f"{given!r} was deleted after pid {pid} "
                                                 f"mapped it: using the mapping {path}")
         path = root + given
-        if not os.path.exists(path):
+        if not check_path(path, f"binary of pid {pid}"):
             raise BPFNotFoundError(_errno.ENOENT, f"binary {given!r} does not exist for pid {pid}"
                                                   + (f" (looked at {path})" if root else ""))
         return Target(given, path, pid, f"path {given!r} as seen by pid {pid}{via}")

@@ -1,0 +1,58 @@
+"""Is a path on a BPF filesystem (bpffs)? Pins live only there.
+
+libbpf finds out by trying (creating the parent directory on the way, and
+keeping the refused path as the map's pin path); these answer first, from the
+mount table: the device of the path's nearest existing directory against the
+devices of the mounted bpffs instances.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Tuple
+
+
+def _mounts() -> Optional[Dict[int, str]]:
+    """device number -> file system type of every mount (None: unreadable)."""
+    out: Dict[int, str] = {}
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                pre, sep, post = line.partition(" - ")
+                fields = pre.split()
+                if not sep or len(fields) < 3 or ":" not in fields[2]:
+                    continue
+                major, _, minor = fields[2].partition(":")
+                out[os.makedev(int(major), int(minor))] = post.split()[0] if post else ""
+    except (OSError, ValueError):
+        return None
+    return out
+
+
+def nearest_dir(path: str) -> str:
+    """``path``'s parent directory, or its nearest ancestor that exists."""
+    d = os.path.dirname(os.path.abspath(path)) or "/"
+    while not os.path.isdir(d) and d != "/":
+        d = os.path.dirname(d)
+    return d
+
+
+def fs_type(path: str) -> Optional[str]:
+    """The file system type of ``path`` (which must exist), or None when unknown."""
+    try:
+        dev = os.stat(path).st_dev
+    except OSError:
+        return None
+    mounts = _mounts()
+    if mounts is None:
+        return None
+    return mounts.get(dev)
+
+
+def check_pin_target(path: str) -> Optional[Tuple[str, str]]:
+    """None when a pin at ``path`` may go on bpffs (or this can't be told), else
+    (the directory looked at, its file system type)."""
+    d = nearest_dir(path)
+    t = fs_type(d)
+    if t is None or t == "bpf":
+        return None
+    return d, t
