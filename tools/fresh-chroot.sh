@@ -14,7 +14,8 @@
 #   the host's /etc/apt (for a suite the host does not use, the same mirror with that
 #   suite, its -updates and its -security). Rebuilt automatically when the host's
 #   apt/CA config or the package list changes, or with --rebuild.
-# * --add copies a host file or directory into the fresh rootfs (repeatable).
+# * --add copies a host file or directory into the fresh rootfs (repeatable);
+#   --out HOST_DIR:CHROOT_DIR copies what the command left in CHROOT_DIR back out.
 # * Each run unpacks a fresh copy, `git clone`s SRC_DIR (committed files only)
 #   to /root/project and copies SRC_DIR/../shared (if any) to /root/shared.
 # * Mounts (/proc, rbind /sys incl. bpffs/tracefs/cgroups, rbind /dev incl.
@@ -392,7 +393,7 @@ ensure_base() {
 main() {
     local tmo=0 rebuild=0 src root t0 rc=0 ipid
     keep=0   # globals used by the EXIT trap: keep, run
-    local adds=() a
+    local adds=() outs=() a
     while [ $# -gt 0 ]; do
         case $1 in
             --suite) SUITE=${2:?--suite needs a suite}; shift ;;
@@ -401,6 +402,8 @@ main() {
             --packages=*) a=${1#*=}; read -r -a PACKAGES <<<"${a//,/ }" ;;
             --add) adds+=("${2:?--add needs HOST_PATH:CHROOT_PATH}"); shift ;;
             --add=*) adds+=("${1#*=}") ;;
+            --out) outs+=("${2:?--out needs HOST_DIR:CHROOT_DIR}"); shift ;;
+            --out=*) outs+=("${1#*=}") ;;
             --keep) keep=1 ;;
             --timeout) tmo=${2:?--timeout needs seconds}; shift ;;
             --timeout=*) tmo=${1#*=} ;;
@@ -466,6 +469,13 @@ main() {
     local rc2=0; wait "$ipid" 2>/dev/null || rc2=$?
     [ "$rc2" -ne 127 ] && rc=$rc2
     trap - INT TERM HUP
+    for a in "${outs[@]}"; do
+        if [ -d "$root${a#*:}" ]; then
+            mkdir -p "${a%%:*}" && cp -a "$root${a#*:}/." "${a%%:*}/" && log "copied out ${a#*:} -> ${a%%:*}"
+        else
+            log "--out: ${a#*:} does not exist in the chroot"; [ "$rc" = 0 ] && rc=125
+        fi
+    done
     if [ -n "$(host_mounts_under "$run")" ]; then
         log "WARNING: mounts left under $run in the host namespace"; rc=125
     fi
