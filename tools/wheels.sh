@@ -172,6 +172,7 @@ case ${1:-} in
         say "dist/:"; ls -l "$DIST" >&2
         ;;
     check) check_wheels ;;
+    sdist) make_sdist ;;
     chroot-build) shift; chroot_build "$@" ;;
     *) echo "usage: $0 build|check" >&2; exit 2 ;;
 esac
