@@ -282,7 +282,7 @@ def ensure_libbpf(quiet: bool = False, workdir: Path = HERE,
     )
 
 
-def describe(tree: Path) -> Dict[str, str]:
+def describe(tree: Path, pin: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """What is known about where a libbpf tree came from: ``version`` (the pin's, or
     the tree's major.minor), ``sha256`` (of the verified tarball, "" for a
     LIBBPF_SRC tree) and ``origin``."""
@@ -292,7 +292,7 @@ def describe(tree: Path) -> Dict[str, str]:
         except OSError:
             return ""
     sha = marker(".pylibbpf-sha256")
-    pin = read_pin()
+    pin = pin or read_pin()
     if sha and sha == pin["sha256"]:
         return {"version": pin["version"], "sha256": sha,
                 "origin": marker(".pylibbpf-origin") or "a verified tarball"}
