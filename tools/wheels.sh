@@ -4,8 +4,8 @@
 #   tools/wheels.sh build    dist/: the sdist (with the verified libbpf tarball), then a
 #                            self-contained wheel per Debian suite, each built from that
 #                            sdist in a fresh chroot with no network: bookworm -> CPython
-#                            3.11, trixie -> CPython 3.13; libelf and zlib bundled by
-#                            auditwheel repair (Debian's patchelf)
+#                            3.11, trixie -> CPython 3.13; libelf bundled by auditwheel
+#                            repair, zlib by tools/bundle_zlib.py (both with patchelf)
 #   tools/wheels.sh check    each wheel pip-installed into a venv in a fresh chroot of its
 #                            suite that has only python3 + python3-venv, then the smoke
 #                            test tools/wheel_smoke.py (load, attach, fire, ring buffer,
@@ -24,9 +24,10 @@ SUITES=${WHEEL_SUITES:-bookworm trixie}
 # what a pristine machine has: python3 and venv (plus CA certificates, to reach the index)
 PRISTINE="python3 python3-venv ca-certificates"
 # what building from the sdist needs
-BUILD_DEBS="gcc libc6-dev python3-dev python3-venv libelf-dev zlib1g-dev pkg-config patchelf"
-# Python tools for the build, pinned: the sdist's build requirements and auditwheel
-BUILD_PIP=("setuptools==84.2.1" "cffi==2.1.1" "auditwheel==6.8.2")
+BUILD_DEBS="gcc libc6-dev python3-dev python3-venv libelf-dev zlib1g-dev pkg-config"
+# Python tools for the build, pinned: the sdist's build requirements, auditwheel and the
+# patchelf it needs (>= 0.14.5: bookworm's Debian package, 0.14.3, is too old)
+BUILD_PIP=("setuptools==84.2.1" "cffi==2.1.1" "auditwheel==6.8.2" "patchelf==0.17.2.4")
 SDIST_PIP=("build==1.6.1")
 VENV=${PYLIBBPF_VENV:-$ROOT/.venv}
 
@@ -117,6 +118,7 @@ chroot_build() {
     apt-get install -y -q --no-install-recommends $BUILD_DEBS >/dev/null
     python3 -m venv "$bv"
     "$bv/bin/pip" install -q --disable-pip-version-check "${BUILD_PIP[@]}"
+    export PATH="$bv/bin:$PATH"   # auditwheel and bundle_zlib.py run the venv's patchelf
     say "building the wheel from $(basename "$sdist") with no network (unshare --net)"
     mkdir -p "$raw" "$out"
     PYLIBBPF_BUNDLE_NOTICES=1 unshare --net -- "$bv/bin/pip" wheel -q --disable-pip-version-check \
