@@ -70,10 +70,10 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _loaded_libraries(names: Sequence[str]) -> Dict[str, str]:
+def _loaded_libraries(names: Sequence[str]) -> Dict[str, List[str]]:
     """Paths of the shared libraries NAME.so* mapped into this process (from
     /proc/self/maps); a library linked statically, or absent, is not listed."""
-    found: Dict[str, str] = {}
+    found: Dict[str, List[str]] = {}
     try:
         lines = Path("/proc/self/maps").read_text().splitlines()
     except OSError:
@@ -83,9 +83,9 @@ def _loaded_libraries(names: Sequence[str]) -> Dict[str, str]:
         base = Path(path).name
         for name in names:
             # libelf.so.1, or as a wheel bundles it: libelf-1a2b3c4d.so.1.0
-            if name not in found and (base.startswith(name + ".so") or
-                                      base.startswith(name + "-") and ".so" in base):
-                found[name] = path
+            if (base.startswith(name + ".so") or base.startswith(name + "-") and ".so" in base) \
+                    and path not in found.get(name, []):
+                found.setdefault(name, []).append(path)
     return found
 
 
@@ -107,9 +107,12 @@ def cmd_version(args: argparse.Namespace) -> int:
         print(f"built with: {info.get('linked')}; on {info.get('built_on')}")
     libs = _loaded_libraries(("libelf", "libz"))
     where = []
-    for name, path in libs.items():
-        bundled = " (bundled with the wheel)" if ".libs/" in path else ""
-        where.append(f"{name} {path}{bundled}")
+    for name, paths in libs.items():
+        # a wheel's own copy (in <dist>.libs/) is the one the extension uses; the
+        # interpreter may have mapped the system's zlib as well
+        ours = [p for p in paths if ".libs/" in p]
+        where.append(f"{name} {ours[0]} (bundled with the wheel)" if ours else
+                     f"{name} {paths[0]}")
     print("runs with: " + ("; ".join(where) if where else "libelf and zlib linked statically"))
     return 0
 

@@ -6,7 +6,8 @@ OBJ is tools/wheel_smoke.bpf.c compiled elsewhere (./dev.sh wheel does it). Run 
 root by ./dev.sh wheel-check in pristine chroots that have only python3 and
 python3-venv: no gcc, clang, libelf or python3-dev. Checks, each printed as it passes:
 
-* the extension runs with the libelf and zlib bundled in the wheel, none of the system's;
+* the extension's libelf and zlib resolve to the copies bundled in the wheel (ldd), and
+  the libelf mapped in this process is the wheel's;
 * ``pylibbpf version`` names the libbpf release and its verified sha256;
 * the precompiled object loads, its tracepoint fires for this process's getppid() calls,
   and each call arrives as a ring-buffer record decoded from BTF, with the global count;
@@ -34,13 +35,24 @@ def check_bundled_libraries() -> None:
     paths = sorted({line.split(None, 5)[5] for line in maps if len(line.split(None, 5)) == 6})
     ext = [p for p in paths if "/pylibbpf/_libbpf" in p]
     assert ext, "pylibbpf's extension is not mapped"
-    site = Path(ext[0]).parent.parent  # site-packages
+    site = str(Path(ext[0]).parent.parent) + "/"  # site-packages
+    # what the extension's dependencies resolve to: only the C library from the system
+    ldd = subprocess.run(["ldd", ext[0]], capture_output=True, text=True, check=True).stdout
+    for line in ldd.splitlines():
+        if "=>" not in line:
+            continue
+        name, target = (x.strip() for x in line.split("=>", 1))
+        target = target.split(" (")[0]
+        if name.startswith(("libc.so", "libm.so", "ld-linux")):
+            continue
+        assert target.startswith(site), f"{name} resolves outside the wheel: {line.strip()}"
+        ok(f"{name} from the wheel: {target[len(site):]}")
     for name in ("libelf", "libz"):
-        mapped = [p for p in paths if Path(p).name.startswith((name + ".", name + "-"))]
-        assert mapped, f"{name} is not mapped at all"
-        outside = [p for p in mapped if not p.startswith(str(site) + "/")]
-        assert not outside, f"{name} comes from outside the wheel: {outside}"
-        ok(f"{name} from the wheel: {mapped[0]}")
+        assert any(name in line for line in ldd.splitlines()), f"ldd lists no {name}: {ldd}"
+    # the libelf in this process is the wheel's (the interpreter may map the system's zlib)
+    libelf = [p for p in paths if Path(p).name.startswith(("libelf.", "libelf-"))]
+    assert libelf and all(p.startswith(site) for p in libelf), libelf
+    ok(f"libelf mapped in this process: {libelf[0][len(site):]}")
     for lib in ("libelf.so.1", "libbpf.so.1"):
         found = list(Path("/usr/lib").rglob(lib)) + list(Path("/lib").rglob(lib))
         print(f"    (system {lib}: {[str(p) for p in found] or 'none'})")
