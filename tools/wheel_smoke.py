@@ -12,7 +12,8 @@ python3-venv: no gcc, clang, libelf or python3-dev. Checks, each printed as it p
 * the precompiled object loads, its tracepoint fires for this process's getppid() calls,
   and each call arrives as a ring-buffer record decoded from BTF, with the global count;
 * raw bytecode loads and ``test_run`` returns its r0;
-* the ELF symbol index resolves libc's getppid to the file offset this process maps.
+* the ELF symbol index resolves libc's getppid to the file offset this process maps;
+* ``pylibbpf.compile()`` (which needs clang) says so with a BPFError.
 """
 from __future__ import annotations
 
@@ -118,6 +119,23 @@ def check_symbol_index() -> None:
     ok(f"ELF symbol index: getppid in {path} at file offset {offset:#x}")
 
 
+def check_compile_needs_clang() -> None:
+    import tempfile
+
+    import pylibbpf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "x.bpf.c"
+        src.write_text("int x;\n")
+        try:
+            pylibbpf.compile(src)
+        except pylibbpf.BPFError as e:
+            assert "clang" in str(e), e
+            ok(f"pylibbpf.compile() without clang: {type(e).__name__}: {e}")
+            return
+    raise AssertionError("pylibbpf.compile() worked on a machine without clang")
+
+
 def main() -> int:
     obj_path, pin_sha256 = sys.argv[1], sys.argv[2]
     print(f"python {sys.version.split()[0]} at {sys.executable}")
@@ -126,6 +144,7 @@ def main() -> int:
     check_object(obj_path)
     check_raw_bytecode()
     check_symbol_index()
+    check_compile_needs_clang()
     print("wheel smoke test passed")
     return 0
 
