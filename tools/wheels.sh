@@ -81,7 +81,7 @@ make_sdist() {
     if grep -E '\.so$|_build_info\.py$|pylibbpf/include/|libbpf-[0-9.]+/src/' <<<"$listing"; then
         die "sdist holds generated files or an unpacked libbpf tree (above)"
     fi
-    say "$(basename "$(sdist_path)"): $(du -k "$(sdist_path)" | cut -f1) KiB"
+    say "$(basename "$(sdist_path)"): $(stat -c %s "$(sdist_path)") bytes"
 }
 
 smoke_object() {
@@ -98,13 +98,14 @@ build_wheels() {
         say "wheel for $suite ($(python_of "$suite")), built from the sdist in a fresh $suite chroot"
         out=$WORK/out-$suite
         rm -rf "$out"
+        SECONDS=0
         nice -n 10 tools/fresh-chroot.sh --suite "$suite" --packages "$PRISTINE" --timeout 40m \
             --add "$sdist:/root/in/$(basename "$sdist")" --out "$out:/root/out" . -- \
             "bash tools/wheels.sh chroot-build /root/in/$(basename "$sdist") /root/out"
         rm -f "$DIST"/libbpf_cffi-*-"$(python_of "$suite")"-*.whl
         cp "$out"/*.whl "$DIST/"
         cp "$out/auditwheel-show.txt" "$WORK/auditwheel-show-$suite.txt"
-        say "$(basename "$(wheel_of "$suite")"): $(du -k "$(wheel_of "$suite")" | cut -f1) KiB"
+        say "$(basename "$(wheel_of "$suite")"): $(stat -c %s "$(wheel_of "$suite")") bytes, built in ${SECONDS}s"
         sed 's/^/    /' "$WORK/auditwheel-show-$suite.txt" >&2
     done
 }
@@ -152,6 +153,7 @@ check_wheels() {
     for suite in $SUITES; do
         whl=$(wheel_of "$suite")
         say "smoke test of $(basename "$whl") in a fresh $suite chroot with only: $PRISTINE"
+        SECONDS=0
         tools/fresh-chroot.sh --suite "$suite" --packages "$PRISTINE" --timeout 15m \
             --add "$whl:/root/in/$(basename "$whl")" --add "$WORK/wheel_smoke.bpf.o:/root/in/wheel_smoke.bpf.o" \
             . -- "set -e
@@ -166,6 +168,7 @@ done
 python3 -m venv /root/venv
 /root/venv/bin/pip install -q --disable-pip-version-check /root/in/$(basename "$whl")
 /root/venv/bin/python tools/wheel_smoke.py /root/in/wheel_smoke.bpf.o $sha"
+        say "$(basename "$whl"): smoke test passed in a fresh $suite chroot (${SECONDS}s)"
     done
 }
 
