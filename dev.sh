@@ -39,8 +39,9 @@ install_packages() {
     # clang/llvm: BPF compiler; libelf/zlib: libbpf; sdt: USDT; g++/binutils: uprobe
     # test targets (C++, strip, objcopy); util-linux: setpriv/unshare in tests;
     # python3: Debian's dtrace-enabled CPython, traced by the USDT example;
-    # chromium: headless browser that checks the flame graph SVG
-    local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev
+    # chromium: headless browser that checks the flame graph SVG; patchelf: the release
+    # tooling's test (tests/test_release.py)
+    local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev patchelf
                 dpkg-dev gcc g++ binutils make util-linux ca-certificates python3 chromium)
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then pkgs+=(python3-venv); fi
     if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
