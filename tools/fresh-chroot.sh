@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # fresh-chroot.sh - run a project's set-up commands in a throwaway, pristine
 # Debian chroot ("does the README work on a fresh machine?").
-# (pylibbpf's copy of ../shared/tools/fresh-chroot.sh, with --suite, --packages, --add.)
+# (pylibbpf's copy of ../shared/tools/fresh-chroot.sh, with --suite, --packages, --add,
+# --out.)
 #
 #   fresh-chroot.sh [--keep] [--timeout SECS] [--rebuild] [--suite SUITE]
 #                   [--packages "P1 P2 ..."] [--add HOST_PATH:CHROOT_PATH]...
-#                   SRC_DIR -- COMMAND...
+#                   [--out HOST_DIR:CHROOT_DIR]... SRC_DIR -- COMMAND...
 #
 # * Cached base per suite and package list: $FRESH_CHROOT_CACHE/base-SUITE-HASH.tar
 #   (default /tmp/fresh-chroot), built once with `debootstrap --variant=minbase SUITE`
@@ -48,7 +49,7 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 usage() {
-    sed -n '2,30s/^# \{0,1\}//p' "$SELF"
+    sed -n '2,31s/^# \{0,1\}//p' "$SELF"
     exit "${1:-0}"
 }
 

@@ -10,6 +10,7 @@
 #                            suite that has only python3 + python3-venv, then the smoke
 #                            test tools/wheel_smoke.py (load, attach, fire, ring buffer,
 #                            raw bytecode test_run, ELF symbol index)
+#   tools/wheels.sh sdist    only the sdist
 #   tools/wheels.sh chroot-build SDIST OUTDIR    (inside the build chroot)
 #
 # WHEEL_SUITES="bookworm trixie" (the default) chooses the suites. The chroots come from
