@@ -7,6 +7,12 @@
 #                              e.g. ./dev.sh python examples/execsnoop.py
 #   ./dev.sh run CMD [ARGS…]   set up (not the VM tools), then CMD with the venv active
 #                              (its bin/ first on PATH), e.g. ./dev.sh run pylibbpf features
+#   ./dev.sh wheel             release artifacts in dist/: the sdist (with libbpf's verified
+#                              tarball) and self-contained manylinux wheels for CPython 3.11
+#                              and 3.13, each built from the sdist in a fresh Debian chroot
+#                              (bookworm, trixie) with no network (tools/wheels.sh)
+#   ./dev.sh wheel-check       each wheel installed in a fresh chroot of its suite that has
+#                              only python3 + python3-venv, then its smoke test
 # Extra arguments after "test" go to pytest; after "demo", to the demo. "python" and "run"
 # keep the caller's working directory. Everything runs as root (through sudo if needed):
 # installing packages, mounting and eBPF itself need it. The venv's python is also
@@ -34,8 +40,9 @@ install_packages() {
     # test targets (C++, strip, objcopy); util-linux: setpriv/unshare in tests;
     # python3: Debian's dtrace-enabled CPython, traced by the USDT example;
     # chromium: headless browser that checks the flame graph SVG; tmux: a real terminal
-    # for the test of `pylibbpf top`'s live view
-    local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev
+    # for the test of `pylibbpf top`'s live view; patchelf: the release tooling's test
+    # (tests/test_release.py)
+    local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev patchelf
                 dpkg-dev gcc g++ binutils make util-linux ca-certificates python3 chromium
                 tmux)
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then pkgs+=(python3-venv); fi
@@ -77,12 +84,12 @@ build() {
     local stamp
     stamp=$(cat pyproject.toml setup.py build_ffi.py vendor/libbpf/pin.toml vendor/libbpf/fetch.py \
             $(find pylibbpf -type f \( -name '*.py' -o -name '*.h' -o -name '*.c' \) \
-              ! -path 'pylibbpf/include/*' | sort) | sha256sum | cut -c1-32)
+              ! -path 'pylibbpf/include/*' ! -name _build_info.py | sort) | sha256sum | cut -c1-32)
     if [ "$(cat "$VENV/.pylibbpf-stamp" 2>/dev/null)" != "$stamp" ] \
             || ! ls pylibbpf/_libbpf*.so >/dev/null 2>&1; then
         say "fetching libbpf (pinned, verified) and building pylibbpf"
         "$VENV/bin/python" vendor/libbpf/fetch.py >/dev/null
-        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test,numpy,disasm]"
+        "$VENV/bin/pip" install -q --disable-pip-version-check ".[test,numpy,disasm,demangle]"
         # the same extension in the source tree too: code run from the top
         # directory (python -m pylibbpf, examples, the VM guest) imports it from here
         "$VENV/bin/python" build_ffi.py >/dev/null
@@ -142,8 +149,18 @@ case "$cmd" in
         enter_venv
         exec "$@"
         ;;
+    wheel)
+        need_root wheel
+        prepare
+        exec bash tools/wheels.sh build
+        ;;
+    wheel-check)
+        need_root wheel-check
+        prepare
+        exec bash tools/wheels.sh check
+        ;;
     *)
-        echo "usage: $0 demo|test|setup [ARGS…] | python [ARGS…] | run CMD [ARGS…]" >&2
+        echo "usage: $0 demo|test|setup [ARGS…] | python [ARGS…] | run CMD [ARGS…] | wheel | wheel-check" >&2
         exit 2
         ;;
 esac

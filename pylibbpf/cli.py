@@ -58,8 +58,50 @@ _plain = to_json
 _show = format_value
 
 
+def _loaded_libraries(names: Sequence[str]) -> Dict[str, List[str]]:
+    """Paths of the shared libraries NAME.so* mapped into this process (from
+    /proc/self/maps); a library linked statically, or absent, is not listed."""
+    found: Dict[str, List[str]] = {}
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        path = line.split(None, 5)[5] if len(line.split(None, 5)) == 6 else ""
+        base = Path(path).name
+        for name in names:
+            # libelf.so.1, or as a wheel bundles it: libelf-1a2b3c4d.so.1.0
+            if (base.startswith(name + ".so") or base.startswith(name + "-") and ".so" in base) \
+                    and path not in found.get(name, []):
+                found.setdefault(name, []).append(path)
+    return found
+
+
 def cmd_version(args: argparse.Namespace) -> int:
+    """Versions, and where libbpf came from: its release, the sha256 its tarball was
+    verified against and the tarball's origin; what the extension was built with and
+    which libelf/zlib it runs with (a wheel bundles its own)."""
+    import importlib
+
     print(f"pylibbpf {__version__}, libbpf {libbpf_version()}")
+    try:
+        info: Dict[str, str] = importlib.import_module("pylibbpf._build_info").BUILD_INFO
+    except ImportError:
+        info = {}
+    if info:
+        sha = info.get("libbpf_sha256") or "not checksummed"
+        print(f"libbpf source: {info.get('libbpf_version')} release, sha256 {sha}, "
+              f"from {info.get('libbpf_origin')}")
+        print(f"built with: {info.get('linked')}; on {info.get('built_on')}")
+    libs = _loaded_libraries(("libelf", "libz"))
+    where = []
+    for name, paths in libs.items():
+        # a wheel's own copy (in <dist>.libs/) is the one the extension uses; the
+        # interpreter may have mapped the system's zlib as well
+        ours = [p for p in paths if ".libs/" in p]
+        where.append(f"{name} {ours[0]} (bundled with the wheel)" if ours else
+                     f"{name} {paths[0]}")
+    print("runs with: " + ("; ".join(where) if where else "libelf and zlib linked statically"))
     return 0
 
 

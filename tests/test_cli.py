@@ -26,8 +26,15 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def test_version() -> None:
-    assert run("version").stdout.strip() == \
-        f"pylibbpf {pylibbpf.__version__}, libbpf {pylibbpf.libbpf_version()}"
+    """Versions, then where libbpf came from (the pinned release and the sha256 its
+    tarball was verified against), what the build used, and the libelf/zlib it runs with."""
+    lines = run("version").stdout.splitlines()
+    assert lines[0] == f"pylibbpf {pylibbpf.__version__}, libbpf {pylibbpf.libbpf_version()}"
+    pin = {k: v for k, v in re.findall(r'^(\w+) = "(.*)"$', (Path(__file__).resolve().parents[1]
+                                       / "vendor" / "libbpf" / "pin.toml").read_text(), re.M)}
+    assert lines[1].startswith(f"libbpf source: {pin['version']} release, sha256 {pin['sha256']}, from ")
+    assert lines[2].startswith("built with: libelf ")
+    assert lines[3].startswith("runs with: ") and "libelf" in lines[3] and "libz" in lines[3]
 
 
 def test_inspect_json(bpf_objects) -> None:

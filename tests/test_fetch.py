@@ -91,3 +91,31 @@ def test_unsafe_tarball_member_is_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("LIBBPF_SRC", raising=False)
     with pytest.raises(fetch.FetchError, match="unsafe member"):
         fetch.ensure_libbpf(quiet=True, workdir=tmp_path, pin=pin)
+
+
+def test_tree_records_where_its_tarball_came_from(tmp_path, monkeypatch) -> None:
+    """The sdist ships the tarball with a note of its origin; the unpacked tree keeps
+    both the verified sha256 and that origin (``pylibbpf version`` prints them)."""
+    files = {
+        "libbpf-9.9.0/src/libbpf.c": b"/* */",
+        "libbpf-9.9.0/src/libbpf_version.h":
+            b"#define LIBBPF_MAJOR_VERSION 9\n#define LIBBPF_MINOR_VERSION 9\n",
+    }
+    tar = _tarball(tmp_path / "libbpf-9.9.0.tar.gz", files)
+    (tmp_path / "libbpf-9.9.0.tar.gz.origin").write_text("the sdist's tarball\n")
+    pin = {"version": "9.9.0", "sha256": fetch.sha256_of(tar), "upstream_url": "http://x/{version}"}
+    monkeypatch.delenv("LIBBPF_TARBALL", raising=False)
+    monkeypatch.delenv("LIBBPF_SRC", raising=False)
+    tree = fetch.ensure_libbpf(quiet=True, workdir=tmp_path, pin=pin)
+    assert fetch.describe(tree, pin) == {"version": "9.9.0", "sha256": pin["sha256"],
+                                         "origin": "the sdist's tarball"}
+
+
+def test_tree_from_libbpf_src_is_described_as_unverified(tmp_path) -> None:
+    tree = tmp_path / "libbpf"
+    (tree / "src").mkdir(parents=True)
+    (tree / "src" / "libbpf_version.h").write_text(
+        "#define LIBBPF_MAJOR_VERSION 1\n#define LIBBPF_MINOR_VERSION 5\n")
+    info = fetch.describe(tree)
+    assert info["sha256"] == "" and info["version"] == "1.5"
+    assert info["origin"] == f"LIBBPF_SRC tree {tree} (not checksummed)"

@@ -55,7 +55,7 @@ def shell_commands(text: str) -> List[str]:
 def dev_sh_commands() -> List[str]:
     text = (ROOT / "dev.sh").read_text()
     case = text[text.index('case "$cmd" in'):]
-    return re.findall(r"^    ([a-z]+)\)$", case, re.M)
+    return re.findall(r"^    ([a-z][a-z-]*)\)$", case, re.M)
 
 
 def test_docs_show_commands() -> None:
@@ -64,7 +64,9 @@ def test_docs_show_commands() -> None:
     assert ". .venv/bin/activate" in found["README.md"]
     assert "./dev.sh python examples/execsnoop.py" in found["examples/README.md"]
     assert "pylibbpf features" in found["docs/guide/cli.md"]
-    assert {"demo", "test", "setup", "python", "run"} <= set(dev_sh_commands())
+    assert {"demo", "test", "setup", "python", "run", "wheel", "wheel-check"} <= \
+        set(dev_sh_commands())
+    assert "./dev.sh wheel" in found["README.md"]
 
 
 @pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -94,5 +96,5 @@ def test_dev_sh_usage_names_every_command() -> None:
     res = subprocess.run(["bash", str(ROOT / "dev.sh"), "no-such-command"],
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 2
-    for cmd in ("demo", "test", "setup", "python", "run"):
+    for cmd in ("demo", "test", "setup", "python", "run", "wheel", "wheel-check"):
         assert cmd in res.stderr

@@ -14,7 +14,10 @@ source tree, fetching it first when needed. Sources, tried in order:
    configuration (the URIs of its Debian entries), never written here.
 5. Upstream's release tarball.
 
-Whatever the source, a tarball's sha256 must equal the pin's.
+Whatever the source, a tarball's sha256 must equal the pin's. Next to the
+unpacked tree, ``.pylibbpf-sha256`` holds that sha256 and ``.pylibbpf-origin``
+where the tarball came from; :func:`describe` reads both (``pylibbpf version``
+prints them).
 """
 from __future__ import annotations
 
@@ -85,7 +88,7 @@ def _check_tree(tree: Path, pin: Dict[str, str]) -> None:
         )
 
 
-def _unpack(tarball: Path, pin: Dict[str, str], dest: Path) -> Path:
+def _unpack(tarball: Path, pin: Dict[str, str], dest: Path, origin: str) -> Path:
     digest = sha256_of(tarball)
     if digest != pin["sha256"]:
         raise FetchError(
@@ -109,6 +112,7 @@ def _unpack(tarball: Path, pin: Dict[str, str], dest: Path) -> Path:
             raise FetchError(f"{tarball}: expected one top-level directory")
         _check_tree(tops[0], pin)
         (tops[0] / ".pylibbpf-sha256").write_text(digest + "\n")
+        (tops[0] / ".pylibbpf-origin").write_text(origin + "\n")
         if dest.exists():
             shutil.rmtree(dest)
         tops[0].rename(dest)
@@ -249,9 +253,12 @@ def ensure_libbpf(quiet: bool = False, workdir: Path = HERE,
     env_tar = os.environ.get("LIBBPF_TARBALL")
     if env_tar:
         say(f"using LIBBPF_TARBALL={env_tar}")
-        return _unpack(Path(env_tar), pin, dest)
+        return _unpack(Path(env_tar), pin, dest, "LIBBPF_TARBALL")
     if cache.is_file() and sha256_of(cache) == pin["sha256"]:
-        return _unpack(cache, pin, dest)
+        # in an sdist, the tarball it ships; in a checkout, an earlier fetch
+        origin = (cache.with_name(cache.name + ".origin").read_text().strip()
+                  if cache.with_name(cache.name + ".origin").is_file() else "a cached tarball")
+        return _unpack(cache, pin, dest, origin)
 
     errors = []
     for name, fetch in (("Debian source package", _fetch_debian),
@@ -259,7 +266,11 @@ def ensure_libbpf(quiet: bool = False, workdir: Path = HERE,
         try:
             say(f"fetching {pin['version']} from the {name}")
             tarball = fetch(pin, cache)
-            tree = _unpack(tarball, pin, dest)
+            origin = (f"Debian source package {pin.get('debian_source', 'libbpf')} "
+                      f"{pin.get('debian_version', '')}".strip()
+                      if fetch is _fetch_debian else "upstream release tarball")
+            cache.with_name(cache.name + ".origin").write_text(origin + "\n")
+            tree = _unpack(tarball, pin, dest, origin)
             say(f"verified sha256 {pin['sha256']}, unpacked to {tree}")
             return tree
         except FetchError as e:
@@ -269,6 +280,24 @@ def ensure_libbpf(quiet: bool = False, workdir: Path = HERE,
         "could not fetch libbpf " + pin["version"] + ":\n  " + "\n  ".join(errors)
         + "\nSet LIBBPF_SRC to a libbpf tree or LIBBPF_TARBALL to its release tarball."
     )
+
+
+def describe(tree: Path, pin: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """What is known about where a libbpf tree came from: ``version`` (the pin's, or
+    the tree's major.minor), ``sha256`` (of the verified tarball, "" for a
+    LIBBPF_SRC tree) and ``origin``."""
+    def marker(name: str) -> str:
+        try:
+            return (tree / name).read_text().strip()
+        except OSError:
+            return ""
+    sha = marker(".pylibbpf-sha256")
+    pin = pin or read_pin()
+    if sha and sha == pin["sha256"]:
+        return {"version": pin["version"], "sha256": sha,
+                "origin": marker(".pylibbpf-origin") or "a verified tarball"}
+    return {"version": tree_version(tree) or "unknown", "sha256": "",
+            "origin": f"LIBBPF_SRC tree {tree} (not checksummed)"}
 
 
 if __name__ == "__main__":
