@@ -472,6 +472,9 @@ def test_bad_arguments(obj, progs) -> None:
 _UNPRIVILEGED_PID = """
 import os, subprocess, sys
 import pylibbpf
+# everything the attempts import, imported while still root: the checkout (and
+# its virtualenv) may live under a directory uid 65534 cannot read, e.g. /root
+import pylibbpf.attach.uprobe, pylibbpf.attach.usdt, pylibbpf.elf
 target = subprocess.Popen(["sleep", "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     with pylibbpf.Object(sys.argv[1]) as obj:
