@@ -3,7 +3,8 @@
  *
  *   c_ref ringbuf <obj> <records> <rounds>   best records/s draining a ring buffer
  *   c_ref map <entries> <rounds>             best per-element update/s and lookup/s
- *   c_ref load <obj> <rounds>                best seconds for open+load+close
+ *   c_ref load <obj> <warm>                  seconds of this process's first
+ *                                            open+load+close, median of <warm> more
  *   c_ref kprobe <obj> <attempts> <rounds>   best seconds per failing
  *                                            bpf_program__attach_kprobe
  */
@@ -126,23 +127,40 @@ static int bench_map(unsigned n, int rounds)
 	return 0;
 }
 
-static int bench_load(const char *path, int rounds)
+static int cmp_double(const void *a, const void *b)
 {
-	double best = 1e9;
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double one_load(const char *path)
+{
+	double t = now();
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+
+	if (!obj || bpf_object__load(obj))
+		return -1;
+	bpf_object__close(obj);
+	return now() - t;
+}
+
+/* the first open+load+close of this process (nothing before it), then the
+ * median of <warm> more */
+static int bench_load(const char *path, int warm)
+{
+	double first = one_load(path), *t;
 	int i;
 
-	for (i = 0; i < rounds; i++) {
-		double t = now();
-		struct bpf_object *obj = bpf_object__open_file(path, NULL);
-
-		if (!obj || bpf_object__load(obj))
+	if (first < 0 || warm < 1 || !(t = calloc(warm, sizeof(*t))))
+		return 1;
+	for (i = 0; i < warm; i++)
+		if ((t[i] = one_load(path)) < 0)
 			return 1;
-		bpf_object__close(obj);
-		t = now() - t;
-		if (t < best)
-			best = t;
-	}
-	printf("c_load_s %.6f\n", best);
+	qsort(t, warm, sizeof(*t), cmp_double);
+	printf("c_load_first_s %.6f\n", first);
+	printf("c_load_warm_s %.6f\n", warm % 2 ? t[warm / 2] : (t[warm / 2 - 1] + t[warm / 2]) / 2);
+	free(t);
 	return 0;
 }
 

@@ -1,37 +1,51 @@
-"""pylibbpf benchmarks, each against a C reference built and run in the same run.
+"""pylibbpf benchmarks, each against a reference built and run in the same run.
 
-    sudo python3 bench/run.py [--quick] [--update-readme]
+    sudo python3 bench/run.py [--quick] [--rounds N] [--only NAME] [--update-readme]
 
 Builds bench/c_ref.c against the libbpf archive that build_ffi.py made
-(build/libbpf-*/libbpf.a, headers from pylibbpf/include), compiles
-bench/bench.bpf.c with pylibbpf.compile, then measures (best of several rounds):
+(build/libbpf-*/libbpf.a, headers from pylibbpf/include), compiles the BPF
+objects with pylibbpf.compile, then runs every registered benchmark for
+several rounds (at least 5), C and Python interleaved within a round so that
+both see the same machine load. Each row shows the median and the min–max over
+the rounds, and the ratio's median and min–max over the rounds' paired ratios.
 
-- ring buffer drain: C libbpf callback; a ctypes callback per record (the
-  usual pure-Python design); pylibbpf with a per-record Python callback that
-  gets a decoded record; pylibbpf batch drain into a NumPy structured array;
+- ring buffer drain: C libbpf callback (reads ``seq``); a ctypes callback per
+  record (the usual pure-Python design); pylibbpf with a per-record Python
+  callback that gets a decoded record; pylibbpf batch drain into a NumPy
+  structured array, reading ``seq`` of every record as C does;
 - map per-element update and lookup (C and ``m[k] = v`` / ``m[k]``), and bulk
   ``update(dict)`` / ``items()`` on 100k entries against C per-element;
-- Object open+load+close of a CO-RE object, against C;
+- open+load+close of a 5-program CO-RE object (bench/load.bpf.c), C against
+  pylibbpf, both the first load of a fresh process and warm (the median of
+  more loads in that process);
 - a failing kprobe attach (a function no kernel has; on a kernel without
   kprobes, that is the first reason) against C libbpf's failing
   ``bpf_program__attach_kprobe``, in a warm process and, for pylibbpf, the
   first failure of a fresh process (which reads /proc/kallsyms once).
 
-No numbers are asserted anywhere; bench/README.md shows the last table.
+Adding a benchmark: write ``@benchmark("name")`` over a function taking the
+:class:`Ctx` and returning ``{metric: value}`` for ONE round (run its C or
+other reference in the same function), then ``row(...)`` for each table row
+built from those metrics. Metric names ending in ``_s`` are seconds, ``_ops``
+or ``_rps`` are rates. No numbers are asserted anywhere; bench/README.md
+shows the last table.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import glob
+import json
 import os
 import re
+import statistics
 import struct
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Union
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,6 +70,64 @@ def build_c_ref() -> Path:
     return out
 
 
+# --- the registry -------------------------------------------------------------
+
+@dataclass
+class Ctx:
+    """What every benchmark gets: the run's settings, the C reference, objects."""
+    quick: bool
+    rounds: int
+    exe: Path                                  # bench/c_ref.c, built in this run
+    objs: Dict[str, Path] = field(default_factory=dict)
+
+    def obj(self, name: str) -> Path:
+        """bench/<name>.bpf.c compiled (once per run) with pylibbpf.compile."""
+        if name not in self.objs:
+            self.objs[name] = pylibbpf.compile(HERE / f"{name}.bpf.c", BUILD / f"{name}.bpf.o")
+        return self.objs[name]
+
+    def c(self, *args: object) -> Dict[str, float]:
+        """Run the C reference (``c_ref <mode> args...``): its ``name value`` lines."""
+        return c_ref(self.exe, *args)
+
+
+#: name -> one round of the benchmark; run in registration order
+BENCHES: Dict[str, Callable[[Ctx], Dict[str, float]]] = {}
+
+
+def benchmark(name: str) -> Callable[[Callable[[Ctx], Dict[str, float]]],
+                                     Callable[[Ctx], Dict[str, float]]]:
+    def register(fn: Callable[[Ctx], Dict[str, float]]) -> Callable[[Ctx], Dict[str, float]]:
+        BENCHES[name] = fn
+        return fn
+    return register
+
+
+Samples = Dict[str, List[float]]    # metric -> one value per round
+
+
+@dataclass
+class Row:
+    title: Union[str, Callable[[Samples], str]]
+    py: str                  # pylibbpf's metric
+    ref: str                 # the reference's metric
+    ref_label: str           # e.g. "C libbpf"
+    unit: str                # "M/s", "ms" or "µs"
+    target: str
+    ref_unit: Optional[str] = None   # when the reference reads better in another unit
+
+
+#: the table, in order; a row whose metrics did not run (--only) is left out
+ROWS: List[Row] = []
+
+
+def row(title: Union[str, Callable[[Samples], str]], py: str, ref: str, ref_label: str,
+        unit: str, target: str, ref_unit: Optional[str] = None) -> None:
+    """A table row: pylibbpf's metric ``py`` against the reference's ``ref``
+    (ratio py / ref: above 1 is faster for rates, slower for times)."""
+    ROWS.append(Row(title, py, ref, ref_label, unit, target, ref_unit))
+
+
 def c_ref(exe: Path, *args: object) -> Dict[str, float]:
     out = subprocess.run([str(exe), *map(str, args)], check=True, capture_output=True,
                          text=True).stdout
@@ -66,6 +138,16 @@ def best_of(rounds: int, fn: Callable[[], float]) -> float:
     return min(fn() for _ in range(rounds))
 
 
+def python_child(script: str, *args: object) -> Dict[str, float]:
+    """Run ``script`` in a fresh interpreter (pylibbpf from this tree importable);
+    it prints ``name value`` lines like c_ref."""
+    out = subprocess.run([sys.executable, "-c", script, str(ROOT), *map(str, args)],
+                         check=True, capture_output=True, text=True).stdout
+    return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
+
+
+# --- ring buffer --------------------------------------------------------------
+
 class Event(ctypes.Structure):
     _fields_ = [("seq", ctypes.c_uint64), ("pid", ctypes.c_uint32), ("cpu", ctypes.c_uint32),
                 ("ts", ctypes.c_uint64), ("comm", ctypes.c_char * 8)]
@@ -74,8 +156,12 @@ class Event(ctypes.Structure):
 CB_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 
-def bench_ringbuf(obj_path: Path, n: int, rounds: int) -> Dict[str, float]:
-    res: Dict[str, float] = {}
+@benchmark("ringbuf")
+def bench_ringbuf(ctx: Ctx) -> Dict[str, float]:
+    obj_path = ctx.obj("bench")
+    n = 200_000 if ctx.quick else 500_000
+    rounds = 1
+    res = ctx.c("ringbuf", obj_path, n, 1)
     with pylibbpf.Object(obj_path) as obj:
         obj.load()
         prog = obj.programs["produce"]
@@ -142,17 +228,22 @@ def bench_ringbuf(obj_path: Path, n: int, rounds: int) -> Dict[str, float]:
 
         # 3. pylibbpf: batch drain into a NumPy structured array
         with pylibbpf.RingBuffer(rbmap, record_type="bench_event", batch=True) as brb:
+            np = pylibbpf.ringbuf._numpy()
+
             def drain_batch() -> float:
                 produce()
                 t = time.perf_counter()
-                got = 0
+                got = seq = 0
                 while True:
                     arr = brb.read_batch(0)
                     if not len(arr):
                         break
                     got += len(arr)
+                    # read a field of every record, as the C reference does
+                    seq += int(arr["seq"].sum()) if np is not None else sum(
+                        struct.unpack_from("Q", r)[0] for r in arr)
                 t = time.perf_counter() - t
-                assert got == n, got
+                assert got == n and seq > 0, (got, seq)
                 return t
 
             res["py_batch_rps"] = n / best_of(rounds, drain_batch)
@@ -160,8 +251,11 @@ def bench_ringbuf(obj_path: Path, n: int, rounds: int) -> Dict[str, float]:
     return res
 
 
-def bench_map(n: int, rounds: int) -> Dict[str, float]:
-    res: Dict[str, float] = {}
+@benchmark("map")
+def bench_map(ctx: Ctx) -> Dict[str, float]:
+    n = 100_000
+    rounds = 1
+    res = ctx.c("map", n, 1)
 
     def fresh() -> pylibbpf.Map:
         return pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=n,
@@ -209,14 +303,31 @@ def bench_map(n: int, rounds: int) -> Dict[str, float]:
     return res
 
 
-def bench_load(obj_path: Path, rounds: int) -> Dict[str, float]:
-    def once() -> float:
-        t = time.perf_counter()
-        with pylibbpf.Object(obj_path) as o:
-            o.load()
-        return time.perf_counter() - t
+#: a fresh process: the first open+load+close of the process, then the median
+#: of more (what c_ref's "load" mode does)
+_LOAD = """
+import statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import pylibbpf
 
-    return {"py_load_s": best_of(rounds, once)}
+def once():
+    t = time.perf_counter()
+    with pylibbpf.Object(sys.argv[2]) as o:
+        o.load()
+    return time.perf_counter() - t
+
+first = once()
+warm = statistics.median(once() for _ in range(int(sys.argv[3])))
+print("py_load_first_s", first)
+print("py_load_warm_s", warm)
+"""
+
+
+@benchmark("load")
+def bench_load(ctx: Ctx) -> Dict[str, float]:
+    obj = ctx.obj("load")
+    warm = 5 if ctx.quick else 11
+    return {**ctx.c("load", obj, warm), **python_child(_LOAD, obj, warm)}
 
 
 #: the kernel function no kernel has (c_ref.c's MISSING_FUNCTION)
@@ -241,7 +352,12 @@ with pylibbpf.Object(sys.argv[1]) as obj:
 """
 
 
-def bench_kprobe_fail(obj_path: Path, attempts: int, rounds: int) -> Dict[str, float]:
+@benchmark("kprobe")
+def bench_kprobe_fail(ctx: Ctx) -> Dict[str, float]:
+    obj_path = ctx.obj("kprobe")
+    attempts = 200 if ctx.quick else 1000
+    rounds = 3
+    res = ctx.c("kprobe", obj_path, attempts, rounds)
     with pylibbpf.Object(obj_path) as obj:
         obj.load()
         prog = obj.programs["on_kprobe"]
@@ -263,106 +379,105 @@ def bench_kprobe_fail(obj_path: Path, attempts: int, rounds: int) -> Dict[str, f
     assert MISSING_FUNCTION in message, message  # the error names the function
     first = subprocess.run([sys.executable, "-c", _FIRST_FAILURE, str(obj_path), str(ROOT),
                             MISSING_FUNCTION], check=True, capture_output=True, text=True)
-    return {"py_kprobe_fail_s": best, "py_kprobe_first_fail_s": float(first.stdout)}
+    return {**res, "py_kprobe_fail_s": best, "py_kprobe_first_fail_s": float(first.stdout)}
 
 
-def table(r: Dict[str, float]) -> str:
-    def m(x: float) -> str:
-        return f"{x / 1e6:.2f} M/s"
+# --- the table ----------------------------------------------------------------
 
-    makers = [
-        lambda: ("ring buffer, per-record callback, decoded record", m(r["py_record_rps"]),
-                f"ctypes callback {m(r['ctypes_rps'])}", r["py_record_rps"] / r["ctypes_rps"],
-                "≥ 3× ctypes"),
-        lambda: ("ring buffer, batch drain into NumPy array" if r.get("numpy") else
-                "ring buffer, batch drain (list, no NumPy)", m(r["py_batch_rps"]),
-                f"C libbpf {m(r['c_ringbuf_rps'])}", r["py_batch_rps"] / r["c_ringbuf_rps"],
-                "≥ 0.5× C"),
-        lambda: ("map m[k] = v (per element)", m(r["py_map_update_ops"]),
-                f"C update {m(r['c_map_update_ops'])}", r["py_map_update_ops"] / r["c_map_update_ops"],
-                "≥ 0.5× C"),
-        lambda: ("map m[k] (per element)", m(r["py_map_lookup_ops"]),
-                f"C lookup {m(r['c_map_lookup_ops'])}", r["py_map_lookup_ops"] / r["c_map_lookup_ops"],
-                "≥ 0.5× C"),
-        lambda: ("map update(dict), 100k entries (batch)", m(r["py_bulk_update_ops"]),
-                f"C update {m(r['c_map_update_ops'])}", r["py_bulk_update_ops"] / r["c_map_update_ops"],
-                "≥ 1.5× C per-element"),
-        lambda: ("map items(), 100k entries (batch)", m(r["py_bulk_items_ops"]),
-                f"C lookup {m(r['c_map_lookup_ops'])}", r["py_bulk_items_ops"] / r["c_map_lookup_ops"],
-                "≥ 1.5× C per-element"),
-        lambda: ("Object open+load (CO-RE)", f"{r['py_load_s'] * 1e3:.2f} ms",
-                f"C {r['c_load_s'] * 1e3:.2f} ms", r["py_load_s"] / r["c_load_s"], "≤ 1.05× C"),
-        lambda: ("failing kprobe attach (warm process)", f"{r['py_kprobe_fail_s'] * 1e6:.1f} µs",
-                f"C {r['c_kprobe_fail_s'] * 1e6:.1f} µs",
-                r["py_kprobe_fail_s"] / r["c_kprobe_fail_s"], "≤ 2× C"),
-        lambda: ("failing kprobe attach, first in a process (reads kallsyms)",
-                f"{r['py_kprobe_first_fail_s'] * 1e3:.1f} ms", f"C {r['c_kprobe_fail_s'] * 1e6:.1f} µs",
-                r["py_kprobe_first_fail_s"] / r["c_kprobe_fail_s"], "(once per process)"),
-    ]
-    rows = []
-    for make in makers:  # a row whose benchmark did not run (--only) is left out
-        try:
-            rows.append(make())
-        except KeyError:
-            pass
+row("ring buffer, per-record callback, decoded record", "py_record_rps", "ctypes_rps",
+    "ctypes callback", "M/s", "≥ 3× ctypes")
+row(lambda r: ("ring buffer, batch drain into NumPy array, reading `seq`"
+               if r.get("numpy", [0])[0] else "ring buffer, batch drain (list, no NumPy)"),
+    "py_batch_rps", "c_ringbuf_rps", "C libbpf", "M/s", "≥ 0.5× C")
+row("map m[k] = v (per element)", "py_map_update_ops", "c_map_update_ops", "C update", "M/s",
+    "≥ 0.5× C")
+row("map m[k] (per element)", "py_map_lookup_ops", "c_map_lookup_ops", "C lookup", "M/s",
+    "≥ 0.5× C")
+row("map update(dict), 100k entries (batch)", "py_bulk_update_ops", "c_map_update_ops",
+    "C update", "M/s", "≥ 1.5× C per-element")
+row("map items(), 100k entries (batch)", "py_bulk_items_ops", "c_map_lookup_ops", "C lookup",
+    "M/s", "≥ 1.5× C per-element")
+row("open+load+close, 5-program CO-RE object, first in a fresh process", "py_load_first_s",
+    "c_load_first_s", "C", "ms", "≤ 1.0× C")
+row("open+load+close, 5-program CO-RE object, warm process", "py_load_warm_s", "c_load_warm_s",
+    "C", "ms", "≤ 1.0× C")
+row("failing kprobe attach (warm process)", "py_kprobe_fail_s", "c_kprobe_fail_s", "C", "µs",
+    "≤ 2× C")
+row("failing kprobe attach, first in a process (reads kallsyms)", "py_kprobe_first_fail_s",
+    "c_kprobe_fail_s", "C warm", "ms", "(once per process)", ref_unit="µs")
+
+_UNITS = {"M/s": 1e-6, "ms": 1e3, "µs": 1e6}
+_FMT = {"M/s": ".2f", "ms": ".2f", "µs": ".1f"}
+
+
+def _spread(xs: List[float], scale: float, fmt: str, unit: str) -> str:
+    """``median unit (min–max)``"""
+    med = statistics.median(xs) * scale
+    if len(xs) == 1:
+        return f"{med:{fmt}}{'' if unit == '×' else ' '}{unit}"
+    sep = "" if unit == "×" else " "
+    return f"{med:{fmt}}{sep}{unit} ({min(xs) * scale:{fmt}}–{max(xs) * scale:{fmt}})"
+
+
+def table(r: Samples) -> str:
+    """Markdown: per row, medians with min–max over the rounds; the ratio is the
+    median (min–max) of the rounds' paired ratios pylibbpf / reference."""
     out = ["| benchmark | pylibbpf | reference (same run) | ratio | target |",
            "|---|---|---|---|---|"]
-    for name, py, ref, ratio, target in rows:
-        out.append(f"| {name} | {py} | {ref} | {ratio:.2f}× | {target} |")
+    for rw in ROWS:
+        if rw.py not in r or rw.ref not in r:
+            continue
+        py, ref = r[rw.py], r[rw.ref]
+        ref_unit = rw.ref_unit or rw.unit
+        title = rw.title(r) if callable(rw.title) else rw.title
+        ratios = [p / q for p, q in zip(py, ref)]
+        out.append(f"| {title} | {_spread(py, _UNITS[rw.unit], _FMT[rw.unit], rw.unit)} | "
+                   f"{rw.ref_label} {_spread(ref, _UNITS[ref_unit], _FMT[ref_unit], ref_unit)} "
+                   f"| {_spread(ratios, 1, '.2f', '×')} "
+                   f"| {rw.target} |")
     return "\n".join(out)
 
 
 def main(argv: List[str]) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="fewer rounds and records")
+    ap.add_argument("--quick", action="store_true", help="fewer records (still 5 rounds)")
+    ap.add_argument("--rounds", type=int, help="rounds (default 7, 5 with --quick; at least 5 "
+                                               "for --update-readme)")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe"], action="append",
+    ap.add_argument("--only", choices=list(BENCHES), action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
+    ap.add_argument("--json", type=Path, help="also write every round's values here")
     args = ap.parse_args(argv)
     if args.only and args.update_readme:
         ap.error("--update-readme needs the whole table: leave out --only")
-    only = set(args.only or ["ringbuf", "map", "load", "kprobe"])
+    rounds = args.rounds or (5 if args.quick else 7)
+    if args.update_readme and rounds < 5:
+        ap.error("--update-readme needs at least 5 rounds")
+    only = [name for name in BENCHES if not args.only or name in args.only]
     BUILD.mkdir(exist_ok=True)
-    rounds = 3 if args.quick else 7
-    n_rb = 200_000 if args.quick else 500_000
-    n_map = 100_000
-    obj = pylibbpf.compile(HERE / "bench.bpf.c", BUILD / "bench.bpf.o")
-    kprobe_obj = pylibbpf.compile(HERE / "kprobe.bpf.c", BUILD / "kprobe.bpf.o")
-    n_fail = 200 if args.quick else 1000
-    exe = build_c_ref()
-    r: Dict[str, float] = {}
-
-    def keep(new: Dict[str, float]) -> None:
-        for k, v in new.items():  # best of the rounds: max rate, min time
-            if k not in r:
-                r[k] = v
-            else:
-                r[k] = min(r[k], v) if k.endswith("_s") else max(r[k], v)
-
-    # interleave C and Python round by round, so both see the same machine load
-    for _ in range(rounds):
-        if "ringbuf" in only:
-            keep(c_ref(exe, "ringbuf", obj, n_rb, 1))
-            keep(bench_ringbuf(obj, n_rb, 1))
-        if "map" in only:
-            keep(c_ref(exe, "map", n_map, 1))
-            keep(bench_map(n_map, 1))
-        if "load" in only:
-            keep(c_ref(exe, "load", obj, 3))
-            keep(bench_load(obj, 3))
-        if "kprobe" in only:
-            keep(c_ref(exe, "kprobe", kprobe_obj, n_fail, 3))
-            keep(bench_kprobe_fail(kprobe_obj, n_fail, 3))
+    ctx = Ctx(quick=args.quick, rounds=rounds, exe=build_c_ref())
+    r: Samples = {}
+    # round by round, each benchmark running its reference and pylibbpf back to
+    # back, so both see the same machine load
+    for i in range(rounds):
+        for name in only:
+            for k, v in BENCHES[name](ctx).items():
+                r.setdefault(k, []).append(v)
+        print(f"round {i + 1}/{rounds} done", file=sys.stderr)
     text = table(r)
     print(text)
+    if args.json:
+        args.json.write_text(json.dumps(r, indent=1))
     if args.update_readme:
         readme = HERE / "README.md"
         s = readme.read_text()
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        block = (f"<!-- table -->\nLast run: {stamp}, {os.cpu_count()} CPUs, "
-                 f"Linux {os.uname().release}, NumPy "
-                 f"{'yes' if r.get('numpy') else 'no'}.\n\n{text}\n<!-- /table -->")
+        load = os.getloadavg()[0]
+        block = (f"<!-- table -->\nLast run: {stamp}, {os.cpu_count()} CPUs (load average "
+                 f"{load:.1f} at the end), Linux {os.uname().release}, NumPy "
+                 f"{'yes' if r.get('numpy', [0])[0] else 'no'}; {rounds} rounds, each cell "
+                 f"the median (min–max).\n\n{text}\n<!-- /table -->")
         s = re.sub(r"<!-- table -->.*<!-- /table -->", lambda _: block, s, flags=re.S)
         readme.write_text(s)
 
