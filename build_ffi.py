@@ -363,6 +363,7 @@ def make_ffi() -> FFI:
         '#include "libbpf_version.h"',
         "#include <linux/if_link.h>",
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "kbtf.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "fast.c").read_text(),
     ])
@@ -377,6 +378,8 @@ def make_ffi() -> FFI:
         py_limited_api=False,
         extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
         extra_objects=[str(archive)],
+        # the kernel's BTF parsed once per process and shared by every load (kbtf.c)
+        extra_link_args=["-Wl,--wrap=btf__load_vmlinux_btf", "-Wl,--wrap=btf__free"],
         library_dirs=library_dirs,
         runtime_library_dirs=library_dirs,  # pkg-config's -L, if any: found at run time too
         libraries=libraries,

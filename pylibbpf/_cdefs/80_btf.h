@@ -1,4 +1,7 @@
+/* the kernel's BTF: parsed once per process and shared (_csrc/kbtf.c); btf__free of it
+ * does nothing */
 struct btf *btf__load_vmlinux_btf(void);
+int pylibbpf_kbtf_cached(void);
 struct btf *btf__parse(const char *path, void *btf_ext);
 void btf__free(struct btf *btf);
 __u32 btf__type_cnt(const struct btf *btf);

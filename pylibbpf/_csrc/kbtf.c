@@ -1,0 +1,102 @@
+/* The running kernel's BTF, parsed once per process and shared.
+ *
+ * libbpf 1.5 reads and parses /sys/kernel/btf/vmlinux (5-6 MB) again for every
+ * object it loads with CO-RE relocations, and for every
+ * libbpf_find_vmlinux_btf_id(): fread() into one fresh buffer, copied into a
+ * second, an index built, all freed at the end of the load. That was about
+ * half of an open+load of a small CO-RE object, and most of its page faults.
+ *
+ * build_ffi.py links the extension with
+ *     -Wl,--wrap=btf__load_vmlinux_btf -Wl,--wrap=btf__free
+ * so every call to those two from libbpf's other files (libbpf.c: object load,
+ * attach-target lookup) and from pylibbpf itself lands here: the first call
+ * parses the kernel's BTF and keeps it; later calls return the same struct
+ * btf, and btf__free() of it does nothing. Calls inside btf.c itself are not
+ * redirected (the linker only wraps references between files), and btf.c
+ * never frees the kernel's BTF.
+ *
+ * Sharing is safe because nothing changes the kernel's BTF while the kernel
+ * runs, and libbpf only reads it (type and name lookups, the CO-RE candidate
+ * search, module BTF split on top of it); BTF it could modify (btf__add_*,
+ * dedup) is an object's, never this one. Loads in several threads read it at
+ * the same time; the first parse is under a lock.
+ *
+ * The first parse maps /sys/kernel/btf/vmlinux (Linux 6.16+ allows a
+ * read-only private mapping) and copies it once into libbpf's struct btf,
+ * instead of reading it into a buffer and copying that; on older kernels the
+ * mapping fails and libbpf's own loader runs. A failure is not kept: the next
+ * call tries again.
+ *
+ * Cost: the parsed BTF (the file's size plus an index, ~6 MB on a distribution
+ * kernel) stays allocated until the process exits, once it was first needed.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct btf *__real_btf__load_vmlinux_btf(void);
+void __real_btf__free(struct btf *btf);
+struct btf *__wrap_btf__load_vmlinux_btf(void);
+void __wrap_btf__free(struct btf *btf);
+
+static pthread_mutex_t pylibbpf_kbtf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct btf *pylibbpf_kbtf;   /* set once, never freed */
+
+static struct btf *pylibbpf_kbtf_mapped(void)
+{
+    struct btf *btf = NULL;
+    struct stat st;
+    void *p;
+    int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (uint64_t)st.st_size < UINT32_MAX) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p != MAP_FAILED) {
+            btf = btf__new(p, (__u32)st.st_size);   /* copies; NULL + errno on bad BTF */
+            munmap(p, (size_t)st.st_size);
+        }
+    }
+    close(fd);
+    return btf;
+}
+
+struct btf *__wrap_btf__load_vmlinux_btf(void)
+{
+    struct btf *btf;
+    int err = 0;
+
+    pthread_mutex_lock(&pylibbpf_kbtf_lock);
+    if (!pylibbpf_kbtf) {
+        btf = pylibbpf_kbtf_mapped();
+        if (!btf)
+            btf = __real_btf__load_vmlinux_btf();   /* says why on failure */
+        if (btf)
+            pylibbpf_kbtf = btf;
+        else
+            err = errno;
+    }
+    btf = pylibbpf_kbtf;
+    pthread_mutex_unlock(&pylibbpf_kbtf_lock);
+    if (!btf)
+        errno = err ? err : ESRCH;
+    return btf;
+}
+
+void __wrap_btf__free(struct btf *btf)
+{
+    if (btf && btf == pylibbpf_kbtf)
+        return;
+    __real_btf__free(btf);
+}
+
+/* whether the kernel's BTF was parsed in this process (tests) */
+static int pylibbpf_kbtf_cached(void)
+{
+    return pylibbpf_kbtf != NULL;
+}
