@@ -3,8 +3,8 @@
  *
  *   c_ref ringbuf <obj> <records> <rounds>   best records/s draining a ring buffer
  *   c_ref map <entries> <rounds>             best per-element update/s and lookup/s
- *   c_ref load <obj> <warm>                  seconds of this process's first
- *                                            open+load+close, median of <warm> more
+ *   c_ref load <obj> <warm>                  seconds (wall, CPU) of this process's
+ *                                            first open+load+close, median of <warm> more
  *   c_ref kprobe <obj> <attempts> <rounds>   best seconds per failing
  *                                            bpf_program__attach_kprobe
  */
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 struct bench_event { unsigned long long seq; unsigned pid, cpu; unsigned long long ts; char comm[8]; };
 struct produce_args { unsigned n, dropped; };
@@ -134,33 +135,55 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double one_load(const char *path)
+/* CPU time (user + system) of this process so far */
+static double cpu_now(void)
 {
-	double t = now();
+	struct rusage r;
+
+	getrusage(RUSAGE_SELF, &r);
+	return r.ru_utime.tv_sec + r.ru_stime.tv_sec +
+	       (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* one open+load+close: wall seconds, and CPU seconds in *cpu */
+static double one_load(const char *path, double *cpu)
+{
+	double c = cpu_now(), t = now();
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 
 	if (!obj || bpf_object__load(obj))
 		return -1;
 	bpf_object__close(obj);
-	return now() - t;
+	t = now() - t;
+	*cpu = cpu_now() - c;
+	return t;
 }
 
 /* the first open+load+close of this process (nothing before it), then the
- * median of <warm> more */
+ * median of <warm> more; wall and CPU time */
 static int bench_load(const char *path, int warm)
 {
-	double first = one_load(path), *t;
+	double first_cpu, first = one_load(path, &first_cpu), *t, *c;
 	int i;
 
-	if (first < 0 || warm < 1 || !(t = calloc(warm, sizeof(*t))))
+	if (first < 0 || warm < 1 || !(t = calloc(warm, sizeof(*t))) ||
+	    !(c = calloc(warm, sizeof(*c))))
 		return 1;
 	for (i = 0; i < warm; i++)
-		if ((t[i] = one_load(path)) < 0)
+		if ((t[i] = one_load(path, &c[i])) < 0)
 			return 1;
-	qsort(t, warm, sizeof(*t), cmp_double);
 	printf("c_load_first_s %.6f\n", first);
-	printf("c_load_warm_s %.6f\n", warm % 2 ? t[warm / 2] : (t[warm / 2 - 1] + t[warm / 2]) / 2);
+	printf("c_load_first_cpu_s %.6f\n", first_cpu);
+	printf("c_load_warm_s %.6f\n", median(t, warm));
+	printf("c_load_warm_cpu_s %.6f\n", median(c, warm));
 	free(t);
+	free(c);
 	return 0;
 }
 
