@@ -19,7 +19,9 @@
  * runs, and libbpf only reads it (type and name lookups, the CO-RE candidate
  * search, module BTF split on top of it); BTF it could modify (btf__add_*,
  * dedup) is an object's, never this one. Loads in several threads read it at
- * the same time; the first parse is under a lock.
+ * the same time. No lock (a fork() while another thread held one would leave
+ * the child stuck): the pointer is set with compare-and-swap, and when two
+ * first loads race, the loser frees its copy.
  *
  * The first parse maps /sys/kernel/btf/vmlinux (Linux 6.16+ allows a
  * read-only private mapping) and copies it once into libbpf's struct btf,
@@ -31,7 +33,6 @@
  * kernel) stays allocated until the process exits, once it was first needed.
  */
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -42,8 +43,7 @@ void __real_btf__free(struct btf *btf);
 struct btf *__wrap_btf__load_vmlinux_btf(void);
 void __wrap_btf__free(struct btf *btf);
 
-static pthread_mutex_t pylibbpf_kbtf_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct btf *pylibbpf_kbtf;   /* set once, never freed */
+static struct btf *pylibbpf_kbtf;   /* set once (atomically), never freed */
 
 static struct btf *pylibbpf_kbtf_mapped(void)
 {
@@ -68,23 +68,21 @@ static struct btf *pylibbpf_kbtf_mapped(void)
 
 struct btf *__wrap_btf__load_vmlinux_btf(void)
 {
-    struct btf *btf;
-    int err = 0;
+    struct btf *btf = __atomic_load_n(&pylibbpf_kbtf, __ATOMIC_ACQUIRE), *none = NULL;
 
-    pthread_mutex_lock(&pylibbpf_kbtf_lock);
-    if (!pylibbpf_kbtf) {
-        btf = pylibbpf_kbtf_mapped();
-        if (!btf)
-            btf = __real_btf__load_vmlinux_btf();   /* says why on failure */
-        if (btf)
-            pylibbpf_kbtf = btf;
-        else
-            err = errno;
-    }
-    btf = pylibbpf_kbtf;
-    pthread_mutex_unlock(&pylibbpf_kbtf_lock);
+    if (btf)
+        return btf;
+    btf = pylibbpf_kbtf_mapped();
     if (!btf)
-        errno = err ? err : ESRCH;
+        btf = __real_btf__load_vmlinux_btf();   /* says why on failure */
+    if (!btf)
+        return NULL;                            /* errno set; tried again next time */
+    /* two first loads at once both parse; one keeps its copy */
+    if (!__atomic_compare_exchange_n(&pylibbpf_kbtf, &none, btf, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        __real_btf__free(btf);
+        btf = none;
+    }
     return btf;
 }
 
@@ -98,5 +96,5 @@ void __wrap_btf__free(struct btf *btf)
 /* whether the kernel's BTF was parsed in this process (tests) */
 static int pylibbpf_kbtf_cached(void)
 {
-    return pylibbpf_kbtf != NULL;
+    return __atomic_load_n(&pylibbpf_kbtf, __ATOMIC_ACQUIRE) != NULL;
 }
