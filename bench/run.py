@@ -23,12 +23,13 @@ the rounds, and the ratio's median and min–max over the rounds' paired ratios.
   ``bpf_program__attach_kprobe``, in a warm process and, for pylibbpf, the
   first failure of a fresh process (which reads /proc/kallsyms once).
 
-Adding a benchmark: write ``@benchmark("name")`` over a function taking the
-:class:`Ctx` and returning ``{metric: value}`` for ONE round (run its C or
-other reference in the same function), then ``row(...)`` for each table row
-built from those metrics. Metric names ending in ``_s`` are seconds, ``_ops``
-or ``_rps`` are rates. No numbers are asserted anywhere; bench/README.md
-shows the last table.
+Adding a benchmark: in a new file bench/rows_<name>.py (imported by
+:func:`load_plugins`), ``from run import Ctx, benchmark, row`` and write
+``@benchmark("name")`` over a function taking the :class:`Ctx` and returning
+``{metric: value}`` for ONE round (run its C or other reference in the same
+function), then ``row(...)`` for each table row built from those metrics.
+Metric names ending in ``_s`` are seconds, ``_ops`` or ``_rps`` are rates.
+No numbers are asserted anywhere; bench/README.md shows the last table.
 """
 from __future__ import annotations
 
@@ -423,8 +424,22 @@ row("failing kprobe attach (warm process)", "py_kprobe_fail_s", "c_kprobe_fail_s
 row("failing kprobe attach, first in a process (reads kallsyms)", "py_kprobe_first_fail_s",
     "c_kprobe_fail_s", "C warm", "ms", "(once per process)", ref_unit="µs")
 
-_UNITS = {"M/s": 1e-6, "ms": 1e3, "µs": 1e6}
-_FMT = {"M/s": ".2f", "ms": ".2f", "µs": ".1f"}
+_UNITS = {"M/s": 1e-6, "k/s": 1e-3, "s": 1.0, "ms": 1e3, "µs": 1e6, "ns": 1e9}
+_FMT = {"M/s": ".2f", "k/s": ".1f", "s": ".3f", "ms": ".2f", "µs": ".1f", "ns": ".0f"}
+
+
+def load_plugins() -> None:
+    """Import bench/rows_*.py (sorted by name): each registers its own
+    ``@benchmark`` functions and ``row(...)`` lines with ``from run import
+    benchmark, row, Ctx, ...``, so that adding a benchmark never touches this
+    file. Their rows come after the built-in ones, in import order."""
+    import importlib
+
+    sys.modules.setdefault("run", sys.modules[__name__])  # run as a script: __main__
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    for path in sorted(HERE.glob("rows_*.py")):
+        importlib.import_module(path.stem)
 
 
 def _spread(xs: List[float], scale: float, fmt: str, unit: str) -> str:
@@ -456,6 +471,7 @@ def table(r: Samples) -> str:
 
 
 def main(argv: List[str]) -> None:
+    load_plugins()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer records (still 5 rounds)")
     ap.add_argument("--rounds", type=int, help="rounds (default 7, 5 with --quick; at least 5 "
