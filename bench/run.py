@@ -58,16 +58,21 @@ from pylibbpf._ffi import ffi, lib  # noqa: E402
 BUILD = HERE / ".build"
 
 
-def build_c_ref() -> Path:
+def libbpf_archive() -> Path:
+    """The libbpf archive build_ffi.py compiled pylibbpf against (the newest)."""
     archives = sorted(glob.glob(str(ROOT / "build" / "libbpf-*" / "libbpf.a")),
                       key=os.path.getmtime)
     if not archives:
         sys.exit("no build/libbpf-*/libbpf.a: run python3 build_ffi.py first")
+    return Path(archives[-1])
+
+
+def build_c_ref() -> Path:
     out = BUILD / "c_ref"
     cc = os.environ.get("CC", "cc")
     subprocess.run([cc, "-O2", "-o", str(out), str(HERE / "c_ref.c"),
-                    "-I", str(ROOT / "pylibbpf" / "include"), archives[-1], "-lelf", "-lz"],
-                   check=True)
+                    "-I", str(ROOT / "pylibbpf" / "include"), str(libbpf_archive()),
+                    "-lelf", "-lz"], check=True)
     return out
 
 
@@ -80,6 +85,7 @@ class Ctx:
     rounds: int
     exe: Path                                  # bench/c_ref.c, built in this run
     objs: Dict[str, Path] = field(default_factory=dict)
+    built: List[Path] = field(default_factory=list)
 
     def obj(self, name: str) -> Path:
         """bench/<name>.bpf.c compiled (once per run) with pylibbpf.compile."""
@@ -90,6 +96,18 @@ class Ctx:
     def c(self, *args: object) -> Dict[str, float]:
         """Run the C reference (``c_ref <mode> args...``): its ``name value`` lines."""
         return c_ref(self.exe, *args)
+
+    def c_program(self, source: str, *flags: str) -> Path:
+        """bench/<source> (a C file of its own, not c_ref.c) built once per run with
+        ``cc -O2`` against the same libbpf archive and headers, plus ``flags``;
+        run it with :func:`c_ref` (it prints ``name value`` lines)."""
+        out = BUILD / Path(source).stem
+        if out not in self.built:
+            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", str(out),
+                            str(HERE / source), "-I", str(ROOT / "pylibbpf" / "include"),
+                            str(libbpf_archive()), "-lelf", "-lz", *flags], check=True)
+            self.built.append(out)
+        return out
 
 
 #: name -> one round of the benchmark; run in registration order
