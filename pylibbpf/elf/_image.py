@@ -1,8 +1,10 @@
-"""One ELF file, read fast: headers through pyelftools, symbol tables in bulk.
+"""One ELF file, read fast: headers decoded with struct, symbol tables in bulk.
 
 pyelftools builds a Python object per symbol, which costs about a second for a
-library with tens of thousands of symbols. Here pyelftools parses only the ELF,
-section and program headers; the symbol tables are then read as raw bytes and
+library with tens of thousands of symbols, and importing it costs more than
+indexing a small library. Here the ELF, section and program headers are
+decoded with ``struct`` (each table checked against the file's size before it
+is read); the symbol tables are then read as raw bytes and
 decoded in bulk with C-implemented builtins (``memoryview.cast``, ``bytes.split``,
 ``dict(zip(...))``). ``.dynsym`` lookups go through the file's own GNU (or SysV)
 hash table, as the dynamic loader does, so they need no index at all; ``.symtab``
@@ -37,6 +39,13 @@ VERSYM_HIDDEN = 0x8000
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000
 PF_X = 1
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PT_INTERP = 3
+_ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390",
+             40: "EM_ARM", 43: "EM_SPARCV9", 62: "EM_X86_64", 183: "EM_AARCH64",
+             243: "EM_RISCV", 247: "EM_BPF", 258: "EM_LOONGARCH"}
 
 #: (device, inode, size, mtime_ns): a file's identity for caching
 Identity = Tuple[int, int, int, int]
@@ -160,8 +169,7 @@ class SymbolTable:
         self._st_name_view: Any = None
         if hash_section is not None and self._native:
             self._setup_hash(*hash_section)
-        if self._gnu is None and self._sysv is None:
-            self._build_dict()
+        # without a hash table, the name dictionary is built by the first find()
 
     # --- building ---------------------------------------------------------
     def _st_names(self) -> List[int]:
@@ -255,6 +263,8 @@ class SymbolTable:
                 i = chains[i]
                 seen += 1
             return out
+        if self._by_name is None:
+            self._build_dict()
         assert self._by_name is not None
         dup = self._dups.get(name)
         if dup is not None:
@@ -330,65 +340,102 @@ class ElfImage:
 
     def __init__(self, path: str, *, st: Optional[os.stat_result] = None,
                  use_hash_tables: bool = True) -> None:
-        from elftools.common.exceptions import ELFError as PyElfError
-        from elftools.elf.elffile import ELFFile
-
         self.path = path
         self._use_hash = use_hash_tables
         with _open(path) as f:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
             try:
-                elf = ELFFile(f)
-                self._read_headers(elf, f)
+                self._read_headers(f)
                 self.tables = self._read_tables(f)
             except BPFError:
                 raise
-            except (PyElfError, struct.error, ValueError, KeyError, IndexError,
+            except (struct.error, ValueError, KeyError, IndexError,
                     OverflowError, MemoryError, RecursionError, OSError) as e:
                 # header fields, links and counts of a malformed file (the reading
                 # itself checks each read against the file's size)
-                why = str(e) if isinstance(e, (PyElfError, ValueError)) and str(e) \
+                why = str(e) if isinstance(e, ValueError) and str(e) \
                     else f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 raise ELFError(_errno.ENOEXEC, f"{path!r} is not a valid ELF file: {why}") \
                     from None
         self._notes: Optional[List[Tuple[str, int, bytes]]] = None
 
     # --- headers -----------------------------------------------------------
-    def _read_headers(self, elf: Any, f: BinaryIO) -> None:
-        self.elfclass: int = elf.elfclass
-        self.little_endian: bool = elf.little_endian
-        self.machine: str = elf["e_machine"]
-        self.elf_type: str = elf["e_type"]
-        get_seg = getattr(elf, "_get_segment_header", None)
-        get_sec = getattr(elf, "_get_section_header", None)
-        if get_seg is not None:
-            phdrs = [get_seg(i) for i in range(elf.num_segments())]
-        else:  # pragma: no cover - older/newer pyelftools without the helper
-            phdrs = [s.header for s in elf.iter_segments()]
+    def _bad(self, why: str) -> ELFError:
+        return ELFError(_errno.ENOEXEC, f"{self.path!r} is not a valid ELF file: {why}")
+
+    def _read_headers(self, f: BinaryIO) -> None:
+        """ELF, program and section headers, decoded with struct (no per-field
+        objects): every table is checked against the file's size first."""
+        ident = f.read(64)
+        if len(ident) < 16 or ident[:4] != b"\x7fELF":
+            raise self._bad("Magic number does not match")
+        if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+            raise self._bad(f"unknown ELF class {ident[4]} or data encoding {ident[5]}")
+        e64 = ident[4] == 2
+        self.elfclass = 64 if e64 else 32
+        self.little_endian = ident[5] == 1
+        bo = "<" if self.little_endian else ">"
+        ehdr = struct.Struct(bo + ("HHIQQQIHHHHHH" if e64 else "HHIIIIIHHHHHH"))
+        if len(ident) < 16 + ehdr.size:
+            raise self._bad("the ELF header is truncated")
+        (e_type, e_machine, _ver, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
+         shentsize, shnum, shstrndx) = ehdr.unpack_from(ident, 16)
+        self.machine = _MACHINES.get(e_machine, str(e_machine))
+        self.elf_type = _ELF_TYPES.get(e_type, str(e_type))
+        size = os.fstat(f.fileno()).st_size
+        shdr = struct.Struct(bo + ("IIQQQQIIQQ" if e64 else "IIIIIIIIII"))
+        phdr = struct.Struct(bo + ("IIQQQQQQ" if e64 else "IIIIIIII"))
+        # section 0 holds the real counts when they do not fit the ELF header
+        first: Optional[Tuple[int, ...]] = None
+        if shoff:
+            if shentsize < shdr.size:
+                raise self._bad(f"section header size {shentsize} < {shdr.size}")
+            first = shdr.unpack(_read_at(f, shoff, shdr.size))
+            if shnum == 0:
+                shnum = first[5]
+            if shstrndx == 0xFFFF:
+                shstrndx = first[6]
+        else:
+            shnum = 0
+        if phnum == 0xFFFF and first is not None:
+            phnum = first[7]
+        phdrs: List[Tuple[int, ...]] = []
+        if phnum and phoff:
+            if phentsize < phdr.size:
+                raise self._bad(f"program header size {phentsize} < {phdr.size}")
+            raw = _read_at(f, phoff, phnum * phentsize)
+            for i in range(phnum):
+                t = phdr.unpack_from(raw, i * phentsize)
+                if e64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+                    phdrs.append((t[0], t[1], t[2], t[3], t[5], t[6]))
+                else:    # type, offset, vaddr, paddr, filesz, memsz, flags, align
+                    phdrs.append((t[0], t[6], t[1], t[2], t[4], t[5]))
+        # (type, flags, offset, vaddr, filesz, memsz)
         self.segments: Tuple[Segment, ...] = tuple(
-            Segment(p["p_vaddr"], p["p_offset"], p["p_filesz"], p["p_memsz"], p["p_flags"])
-            for p in phdrs if p["p_type"] == "PT_LOAD")
-        self.has_interp = any(p["p_type"] == "PT_INTERP" for p in phdrs)
-        self._dynamic = [(p["p_offset"], p["p_filesz"]) for p in phdrs
-                         if p["p_type"] == "PT_DYNAMIC"]
-        if get_sec is not None:
-            shdrs = [get_sec(i) for i in range(elf.num_sections())]
-        else:  # pragma: no cover
-            shdrs = [s.header for s in elf.iter_sections()]
+            Segment(p[3], p[2], p[4], p[5], p[1]) for p in phdrs if p[0] == PT_LOAD)
+        self.has_interp = any(p[0] == PT_INTERP for p in phdrs)
+        self._dynamic = [(p[2], p[4]) for p in phdrs if p[0] == PT_DYNAMIC]
+        shdrs: List[Tuple[int, ...]] = []
+        if shnum:
+            if shnum * shentsize > size:
+                raise self._bad(f"{shnum} section headers do not fit in the file")
+            raw = _read_at(f, shoff, shnum * shentsize)
+            shdrs = [shdr.unpack_from(raw, i * shentsize) for i in range(shnum)]
         names = b""
-        if shdrs:
-            shstr = shdrs[elf.get_shstrndx()] if elf.get_shstrndx() < len(shdrs) else None
-            if shstr is not None and _sh_type(shstr["sh_type"]) != SHT_NOBITS:
-                names = _read_at(f, shstr["sh_offset"], shstr["sh_size"])
+        if shdrs and shstrndx < len(shdrs):
+            shstr = shdrs[shstrndx]  # name, type, flags, addr, offset, size, link, info, ...
+            if shstr[1] != SHT_NOBITS:
+                names = _read_at(f, shstr[4], shstr[5])
+        elif shdrs and shstrndx:
+            raise self._bad(f"section name table index {shstrndx} of {len(shdrs)} sections")
         self.sections: List[SectionInfo] = []
         for i, h in enumerate(shdrs):
-            off = h["sh_name"]
+            off = h[0]
             end = names.find(b"\0", off)
             name = names[off:end if end >= 0 else len(names)].decode("utf-8", "replace")
-            self.sections.append(SectionInfo(
-                i, name, _sh_type(h["sh_type"]), int(h["sh_flags"]), h["sh_addr"],
-                h["sh_offset"], h["sh_size"], h["sh_link"], h["sh_info"], h["sh_entsize"]))
+            self.sections.append(SectionInfo(i, name, h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+                                             h[9]))
         self._by_name = {s.name: s for s in reversed(self.sections)}
         self.build_id: Optional[str] = None
         self.debuglink: Optional[Tuple[str, int]] = None
@@ -400,10 +447,10 @@ class ElfImage:
                     self.build_id = desc.hex()
         self.pie = False
         if self.elf_type == "ET_DYN" and self._dynamic:
-            off, size = self._dynamic[0]
-            raw = _read_at(f, off, min(size, 1 << 20))
+            off, dsize = self._dynamic[0]
+            raw = _read_at(f, off, min(dsize, 1 << 20))
             word = 8 if self.elfclass == 64 else 4
-            fmt = ("<" if self.little_endian else ">") + ("qQ" if word == 8 else "iI")
+            fmt = bo + ("qQ" if word == 8 else "iI")
             for tag, val in struct.iter_unpack(fmt, raw[: len(raw) // (2 * word) * 2 * word]):
                 if tag == 0:
                     break
@@ -415,7 +462,7 @@ class ElfImage:
             end = raw.find(b"\0")
             if end > 0:
                 crc_at = (end + 4) & ~3
-                crc = struct.unpack_from("<I" if self.little_endian else ">I", raw, crc_at)[0] \
+                crc = struct.unpack_from(bo + "I", raw, crc_at)[0] \
                     if crc_at + 4 <= len(raw) else 0
                 self.debuglink = (raw[:end].decode("utf-8", "surrogateescape"), crc)
 
@@ -574,19 +621,6 @@ class ElfImage:
         if sec is None or sec.type != SHT_NOTE:
             return []
         return _parse_notes(self.read_section(sec), self.little_endian)
-
-
-def _sh_type(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    return _SH_TYPES.get(str(value), -1)
-
-
-_SH_TYPES = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": SHT_SYMTAB, "SHT_STRTAB": SHT_STRTAB,
-             "SHT_RELA": 4, "SHT_HASH": SHT_HASH, "SHT_DYNAMIC": 6, "SHT_NOTE": SHT_NOTE,
-             "SHT_NOBITS": SHT_NOBITS, "SHT_REL": 9, "SHT_DYNSYM": SHT_DYNSYM,
-             "SHT_GNU_HASH": SHT_GNU_HASH, "SHT_GNU_verdef": SHT_GNU_VERDEF,
-             "SHT_GNU_verneed": SHT_GNU_VERNEED, "SHT_GNU_versym": SHT_GNU_VERSYM}
 
 
 def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
