@@ -365,6 +365,7 @@ def make_ffi() -> FFI:
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "fast.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "elfsym.c").read_text(),
     ])
     ffi.set_source(
         "pylibbpf._libbpf",

@@ -157,8 +157,11 @@ class SymbolTable:
         self._native = image.little_endian == _NATIVE_LITTLE
         self._versions = versions
         self._versym: Optional[Sequence[int]] = None
+        self._versym_raw: Optional[bytes] = None
+        self._own_hash: Optional[bytes] = None
         if versym is not None and len(versym) >= 2 * self.count:
             vs = versym[: 2 * self.count]
+            self._versym_raw = vs
             self._versym = (memoryview(vs).cast("H") if self._native
                             else [v[0] for v in struct.iter_unpack(bo + "H", vs)])
         self._names: Optional[List[bytes]] = None
@@ -205,22 +208,47 @@ class SymbolTable:
                 self._dups.setdefault(nm, [by_name[nm]]).append(i)
         self._by_name = by_name
 
+    def _bad_hash(self, kind: int, why: str) -> ELFError:
+        what = ".gnu.hash" if kind == SHT_GNU_HASH else ".hash"
+        return ELFError(_errno.ENOEXEC, f"{self.image.path!r} is not a valid ELF file: the "
+                                        f"{what} of {self.name} {why}")
+
     def _setup_hash(self, kind: int, data: bytes) -> None:
+        """Check the dynamic linker's hash table against the symbol table: a
+        malformed one (sizes that do not fit, a symbol table too short for it)
+        is an ELFError, as the index would otherwise miss or misread symbols."""
         e64 = self._e64
-        if kind == SHT_GNU_HASH and len(data) >= 16:
+        if kind == SHT_GNU_HASH:
+            if len(data) < 16:
+                raise self._bad_hash(kind, f"is {len(data)} bytes, shorter than its header")
             nbuckets, symoffset, bloom_size, _shift = struct.unpack_from("=4I", data, 0)
+            if nbuckets == 0:
+                raise self._bad_hash(kind, "has no buckets")
+            if symoffset > self.count:
+                raise self._bad_hash(kind, f"starts at symbol {symoffset} of {self.count}")
             start = 16 + bloom_size * (8 if e64 else 4)
             end = start + 4 * nbuckets
             nchain = self.count - symoffset
-            if nbuckets == 0 or nchain < 0 or end + 4 * nchain > len(data):
-                return
+            if end + 4 * nchain > len(data):
+                raise self._bad_hash(kind, f"needs {end + 4 * nchain} bytes ({nbuckets} "
+                                           f"buckets, a {bloom_size}-word bloom filter, "
+                                           f"{nchain} chain words) but has {len(data)}")
             mv = memoryview(data)
             self._gnu = (nbuckets, symoffset, mv[start:end].cast("I"),
                          mv[end:end + 4 * nchain].cast("I"))
-        elif kind == SHT_HASH and len(data) >= 8:
+        elif kind == SHT_HASH:
+            if len(data) < 8:
+                raise self._bad_hash(kind, f"is {len(data)} bytes, shorter than its header")
             nbucket, nchain = struct.unpack_from("=2I", data, 0)
-            if nbucket == 0 or 8 + 4 * (nbucket + nchain) > len(data):
-                return
+            if nbucket == 0:
+                raise self._bad_hash(kind, "has no buckets")
+            if nchain != self.count:
+                raise self._bad_hash(kind, f"has {nchain} chain entries for {self.count} "
+                                           "symbols")
+            if 8 + 4 * (nbucket + nchain) > len(data):
+                raise self._bad_hash(kind, f"needs {8 + 4 * (nbucket + nchain)} bytes "
+                                           f"({nbucket} buckets, {nchain} chain entries) but "
+                                           f"has {len(data)}")
             mv = memoryview(data)
             self._sysv = (nbucket, mv[8:8 + 4 * nbucket].cast("I"),
                           mv[8 + 4 * nbucket:8 + 4 * (nbucket + nchain)].cast("I"))
@@ -243,7 +271,10 @@ class SymbolTable:
             name_z = name + b"\0"
             h |= 1
             limit = len(chain) + symoffset
-            while i < limit:
+            while True:
+                if i >= limit:
+                    raise self._bad_hash(SHT_GNU_HASH, "has a chain that runs past the last "
+                                                       "symbol")
                 h2 = chain[i - symoffset]
                 if (h2 | 1) == h and self._name_is(i, name_z):
                     out.append(i)
@@ -257,11 +288,15 @@ class SymbolTable:
             out = []
             name_z = name + b"\0"
             seen = 0
-            while i != 0 and i < len(chains) and seen < len(chains):
+            while i != 0:
+                if i >= len(chains):
+                    raise self._bad_hash(SHT_HASH, "has a chain link past its end")
+                seen += 1
+                if seen > len(chains):
+                    raise self._bad_hash(SHT_HASH, "has a chain that loops")
                 if self._name_is(i, name_z):
                     out.append(i)
                 i = chains[i]
-                seen += 1
             return out
         if self._by_name is None:
             self._build_dict()
@@ -271,6 +306,28 @@ class SymbolTable:
             return list(dup)
         i2 = self._by_name.get(name)
         return [] if i2 is None else [i2]
+
+    def c_source(self, file: str, build_hash: Any) -> Optional[Tuple[Any, ...]]:
+        """This table as pylibbpf._elfsym.Lookup takes it (None: not for the C
+        path, a byte order other than the machine's)."""
+        if not self._native:
+            return None
+        vs = self._versym_raw
+        if self._gnu is not None:
+            nb, so, buckets, chain = self._gnu
+            return (self._data, self._e64, self._strtab, 1, buckets, chain, nb, so, vs,
+                    self._versions, self.name, file)
+        if self._sysv is not None:
+            nb, sbuckets, chains = self._sysv
+            return (self._data, self._e64, self._strtab, 2, sbuckets, chains, nb, 0, vs,
+                    self._versions, self.name, file)
+        if self._own_hash is None:
+            self._own_hash = build_hash(self._data, self._e64, self._strtab)
+        blob = self._own_hash
+        nb = int.from_bytes(blob[:4], sys.byteorder)
+        mv = memoryview(blob)
+        return (self._data, self._e64, self._strtab, 3, mv[4:4 + 4 * nb], mv[4 + 4 * nb:], nb,
+                0, vs, self._versions, self.name, file)
 
     def entry(self, i: int) -> Tuple[int, int, int, int, int, int]:
         """(st_name, st_info, st_other, st_shndx, st_value, st_size) of entry ``i``."""
