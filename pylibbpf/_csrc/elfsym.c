@@ -10,9 +10,11 @@
  *     in the order of SymbolTable.find's name dictionary: the last entry of a
  *     name first, then the others in table order.
  * Lookup(symbol_cls, types, bindings, segments, sources, error_cls)
- *     .lookup(name, name_bytes) -> [Symbol, ...]: what SymbolIndex.lookup
- *     returns for a raw name without version: every defined FUNC/IFUNC entry
- *     called name in each source table, copies merged as _index._dedupe does.
+ *     .lookup(name) -> [Symbol, ...]: what SymbolIndex.lookup returns for a
+ *     raw name without version: every defined FUNC/IFUNC entry called name in
+ *     each source table, copies merged as _index._dedupe does; None when the
+ *     name is one SymbolIndex.lookup handles in Python (name@VERSION, a NUL, a
+ *     lone surrogate, a possible demangled name that is not found raw).
  *
  * Every index read from the file (bucket heads, chain links, st_name, versym)
  * is checked before use: a malformed table raises error_cls (ELFError) and
@@ -488,18 +490,29 @@ static PyObject *eslookup_lookup(PyObject *self, PyObject *const *args, Py_ssize
     char *name;
     Py_ssize_t n;
 
-    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "lookup(name: str, name_bytes: bytes)");
+    if (nargs != 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "lookup(name: str)");
         return NULL;
     }
-    name = PyBytes_AS_STRING(args[1]);
-    n = PyBytes_GET_SIZE(args[1]);
+    name = (char *)PyUnicode_AsUTF8AndSize(args[0], &n);
+    if (!name) {  /* lone surrogates: SymbolIndex.lookup encodes with surrogateescape */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    /* a version (name@VER), or a NUL: SymbolIndex.lookup's own path */
+    if (memchr(name, '@', n) || memchr(name, 0, n))
+        Py_RETURN_NONE;
     hits = PyMem_Malloc(cap * sizeof(es_hit));
     if (!hits)
         return PyErr_NoMemory();
     for (Py_ssize_t k = 0; k < l->nsrc; k++)
         if (es_find(l, &l->src[k], name, n, &hits, &nhits, &cap))
             goto done;
+    if (nhits == 0 && !(n >= 2 && name[0] == '_' && (name[1] == 'Z' || name[1] == 'R'))
+        && strpbrk(name, ":(<~")) {
+        out = Py_NewRef(Py_None);  /* maybe a demangled C++/Rust name: Python's path */
+        goto done;
+    }
     out = PyList_New(0);
     if (!out)
         goto done;
@@ -540,7 +553,9 @@ done:
 
 static PyMethodDef eslookup_methods[] = {
     {"lookup", (PyCFunction)(void (*)(void))eslookup_lookup, METH_FASTCALL,
-     "lookup(name, name_bytes) -> [Symbol]: defined functions called name, copies merged"},
+     "lookup(name) -> [Symbol]: defined functions called name, copies merged; None for\n"
+     "a name SymbolIndex.lookup handles itself (a version, a NUL, a lone surrogate, a\n"
+     "possibly demangled name not found raw)"},
     {NULL},
 };
 

@@ -19,7 +19,7 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._files import open_regular
 from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
@@ -73,9 +73,9 @@ class Segment:
         return self.vaddr <= address < self.vaddr + max(self.memsz, self.filesz)
 
 
-@dataclass(frozen=True)
-class SectionInfo:
-    """The parts of a section header that the symbol index needs."""
+class SectionInfo(NamedTuple):
+    """The parts of a section header that the symbol index needs (a tuple:
+    a file has dozens of sections, read on every first use of the file)."""
 
     index: int
     name: str
@@ -424,7 +424,7 @@ class ElfImage:
     def _read_headers(self, f: BinaryIO) -> None:
         """ELF, program and section headers, decoded with struct (no per-field
         objects): every table is checked against the file's size first."""
-        ident = f.read(64)
+        ident = os.pread(f.fileno(), 64, 0)
         if len(ident) < 16 or ident[:4] != b"\x7fELF":
             raise self._bad("Magic number does not match")
         if ident[4] not in (1, 2) or ident[5] not in (1, 2):
@@ -563,17 +563,17 @@ class ElfImage:
                             and other.entsize in (0, 4):
                         hash_section = (SHT_HASH, _read_at(f, other.offset, other.size))
                 if versym is not None:
-                    versions = self._read_versions(f, strsec.index)
+                    versions = self._read_versions(f, strsec.index, strtab)
             if not self._use_hash:
                 hash_section = None
             tables.append(SymbolTable(self, sec, data, strtab, versym, versions, hash_section))
         return tables
 
-    def _read_versions(self, f: BinaryIO, strndx: int) -> Dict[int, str]:
+    def _read_versions(self, f: BinaryIO, strndx: int, strtab: bytes) -> Dict[int, str]:
         """Version index -> name, from .gnu.version_d and .gnu.version_r."""
         out: Dict[int, str] = {}
         bo = "<" if self.little_endian else ">"
-        strtabs: Dict[int, bytes] = {}
+        strtabs: Dict[int, bytes] = {strndx: strtab}
 
         def string(link: int, off: int) -> str:
             if link not in strtabs:
@@ -682,15 +682,18 @@ class ElfImage:
 
 def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
     # a corrupt header's offset or size is checked against the file before any
-    # seek or read (a huge size would be allocated, a huge offset overflows seek)
-    if offset < 0 or size < 0 or offset + size > os.fstat(f.fileno()).st_size:
+    # read (a huge size would be allocated, a huge offset overflows)
+    fd = f.fileno()
+    if offset < 0 or size < 0 or offset + size > os.fstat(fd).st_size:
         raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
                                        f"({size} bytes) runs past the end of the file")
-    f.seek(offset)
-    data = f.read(size)
-    if len(data) != size:
-        raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
-                                       f"runs past the end of the file")
+    data = os.pread(fd, size, offset)  # one system call, no buffer in between
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at "
+                                           f"{offset:#x} runs past the end of the file")
+        data += more
     return data
 
 

@@ -152,20 +152,21 @@ class SymbolIndex:
         ``@VERSION``/``@@VERSION``, or a demangled C++/Rust name (``ns::f`` or
         ``ns::f(int)``). Duplicates (the same symbol in .dynsym and .symtab) are
         dropped."""
-        if "\0" not in query:
-            fast = self._fast[root] if root in self._fast else self._fast_lookup(root)
-            if fast is not None:
-                # the search and merging below, in C (pylibbpf/_csrc/elfsym.c); a
-                # version filter keeps the same symbols before or after the merging
-                name, version, default = split_version(query) if "@" in query \
-                    else (query, None, None)
-                syms = fast.lookup(name, name.encode("utf-8", "surrogateescape"))
-                if syms or name.startswith(("_Z", "_R")) or \
-                        not any(c in name for c in ":(<~"):
-                    if version is not None:
-                        syms = [s for s in syms if s.version == version
-                                and (default is None or s.default_version == default)]
-                    return syms  # type: ignore[no-any-return]
+        fast = self._fast.get(root, _MISSING)
+        if fast is _MISSING:
+            fast = self._fast_lookup(root)
+        if fast is not None:
+            # the search and merging below, in C (pylibbpf/_csrc/elfsym.c)
+            syms = fast.lookup(query)
+            if syms is not None:
+                return syms  # type: ignore[no-any-return]
+            if "@" in query and "\0" not in query:
+                # a version filter keeps the same symbols before or after the merging
+                name, version, default = split_version(query)
+                syms = fast.lookup(name)
+                if syms:
+                    return [s for s in syms if s.version == version
+                            and (default is None or s.default_version == default)]
         name, version, default = split_version(query)
         syms = self._lookup_raw(name.encode("utf-8", "surrogateescape"), root)
         if not syms and not name.startswith(("_Z", "_R")) and \
@@ -329,6 +330,7 @@ class SymbolIndex:
 _TYPE_NAMES = [TYPES.get(k, str(k)) for k in range(16)]
 _BINDING_NAMES = [BINDINGS.get(k, str(k)) for k in range(16)]
 _elfsym: Any = None
+_MISSING = object()
 
 
 def _c_module() -> Any:
