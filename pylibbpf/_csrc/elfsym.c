@@ -190,8 +190,10 @@ static void eslookup_dealloc(PyObject *o)
 
 static PyObject *es_error(ESLookup *l, const es_source *s, const char *why)
 {
-    PyObject *msg = PyUnicode_FromFormat("%R is not a valid ELF file: the hash table of %U %s",
-                                         s->file, s->table, why);
+    const char *what = s->kind == ES_KIND_GNU ? ".gnu.hash" : s->kind == ES_KIND_SYSV ? ".hash"
+                       : "name hash (built by pylibbpf)";
+    PyObject *msg = PyUnicode_FromFormat("%R is not a valid ELF file: the %s of %U %s",
+                                         s->file, what, s->table, why);
     if (msg) {
         PyObject *args = Py_BuildValue("(iN)", 8 /* ENOEXEC */, msg);
         if (args) {
@@ -401,7 +403,7 @@ static int es_find(ESLookup *l, es_source *s, const char *name, Py_ssize_t n,
             while (i != 0) {
                 if ((Py_ssize_t)i > s->nchain || (Py_ssize_t)i > s->count
                     || ++steps > s->nchain) {
-                    es_error(l, s, "(built by pylibbpf) is inconsistent");
+                    es_error(l, s, "is inconsistent");
                     return -1;
                 }
                 Py_ssize_t k = (Py_ssize_t)i - 1;
