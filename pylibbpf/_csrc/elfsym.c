@@ -21,6 +21,7 @@
  * cannot make a lookup read outside its buffers or loop for ever. */
 #include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 #define ES_STT_FUNC 2
 #define ES_STT_GNU_IFUNC 10
@@ -151,9 +152,14 @@ typedef struct {
     es_source *src;
     es_seg *seg;
     PyObject *symcls, *types, *bindings, *errcls, *path;
+    /* where each field of Symbol lives in an instance when the class has __slots__
+     * (dataclass(slots=True)): stored directly; otherwise set as attributes */
+    Py_ssize_t slot[11];
+    int use_slots;
 } ESLookup;
 
 static PyTypeObject *ESLookup_Type;
+static PyObject *es_fields[11];
 static PyObject *es_f_name, *es_f_version, *es_f_default, *es_f_address, *es_f_size,
     *es_f_type, *es_f_binding, *es_f_offset, *es_f_table, *es_f_file, *es_f_demangled,
     *es_empty;
@@ -224,6 +230,24 @@ static PyObject *eslookup_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
     Py_INCREF(bindings); l->bindings = bindings;
     Py_INCREF(errcls); l->errcls = errcls;
     Py_INCREF(path); l->path = path;
+    l->use_slots = PyType_Check(symcls);
+    for (int k = 0; k < 11 && l->use_slots; k++) {
+        PyObject *d = PyObject_GetAttr(symcls, es_fields[k]);
+        l->slot[k] = -1;
+        if (!d) {
+            PyErr_Clear();
+        } else {
+            if (Py_TYPE(d) == &PyMemberDescr_Type) {
+                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+                if (m->type == T_OBJECT_EX && m->offset > 0 && m->offset + (Py_ssize_t)sizeof(PyObject *)
+                    <= ((PyTypeObject *)symcls)->tp_basicsize)
+                    l->slot[k] = m->offset;
+            }
+            Py_DECREF(d);
+        }
+        if (l->slot[k] < 0)
+            l->use_slots = 0;
+    }
     l->nseg = PyList_GET_SIZE(segs);
     l->seg = PyMem_Calloc(l->nseg ? l->nseg : 1, sizeof(es_seg));
     l->src = PyMem_Calloc(PyList_GET_SIZE(srcs) ? PyList_GET_SIZE(srcs) : 1, sizeof(es_source));
@@ -458,29 +482,42 @@ static PyObject *es_offset(ESLookup *l, uint64_t value)
 static PyObject *es_symbol(ESLookup *l, PyObject *name, es_hit *h)
 {
     PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)l->symcls, es_empty, NULL);
-    PyObject *v;
+    PyObject *vals[11];
+    int k, rc = 0;
 
     if (!obj)
         return NULL;
-#define ES_SET(field, value) do { v = (value); \
-        if (!v || PyObject_GenericSetAttr(obj, field, v)) { Py_XDECREF(v); goto fail; } \
-        Py_DECREF(v); } while (0)
-    ES_SET(es_f_name, Py_NewRef(name));
-    ES_SET(es_f_version, Py_NewRef(h->version ? h->version : Py_None));
-    ES_SET(es_f_default, PyBool_FromLong(h->dflt));
-    ES_SET(es_f_address, PyLong_FromUnsignedLongLong(h->sym.value));
-    ES_SET(es_f_size, PyLong_FromUnsignedLongLong(h->sym.size));
-    ES_SET(es_f_type, Py_NewRef(PyList_GET_ITEM(l->types, h->sym.info & 0xF)));
-    ES_SET(es_f_binding, Py_NewRef(PyList_GET_ITEM(l->bindings, h->sym.info >> 4)));
-    ES_SET(es_f_offset, es_offset(l, h->sym.value));
-    ES_SET(es_f_table, Py_NewRef(h->src->table));
-    ES_SET(es_f_file, Py_NewRef(h->src->file));
-    ES_SET(es_f_demangled, Py_NewRef(Py_None));
-#undef ES_SET
+    /* in the order of es_fields */
+    vals[0] = Py_NewRef(name);
+    vals[1] = Py_NewRef(h->version ? h->version : Py_None);
+    vals[2] = PyBool_FromLong(h->dflt);
+    vals[3] = PyLong_FromUnsignedLongLong(h->sym.value);
+    vals[4] = PyLong_FromUnsignedLongLong(h->sym.size);
+    vals[5] = Py_NewRef(PyList_GET_ITEM(l->types, h->sym.info & 0xF));
+    vals[6] = Py_NewRef(PyList_GET_ITEM(l->bindings, h->sym.info >> 4));
+    vals[7] = es_offset(l, h->sym.value);
+    vals[8] = Py_NewRef(h->src->table);
+    vals[9] = Py_NewRef(h->src->file);
+    vals[10] = Py_NewRef(Py_None);
+    for (k = 0; k < 11; k++)
+        if (!vals[k])
+            rc = -1;
+    for (k = 0; k < 11; k++) {
+        if (rc || !vals[k]) {
+            Py_XDECREF(vals[k]);
+        } else if (l->use_slots) {
+            PyObject **slot = (PyObject **)((char *)obj + l->slot[k]);
+            Py_XSETREF(*slot, vals[k]);  /* the reference moves into the instance */
+        } else {
+            rc = PyObject_GenericSetAttr(obj, es_fields[k], vals[k]);
+            Py_DECREF(vals[k]);
+        }
+    }
+    if (rc) {
+        Py_DECREF(obj);
+        return NULL;
+    }
     return obj;
-fail:
-    Py_DECREF(obj);
-    return NULL;
 }
 
 static PyObject *eslookup_lookup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -605,6 +642,17 @@ static int pylibbpf_elfsym_install(void)
     ES_INTERN(es_f_file, "file");
     ES_INTERN(es_f_demangled, "_demangled");
 #undef ES_INTERN
+    es_fields[0] = es_f_name;
+    es_fields[1] = es_f_version;
+    es_fields[2] = es_f_default;
+    es_fields[3] = es_f_address;
+    es_fields[4] = es_f_size;
+    es_fields[5] = es_f_type;
+    es_fields[6] = es_f_binding;
+    es_fields[7] = es_f_offset;
+    es_fields[8] = es_f_table;
+    es_fields[9] = es_f_file;
+    es_fields[10] = es_f_demangled;
     if (!es_empty && !(es_empty = PyTuple_New(0)))
         goto out;
     mod = PyModule_Create(&elfsym_module);

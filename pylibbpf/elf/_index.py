@@ -26,7 +26,9 @@ __all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_versio
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
+# __slots__ where dataclasses can make them (3.10+): no instance dict to fill,
+# pylibbpf/_csrc/elfsym.c stores the fields of each Symbol it builds directly
+@dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
 class Symbol:
     """A function symbol, with the file offset a uprobe needs."""
 
