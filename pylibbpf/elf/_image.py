@@ -77,7 +77,7 @@ class SectionInfo(NamedTuple):
     """The parts of a section header that the symbol index needs (a tuple:
     a file has dozens of sections, read on every first use of the file)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # (shadows tuple.index)
     name: str
     type: int
     flags: int
