@@ -300,3 +300,41 @@ def test_command_line_dry_run(progs) -> None:
     assert "plbtest:tick" in out.stdout
     out = cli("explain", str(progs["prog_pie"]), "add_ii")
     assert out.returncode == 1 and "did you mean: add_i" in out.stderr
+
+
+def test_symtab_hash_persistent_cache(progs, tmp_path, monkeypatch) -> None:
+    """The hash of a large .symtab is stored in pylibbpf's cache directory and read
+    by the next index; a truncated, corrupt or padded cache file is ignored and
+    rewritten, and an unusable cache directory is not used: the offsets are the
+    same every time."""
+    from pylibbpf.elf import _diskcache
+
+    monkeypatch.setattr(_diskcache, "MIN_ENTRIES", 1)  # prog_pie's .symtab is small
+    exe = str(progs["prog_pie"])
+    names = ["local_twice", "add_i", "mul_l", "main", "greet"]
+
+    def offsets() -> List[int]:
+        elf.clear_cache()
+        return [elf.resolve(exe, n).offset for n in names]
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "a-file" / "cache"))  # can't be made
+    expected = offsets()
+    assert all(expected) and not (tmp_path / "a-file" / "cache").exists()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(cache))
+    assert offsets() == expected  # built, stored
+    files = list((cache / "elf").glob("*.symhash"))
+    assert len(files) == 1
+    good = files[0].read_bytes()
+    inode = files[0].stat().st_ino
+    assert offsets() == expected  # read back: the file is not rewritten
+    assert files[0].stat().st_ino == inode
+    flipped = bytearray(good)
+    flipped[-3] ^= 0x40
+    for bad in (good[:len(good) // 2], good[:10], b"", bytes(flipped), bytes(len(good)),
+                good + b"extra", b"\xff" * len(good)):
+        files[0].write_bytes(bad)
+        assert offsets() == expected
+        assert files[0].read_bytes() == good  # ignored and rewritten
+    assert len(list((cache / "elf").glob("*"))) == 1  # no temporary files left

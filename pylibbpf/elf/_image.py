@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._files import open_regular
+from . import _diskcache
 from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["ElfImage", "Segment", "SectionInfo", "SymbolTable", "Identity", "file_identity"]
@@ -307,6 +308,23 @@ class SymbolTable:
         i2 = self._by_name.get(name)
         return [] if i2 is None else [i2]
 
+    def _name_hash(self, build_hash: Any) -> bytes:
+        """pylibbpf/_csrc/elfsym.c's hash of this table's names: built, or for a
+        large table read from the persistent cache (``_diskcache``)."""
+        def build() -> bytes:
+            return build_hash(self._data, self._e64, self._strtab)  # type: ignore[no-any-return]
+
+        def valid(blob: bytes) -> bool:  # u32 nbuckets (a power of two), buckets, chains
+            nb = int.from_bytes(blob[:4], sys.byteorder) if len(blob) >= 4 else 0
+            return nb > 0 and nb & (nb - 1) == 0 and len(blob) == 4 * (1 + nb + self.count)
+
+        if self.count < _diskcache.MIN_ENTRIES:
+            return build()
+        dev, ino, size, mtime = self.image.identity
+        key = (dev, ino, size, mtime, self.section.offset, self.section.size, self.entsize,
+               self.image.build_id or "")
+        return _diskcache.cached_hash(key, build, valid)
+
     def c_source(self, file: str, build_hash: Any) -> Optional[Tuple[Any, ...]]:
         """This table as pylibbpf._elfsym.Lookup takes it (None: not for the C
         path, a byte order other than the machine's)."""
@@ -322,7 +340,7 @@ class SymbolTable:
             return (self._data, self._e64, self._strtab, 2, sbuckets, chains, nb, 0, vs,
                     self._versions, self.name, file)
         if self._own_hash is None:
-            self._own_hash = build_hash(self._data, self._e64, self._strtab)
+            self._own_hash = self._name_hash(build_hash)
         blob = self._own_hash
         nb = int.from_bytes(blob[:4], sys.byteorder)
         mv = memoryview(blob)
