@@ -74,9 +74,11 @@ path = sys.argv[2]
 names = open(sys.argv[3]).read().split("\n")[:-1]
 t0 = time.perf_counter()
 idx = elf.symbol_index(path)
-got = [idx.lookup(n) for n in names]
+found = 0
+for n in names:
+    found += bool(idx.lookup(n))
 ms = (time.perf_counter() - t0) * 1e3
-print(json.dumps({"ms": ms, "found": sum(map(bool, got))}))
+print(json.dumps({"ms": ms, "found": found}))
 """
 
 _PY_UPROBE = r"""

@@ -517,6 +517,12 @@ static PyObject *es_symbol(ESLookup *l, PyObject *name, es_hit *h)
         Py_DECREF(obj);
         return NULL;
     }
+    /* Every field is a str, int, bool or None, and the class is frozen: the object
+     * can't be part of a reference cycle, so the cyclic GC need not visit it (as
+     * CPython does for tuples of atomic values). Thousands of lookups then don't
+     * drive collections over a freshly imported heap. */
+    if (l->use_slots && PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
     return obj;
 }
 
