@@ -8,7 +8,11 @@ C references compiled in the same run.
     python3 bench/bench_elf.py --warm-build [FILE]  # the in-process build benchmark
 
 Rows (each run is a fresh process on both sides; C and Python runs alternate so
-both see the same machine load; medians over ``--runs``, with the range):
+both see the same machine load; medians over ``--runs``, with the range). Each
+side reports wall-clock time and its thread's CPU time (kernel work in its system
+calls included): on a loaded machine a Python child, which has already run for a
+while when its timed part starts, is preempted more often than a C child that
+just started, so the CPU-time ratio is the steadier of the two.
 
 - **symbol index, 1,000 lookups from cold** on libc, libpython and bash: the
   first index of a process plus one lookup of each of 1,000 function names
@@ -72,13 +76,15 @@ sys.path.insert(0, sys.argv[1])
 from pylibbpf import elf
 path = sys.argv[2]
 names = open(sys.argv[3]).read().split("\n")[:-1]
+c0 = time.thread_time()
 t0 = time.perf_counter()
 idx = elf.symbol_index(path)
 found = 0
 for n in names:
     found += bool(idx.lookup(n))
 ms = (time.perf_counter() - t0) * 1e3
-print(json.dumps({"ms": ms, "found": found}))
+cpu = (time.thread_time() - c0) * 1e3
+print(json.dumps({"ms": ms, "cpu_ms": cpu, "found": found}))
 """
 
 _PY_UPROBE = r"""
@@ -89,11 +95,13 @@ names = open(sys.argv[4]).read().split("\n")[:-1]
 with pylibbpf.Object(sys.argv[2]) as obj:
     obj.load()
     prog = obj.programs["on_call"]
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     link = prog.attach_uprobe_multi(sys.argv[3], symbols=names)
     ms = (time.perf_counter() - t0) * 1e3
+    cpu = (time.thread_time() - c0) * 1e3
     link.close()
-print(json.dumps({"ms": ms, "probes": len(names)}))
+print(json.dumps({"ms": ms, "cpu_ms": cpu, "probes": len(names)}))
 """
 
 
@@ -129,18 +137,27 @@ def _stats(xs: List[float]) -> Dict[str, float]:
 
 
 def _alternate(runs: int, c_cmd: Sequence[str], py_cmd: Sequence[str],
-               env: Optional[Dict[str, str]] = None) -> Tuple[List[float], List[float]]:
-    """``runs`` fresh-process timings of each side, alternating which goes first
-    (after one untimed run of each: page cache, pylibbpf's caches)."""
+               env: Optional[Dict[str, str]] = None) -> Dict[str, List[float]]:
+    """``runs`` fresh-process timings of each side (wall-clock ``ms`` and the
+    thread's CPU time ``cpu_ms``), alternating which goes first, after one
+    untimed run of each (page cache, pylibbpf's caches)."""
     _json_run(c_cmd)
     _json_run(py_cmd, env)
-    c: List[float] = []
-    py: List[float] = []
+    out: Dict[str, List[float]] = {"c": [], "py": [], "c_cpu": [], "py_cpu": []}
     for k in range(runs):
-        order = ((c_cmd, c, None), (py_cmd, py, env))
-        for cmd, out, e in (order if k % 2 == 0 else order[::-1]):
-            out.append(_json_run(cmd, e)["ms"])
-    return c, py
+        order = ((c_cmd, "c", None), (py_cmd, "py", env))
+        for cmd, side, e in (order if k % 2 == 0 else order[::-1]):
+            r = _json_run(cmd, e)
+            out[side].append(r["ms"])
+            out[side + "_cpu"].append(r["cpu_ms"])
+    return out
+
+
+def _row(t: Dict[str, List[float]]) -> Dict[str, Any]:
+    med = statistics.median
+    return {"c_ms": _stats(t["c"]), "py_ms": _stats(t["py"]), "c_cpu_ms": _stats(t["c_cpu"]),
+            "py_cpu_ms": _stats(t["py_cpu"]), "ratio": med(t["py"]) / med(t["c"]),
+            "ratio_cpu": med(t["py_cpu"]) / med(t["c_cpu"])}
 
 
 # --- the index rows ----------------------------------------------------------------
@@ -184,10 +201,8 @@ def bench_index(exe: Path, tmp: Path, runs: int, env: Dict[str, str]) -> List[Di
         nf.write_text("\n".join(names) + "\n")
         c_cmd = [str(exe), "--cold", path, str(nf)] + ([dbg] if dbg else [])
         py_cmd = [sys.executable, "-c", _PY_INDEX, str(ROOT), path, str(nf)]
-        c, py = _alternate(runs, c_cmd, py_cmd, env)
         rows.append({"label": label, "file": path, "debug_file": dbg, "lookups": len(names),
-                     "c_ms": _stats(c), "py_ms": _stats(py),
-                     "ratio": statistics.median(py) / statistics.median(c)})
+                     **_row(_alternate(runs, c_cmd, py_cmd, env))})
     return rows
 
 
@@ -231,31 +246,33 @@ def bench_uprobe(tmp: Path, runs: int, env: Dict[str, str]) -> Dict[str, Any]:
         mode = "offsets"  # libbpf 1.5 and a libc without .symtab (see the docstring)
     c_cmd = [str(exe), str(obj), "on_call", libc, str(nf), mode]
     py_cmd = [sys.executable, "-c", _PY_UPROBE, str(ROOT), str(obj), libc, str(nf)]
-    c, py = _alternate(runs, c_cmd, py_cmd, env)
-    return {"file": libc, "probes": len(names), "c_mode": mode, "c_ms": _stats(c),
-            "py_ms": _stats(py), "ratio": statistics.median(py) / statistics.median(c)}
+    return {"file": libc, "probes": len(names), "c_mode": mode,
+            **_row(_alternate(runs, c_cmd, py_cmd, env))}
 
 
 # --- the table ---------------------------------------------------------------------
 
-def _ms(s: Dict[str, float]) -> str:
-    return f"{s['median']:.2f} ms ({s['min']:.2f}–{s['max']:.2f})"
+def _ms(s: Dict[str, float], cpu: Dict[str, float]) -> str:
+    return f"{s['median']:.2f} ms ({s['min']:.2f}–{s['max']:.2f}); CPU {cpu['median']:.2f} ms"
 
 
 def table(result: Dict[str, Any]) -> str:
-    out = ["| benchmark | pylibbpf, median (range) | C reference, same run | ratio | target |",
-           "|---|---|---|---|---|"]
+    out = ["| benchmark | pylibbpf: wall median (range); CPU median | C reference, same run | "
+           "ratio wall / CPU | target |", "|---|---|---|---|---|"]
+    rows = []
     for r in result.get("index", []):
         dbg = " + its debug file" if r["debug_file"] else ""
-        out.append(f"| symbol index, {r['lookups']:,} lookups from cold, {r['label']}{dbg} | "
-                   f"{_ms(r['py_ms'])} | libelf hash table {_ms(r['c_ms'])} | "
-                   f"{r['ratio']:.2f}× | ≤ {TARGET_INDEX:g}× C |")
+        rows.append((f"symbol index, {r['lookups']:,} lookups from cold, {r['label']}{dbg}",
+                     "libelf hash table ", r, f"≤ {TARGET_INDEX:g}× C"))
     u = result.get("uprobe")
     if u:
         how = "opts.syms" if u["c_mode"] == "syms" else "libbpf's resolution, opts.offsets"
-        out.append(f"| {u['probes']} libc uprobes, `attach_uprobe_multi(symbols=…)`, cold | "
-                   f"{_ms(u['py_ms'])} | C uprobe_multi ({how}) {_ms(u['c_ms'])} | "
-                   f"{u['ratio']:.2f}× | ≤ {TARGET_UPROBE:g}× C |")
+        rows.append((f"{u['probes']} libc uprobes, `attach_uprobe_multi(symbols=…)`, cold",
+                     f"C uprobe_multi ({how}) ", u, f"≤ {TARGET_UPROBE:g}× C"))
+    for name, ref, r, target in rows:
+        out.append(f"| {name} | {_ms(r['py_ms'], r['py_cpu_ms'])} | "
+                   f"{ref}{_ms(r['c_ms'], r['c_cpu_ms'])} | "
+                   f"{r['ratio']:.2f}× / {r['ratio_cpu']:.2f}× | {target} |")
     return "\n".join(out)
 
 
