@@ -338,3 +338,30 @@ def test_symtab_hash_persistent_cache(progs, tmp_path, monkeypatch) -> None:
         assert offsets() == expected
         assert files[0].read_bytes() == good  # ignored and rewritten
     assert len(list((cache / "elf").glob("*"))) == 1  # no temporary files left
+
+
+def test_c_lookup_matches_the_python_path(progs) -> None:
+    """The C lookup (pylibbpf/_csrc/elfsym.c: .gnu.hash, .hash, a hash of .symtab,
+    debug files, versions, copies merged) returns exactly what the Python path
+    returns, for every function of each file and for versioned names."""
+    from dataclasses import astuple
+
+    from pylibbpf.elf import ElfImage, SymbolIndex
+
+    files = [elf.find_library("c")] + [str(progs[k]) for k in
+                                       ("prog_pie", "prog_nopie", "prog_sysv", "prog_stripped",
+                                        "libplbtarget.so") if k in progs]
+    if "cxxprog" in progs:
+        files.append(str(progs["cxxprog"]))
+    for path in files:
+        fast = elf.symbol_index(path)
+        assert fast._fast_lookup("") is not None, path
+        slow = SymbolIndex(ElfImage(path))
+        slow._fast[""] = None  # the Python path
+        names = fast.function_names()
+        queries = names + [n + "@" + v for n in names[:300] for v in ("GLIBC_2.2.5", "V1")]
+        queries += ["no_such_function", "memcpy@@GLIBC_2.14", "memcpy@GLIBC_2.2.5", "@x", ""]
+        for q in queries:
+            a, b = fast.lookup(q), slow.lookup(q)
+            assert [astuple(s) for s in a] == [astuple(s) for s in b], (path, q)
+        assert sum(bool(fast.lookup(n)) for n in names) == len(names), path
