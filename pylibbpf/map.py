@@ -68,6 +68,7 @@ _GIL_HELD_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.LRU_HASH})
 _NO_BATCH = frozenset({_errno.EINVAL, _errno.ENOTSUP, _errno.EOPNOTSUPP, ENOTSUPP,
                        _errno.ENOSYS})
 _BATCH = 65536
+_FAST_LAYOUT_BYTES = 512  # fast.c's LAYBUF: larger keys and values take the Python path
 _MISSING = object()
 
 
@@ -78,14 +79,20 @@ if TYPE_CHECKING:
         _fast_k: int
         _fast_v: int
         _fast_s: int
+        _fast_kl: Any
+        _fast_vl: Any
         _parent: Optional["Map"]
 
         def __getitem__(self, key: Any) -> Any: ...
         def __setitem__(self, key: Any, value: Any) -> None: ...
         def __delitem__(self, key: Any) -> None: ...
+        def __contains__(self, key: object) -> bool: ...
+        def get(self, key: Any, default: Any = None) -> Any: ...
+        def pop(self, *args: Any) -> Any: ...
 else:
-    # C base whose mapping slots serve int -> int maps in one system call
-    # (_csrc/fast.c); the rest reaches _getitem/_setitem/_delitem below
+    # C base whose slots and methods (m[k], m[k] = v, del m[k], k in m, get, pop)
+    # serve int -> int maps and fixed-layout records in one system call
+    # (_csrc/fast.c); the rest reaches _getitem/_setitem/_delitem/_contains/_pop below
     _MapBase = fast.MapBase
 _lookup_elem = lib.bpf_map_lookup_elem
 _update_elem = lib.bpf_map_update_elem
@@ -746,6 +753,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         lay = fast_layout(vc)
         self._vdecode = lay if lay.mode in (fast.L_INT, fast.L_STRUCT) else vc.decode
         self._fast_k = 0
+        self._fast_kl = self._fast_vl = None
         # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0;
         # only once the sizes are known to be the map's own (the kernel writes that many)
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
@@ -754,6 +762,14 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             self._fast_s = vc.size * 8 - 1 if vc.signed else 0
             self._fast_v = vc.size
             self._fast_k = kc.size
+        elif mtype in _GIL_HELD_TYPES and kc.size == ks and vc.size == vs \
+                and max(ks, vs) <= _FAST_LAYOUT_BYTES:
+            # other ints and records of a fixed layout: packed and unpacked in C
+            klay = fast_layout(kc)
+            if klay.mode in (fast.L_INT, fast.L_STRUCT) and lay.mode in (fast.L_INT,
+                                                                          fast.L_STRUCT):
+                self._fast_vl = lay
+                self._fast_kl = klay
         return kc, vc
 
     def _btf_ids(self) -> Tuple[Optional[BTF], int, int]:
@@ -1125,7 +1141,8 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         return len(self._raw_keys(self._live_fd(), self.key_size)) if not self._batch_ok \
             else len(self._snapshot(values=False)[0])
 
-    def __contains__(self, key: object) -> bool:
+    # k in m, m.get(k) and m.pop(k) are MapBase's (C): what it doesn't serve arrives here
+    def _contains(self, key: object) -> bool:
         if self._fast_k and type(key) is int:  # int maps: a lookup in MapBase's C slot
             try:
                 self[key]
@@ -1200,7 +1217,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if ret < 0:
             self._check_update(ret, f"push to map {self.name!r}")
 
-    def pop(self, *args: Any) -> Any:  # type: ignore[override]
+    def _pop(self, *args: Any) -> Any:
         """Queue/stack: ``pop([default])`` removes and returns the next value
         (IndexError when empty, or ``default``). Other maps: ``pop(key[, default])``
         as dicts do (an atomic lookup-and-delete where the kernel has one)."""
