@@ -737,7 +737,7 @@ static PyMethodDef mapbase_methods[3] = {
      "get($self, key, default=None, /)\n--\n\n"
      "The value for ``key``, or ``default`` when it is missing."},
     {"pop", (PyCFunction)(void (*)(void))mapbase_pop, METH_FASTCALL,
-     "pop($self, /, *args)\n--\n\n"
+     "pop($self, *args)\n--\n\n"
      "Queue/stack: ``pop([default])`` removes and returns the next value\n"
      "(IndexError when empty, or ``default``). Other maps: ``pop(key[, default])``\n"
      "as dicts do (an atomic lookup-and-delete where the kernel has one)."},
