@@ -16,15 +16,18 @@ from .errors import (BPFError, BPFExistsError, BPFKeyError, BPFNotFoundError, BP
                      ClosedError, ELFError, NoAttachTargetError, NotSupportedError,
                      VerifierError)
 from .link import Link, Links
-from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
+from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map
 from .object import Object
-from .program import Program, ProgramInfo, TestRunResult
+from .program import Program
 from .ringbuf import RingBuffer, UserRingBuffer
 from .perfbuf import PerfBuffer
 from .btf import BTF
 from .globals import GlobalSection
 from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
+# small, and every attach uses them: a first attach costs what it did
+from .attach import _args as _a, _common as _c, _kinds as _k  # noqa: E402
+del _a, _c, _k
 
 #: names imported on first use (PEP 562): the compiler, the ELF reader and the tools
 #: pull in subprocess, hashlib, pathlib, ... which a script that loads a program
@@ -56,6 +59,7 @@ _LAZY = {
     "PerfEvents": (".attach.perf_event", "PerfEvents"),
     "open_perf_events": (".attach.perf_event", "open_perf_events"),
 }
+_LAZY.update((n, ("._infos", n)) for n in ("MapInfo", "ProgramInfo", "TestRunResult"))
 _LAZY.update((n, ("._linkinfo", n)) for n in (
     "LinkInfo", "RawTracepointLinkInfo", "TracingLinkInfo", "CgroupLinkInfo", "IterLinkInfo",
     "NetnsLinkInfo", "XDPLinkInfo", "StructOpsLinkInfo", "NetfilterLinkInfo",
@@ -81,6 +85,7 @@ if TYPE_CHECKING:
     from .attach.tcx import tcx_query
     from .attach.iter import Iterator
     from .attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
+    from ._infos import MapInfo, ProgramInfo, TestRunResult
     from ._linkinfo import (CgroupLinkInfo, IterLinkInfo, KprobeMultiLinkInfo, LinkInfo,
                             NetfilterLinkInfo, NetkitLinkInfo, NetnsLinkInfo,
                             PerfEventLinkInfo, RawTracepointLinkInfo, SockmapLinkInfo,

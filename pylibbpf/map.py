@@ -13,12 +13,10 @@ file descriptor.
 from __future__ import annotations
 
 import errno as _errno
-import ipaddress
 import os
 import struct
 import sys
 from collections.abc import ItemsView, KeysView, ValuesView
-from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
                     Tuple, Union)
 
@@ -166,6 +164,7 @@ class LpmKeyCodec(Codec):
         return self.inner.decode_many(buf, count, stride)
 
     def encode(self, value: Any) -> bytes:
+        import ipaddress  # only LPM keys need it: not imported with pylibbpf
         if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
             value = (value.prefixlen, value.network_address.packed)
         elif isinstance(value, str) and "/" in value:
@@ -284,18 +283,18 @@ def possible_cpus() -> int:
     return _NCPUS
 
 
-@dataclass(frozen=True)
-class MapInfo:
-    """What the kernel reports about a map (``bpf_map_info``)."""
+if TYPE_CHECKING:
+    from ._infos import MapInfo
 
-    type: Union[MapType, int]
-    id: int
-    name: str
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int
-    btf_id: int
+
+def __getattr__(name: str) -> Any:
+    # the info dataclasses load on first use (_infos.py: dataclasses imports inspect)
+    if name in ('MapInfo',):
+        from . import _infos
+        value = getattr(_infos, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _map_info(fd: int, what: str) -> MapInfo:
@@ -306,6 +305,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
         mtype: Union[MapType, int] = MapType(info.type)
     except ValueError:
         mtype = int(info.type)
+    from ._infos import MapInfo
     return MapInfo(type=mtype, id=int(info.id), name=ffi.string(info.name).decode(),
                    key_size=int(info.key_size), value_size=int(info.value_size),
                    max_entries=int(info.max_entries), flags=int(info.map_flags),
@@ -747,7 +747,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
                                           f"{vc.size} bytes, lookups need "
                                           f"{self.value_buffer_size}")
-        self._kc, self._vc = kc, vc
+        # (_kc and _vc last: another thread that sees them set uses the rest at once)
         self._vsize = vc.size
         # records and ints are unpacked in C (one call, no intermediate tuple)
         lay = fast_layout(vc)
@@ -770,6 +770,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                                                                           fast.L_STRUCT):
                 self._fast_vl = lay
                 self._fast_kl = klay
+        self._kc, self._vc = kc, vc
         return kc, vc
 
     def _btf_ids(self) -> Tuple[Optional[BTF], int, int]:

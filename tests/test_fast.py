@@ -430,6 +430,27 @@ def test_fixed_layout_fields_ignore_bogus_values() -> None:
                 setattr(m, field, good[field == "_fast_vl"])
 
 
+def test_codecs_are_published_whole_to_other_threads(monkeypatch) -> None:
+    """A thread switch can come anywhere while the first m[k] builds a map's codecs:
+    another thread's m[k] then must find them whole (it once found the key codec
+    set and the value decoder still None: TypeError)."""
+    import pylibbpf.map as mapmod
+
+    real = mapmod.fast_layout
+    seen = []
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=4) as m:
+        m.raw[struct.pack("I", 1)] = struct.pack("Q", 7)   # (a view: its own codecs)
+
+        def switch(codec):
+            if not seen:
+                seen.append("switch")
+                seen.append(m[1])          # what the other thread does meanwhile
+            return real(codec)
+
+        monkeypatch.setattr(mapmod, "fast_layout", switch)
+        assert m[1] == 7 and seen == ["switch", 7]
+
+
 def test_random_layouts_and_batches_never_crash() -> None:
     """Random (often invalid) item lists, sizes and batches: a clean exception or a
     decoded record, never a crash (run in a child so a crash fails the test)."""

@@ -30,9 +30,10 @@ def test_import_does_not_pull_numpy_elftools_or_asyncio() -> None:
 
 
 def test_import_leaves_the_compiler_elf_reader_and_tools_for_later() -> None:
-    heavy = ["subprocess", "tempfile", "hashlib", "pylibbpf.compiler", "pylibbpf.elf",
-             "pylibbpf.system", "pylibbpf.symbolize", "pylibbpf.flamegraph",
-             "pylibbpf.trace_pipe", "pylibbpf._linkinfo"]
+    heavy = ["subprocess", "tempfile", "hashlib", "dataclasses", "inspect", "ctypes",
+             "socket", "ipaddress", "pylibbpf.compiler", "pylibbpf.elf", "pylibbpf.system",
+             "pylibbpf.symbolize", "pylibbpf.flamegraph", "pylibbpf.trace_pipe",
+             "pylibbpf._linkinfo", "pylibbpf._infos"]
     out = _child(f"import pylibbpf, sys, json; print(json.dumps([m for m in {heavy!r} "
                  "if m in sys.modules]))")
     assert json.loads(out) == []
@@ -64,20 +65,32 @@ def test_tools_work_through_the_lazy_names() -> None:
     assert out == "getpid True pylibbpf.elf pylibbpf.system"
 
 
-def test_link_info_classes_keep_their_module_and_pickle() -> None:
+def test_info_classes_keep_their_module_and_pickle() -> None:
     from pylibbpf.link import XDPLinkInfo
+    from pylibbpf.map import MapInfo
+    from pylibbpf.program import ProgramInfo, TestRunResult
+
+    assert pylibbpf.MapInfo is MapInfo and MapInfo.__module__ == "pylibbpf.map"
+    assert pylibbpf.ProgramInfo is ProgramInfo and ProgramInfo.__module__ == "pylibbpf.program"
+    assert pylibbpf.TestRunResult is TestRunResult
+    with pylibbpf.Map.create("hash", key_type="I", value_type="I", max_entries=2,
+                             name="infomod") as m:
+        info = m.info()
+    assert type(info) is MapInfo and info.name == "infomod"
+    assert pickle.loads(pickle.dumps(info)) == info
 
     assert pylibbpf.XDPLinkInfo is XDPLinkInfo is pylibbpf.link.XDPLinkInfo
     assert XDPLinkInfo.__module__ == "pylibbpf.link"
     assert issubclass(XDPLinkInfo, pylibbpf.LinkInfo)
-    info = XDPLinkInfo(type=pylibbpf.LinkType.XDP, id=1, program_id=2, ifindex=3)
-    assert pickle.loads(pickle.dumps(info)) == info
+    xdp = XDPLinkInfo(type=pylibbpf.LinkType.XDP, id=1, program_id=2, ifindex=3)
+    assert pickle.loads(pickle.dumps(xdp)) == xdp
 
 
 def test_unknown_attributes_still_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         pylibbpf.no_such_name  # noqa: B018
-    with pytest.raises(AttributeError, match="no attribute 'NoSuchLinkInfo'"):
-        pylibbpf.link.NoSuchLinkInfo  # noqa: B018
+    for mod in (pylibbpf.link, pylibbpf.map, pylibbpf.program):
+        with pytest.raises(AttributeError, match="no attribute 'NoSuchInfo'"):
+            mod.NoSuchInfo  # noqa: B018
     with pytest.raises(ImportError):
         from pylibbpf import no_such_name  # noqa: F401
