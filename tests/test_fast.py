@@ -401,6 +401,14 @@ def test_struct_records_the_c_path_cannot_pack_take_the_python_path() -> None:
         odd = tuple.__new__(kc.cls, (1 << 40, 1))
         with pytest.raises((TypeError, OverflowError, ValueError), match="fastodd"):
             m[odd]
+        # records of the wrong length: refused by the Python codec (as before), not
+        # read past their end in C
+        for short in (tuple.__new__(kc.cls, (1,)), tuple.__new__(kc.cls, ())):
+            for op in (lambda: m[short], lambda: m.__delitem__(short),
+                       lambda: m.__setitem__(kc.cls(pid=1, tid=1), tuple.__new__(vc.cls, (1,)))):
+                with pytest.raises(Exception):
+                    op()
+        assert m[kc.cls(pid=1, tid=1)].seq == 1
         flt = tuple.__new__(kc.cls, (1.5, 1))
         with pytest.raises((TypeError, struct.error), match="fastodd"):
             m[flt] = vc.cls()
