@@ -1,6 +1,7 @@
 """Map element operations and import time, against references in the same run.
 
-Called from bench/run.py (``--only mapops`` / ``--only import``), or alone:
+Run alone, or through bench/run.py's registry (bench/rows_mapops.py registers
+``mapops`` and ``import`` from the per-round functions here):
 
     sudo python3 bench/bench_map_ops.py [--runs 7]
 
@@ -8,7 +9,7 @@ Each figure is the median over ``runs`` runs (at least 5), C and Python runs
 alternating so both see the same machine load; the spread (min–max of the
 runs) is kept alongside as ``<name>_lo`` / ``<name>_hi``. Besides the wall clock,
 each figure is also taken in CPU time (user + system of the process doing the
-work, ``<name>_cpu``): on a shared machine whose other jobs stretch the wall
+work, ``*_cpu_ops`` / ``*_cpu_s``): on a shared machine whose other jobs stretch the wall
 clock, that is what the work itself costs.
 
 - ``del m[k]`` on a 100k-entry u32 -> u64 hash map, against C per-element
@@ -149,46 +150,52 @@ def _med(name: str, xs: Sequence[float], out: Dict[str, float]) -> None:
     out[name + "_lo"], out[name + "_hi"] = min(xs), max(xs)
 
 
-def run(runs: int = 7, only: Sequence[str] = ("mapops", "import"),
-        exe: Path = None) -> Dict[str, float]:  # type: ignore[assignment]
+def round_mapops(exe: Path, n: int = N) -> Dict[str, float]:
+    """One round: C then pylibbpf, ``del m[k]`` and struct ``m[k]`` (rates, per
+    wall and per CPU second)."""
+    res = {**_c(exe, "del", n), **_c(exe, "struct", n)}
+    for name, fn in (("map_del", py_del), ("struct_lookup", py_struct_lookup)):
+        res[f"py_{name}_ops"], res[f"py_{name}_cpu_ops"] = fn(n)
+    return res
+
+
+_PATH = f"import sys; sys.path.insert(0, {str(ROOT)!r})"
+
+
+def round_import(env: Dict[str, str]) -> Dict[str, float]:
+    """One round: a bare interpreter, then one that imports pylibbpf, then the
+    latter under -X importtime (seconds; wall and CPU)."""
+    bw, bc = _fresh(_PATH, env)
+    fw, fc = _fresh(_PATH + "; import pylibbpf", env)
+    return {"bare_python_s": bw, "bare_python_cpu_s": bc, "py_import_total_s": fw,
+            "py_import_total_cpu_s": fc, "py_import_s": fw - bw, "py_import_cpu_s": fc - bc,
+            "py_importtime_s": _importtime(env)}
+
+
+def prepare_import() -> Dict[str, str]:
+    """The environment for round_import, with this tree's bytecode written once."""
+    env = _import_env()
+    _fresh(_PATH + "; import pylibbpf", env)
+    return env
+
+
+def run(runs: int = 7, only: Sequence[str] = ("mapops", "import")) -> Dict[str, float]:
+    """Medians (with ``_lo``/``_hi``) over ``runs`` (at least 5) rounds."""
     runs = max(runs, 5)
+    cols: Dict[str, List[float]] = {}
+    exe = build_c_ref_map() if "mapops" in only else None
+    env = prepare_import() if "import" in only else None
+    for _ in range(runs):
+        got: Dict[str, float] = {}
+        if exe is not None:
+            got.update(round_mapops(exe))
+        if env is not None:
+            got.update(round_import(env))
+        for k, v in got.items():
+            cols.setdefault(k, []).append(v)
     res: Dict[str, float] = {}
-    if "mapops" in only:
-        exe = exe or build_c_ref_map()
-        cols: Dict[str, List[float]] = {}
-        for _ in range(runs):
-            for k, v in {**_c(exe, "del", N), **_c(exe, "struct", N)}.items():
-                cols.setdefault(k, []).append(v)
-            for name, fn in (("py_map_del_ops", py_del), ("py_struct_lookup_ops",
-                                                          py_struct_lookup)):
-                wall, cpu = fn(N)
-                cols.setdefault(name, []).append(wall)
-                cols.setdefault(name + "_cpu", []).append(cpu)
-        for k, xs in cols.items():
-            _med(k, xs, res)
-    if "import" in only:
-        env = _import_env()
-        path = f"import sys; sys.path.insert(0, {str(ROOT)!r})"
-        _fresh(path + "; import pylibbpf", env)  # writes the bytecode once
-        bare: List[Tuple[float, float]] = []
-        full: List[Tuple[float, float]] = []
-        itime = []
-        for _ in range(runs):
-            bare.append(_fresh(path, env))
-            full.append(_fresh(path + "; import pylibbpf", env))
-            itime.append(_importtime(env))
-        _med("bare_python_s", [w for w, _ in bare], res)
-        _med("bare_python_cpu_s", [c for _, c in bare], res)
-        _med("py_import_total_s", [w for w, _ in full], res)
-        _med("py_import_total_cpu_s", [c for _, c in full], res)
-        _med("py_importtime_s", itime, res)
-        res["py_import_s"] = res["py_import_total_s"] - res["bare_python_s"]
-        res["py_import_cpu_s"] = res["py_import_total_cpu_s"] - res["bare_python_cpu_s"]
-        code = ("import pylibbpf, sys; print(sorted(m for m in ('numpy', 'elftools', 'asyncio')"
-                " if m in sys.modules))")
-        out = subprocess.run([sys.executable, "-c", path + "; " + code], check=True, env=env,
-                             capture_output=True, text=True).stdout.strip()
-        res["import_pulls_heavy"] = float(out != "[]")
+    for k, xs in cols.items():
+        _med(k, xs, res)
     return res
 
 
@@ -205,7 +212,7 @@ def rows(r: Dict[str, float]) -> List[Tuple[str, str, str, float, str]]:
         return f"{x * 1e3:.1f} ms"
 
     def cpu(py: str, c: str) -> str:
-        return f"; CPU time {r[py + '_cpu'] / r[c + '_cpu']:.2f}×"
+        return f"; CPU time {r[py.replace('_ops', '_cpu_ops')] / r[c.replace('_ops', '_cpu_ops')]:.2f}×"
 
     out = []
     if "py_map_del_ops" in r:

@@ -1,7 +1,7 @@
 /* C references for bench/bench_map_ops.py, built against the same libbpf
  * archive that pylibbpf compiles in. One run per invocation (the Python side
  * takes medians over runs); each mode prints "<name> <ops per second>" by the
- * wall clock and "<name>_cpu <ops per CPU second>" by this process's CPU time
+ * wall clock and "<name> <ops per CPU second>" (c_*_cpu_ops) by this process's CPU time
  * (user + system: what the work costs on a machine other jobs keep busy).
  *
  *   c_ref_map del <entries>      per-element bpf_map_delete_elem on a full
@@ -60,7 +60,7 @@ static int bench_del(unsigned n)
 	c = cpu() - c;
 	close(fd);
 	printf("c_map_del_ops %.0f\n", n / t);
-	printf("c_map_del_ops_cpu %.0f\n", n / c);
+	printf("c_map_del_cpu_ops %.0f\n", n / c);
 	return 0;
 }
 
@@ -99,7 +99,7 @@ static int bench_struct(unsigned n)
 	if (sum != (unsigned long long)n * (n - 1) / 2)
 		return 1;
 	printf("c_struct_lookup_ops %.0f\n", n / t);
-	printf("c_struct_lookup_ops_cpu %.0f\n", n / c);
+	printf("c_struct_lookup_cpu_ops %.0f\n", n / c);
 	return 0;
 }
 

@@ -299,8 +299,6 @@ def table(r: Dict[str, float]) -> str:
                 f"{r['py_kprobe_first_fail_s'] * 1e3:.1f} ms", f"C {r['c_kprobe_fail_s'] * 1e6:.1f} µs",
                 r["py_kprobe_first_fail_s"] / r["c_kprobe_fail_s"], "(once per process)"),
     ]
-    import bench_map_ops  # del m[k], struct maps, import time (its own medians)
-    makers += [lambda row=row: row for row in bench_map_ops.rows(r)]
     rows = []
     for make in makers:  # a row whose benchmark did not run (--only) is left out
         try:
@@ -319,13 +317,12 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and records")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe", "mapops", "import"],
-                    action="append",
+    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe"], action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
     args = ap.parse_args(argv)
     if args.only and args.update_readme:
         ap.error("--update-readme needs the whole table: leave out --only")
-    only = set(args.only or ["ringbuf", "map", "load", "kprobe", "mapops", "import"])
+    only = set(args.only or ["ringbuf", "map", "load", "kprobe"])
     BUILD.mkdir(exist_ok=True)
     rounds = 3 if args.quick else 7
     n_rb = 200_000 if args.quick else 500_000
@@ -357,9 +354,6 @@ def main(argv: List[str]) -> None:
         if "kprobe" in only:
             keep(c_ref(exe, "kprobe", kprobe_obj, n_fail, 3))
             keep(bench_kprobe_fail(kprobe_obj, n_fail, 3))
-    if only & {"mapops", "import"}:
-        import bench_map_ops
-        r.update(bench_map_ops.run(max(rounds, 5), sorted(only & {"mapops", "import"})))
     text = table(r)
     print(text)
     if args.update_readme:
