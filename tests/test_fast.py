@@ -294,6 +294,8 @@ def test_int_map_delete_pop_get_in_are_served_in_c(monkeypatch) -> None:
                 m.pop(2)
             assert ei.value.args == (2,)
             assert m.get(3) == 30 and m.get(4) is None and m.get(4, 0) == 0
+            # keywords, as Mapping.get takes them
+            assert m.get(3, default=0) == 30 and m.get(key=4, default="d") == "d"
             assert 3 in m and 1 not in m and 4 not in m
         assert dict(m.items()) == {3: 30}
         # anything else still reaches Python, with its errors
@@ -308,6 +310,10 @@ def test_int_map_delete_pop_get_in_are_served_in_c(monkeypatch) -> None:
             m.pop()
         with pytest.raises(TypeError):
             m.get()
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            m.get(3, fallback=1)
+        with pytest.raises(TypeError, match="multiple values"):
+            m.get(3, key=3)
     for op in (lambda: m.__delitem__(3), lambda: m.pop(3), lambda: m.get(3),
                lambda: 3 in m, lambda: m.pop(3, None)):
         with pytest.raises(pylibbpf.ClosedError):

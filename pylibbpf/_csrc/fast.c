@@ -673,19 +673,44 @@ static int mapbase_contains(PyObject *self, PyObject *key)
     return truth;
 }
 
-static PyObject *mapbase_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* get(key, default=None), keywords accepted as Mapping.get accepts them */
+static PyObject *mapbase_get(PyObject *self, PyObject *const *args, size_t nargsf,
+                             PyObject *kwnames)
 {
     uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
-    PyObject *dflt, *r;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *key = nargs > 0 ? args[0] : NULL, *dflt = nargs > 1 ? args[1] : NULL, *r;
     int fd, err, path;
 
-    if (nargs < 1 || nargs > 2) {
+    if (nargs > 2) {
         PyErr_Format(PyExc_TypeError, "get() takes a key and an optional default, got %zd "
                      "arguments", nargs);
         return NULL;
     }
-    dflt = nargs == 2 ? args[1] : Py_None;
-    path = fast_pack_key(self, args[0], kb, &fd);
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), **slot;
+
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "key") == 0)
+            slot = &key;
+        else if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "default") == 0)
+            slot = &dflt;
+        else {
+            PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%S'", name);
+            return NULL;
+        }
+        if (*slot) {
+            PyErr_Format(PyExc_TypeError, "get() got multiple values for argument '%S'", name);
+            return NULL;
+        }
+        *slot = args[nargs + i];
+    }
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "get() missing required argument 'key'");
+        return NULL;
+    }
+    if (!dflt)
+        dflt = Py_None;
+    path = fast_pack_key(self, key, kb, &fd);
     if (path) {
         err = bpf_map_lookup_elem(fd, kb, vb);
         if (!err)
@@ -694,7 +719,7 @@ static PyObject *mapbase_get(PyObject *self, PyObject *const *args, Py_ssize_t n
             return Py_NewRef(dflt);
     }
     /* as Mapping.get: self[key], a KeyError gives the default */
-    r = PyObject_CallMethodOneArg(self, str_getitem, args[0]);
+    r = PyObject_CallMethodOneArg(self, str_getitem, key);
     if (!r && PyErr_ExceptionMatches(PyExc_KeyError)) {
         PyErr_Clear();
         return Py_NewRef(dflt);
@@ -733,8 +758,8 @@ static PyObject *mapbase_pop(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 static PyMethodDef mapbase_methods[3] = {
-    {"get", (PyCFunction)(void (*)(void))mapbase_get, METH_FASTCALL,
-     "get($self, key, default=None, /)\n--\n\n"
+    {"get", (PyCFunction)(void (*)(void))mapbase_get, METH_FASTCALL | METH_KEYWORDS,
+     "get($self, key, default=None)\n--\n\n"
      "The value for ``key``, or ``default`` when it is missing."},
     {"pop", (PyCFunction)(void (*)(void))mapbase_pop, METH_FASTCALL,
      "pop($self, *args)\n--\n\n"
