@@ -366,6 +366,7 @@ def make_ffi() -> FFI:
         (ROOT / "pylibbpf" / "_csrc" / "kbtf.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "fast.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "elfsym.c").read_text(),
     ])
     ffi.set_source(
         "pylibbpf._libbpf",

@@ -496,7 +496,8 @@ def main(argv: List[str]) -> None:
                                                "for --update-readme)")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    ap.add_argument("--only", choices=list(BENCHES), action="append",
+    # "elf": bench_elf.py's own table (symbol index, uprobes by name), after the rounds
+    ap.add_argument("--only", choices=[*BENCHES, "elf"], action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
     ap.add_argument("--json", type=Path, help="also write every round's values here")
     args = ap.parse_args(argv)
@@ -505,7 +506,7 @@ def main(argv: List[str]) -> None:
     rounds = args.rounds or (5 if args.quick else 7)
     if args.update_readme and rounds < 5:
         ap.error("--update-readme needs at least 5 rounds")
-    only = [name for name in BENCHES if not args.only or name in args.only]
+    only = [name for name in [*BENCHES, "elf"] if not args.only or name in args.only]
     BUILD.mkdir(exist_ok=True)
     ctx = Ctx(quick=args.quick, rounds=rounds, exe=build_c_ref())
     r: Samples = {}
@@ -513,6 +514,8 @@ def main(argv: List[str]) -> None:
     # back, so both see the same machine load
     for i in range(rounds):
         for name in only:
+            if name not in BENCHES:
+                continue
             for k, v in BENCHES[name](ctx).items():
                 r.setdefault(k, []).append(v)
         print(f"round {i + 1}/{rounds} done", file=sys.stderr)
@@ -531,6 +534,13 @@ def main(argv: List[str]) -> None:
                  f"the median (min–max).\n\n{text}\n<!-- /table -->")
         s = re.sub(r"<!-- table -->.*<!-- /table -->", lambda _: block, s, flags=re.S)
         readme.write_text(s)
+    if "elf" in only:  # symbol index and uprobes by name: fresh processes, bench_elf.py
+        import bench_elf
+
+        elf_text = bench_elf.table(bench_elf.measure(max(rounds, 5)))
+        print(elf_text)
+        if args.update_readme:
+            bench_elf.update_readme(elf_text, max(rounds, 5))
 
 
 if __name__ == "__main__":

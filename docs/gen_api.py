@@ -112,6 +112,8 @@ def _member(cls: type, name: str) -> List[str]:
         kind = "classmethod" if isinstance(raw, classmethod) else "staticmethod"
     elif inspect.isfunction(raw):
         fn, kind = raw, ""
+    elif inspect.ismethoddescriptor(raw) and getattr(raw, "__text_signature__", None):
+        fn, kind = raw, ""  # a method written in C (pylibbpf._fast.MapBase)
     else:
         return []
     if name == "__init__" and not _doc(fn):

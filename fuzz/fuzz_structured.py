@@ -277,10 +277,16 @@ def version_fields(data: bytes, sec: Section, f: Fields) -> None:
 
 
 def hash_fields(data: bytes, sec: Section, f: Fields) -> None:
+    """The header words of .hash / .gnu.hash (counts, symbol offset, bloom size),
+    and words spread over their buckets and chains (indexes a lookup follows)."""
     _h, _n, _t, off, size, _l, _i, _e = sec
     for w in range(0, min(16, size), 4):
         if off + w + 4 <= len(data):
             f.add("hash", off + w)
+    step = max(4, (size // 24) & ~3)
+    for w in range(16, size - 3, step):
+        if off + w + 4 <= len(data):
+            f.add("hash_word", off + w)
 
 
 def analyse(data: bytes) -> Tuple[Fields, List[Section], Dict[str, int]]:
@@ -352,6 +358,9 @@ def value_for(rng: random.Random, group: str, old: int, width: int, meta: Dict[s
     elif group.startswith("shdr"):
         choices = [0, 1, old + 1, old - 1 if old else 0, data_len, data_len + 1, mask,
                    mask >> 1, 1 << 40, rng.randrange(64)]
+    elif group == "hash_word":  # a bucket head or chain link: an index, or a chain end bit
+        choices = [0, 1, old + 1, old - 1 if old else 0, old ^ 1, old | 1, old & ~1, mask,
+                   mask - 1, 0xFFFF, 0x10000, data_len, rng.randrange(mask + 1)]
     else:
         choices = [0, 1, 2, old + 1, old - 1 if old else 0, mask, mask >> 1, 16, 20, 24,
                    old * 2, data_len, rng.randrange(mask + 1)] + HUGE32[:6]
@@ -367,7 +376,7 @@ BPF_GROUPS = ["btf_name", "btf_info", "btf_size_type", "btf_nelems", "btf_array_
               "sym_value", "sym_size", "shdr_link", "shdr_size", "shdr_info"]
 ELF_GROUPS = ["dynsym_name", "dynsym_info", "dynsym_shndx", "dynsym_value", "dynsym_size",
               "sym_name", "sym_info", "sym_shndx", "sym_value", "sym_size", "versym",
-              "verdef", "verneed", "hash", "shdr_link", "shdr_info", "shdr_size",
+              "verdef", "verneed", "hash", "hash_word", "shdr_link", "shdr_info", "shdr_size",
               "shdr_offset", "shdr_entsize"]
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import errno as _errno
 import os
 import struct
-from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple, Union, overload)
 from typing import Iterator as _Iter
@@ -59,139 +58,42 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 # --- what the kernel reports (struct bpf_link_info) --------------------------------
+# The LinkInfo dataclasses live in _linkinfo.py, imported on first use (PEP 562):
+# `pylibbpf.link.PerfEventLinkInfo` and `from pylibbpf.link import LinkInfo` work as
+# before.
+_INFO_NAMES = frozenset({
+    "LinkInfo",
+    "RawTracepointLinkInfo",
+    "TracingLinkInfo",
+    "CgroupLinkInfo",
+    "IterLinkInfo",
+    "NetnsLinkInfo",
+    "XDPLinkInfo",
+    "StructOpsLinkInfo",
+    "NetfilterLinkInfo",
+    "KprobeMultiLinkInfo",
+    "UprobeMultiLinkInfo",
+    "PerfEventLinkInfo",
+    "TCXLinkInfo",
+    "NetkitLinkInfo",
+    "SockmapLinkInfo",
+})
 
-@dataclass(frozen=True)
-class LinkInfo:
-    """What the kernel reports about a link (``bpf_link_info``).
-
-    :attr:`Link.info` returns a subclass with the fields of the link's type,
-    e.g. :class:`PerfEventLinkInfo` for tracepoints, kprobes and perf events.
-    """
-
-    type: Union[LinkType, int]
-    id: int
-    program_id: int
-
-
-@dataclass(frozen=True)
-class RawTracepointLinkInfo(LinkInfo):
-    """A raw tracepoint link: ``tp_name`` is the tracepoint (e.g. ``"sys_enter"``)."""
-
-    tp_name: str
-
-
-@dataclass(frozen=True)
-class TracingLinkInfo(LinkInfo):
-    """A tracing link (fentry/fexit/fmod_ret/tp_btf, LSM, freplace).
-
-    ``target_obj_id`` is the target program's id for freplace, otherwise the id
-    of the BTF object (vmlinux or a module) holding ``target_btf_id``.
-    """
-
-    attach_type: Union[AttachType, int]
-    target_obj_id: int
-    target_btf_id: int
+if TYPE_CHECKING:
+    from ._linkinfo import (CgroupLinkInfo, IterLinkInfo, KprobeMultiLinkInfo, LinkInfo,
+                            NetfilterLinkInfo, NetkitLinkInfo, NetnsLinkInfo,
+                            PerfEventLinkInfo, RawTracepointLinkInfo, SockmapLinkInfo,
+                            StructOpsLinkInfo, TCXLinkInfo, TracingLinkInfo,
+                            UprobeMultiLinkInfo, XDPLinkInfo)
 
 
-@dataclass(frozen=True)
-class CgroupLinkInfo(LinkInfo):
-    cgroup_id: int
-    attach_type: Union[AttachType, int]
-
-
-@dataclass(frozen=True)
-class IterLinkInfo(LinkInfo):
-    """A bpf_iter link: ``target_name`` is e.g. ``"task"`` or ``"bpf_map_elem"``.
-
-    ``map_id`` is set for map iterators, ``cgroup_id``/``cgroup_order`` for
-    cgroup iterators, ``tid``/``pid`` for task iterators limited to a task.
-    """
-
-    target_name: str
-    map_id: int
-    cgroup_id: int
-    cgroup_order: int
-    tid: int
-    pid: int
-
-
-@dataclass(frozen=True)
-class NetnsLinkInfo(LinkInfo):
-    netns_ino: int
-    attach_type: Union[AttachType, int]
-
-
-@dataclass(frozen=True)
-class XDPLinkInfo(LinkInfo):
-    ifindex: int
-
-
-@dataclass(frozen=True)
-class StructOpsLinkInfo(LinkInfo):
-    map_id: int
-
-
-@dataclass(frozen=True)
-class NetfilterLinkInfo(LinkInfo):
-    pf: int
-    hooknum: int
-    priority: int
-    flags: int
-
-
-@dataclass(frozen=True)
-class KprobeMultiLinkInfo(LinkInfo):
-    count: int
-    flags: int
-    missed: int
-
-
-@dataclass(frozen=True)
-class UprobeMultiLinkInfo(LinkInfo):
-    path: str
-    count: int
-    flags: int
-    pid: int
-
-
-@dataclass(frozen=True)
-class PerfEventLinkInfo(LinkInfo):
-    """A link to a perf event: tracepoint, kprobe, uprobe, or a sampling event.
-
-    Kernels before 6.6 do not report these details: ``info`` of a perf_event link
-    is then a plain :class:`LinkInfo` (``system.support("perf_event_link_info")``).
-
-    ``event_type`` is ``"tracepoint"``, ``"kprobe"``, ``"kretprobe"``,
-    ``"uprobe"``, ``"uretprobe"`` or ``"event"``; ``name`` the tracepoint,
-    function or file; ``perf_type``/``config`` describe an ``"event"``.
-    """
-
-    event_type: str
-    name: str
-    offset: int
-    addr: int
-    missed: int
-    cookie: int
-    perf_type: int
-    config: int
-
-
-@dataclass(frozen=True)
-class TCXLinkInfo(LinkInfo):
-    ifindex: int
-    attach_type: Union[AttachType, int]
-
-
-@dataclass(frozen=True)
-class NetkitLinkInfo(LinkInfo):
-    ifindex: int
-    attach_type: Union[AttachType, int]
-
-
-@dataclass(frozen=True)
-class SockmapLinkInfo(LinkInfo):
-    map_id: int
-    attach_type: Union[AttachType, int]
+def __getattr__(name: str) -> Any:
+    if name in _INFO_NAMES:
+        from . import _linkinfo
+        value = getattr(_linkinfo, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Layout of struct bpf_link_info (include/uapi/linux/bpf.h, a stable ABI): type, id,
@@ -285,6 +187,11 @@ def _get(data: bytes, member: str) -> int:
 
 
 def _query_info(fd: int, what: str) -> LinkInfo:
+    from ._linkinfo import (CgroupLinkInfo, IterLinkInfo, KprobeMultiLinkInfo, LinkInfo,
+                            NetfilterLinkInfo, NetkitLinkInfo, NetnsLinkInfo,
+                            PerfEventLinkInfo, RawTracepointLinkInfo, SockmapLinkInfo,
+                            StructOpsLinkInfo, TCXLinkInfo, TracingLinkInfo,
+                            UprobeMultiLinkInfo, XDPLinkInfo)
     q = _InfoQuery(fd, what)
     data = q.run()
     ltype = _enum(LinkType, _u32(data, 0))

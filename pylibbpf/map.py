@@ -13,12 +13,10 @@ file descriptor.
 from __future__ import annotations
 
 import errno as _errno
-import ipaddress
 import os
 import struct
 import sys
 from collections.abc import ItemsView, KeysView, ValuesView
-from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
                     Tuple, Union)
 
@@ -68,6 +66,7 @@ _GIL_HELD_TYPES = frozenset({MapType.HASH, MapType.ARRAY, MapType.LRU_HASH})
 _NO_BATCH = frozenset({_errno.EINVAL, _errno.ENOTSUP, _errno.EOPNOTSUPP, ENOTSUPP,
                        _errno.ENOSYS})
 _BATCH = 65536
+_FAST_LAYOUT_BYTES = 512  # fast.c's LAYBUF: larger keys and values take the Python path
 _MISSING = object()
 
 
@@ -78,14 +77,20 @@ if TYPE_CHECKING:
         _fast_k: int
         _fast_v: int
         _fast_s: int
+        _fast_kl: Any
+        _fast_vl: Any
         _parent: Optional["Map"]
 
         def __getitem__(self, key: Any) -> Any: ...
         def __setitem__(self, key: Any, value: Any) -> None: ...
         def __delitem__(self, key: Any) -> None: ...
+        def __contains__(self, key: object) -> bool: ...
+        def get(self, key: Any, default: Any = None) -> Any: ...
+        def pop(self, *args: Any) -> Any: ...
 else:
-    # C base whose mapping slots serve int -> int maps in one system call
-    # (_csrc/fast.c); the rest reaches _getitem/_setitem/_delitem below
+    # C base whose slots and methods (m[k], m[k] = v, del m[k], k in m, get, pop)
+    # serve int -> int maps and fixed-layout records in one system call
+    # (_csrc/fast.c); the rest reaches _getitem/_setitem/_delitem/_contains/_pop below
     _MapBase = fast.MapBase
 _lookup_elem = lib.bpf_map_lookup_elem
 _update_elem = lib.bpf_map_update_elem
@@ -159,6 +164,7 @@ class LpmKeyCodec(Codec):
         return self.inner.decode_many(buf, count, stride)
 
     def encode(self, value: Any) -> bytes:
+        import ipaddress  # only LPM keys need it: not imported with pylibbpf
         if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
             value = (value.prefixlen, value.network_address.packed)
         elif isinstance(value, str) and "/" in value:
@@ -277,18 +283,18 @@ def possible_cpus() -> int:
     return _NCPUS
 
 
-@dataclass(frozen=True)
-class MapInfo:
-    """What the kernel reports about a map (``bpf_map_info``)."""
+if TYPE_CHECKING:
+    from ._infos import MapInfo
 
-    type: Union[MapType, int]
-    id: int
-    name: str
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int
-    btf_id: int
+
+def __getattr__(name: str) -> Any:
+    # the info dataclasses load on first use (_infos.py: dataclasses imports inspect)
+    if name in ('MapInfo',):
+        from . import _infos
+        value = getattr(_infos, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _map_info(fd: int, what: str) -> MapInfo:
@@ -299,6 +305,7 @@ def _map_info(fd: int, what: str) -> MapInfo:
         mtype: Union[MapType, int] = MapType(info.type)
     except ValueError:
         mtype = int(info.type)
+    from ._infos import MapInfo
     return MapInfo(type=mtype, id=int(info.id), name=ffi.string(info.name).decode(),
                    key_size=int(info.key_size), value_size=int(info.value_size),
                    max_entries=int(info.max_entries), flags=int(info.map_flags),
@@ -740,12 +747,13 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             raise BPFError(_errno.EINVAL, f"value type {vc.name} of map {self.name!r} is "
                                           f"{vc.size} bytes, lookups need "
                                           f"{self.value_buffer_size}")
-        self._kc, self._vc = kc, vc
+        # (_kc and _vc last: another thread that sees them set uses the rest at once)
         self._vsize = vc.size
         # records and ints are unpacked in C (one call, no intermediate tuple)
         lay = fast_layout(vc)
         self._vdecode = lay if lay.mode in (fast.L_INT, fast.L_STRUCT) else vc.decode
         self._fast_k = 0
+        self._fast_kl = self._fast_vl = None
         # ints in, ints out in C (MapBase): key size (0: off), value size, sign bit or 0;
         # only once the sizes are known to be the map's own (the kernel writes that many)
         if type(kc) is IntCodec and type(vc) is IntCodec and kc.scalar and vc.scalar \
@@ -754,6 +762,15 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             self._fast_s = vc.size * 8 - 1 if vc.signed else 0
             self._fast_v = vc.size
             self._fast_k = kc.size
+        elif mtype in _GIL_HELD_TYPES and kc.size == ks and vc.size == vs \
+                and max(ks, vs) <= _FAST_LAYOUT_BYTES:
+            # other ints and records of a fixed layout: packed and unpacked in C
+            klay = fast_layout(kc)
+            if klay.mode in (fast.L_INT, fast.L_STRUCT) and lay.mode in (fast.L_INT,
+                                                                          fast.L_STRUCT):
+                self._fast_vl = lay
+                self._fast_kl = klay
+        self._kc, self._vc = kc, vc
         return kc, vc
 
     def _btf_ids(self) -> Tuple[Optional[BTF], int, int]:
@@ -1125,7 +1142,8 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         return len(self._raw_keys(self._live_fd(), self.key_size)) if not self._batch_ok \
             else len(self._snapshot(values=False)[0])
 
-    def __contains__(self, key: object) -> bool:
+    # k in m, m.get(k) and m.pop(k) are MapBase's (C): what it doesn't serve arrives here
+    def _contains(self, key: object) -> bool:
         if self._fast_k and type(key) is int:  # int maps: a lookup in MapBase's C slot
             try:
                 self[key]
@@ -1200,7 +1218,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         if ret < 0:
             self._check_update(ret, f"push to map {self.name!r}")
 
-    def pop(self, *args: Any) -> Any:  # type: ignore[override]
+    def _pop(self, *args: Any) -> Any:
         """Queue/stack: ``pop([default])`` removes and returns the next value
         (IndexError when empty, or ``default``). Other maps: ``pop(key[, default])``
         as dicts do (an atomic lookup-and-delete where the kernel has one)."""

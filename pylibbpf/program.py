@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ._owner import Closeable, LinkHolder
@@ -34,46 +33,18 @@ _MAX_LOG_SIZE = (1 << 32 >> 2) - 1
 DEFAULT_LOG_SIZE = 1 << 24
 
 
-@dataclass(frozen=True)
-class TestRunResult:
-    """The outcome of :meth:`Program.test_run` (``BPF_PROG_TEST_RUN``).
-
-    >>> r = prog.test_run(data=bytes(64), repeat=1000)           # doctest: +SKIP
-    >>> r.retval, len(r.data_out), r.duration_ns                  # doctest: +SKIP
-    (2, 64, 21)
-    """
-
-    __test__ = False  # not a pytest class
-
-    #: what the program returned (for XDP: ``XDP_PASS`` = 2, ``XDP_DROP`` = 1 …)
-    retval: int
-    #: the packet as the program left it (changed, grown or shrunk); None without ``data``
-    data_out: Optional[bytes]
-    #: the context as the program left it (``ctx=``; a syscall program's ``ctx``)
-    ctx_out: Optional[bytes]
-    #: the kernel's average time per run, in nanoseconds (over ``repeat`` runs)
-    duration_ns: int
-
-    @property
-    def duration(self) -> float:
-        """:attr:`duration_ns` in seconds, as ``time.perf_counter()`` counts."""
-        return self.duration_ns / 1e9
+if TYPE_CHECKING:
+    from ._infos import ProgramInfo, TestRunResult
 
 
-@dataclass(frozen=True)
-class ProgramInfo:
-    """What the kernel reports about a loaded program (``bpf_prog_info``)."""
-
-    type: Union[ProgramType, int]
-    id: int
-    name: str
-    tag: str
-    xlated_len: int
-    jited_len: int
-    verified_insns: int
-    run_count: int
-    run_time_ns: int
-    btf_id: int
+def __getattr__(name: str) -> Any:
+    # the info dataclasses load on first use (_infos.py: dataclasses imports inspect)
+    if name in ('ProgramInfo', 'TestRunResult'):
+        from . import _infos
+        value = getattr(_infos, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _as_bytes(value: Any, name: str) -> bytes:
@@ -357,6 +328,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             ptype: Union[ProgramType, int] = ProgramType(info.type)
         except ValueError:
             ptype = int(info.type)
+        from ._infos import ProgramInfo
         return ProgramInfo(
             type=ptype, id=int(info.id), name=ffi.string(info.name).decode(),
             tag=bytes(ffi.buffer(info.tag, 8)).hex(), xlated_len=int(info.xlated_prog_len),
@@ -559,6 +531,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             ctx_bytes = bytes(ffi.buffer(ctx_in, o.ctx_size_in)) if ctx_in is not None else None
         else:
             ctx_bytes = bytes(ffi.buffer(ctx_out, o.ctx_size_out)) if ctx_out is not None else None
+        from ._infos import TestRunResult
         return TestRunResult(
             retval=int(o.retval),
             data_out=bytes(ffi.buffer(data_out, o.data_size_out)) if data_out is not None else None,

@@ -14,7 +14,6 @@ built when the attribute is read.
 """
 from __future__ import annotations
 
-import ctypes
 import enum
 import functools
 import keyword
@@ -739,6 +738,7 @@ class CtypesCodec(Codec):
     """A user-given ctypes type: simple types decode to their value, others to instances."""
 
     def __init__(self, ctype: Any) -> None:
+        import ctypes  # (a ctypes type exists: ctypes is imported already)
         self.ctype = ctype
         self.size = ctypes.sizeof(ctype)
         self.name = getattr(ctype, "__name__", repr(ctype))
@@ -817,11 +817,20 @@ class FormatCodec(Codec):
 
 
 _INT_CHARS = set("bBhHiIlLqQ")
-_CTYPES_INTS = {t: (ctypes.sizeof(t), t(-1).value == -1) for t in (
-    ctypes.c_int8, ctypes.c_uint8, ctypes.c_int16, ctypes.c_uint16, ctypes.c_int32,
-    ctypes.c_uint32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_long, ctypes.c_ulong,
-    ctypes.c_int, ctypes.c_uint, ctypes.c_short, ctypes.c_ushort, ctypes.c_longlong,
-    ctypes.c_ulonglong)}
+_CTYPES_INTS: Dict[Any, Tuple[int, bool]] = {}
+
+
+def _ctypes_ints() -> Dict[Any, Tuple[int, bool]]:
+    """ctypes' integer types -> (size, signed); ctypes is imported only when a type
+    is passed (a ctypes type can't exist without it), not with pylibbpf."""
+    if not _CTYPES_INTS:
+        import ctypes
+        _CTYPES_INTS.update({t: (ctypes.sizeof(t), t(-1).value == -1) for t in (
+            ctypes.c_int8, ctypes.c_uint8, ctypes.c_int16, ctypes.c_uint16, ctypes.c_int32,
+            ctypes.c_uint32, ctypes.c_int64, ctypes.c_uint64, ctypes.c_long, ctypes.c_ulong,
+            ctypes.c_int, ctypes.c_uint, ctypes.c_short, ctypes.c_ushort, ctypes.c_longlong,
+            ctypes.c_ulonglong)})
+    return _CTYPES_INTS
 
 
 def codec_for(spec: Any, size: Optional[int] = None, what: str = "type") -> Codec:
@@ -839,8 +848,8 @@ def codec_for(spec: Any, size: Optional[int] = None, what: str = "type") -> Code
         c = IntCodec(struct.calcsize("=" + ch), ch.islower(), spec)
     elif isinstance(spec, str):
         c = FormatCodec(spec)
-    elif isinstance(spec, type) and spec in _CTYPES_INTS:
-        size, signed = _CTYPES_INTS[spec]
+    elif isinstance(spec, type) and spec in _ctypes_ints():
+        size, signed = _ctypes_ints()[spec]
         c = IntCodec(size, signed, spec.__name__)
     elif isinstance(spec, type) and hasattr(spec, "from_buffer_copy"):
         c = CtypesCodec(spec)

@@ -302,3 +302,131 @@ def test_fuzz_corpus_replays_clean() -> None:
     assert res.returncode in (0, 1), res.stderr[-2000:]
     stats = json.loads(res.stdout.strip().splitlines()[-1])
     assert stats["inputs"] == len(files) and stats["failures"] == [], stats["failures"]
+
+
+# --- malformed hash tables of .dynsym (issue 18: lookups go through them, in C) -----
+
+@pytest.fixture(scope="module")
+def hashed_libs(tmp_path_factory) -> Dict[str, bytes]:
+    """A shared library of 40 exported functions, with only a GNU hash table
+    ("gnu") or only a SysV one ("sysv"), so that chains hold several symbols."""
+    if shutil.which("gcc") is None:
+        pytest.fail("gcc is needed (dev.sh installs it)")
+    d = tmp_path_factory.mktemp("hashlib")
+    (d / "t.c").write_text("".join(f"int f{i}(int a) {{ return a + {i}; }}\n"
+                                   for i in range(40)))
+    out = {}
+    for style in ("gnu", "sysv"):
+        so = d / f"lib{style}.so"
+        subprocess.run(["gcc", "-shared", "-fPIC", "-O1", f"-Wl,--hash-style={style}", "-o",
+                        str(so), str(d / "t.c")], check=True)
+        out[style] = so.read_bytes()
+    return out
+
+
+def _hash_patch(data: bytes, style: str, how: str) -> bytes:
+    """``data`` with its .gnu.hash / .hash changed as ``how`` says."""
+    _h, off, size = _sections(data)[".gnu.hash" if style == "gnu" else ".hash"]
+    out = bytearray(data)
+
+    def put(at: int, value: int) -> None:
+        struct.pack_into("<I", out, off + at, value)
+
+    if style == "gnu":
+        nbuckets, _symoffset, bloom, _shift = struct.unpack_from("<4I", data, off)
+        buckets = 16 + 8 * bloom
+        chain = buckets + 4 * nbuckets
+        if how == "no buckets":
+            put(0, 0)
+        elif how == "huge bloom":
+            put(8, 0x10000000)
+        elif how == "symoffset past the table":
+            put(4, 0xFFFFFF)
+        elif how == "buckets past the table":
+            for k in range(nbuckets):
+                put(buckets + 4 * k, 0xFFFFFF00)
+        elif how == "chains without end":
+            for at in range(chain, size - 3, 4):
+                put(at, struct.unpack_from("<I", data, off + at)[0] & ~1)
+    else:
+        nbucket, nchain = struct.unpack_from("<2I", data, off)
+        chains = 8 + 4 * nbucket
+        if how == "no buckets":
+            put(0, 0)
+        elif how == "nchain not the symbol count":
+            put(4, nchain + 5)
+        elif how == "chain links past the end":
+            for k in range(1, nchain):
+                put(chains + 4 * k, 0xFFFF)
+        elif how == "chains that loop":
+            for k in range(nbucket):
+                put(8 + 4 * k, 1)
+            for k in range(nchain):
+                put(chains + 4 * k, 1)
+    return bytes(out)
+
+
+HASH_CASES = [
+    ("gnu", "no buckets", "has no buckets"),
+    ("gnu", "huge bloom", "bloom filter"),
+    ("gnu", "symoffset past the table", "starts at symbol 16777215"),
+    ("gnu", "buckets past the table", "a chain that runs past the last symbol"),
+    ("gnu", "chains without end", "a chain that runs past the last symbol"),
+    ("sysv", "no buckets", "has no buckets"),
+    ("sysv", "nchain not the symbol count", "chain entries for"),
+    ("sysv", "chain links past the end", "a chain link past its end"),
+    ("sysv", "chains that loop", "a chain that loops"),
+]
+
+_HASH_CHILD = r"""
+import json, sys
+import pylibbpf
+from pylibbpf import elf
+out = []
+for path, fast in json.loads(sys.argv[1]):
+    got = []
+    for call in ("lookup", "resolve"):
+        elf.clear_cache()
+        try:
+            idx = elf.symbol_index(path)
+            if not fast:
+                idx._fast[""] = None  # the Python path
+            elif idx._fast_lookup("") is None:
+                got.append("no C path")
+                continue
+            r = idx.lookup("f7") if call == "lookup" else elf.resolve(path, "f7")
+            got.append(f"no error: {r!r}")
+        except pylibbpf.ELFError as e:
+            got.append(str(e))
+        except Exception as e:
+            got.append(f"escape {type(e).__name__}: {e}")
+    out.append(got)
+print(json.dumps(out))
+"""
+
+
+def test_malformed_hash_tables_give_elferror(hashed_libs, tmp_path) -> None:
+    """Bogus bucket counts, bloom sizes, symbol offsets and chain links of .gnu.hash
+    and .hash (lookups follow them, in C and in the Python fallback) are ELFErrors
+    naming the file and the table; nothing crashes, loops or reads past the table.
+    The checks run in a child: a bad read in C would kill it, not the test run."""
+    for style, data in hashed_libs.items():  # intact: both paths find f7
+        path = tmp_path / f"ok-{style}.so"
+        path.write_bytes(data)
+        elf.clear_cache()
+        assert elf.resolve(str(path), "f7").symbol is not None
+    jobs = []
+    for k, (style, how, _why) in enumerate(HASH_CASES):
+        path = tmp_path / f"bad{k}-{style}.so"
+        path.write_bytes(_hash_patch(hashed_libs[style], style, how))
+        jobs += [(str(path), True), (str(path), False)]
+    res = subprocess.run([sys.executable, "-c", _HASH_CHILD, json.dumps(jobs)],
+                         capture_output=True, text=True, timeout=300, **same_pylibbpf())
+    assert res.returncode == 0, res.stderr[-2000:]
+    results = json.loads(res.stdout)
+    for (path, fast), got in zip(jobs, results):
+        style, how, why = HASH_CASES[int(Path(path).name[3:].split("-")[0])]
+        table = ".gnu.hash" if style == "gnu" else ".hash"
+        for msg in got:
+            assert path in msg and f"the {table} of .dynsym" in msg and why in msg, \
+                (style, how, fast, msg)

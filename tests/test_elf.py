@@ -129,7 +129,8 @@ def test_hash_table_lookups(progs) -> None:
     assert _consistent(sysv) >= 5
     assert sysv.find(b"add_i") and sysv.find(b"no_such_function") == []
     symtab = elf.symbol_index(progs["prog_pie"]).image.symtab
-    assert symtab is not None and symtab._by_name is not None
+    assert symtab is not None and symtab._gnu is None and symtab._sysv is None
+    assert symtab.find(b"main") and symtab._by_name is not None  # built by the first find
     assert _consistent(symtab) >= 5
 
 
@@ -299,3 +300,68 @@ def test_command_line_dry_run(progs) -> None:
     assert "plbtest:tick" in out.stdout
     out = cli("explain", str(progs["prog_pie"]), "add_ii")
     assert out.returncode == 1 and "did you mean: add_i" in out.stderr
+
+
+def test_symtab_hash_persistent_cache(progs, tmp_path, monkeypatch) -> None:
+    """The hash of a large .symtab is stored in pylibbpf's cache directory and read
+    by the next index; a truncated, corrupt or padded cache file is ignored and
+    rewritten, and an unusable cache directory is not used: the offsets are the
+    same every time."""
+    from pylibbpf.elf import _diskcache
+
+    monkeypatch.setattr(_diskcache, "MIN_ENTRIES", 1)  # prog_pie's .symtab is small
+    exe = str(progs["prog_pie"])
+    names = ["local_twice", "add_i", "mul_l", "main", "greet"]
+
+    def offsets() -> List[int]:
+        elf.clear_cache()
+        return [elf.resolve(exe, n).offset for n in names]
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(tmp_path / "a-file" / "cache"))  # can't be made
+    expected = offsets()
+    assert all(expected) and not (tmp_path / "a-file" / "cache").exists()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYLIBBPF_CACHE", str(cache))
+    assert offsets() == expected  # built, stored
+    files = list((cache / "elf").glob("*.symhash"))
+    assert len(files) == 1
+    good = files[0].read_bytes()
+    inode = files[0].stat().st_ino
+    assert offsets() == expected  # read back: the file is not rewritten
+    assert files[0].stat().st_ino == inode
+    flipped = bytearray(good)
+    flipped[-3] ^= 0x40
+    for bad in (good[:len(good) // 2], good[:10], b"", bytes(flipped), bytes(len(good)),
+                good + b"extra", b"\xff" * len(good)):
+        files[0].write_bytes(bad)
+        assert offsets() == expected
+        assert files[0].read_bytes() == good  # ignored and rewritten
+    assert len(list((cache / "elf").glob("*"))) == 1  # no temporary files left
+
+
+def test_c_lookup_matches_the_python_path(progs) -> None:
+    """The C lookup (pylibbpf/_csrc/elfsym.c: .gnu.hash, .hash, a hash of .symtab,
+    debug files, versions, copies merged) returns exactly what the Python path
+    returns, for every function of each file and for versioned names."""
+    from dataclasses import astuple
+
+    from pylibbpf.elf import ElfImage, SymbolIndex
+
+    files = [elf.find_library("c")] + [str(progs[k]) for k in
+                                       ("prog_pie", "prog_nopie", "prog_sysv", "prog_stripped",
+                                        "libplbtarget.so") if k in progs]
+    if "cxxprog" in progs:
+        files.append(str(progs["cxxprog"]))
+    for path in files:
+        fast = elf.symbol_index(path)
+        assert fast._fast_lookup("") is not None, path
+        slow = SymbolIndex(ElfImage(path))
+        slow._fast[""] = None  # the Python path
+        names = fast.function_names()
+        queries = names + [n + "@" + v for n in names[:300] for v in ("GLIBC_2.2.5", "V1")]
+        queries += ["no_such_function", "memcpy@@GLIBC_2.14", "memcpy@GLIBC_2.2.5", "@x", ""]
+        for q in queries:
+            a, b = fast.lookup(q), slow.lookup(q)
+            assert [astuple(s) for s in a] == [astuple(s) for s in b], (path, q)
+        assert sum(bool(fast.lookup(n)) for n in names) == len(names), path

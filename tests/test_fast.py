@@ -268,6 +268,203 @@ def test_int_map_closed_and_views() -> None:
         view[1] = 2
 
 
+def _python_paths_fail(monkeypatch) -> None:
+    """Make Map's Python element methods fail: what still works was served in C."""
+    for name in ("_getitem", "_setitem", "_delitem", "_contains", "_pop"):
+        def fail(self, *args, _name=name):
+            raise AssertionError(f"{_name} reached Python")
+        monkeypatch.setattr(pylibbpf.Map, name, fail)
+
+
+def test_int_map_delete_pop_get_in_are_served_in_c(monkeypatch) -> None:
+    """del m[k], m.pop(k), m.get(k) and k in m on an int map: one system call in C,
+    with dict semantics (KeyError(key) / the default on a missing key)."""
+    with pylibbpf.Map.create("hash", key_type="I", value_type="q", max_entries=8,
+                             name="fastdel") as m:
+        m.update({1: 10, 2: -20, 3: 30})
+        assert m._fast_k == 4
+        with monkeypatch.context() as mp:
+            _python_paths_fail(mp)
+            del m[1]
+            with pytest.raises(KeyError) as ei:
+                del m[1]
+            assert ei.value.args == (1,)
+            assert m.pop(2) == -20 and m.pop(2, "gone") == "gone"
+            with pytest.raises(KeyError) as ei:
+                m.pop(2)
+            assert ei.value.args == (2,)
+            assert m.get(3) == 30 and m.get(4) is None and m.get(4, 0) == 0
+            # keywords, as Mapping.get takes them
+            assert m.get(3, default=0) == 30 and m.get(key=4, default="d") == "d"
+            assert 3 in m and 1 not in m and 4 not in m
+        assert dict(m.items()) == {3: 30}
+        # anything else still reaches Python, with its errors
+        with pytest.raises(TypeError, match="fastdel"):
+            del m["3"]
+        for op in (lambda: m.pop(1 << 40, "big"), lambda: m.get(-1, "neg"), lambda: -1 in m):
+            try:
+                assert op() is False      # `in` answers False for keys out of range,
+            except OverflowError as e:    # the others raise the codec's error
+                assert "fastdel" in str(e)
+        with pytest.raises(TypeError, match="takes a key"):
+            m.pop()
+        with pytest.raises(TypeError):
+            m.get()
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            m.get(3, fallback=1)
+        with pytest.raises(TypeError, match="multiple values"):
+            m.get(3, key=3)
+    for op in (lambda: m.__delitem__(3), lambda: m.pop(3), lambda: m.get(3),
+               lambda: 3 in m, lambda: m.pop(3, None)):
+        with pytest.raises(pylibbpf.ClosedError):
+            op()
+
+
+def test_array_map_delete_and_pop_keep_the_kernel_errors() -> None:
+    with pylibbpf.Map.create("array", key_type="I", value_type="I", max_entries=4,
+                             name="fastarr") as m:
+        m[1] = 5
+        with pytest.raises(pylibbpf.BPFError, match="fastarr") as ei:
+            del m[1]
+        assert ei.value.errno == errno.EINVAL
+        with pytest.raises(pylibbpf.BPFError, match="fastarr"):
+            m.pop(1)
+        assert m.get(1) == 5 and m.get(9, "x") == "x" and 1 in m
+
+
+def _struct_codecs():
+    u32, u64, s16 = IntCodec(4, False, "u32"), IntCodec(8, False, "u64"), IntCodec(2, True, "s16")
+    from pylibbpf.typed import BoolCodec, CharArrayCodec
+    key = StructCodec("fkey", 8, [("pid", 0, u32, 0, 0), ("tid", 32, u32, 0, 0)])
+    val = StructCodec("fval", 32, [("seq", 0, u64, 0, 0), ("delta", 64, s16, 0, 0),
+                                   ("ok", 80, BoolCodec(), 0, 0), ("count", 96, u32, 0, 0),
+                                   ("comm", 128, CharArrayCodec(8), 0, 0),
+                                   ("ts", 192, u64, 0, 0)])
+    return key, val
+
+
+def test_struct_map_elements_are_served_in_c_like_python(monkeypatch) -> None:
+    """Records of a fixed layout as keys and values: packed and unpacked in C, the
+    kernel's bytes exactly what the Python codec writes, the same records back."""
+    kc, vc = _struct_codecs()
+    with pylibbpf.Map.create("hash", key_type=kc, value_type=vc, max_entries=16,
+                             name="fastrec") as m, \
+            pylibbpf.Map.create("hash", key_type="I", value_type=vc, max_entries=16,
+                                name="fastrec2") as by_int:
+        m[kc.cls(pid=0, tid=0)] = vc.cls()  # the first call loads the codecs
+        by_int[0] = vc.cls()
+        assert m._fast_kl is not None and m._fast_vl is not None and m._fast_k == 0
+        recs = [vc.cls(seq=i, delta=-i, ok=bool(i & 1), count=i * 3, comm=f"t{i}",
+                       ts=(1 << 63) + i) for i in range(1, 6)]
+        keys = [kc.cls(pid=i, tid=100 + i) for i in range(1, 6)]
+        with monkeypatch.context() as mp:
+            _python_paths_fail(mp)
+            for k, v in zip(keys, recs):
+                m[k] = v
+                by_int[k.pid] = v
+            for k, v in zip(keys, recs):
+                got = m[k]
+                assert type(got) is vc.cls and got == v and got.comm == v.comm
+                assert by_int[k.pid] == v and by_int.get(k.pid) == v
+                assert k in m and m.get(k) == v
+            assert m.pop(keys[0]) == recs[0] and keys[0] not in m
+            assert m.pop(keys[0], None) is None and m.get(keys[0], "no") == "no"
+            del m[keys[1]]
+            with pytest.raises(KeyError) as ei:
+                m[keys[1]]
+            assert ei.value.args == (keys[1],)
+            with pytest.raises(KeyError):
+                del by_int[99]
+        # the kernel holds what the Python codec writes
+        for k, v in zip(keys[2:], recs[2:]):
+            assert m.raw[kc.encode(k)] == vc.encode(v)
+            assert by_int.raw[struct.pack("I", k.pid)] == vc.encode(v)
+        # dicts and raw bytes still work, through Python
+        assert m[{"pid": 3, "tid": 103}] == recs[2]
+        m[{"pid": 9, "tid": 9}] = {"seq": 9, "comm": "nine"}
+        assert m[kc.cls(pid=9, tid=9)].comm == "nine"
+        assert m[kc.encode(keys[3])] == recs[3]
+        # values the codec refuses keep its errors
+        with pytest.raises((TypeError, OverflowError, ValueError), match="fastrec"):
+            m[keys[2]] = {"delta": 1 << 20}
+        with pytest.raises(TypeError, match="fastrec"):
+            m[(3, 103)] = recs[2]
+        assert m[keys[2]] == recs[2]
+    for op in (lambda: m[keys[2]], lambda: m.__setitem__(keys[2], recs[2]),
+               lambda: m.__delitem__(keys[2]), lambda: m.pop(keys[2]),
+               lambda: keys[2] in m, lambda: m.get(keys[2])):
+        with pytest.raises(pylibbpf.ClosedError):
+            op()
+
+
+def test_struct_records_the_c_path_cannot_pack_take_the_python_path() -> None:
+    """A record of the key's class whose items are not what the codec wrote (built
+    with tuple.__new__) is packed by struct, with its error, not guessed in C."""
+    kc, vc = _struct_codecs()
+    with pylibbpf.Map.create("hash", key_type=kc, value_type=vc, max_entries=4,
+                             name="fastodd") as m:
+        m[kc.cls(pid=1, tid=1)] = vc.cls(seq=1)
+        odd = tuple.__new__(kc.cls, (1 << 40, 1))
+        with pytest.raises((TypeError, OverflowError, ValueError), match="fastodd"):
+            m[odd]
+        # records of the wrong length: refused by the Python codec (as before), not
+        # read past their end in C
+        for short in (tuple.__new__(kc.cls, (1,)), tuple.__new__(kc.cls, ())):
+            for op in (lambda: m[short], lambda: m.__delitem__(short),
+                       lambda: m.__setitem__(kc.cls(pid=1, tid=1), tuple.__new__(vc.cls, (1,)))):
+                with pytest.raises(Exception):
+                    op()
+        assert m[kc.cls(pid=1, tid=1)].seq == 1
+        flt = tuple.__new__(kc.cls, (1.5, 1))
+        with pytest.raises((TypeError, struct.error), match="fastodd"):
+            m[flt] = vc.cls()
+        longer = tuple.__new__(vc.cls, (2, 0, True, 0, b"abcdefghij", 0))
+        m[kc.cls(pid=2, tid=2)] = longer          # struct.pack cuts bytes to size
+        assert m[kc.cls(pid=2, tid=2)].comm == "abcdefgh"
+        truthy = tuple.__new__(vc.cls, (3, 0, 7, 0, b"", 0))  # struct.pack takes 7 as True
+        m[kc.cls(pid=3, tid=3)] = truthy
+        assert m[kc.cls(pid=3, tid=3)].ok is True
+
+
+def test_fixed_layout_fields_ignore_bogus_values() -> None:
+    """_fast_kl/_fast_vl are settable from Python: anything but an int or struct
+    Layout that fits the C buffers switches the path off."""
+    kc, vc = _struct_codecs()
+    with pylibbpf.Map.create("hash", key_type=kc, value_type=vc, max_entries=4) as m:
+        k = kc.cls(pid=1, tid=2)
+        m[k] = vc.cls(seq=5)
+        good = m._fast_kl, m._fast_vl
+        big = fast.Layout(fast.L_STRUCT, 4096, kc.cls, None, [(0, "I", 4), (4, "I", 4)])
+        call = fast_layout(pylibbpf.typed.RawCodec(8))
+        for bad in (5, "x", call, big, fast.Layout(fast.L_BYTES, 0, None, None, ())):
+            for field in ("_fast_kl", "_fast_vl"):
+                setattr(m, field, bad)
+                assert m[k].seq == 5 and k in m and m.get(k).seq == 5
+                m[k] = vc.cls(seq=5)
+                setattr(m, field, good[field == "_fast_vl"])
+
+
+def test_codecs_are_published_whole_to_other_threads(monkeypatch) -> None:
+    """A thread switch can come anywhere while the first m[k] builds a map's codecs:
+    another thread's m[k] then must find them whole (it once found the key codec
+    set and the value decoder still None: TypeError)."""
+    import pylibbpf.map as mapmod
+
+    real = mapmod.fast_layout
+    seen = []
+    with pylibbpf.Map.create("hash", key_type="I", value_type="Q", max_entries=4) as m:
+        m.raw[struct.pack("I", 1)] = struct.pack("Q", 7)   # (a view: its own codecs)
+
+        def switch(codec):
+            if not seen:
+                seen.append("switch")
+                seen.append(m[1])          # what the other thread does meanwhile
+            return real(codec)
+
+        monkeypatch.setattr(mapmod, "fast_layout", switch)
+        assert m[1] == 7 and seen == ["switch", 7]
+
+
 def test_random_layouts_and_batches_never_crash() -> None:
     """Random (often invalid) item lists, sizes and batches: a clean exception or a
     decoded record, never a crash (run in a child so a crash fails the test)."""

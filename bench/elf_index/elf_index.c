@@ -5,6 +5,13 @@
  *
  * usage: elf_index FILE [ROUNDS [LOOKUPS]]
  * prints one JSON line: symbols, best/median build time (ms), lookup time (us).
+ *
+ * usage: elf_index --cold FILE NAMES [DEBUGFILE]
+ * the first index of a fresh process: reads the names (one a line) first, then
+ * times open + index of FILE (and of DEBUGFILE, a stripped FILE's separate debug
+ * file, whose addresses map through FILE's segments, as pylibbpf.elf does)
+ * + one lookup of each name, and prints {"ms": ..., "cpu_ms": ..., "found": ...}
+ * (wall-clock and this thread's CPU time).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -76,11 +83,9 @@ static const struct entry *lookup(const struct index *ix, const char *name)
 	return NULL;
 }
 
-static int build(Elf *elf, struct index *ix)
+static int load_phdrs(Elf *elf, struct index *ix)
 {
-	Elf_Scn *scn = NULL;
-	size_t nphdr, total = 0, i;
-	GElf_Shdr sh;
+	size_t nphdr, i;
 
 	ix->nloads = 0;
 	if (elf_getphdrnum(elf, &nphdr))
@@ -90,18 +95,38 @@ static int build(Elf *elf, struct index *ix)
 		if (gelf_getphdr(elf, i, &ph) && ph.p_type == PT_LOAD)
 			ix->loads[ix->nloads++] = ph;
 	}
+	return 0;
+}
+
+static size_t count_syms(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t total = 0;
+	GElf_Shdr sh;
+
 	while ((scn = elf_nextscn(elf, scn))) {
 		if (gelf_getshdr(scn, &sh) && (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM))
 			total += sh.sh_size / (sh.sh_entsize ? sh.sh_entsize : 1);
 	}
+	return total;
+}
+
+static int alloc_index(struct index *ix, size_t total)
+{
 	ix->cap = 16;
 	while (ix->cap < total * 2)
 		ix->cap <<= 1;
 	ix->slots = calloc(ix->cap, sizeof(*ix->slots));
 	ix->count = 0;
-	if (!ix->slots)
-		return -1;
-	scn = NULL;
+	return ix->slots ? 0 : -1;
+}
+
+static int insert_syms(Elf *elf, struct index *ix)
+{
+	Elf_Scn *scn = NULL;
+	size_t i;
+	GElf_Shdr sh;
+
 	while ((scn = elf_nextscn(elf, scn))) {
 		Elf_Data *data;
 		size_t n;
@@ -130,6 +155,13 @@ static int build(Elf *elf, struct index *ix)
 	return 0;
 }
 
+static int build(Elf *elf, struct index *ix)
+{
+	if (load_phdrs(elf, ix) || alloc_index(ix, count_syms(elf)))
+		return -1;
+	return insert_syms(elf, ix);
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -144,6 +176,77 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static double now_ms(void);
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cold(int argc, char **argv)
+{
+	struct index ix = { 0 };
+	char *buf, *p, **names;
+	size_t n = 0, cap = 1024;
+	long found = 0, len;
+	double t0, c0, ms, cms;
+	Elf *elf, *dbg = NULL;
+	int fd, dfd = -1;
+	FILE *f;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s --cold FILE NAMES [DEBUGFILE]\n", argv[0]);
+		return 2;
+	}
+	f = fopen(argv[3], "r");
+	if (!f || fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+		perror(argv[3]);
+		return 1;
+	}
+	buf = malloc(len + 1);
+	names = malloc(cap * sizeof(*names));
+	if (!buf || !names || fread(buf, 1, len, f) != (size_t)len)
+		return 1;
+	buf[len] = 0;
+	fclose(f);
+	for (p = strtok(buf, "\n"); p; p = strtok(NULL, "\n")) {
+		if (n == cap && !(names = realloc(names, (cap *= 2) * sizeof(*names))))
+			return 1;
+		names[n++] = p;
+	}
+	elf_version(EV_CURRENT);
+	c0 = cpu_ms();
+	t0 = now_ms();
+	fd = open(argv[2], O_RDONLY);
+	elf = fd < 0 ? NULL : elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (argc > 4) {
+		dfd = open(argv[4], O_RDONLY);
+		dbg = dfd < 0 ? NULL : elf_begin(dfd, ELF_C_READ_MMAP, NULL);
+		if (!dbg) {
+			fprintf(stderr, "%s: cannot read\n", argv[4]);
+			return 1;
+		}
+	}
+	if (!elf || load_phdrs(elf, &ix)
+	    || alloc_index(&ix, count_syms(elf) + (dbg ? count_syms(dbg) : 0))
+	    || insert_syms(elf, &ix) || (dbg && insert_syms(dbg, &ix))) {
+		fprintf(stderr, "%s: %s\n", argv[2], elf_errmsg(-1));
+		return 1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct entry *e = lookup(&ix, names[k]);
+		found += e && e->offset;
+	}
+	ms = now_ms() - t0;
+	cms = cpu_ms() - c0;
+	printf("{\"ms\": %.4f, \"cpu_ms\": %.4f, \"found\": %ld, \"symbols\": %zu}\n", ms, cms,
+	       found, ix.count);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 20;
@@ -155,6 +258,8 @@ int main(int argc, char **argv)
 	long found = 0;
 	int r, fd;
 
+	if (argc > 1 && strcmp(argv[1], "--cold") == 0)
+		return cold(argc, argv);
 	if (argc < 2 || rounds < 1 || lookups < 1) {
 		fprintf(stderr, "usage: %s FILE [ROUNDS [LOOKUPS]]\n", argv[0]);
 		return 2;

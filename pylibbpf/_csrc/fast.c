@@ -4,11 +4,13 @@
  * published as the module "pylibbpf._fast" by pylibbpf_fast_install(), which
  * _ffi.py calls once at import.
  *
- * MapBase   C base of pylibbpf.Map. Its mapping slots serve m[k] and m[k] = v
- *           for maps whose key and value are plain integers with one system
- *           call and no Python frame; everything else (and every error other
- *           than a missing key) goes to the Python methods _getitem, _setitem
- *           and _delitem, which raise the proper exception.
+ * MapBase   C base of pylibbpf.Map. Its slots and methods serve m[k], m[k] = v,
+ *           del m[k], k in m, m.get(k) and m.pop(k) with one system call and
+ *           no Python frame, for maps whose key and value are plain integers
+ *           or records of a fixed layout (packed and unpacked here); everything
+ *           else (and every error other than a missing key) goes to the Python
+ *           methods _getitem, _setitem, _delitem, _contains and _pop, which
+ *           raise the proper exception.
  * Layout    how to turn one record's bytes into a Python value: bytes, an int,
  *           a Record (a tuple subclass, items unpacked here), or a Python
  *           decode function for anything else.
@@ -29,11 +31,35 @@ typedef struct {
     int vsize;          /* _fast_v: value bytes (1..8) */
     int vsign;          /* _fast_s: index of the value's sign bit, 0 when unsigned */
     PyObject *parent;   /* _parent: views use their root map's fd */
+    PyObject *klay;     /* _fast_kl: a Layout (int or struct) packing keys, when the int
+                         * path is off; None disables this path */
+    PyObject *vlay;     /* _fast_vl: the Layout of values (int or struct) */
 } MapBase;
 
-static PyObject *str_getitem, *str_setitem, *str_delitem;
+static PyObject *str_getitem, *str_setitem, *str_delitem, *str_contains, *str_pop;
+
+/* the fixed-layout element operations (after Layout, below) */
+enum { FAST_NO, FAST_INT, FAST_LAY };
+#define LAYBUF 512      /* bytes: the largest key or value served on the fixed-layout path */
+static int fast_pack_key(PyObject *self, PyObject *key, uint64_t *kb, int *fd);
+static int fast_pack_value(PyObject *self, int path, PyObject *value, uint64_t *vb);
+static PyObject *fast_value(PyObject *self, int path, const uint64_t *vb);
+static int mapbase_contains(PyObject *self, PyObject *key);
+static PyMethodDef mapbase_methods[3];
 
 static PyTypeObject *MapBase_Type;
+
+/* KeyError(key), as `raise KeyError(key)` makes it (PyErr_SetObject would take a
+ * tuple key, a record, for the exception's arguments) */
+static void set_key_error(PyObject *key)
+{
+    PyObject *e = PyObject_CallOneArg(PyExc_KeyError, key);
+
+    if (e) {
+        PyErr_SetObject(PyExc_KeyError, e);
+        Py_DECREF(e);
+    }
+}
 
 static int mapbase_fd(MapBase *m)
 {
@@ -75,22 +101,15 @@ static int fast_key(MapBase *m, PyObject *key, uint64_t *out)
 
 static PyObject *mapbase_subscript(PyObject *self, PyObject *key)
 {
-    MapBase *m = (MapBase *)self;
-    uint64_t k, v = 0;
-    int fd, err;
+    uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
+    int fd, err, path = fast_pack_key(self, key, kb, &fd);
 
-    if (fast_on(m) && (fd = mapbase_fd(m)) >= 0 && fast_key(m, key, &k) == 0) {
-        err = bpf_map_lookup_elem(fd, &k, &v);
-        if (!err) {
-            if (m->vsign && ((v >> m->vsign) & 1)) {
-                int sh = 63 - m->vsign;
-
-                return PyLong_FromLongLong(((int64_t)(v << sh)) >> sh);
-            }
-            return PyLong_FromUnsignedLongLong(v);
-        }
+    if (path) {
+        err = bpf_map_lookup_elem(fd, kb, vb);
+        if (!err)
+            return fast_value(self, path, vb);
         if (err == -ENOENT) {
-            PyErr_SetObject(PyExc_KeyError, key);
+            set_key_error(key);
             return NULL;
         }
     }
@@ -99,44 +118,27 @@ static PyObject *mapbase_subscript(PyObject *self, PyObject *key)
 
 static int mapbase_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
 {
-    MapBase *m = (MapBase *)self;
+    uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
     PyObject *r;
-    uint64_t k, v;
-    int fd;
+    int fd, err, path = fast_pack_key(self, key, kb, &fd);
 
     if (!value) {
+        if (path) {
+            err = bpf_map_delete_elem(fd, kb);
+            if (!err)
+                return 0;
+            if (err == -ENOENT) {
+                set_key_error(key);
+                return -1;
+            }
+        }
         r = PyObject_CallMethodOneArg(self, str_delitem, key);
         goto done;
     }
-    if (fast_on(m) && PyLong_CheckExact(value) && (fd = mapbase_fd(m)) >= 0
-        && fast_key(m, key, &k) == 0) {
-        int ok = 1;
-
-        if (m->vsign) {
-            long long s = PyLong_AsLongLong(value);
-
-            if (s == -1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                ok = 0;
-            } else if (m->vsign < 63 && (s >= (1LL << m->vsign) || s < -(1LL << m->vsign))) {
-                ok = 0;
-            }
-            v = (uint64_t)s;
-        } else {
-            unsigned long long u = PyLong_AsUnsignedLongLong(value);
-
-            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
-                PyErr_Clear();
-                ok = 0;
-            } else if (m->vsize < 8 && (u >> (m->vsize * 8))) {
-                ok = 0;
-            }
-            v = u;
-        }
-        /* little-endian: the kernel reads the low vsize bytes of v */
-        if (ok && bpf_map_update_elem(fd, &k, &v, BPF_ANY) == 0)
-            return 0;
-    }
+    /* little-endian: the kernel reads the low vsize bytes of an int value */
+    if (path && fast_pack_value(self, path, value, vb) == 0
+        && bpf_map_update_elem(fd, kb, vb, BPF_ANY) == 0)
+        return 0;
     r = PyObject_CallMethodObjArgs(self, str_setitem, key, value, NULL);
 done:
     if (!r)
@@ -148,6 +150,8 @@ done:
 static int mapbase_traverse(PyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(((MapBase *)self)->parent);
+    Py_VISIT(((MapBase *)self)->klay);
+    Py_VISIT(((MapBase *)self)->vlay);
     Py_VISIT(Py_TYPE(self));
     return 0;
 }
@@ -155,6 +159,8 @@ static int mapbase_traverse(PyObject *self, visitproc visit, void *arg)
 static int mapbase_clear(PyObject *self)
 {
     Py_CLEAR(((MapBase *)self)->parent);
+    Py_CLEAR(((MapBase *)self)->klay);
+    Py_CLEAR(((MapBase *)self)->vlay);
     return 0;
 }
 
@@ -183,18 +189,22 @@ static PyMemberDef mapbase_members[] = {
     {"_fast_v", T_INT, offsetof(MapBase, vsize), 0, NULL},
     {"_fast_s", T_INT, offsetof(MapBase, vsign), 0, NULL},
     {"_parent", T_OBJECT, offsetof(MapBase, parent), 0, NULL},
+    {"_fast_kl", T_OBJECT, offsetof(MapBase, klay), 0, NULL},
+    {"_fast_vl", T_OBJECT, offsetof(MapBase, vlay), 0, NULL},
     {NULL},
 };
 
 static PyType_Slot mapbase_slots[] = {
     {Py_mp_subscript, mapbase_subscript},
     {Py_mp_ass_subscript, mapbase_ass_subscript},
+    {Py_sq_contains, mapbase_contains},
+    {Py_tp_methods, mapbase_methods},
     {Py_tp_traverse, mapbase_traverse},
     {Py_tp_clear, mapbase_clear},
     {Py_tp_dealloc, mapbase_dealloc},
     {Py_tp_new, mapbase_new},
     {Py_tp_members, mapbase_members},
-    {Py_tp_doc, "C base of pylibbpf.Map: int-keyed, int-valued element access"},
+    {Py_tp_doc, "C base of pylibbpf.Map: element access for ints and fixed-layout records"},
     {0, NULL},
 };
 
@@ -449,6 +459,314 @@ static PyType_Slot layout_slots[] = {
 static PyType_Spec layout_spec = {
     "pylibbpf._fast.Layout", sizeof(Layout), 0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, layout_slots,
+};
+
+/* --- MapBase: element operations ---------------------------------------------
+ * Two fast paths, both for maps whose element calls never block (Python sets
+ * the fields only for hash, array and LRU hash maps, with sizes checked
+ * against the map's own): the int path (ksize/vsize/vsign) for int -> int
+ * maps, and the fixed-layout path (klay/vlay) for ints and records. A key or
+ * value either path cannot pack exactly as the Python codec would (a dict, a
+ * bool, an int out of range, a str, ...) is left to the Python methods, which
+ * encode it or raise the codec's error. */
+
+static Layout *fixed_layout(PyObject *o)
+{
+    Layout *l;
+
+    if (!o || !PyObject_TypeCheck(o, Layout_Type))
+        return NULL;
+    l = (Layout *)o;
+    if ((l->mode != L_INT && l->mode != L_STRUCT) || l->size < 1 || l->size > LAYBUF)
+        return NULL;
+    return l;
+}
+
+/* one flat item as struct.pack would write it: 0, or -1 (no error set) when x
+ * is not exactly of the item's type or out of its range */
+static int pack_item(char *p, const struct item *it, PyObject *x)
+{
+    switch (it->code) {
+    case 'B': case 'H': case 'I': case 'Q': {
+        unsigned long long u;
+
+        if (!PyLong_CheckExact(x))
+            return -1;
+        u = PyLong_AsUnsignedLongLong(x);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (it->size < 8 && (u >> (it->size * 8)))
+            return -1;
+        memcpy(p, &u, it->size);    /* little-endian (Layouts exist only there) */
+        return 0;
+    }
+    case 'b': case 'h': case 'i': case 'q': {
+        long long v;
+
+        if (!PyLong_CheckExact(x))
+            return -1;
+        v = PyLong_AsLongLong(x);
+        if (v == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (it->size < 8 && (v >= (1LL << (it->size * 8 - 1)) || v < -(1LL << (it->size * 8 - 1))))
+            return -1;
+        memcpy(p, &v, it->size);
+        return 0;
+    }
+    case '?':
+        if (x != Py_True && x != Py_False)
+            return -1;
+        *p = x == Py_True;
+        return 0;
+    case 'f': {
+        double d;
+        float f;
+
+        if (!PyFloat_CheckExact(x))
+            return -1;
+        d = PyFloat_AS_DOUBLE(x);
+        f = (float)d;
+        if (isinf(f) && !isinf(d))
+            return -1;      /* struct.pack raises OverflowError */
+        memcpy(p, &f, 4);
+        return 0;
+    }
+    case 'd': {
+        double d;
+
+        if (!PyFloat_CheckExact(x))
+            return -1;
+        d = PyFloat_AS_DOUBLE(x);
+        memcpy(p, &d, 8);
+        return 0;
+    }
+    case 's': {     /* like struct.pack: cut to size, zero-padded (the buffer is zeroed) */
+        Py_ssize_t n;
+
+        if (!PyBytes_CheckExact(x))
+            return -1;
+        n = PyBytes_GET_SIZE(x);
+        memcpy(p, PyBytes_AS_STRING(x), n < (Py_ssize_t)it->size ? n : (Py_ssize_t)it->size);
+        return 0;
+    }
+    case 'c':
+        if (!PyBytes_CheckExact(x) || PyBytes_GET_SIZE(x) != 1)
+            return -1;
+        *p = PyBytes_AS_STRING(x)[0];
+        return 0;
+    }
+    return -1;
+}
+
+/* the bytes of x under layout l into buf (l->size bytes, holes zeroed): an int
+ * for an int layout, a record of exactly the layout's class for a struct one
+ * (the codec packs a record's flat items as they are); 0, or -1 (no error
+ * set) when x is for the Python codec */
+static int layout_pack(Layout *l, PyObject *x, char *buf)
+{
+    Py_ssize_t i;
+
+    memset(buf, 0, l->size);
+    if (l->mode == L_INT)
+        return pack_item(buf + l->items[0].off, &l->items[0], x);
+    if (Py_TYPE(x) != l->cls || PyTuple_GET_SIZE(x) != l->nitems)
+        return -1;
+    for (i = 0; i < l->nitems; i++)
+        if (pack_item(buf + l->items[i].off, &l->items[i], PyTuple_GET_ITEM(x, i)))
+            return -1;
+    return 0;
+}
+
+/* the key's bytes in kb and the map's fd in *fd: FAST_INT or FAST_LAY, or
+ * FAST_NO (no error set) when this key or map is for the Python methods (a
+ * closed map has no fd here: Python raises ClosedError) */
+static int fast_pack_key(PyObject *self, PyObject *key, uint64_t *kb, int *fd)
+{
+    MapBase *m = (MapBase *)self;
+    Layout *kl, *vl;
+
+    if (fast_on(m)) {
+        if ((*fd = mapbase_fd(m)) >= 0 && fast_key(m, key, kb) == 0)
+            return FAST_INT;
+        return FAST_NO;
+    }
+    if (!m->klay || m->klay == Py_None || !(kl = fixed_layout(m->klay))
+        || !(vl = fixed_layout(m->vlay)) || (*fd = mapbase_fd(m)) < 0
+        || layout_pack(kl, key, (char *)kb))
+        return FAST_NO;
+    return FAST_LAY;
+}
+
+/* the value's bytes in vb: 0, or -1 (no error set) when it is for Python */
+static int fast_pack_value(PyObject *self, int path, PyObject *value, uint64_t *vb)
+{
+    MapBase *m = (MapBase *)self;
+
+    if (path == FAST_LAY)
+        return layout_pack((Layout *)m->vlay, value, (char *)vb);
+    if (!PyLong_CheckExact(value))
+        return -1;
+    if (m->vsign) {
+        long long s = PyLong_AsLongLong(value);
+
+        if (s == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (m->vsign < 63 && (s >= (1LL << m->vsign) || s < -(1LL << m->vsign)))
+            return -1;
+        vb[0] = (uint64_t)s;
+    } else {
+        unsigned long long u = PyLong_AsUnsignedLongLong(value);
+
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return -1;
+        }
+        if (m->vsize < 8 && (u >> (m->vsize * 8)))
+            return -1;
+        vb[0] = u;
+    }
+    return 0;
+}
+
+/* the value the kernel wrote in vb (fast_pack_key checked vlay for FAST_LAY) */
+static PyObject *fast_value(PyObject *self, int path, const uint64_t *vb)
+{
+    MapBase *m = (MapBase *)self;
+    uint64_t v = vb[0];
+
+    if (path == FAST_LAY)
+        return layout_decode((Layout *)m->vlay, (const char *)vb, ((Layout *)m->vlay)->size);
+    if (m->vsize < 8)
+        v &= (1ULL << (m->vsize * 8)) - 1;
+    if (m->vsign && ((v >> m->vsign) & 1)) {
+        int sh = 63 - m->vsign;
+
+        return PyLong_FromLongLong(((int64_t)(v << sh)) >> sh);
+    }
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+static int mapbase_contains(PyObject *self, PyObject *key)
+{
+    uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
+    PyObject *r;
+    int fd, err, truth, path = fast_pack_key(self, key, kb, &fd);
+
+    if (path) {
+        err = bpf_map_lookup_elem(fd, kb, vb);
+        if (!err)
+            return 1;
+        if (err == -ENOENT)
+            return 0;
+    }
+    r = PyObject_CallMethodOneArg(self, str_contains, key);
+    if (!r)
+        return -1;
+    truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+/* get(key, default=None), keywords accepted as Mapping.get accepts them */
+static PyObject *mapbase_get(PyObject *self, PyObject *const *args, size_t nargsf,
+                             PyObject *kwnames)
+{
+    uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), i, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *key = nargs > 0 ? args[0] : NULL, *dflt = nargs > 1 ? args[1] : NULL, *r;
+    int fd, err, path;
+
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "get() takes a key and an optional default, got %zd "
+                     "arguments", nargs);
+        return NULL;
+    }
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i), **slot;
+
+        if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "key") == 0)
+            slot = &key;
+        else if (PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, "default") == 0)
+            slot = &dflt;
+        else {
+            PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%S'", name);
+            return NULL;
+        }
+        if (*slot) {
+            PyErr_Format(PyExc_TypeError, "get() got multiple values for argument '%S'", name);
+            return NULL;
+        }
+        *slot = args[nargs + i];
+    }
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "get() missing required argument 'key'");
+        return NULL;
+    }
+    if (!dflt)
+        dflt = Py_None;
+    path = fast_pack_key(self, key, kb, &fd);
+    if (path) {
+        err = bpf_map_lookup_elem(fd, kb, vb);
+        if (!err)
+            return fast_value(self, path, vb);
+        if (err == -ENOENT)
+            return Py_NewRef(dflt);
+    }
+    /* as Mapping.get: self[key], a KeyError gives the default */
+    r = PyObject_CallMethodOneArg(self, str_getitem, key);
+    if (!r && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        return Py_NewRef(dflt);
+    }
+    return r;
+}
+
+static PyObject *mapbase_pop(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    uint64_t kb[LAYBUF / 8], vb[LAYBUF / 8];
+    int fd, err, path;
+
+    if (nargs == 1 || nargs == 2) {
+        path = fast_pack_key(self, args[0], kb, &fd);
+        if (path) {
+            err = bpf_map_lookup_and_delete_elem(fd, kb, vb);
+            if (!err)
+                return fast_value(self, path, vb);
+            if (err == -ENOENT) {
+                if (nargs == 2)
+                    return Py_NewRef(args[1]);
+                set_key_error(args[0]);
+                return NULL;
+            }
+        }
+    }
+    {   /* queue/stack pops, other keys, errors: the Python method */
+        PyObject *meth = PyObject_GetAttr(self, str_pop), *r;
+
+        if (!meth)
+            return NULL;
+        r = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+        Py_DECREF(meth);
+        return r;
+    }
+}
+
+static PyMethodDef mapbase_methods[3] = {
+    {"get", (PyCFunction)(void (*)(void))mapbase_get, METH_FASTCALL | METH_KEYWORDS,
+     "get($self, key, default=None)\n--\n\n"
+     "The value for ``key``, or ``default`` when it is missing."},
+    {"pop", (PyCFunction)(void (*)(void))mapbase_pop, METH_FASTCALL,
+     "pop($self, *args)\n--\n\n"
+     "Queue/stack: ``pop([default])`` removes and returns the next value\n"
+     "(IndexError when empty, or ``default``). Other maps: ``pop(key[, default])``\n"
+     "as dicts do (an atomic lookup-and-delete where the kernel has one)."},
+    {NULL},
 };
 
 /* --- Records ---------------------------------------------------------------- */
@@ -945,7 +1263,9 @@ static int pylibbpf_fast_install(void)
         str_getitem = PyUnicode_InternFromString("_getitem");
         str_setitem = PyUnicode_InternFromString("_setitem");
         str_delitem = PyUnicode_InternFromString("_delitem");
-        if (!str_getitem || !str_setitem || !str_delitem)
+        str_contains = PyUnicode_InternFromString("_contains");
+        str_pop = PyUnicode_InternFromString("_pop");
+        if (!str_getitem || !str_setitem || !str_delitem || !str_contains || !str_pop)
             goto out;
     }
     mod = PyModule_Create(&fast_module);

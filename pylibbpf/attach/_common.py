@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno as _errno
-import socket
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator, Union
 
@@ -15,6 +14,7 @@ if TYPE_CHECKING:
 
 def resolve_ifindex(interface: Union[str, int]) -> int:
     """An interface index from a name or an index; raises naming the interface."""
+    import socket  # (network attachments only: not imported with every attach)
     if isinstance(interface, bool) or not isinstance(interface, (str, int)):
         raise TypeError(f"interface must be a name or an index, not {type(interface).__name__}")
     if isinstance(interface, int):

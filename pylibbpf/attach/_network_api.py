@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-import socket as _socket
 from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (socket: only in annotations, not imported with pylibbpf)
+    import socket as _socket
     from ..link import Link
     from ..program import Program
     from ..types import AttachType

@@ -10,8 +10,10 @@ and the files a process maps; USDT probes.
 >>> [s.name for s in elf.functions("c", "getpg*")]          # doctest: +SKIP
 ['getpgid', 'getpgrp']
 
-Built on pyelftools for the ELF structure; symbol tables are decoded in bulk
-and indexed once per file identity (device, inode, size, mtime).
+ELF headers are decoded with ``struct``; lookups run in C through the file's
+own GNU/SysV hash table (``.dynsym``) or a hash built once (``.symtab``, kept in
+pylibbpf's cache directory for large tables); indexes are cached per file
+identity (device, inode, size, mtime).
 """
 from __future__ import annotations
 

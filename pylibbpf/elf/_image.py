@@ -1,8 +1,10 @@
-"""One ELF file, read fast: headers through pyelftools, symbol tables in bulk.
+"""One ELF file, read fast: headers decoded with struct, symbol tables in bulk.
 
 pyelftools builds a Python object per symbol, which costs about a second for a
-library with tens of thousands of symbols. Here pyelftools parses only the ELF,
-section and program headers; the symbol tables are then read as raw bytes and
+library with tens of thousands of symbols, and importing it costs more than
+indexing a small library. Here the ELF, section and program headers are
+decoded with ``struct`` (each table checked against the file's size before it
+is read); the symbol tables are then read as raw bytes and
 decoded in bulk with C-implemented builtins (``memoryview.cast``, ``bytes.split``,
 ``dict(zip(...))``). ``.dynsym`` lookups go through the file's own GNU (or SysV)
 hash table, as the dynamic loader does, so they need no index at all; ``.symtab``
@@ -17,9 +19,10 @@ import os
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._files import open_regular
+from . import _diskcache
 from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["ElfImage", "Segment", "SectionInfo", "SymbolTable", "Identity", "file_identity"]
@@ -37,6 +40,14 @@ VERSYM_HIDDEN = 0x8000
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000
 PF_X = 1
+PT_LOAD = 1
+_HEAD_BYTES = 256 << 10
+PT_DYNAMIC = 2
+PT_INTERP = 3
+_ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390",
+             40: "EM_ARM", 43: "EM_SPARCV9", 62: "EM_X86_64", 183: "EM_AARCH64",
+             243: "EM_RISCV", 247: "EM_BPF", 258: "EM_LOONGARCH"}
 
 #: (device, inode, size, mtime_ns): a file's identity for caching
 Identity = Tuple[int, int, int, int]
@@ -64,11 +75,11 @@ class Segment:
         return self.vaddr <= address < self.vaddr + max(self.memsz, self.filesz)
 
 
-@dataclass(frozen=True)
-class SectionInfo:
-    """The parts of a section header that the symbol index needs."""
+class SectionInfo(NamedTuple):
+    """The parts of a section header that the symbol index needs (a tuple:
+    a file has dozens of sections, read on every first use of the file)."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # (shadows tuple.index)
     name: str
     type: int
     flags: int
@@ -148,8 +159,11 @@ class SymbolTable:
         self._native = image.little_endian == _NATIVE_LITTLE
         self._versions = versions
         self._versym: Optional[Sequence[int]] = None
+        self._versym_raw: Optional[bytes] = None
+        self._own_hash: Optional[bytes] = None
         if versym is not None and len(versym) >= 2 * self.count:
             vs = versym[: 2 * self.count]
+            self._versym_raw = vs
             self._versym = (memoryview(vs).cast("H") if self._native
                             else [v[0] for v in struct.iter_unpack(bo + "H", vs)])
         self._names: Optional[List[bytes]] = None
@@ -160,8 +174,7 @@ class SymbolTable:
         self._st_name_view: Any = None
         if hash_section is not None and self._native:
             self._setup_hash(*hash_section)
-        if self._gnu is None and self._sysv is None:
-            self._build_dict()
+        # without a hash table, the name dictionary is built by the first find()
 
     # --- building ---------------------------------------------------------
     def _st_names(self) -> List[int]:
@@ -197,22 +210,47 @@ class SymbolTable:
                 self._dups.setdefault(nm, [by_name[nm]]).append(i)
         self._by_name = by_name
 
+    def _bad_hash(self, kind: int, why: str) -> ELFError:
+        what = ".gnu.hash" if kind == SHT_GNU_HASH else ".hash"
+        return ELFError(_errno.ENOEXEC, f"{self.image.path!r} is not a valid ELF file: the "
+                                        f"{what} of {self.name} {why}")
+
     def _setup_hash(self, kind: int, data: bytes) -> None:
+        """Check the dynamic linker's hash table against the symbol table: a
+        malformed one (sizes that do not fit, a symbol table too short for it)
+        is an ELFError, as the index would otherwise miss or misread symbols."""
         e64 = self._e64
-        if kind == SHT_GNU_HASH and len(data) >= 16:
+        if kind == SHT_GNU_HASH:
+            if len(data) < 16:
+                raise self._bad_hash(kind, f"is {len(data)} bytes, shorter than its header")
             nbuckets, symoffset, bloom_size, _shift = struct.unpack_from("=4I", data, 0)
+            if nbuckets == 0:
+                raise self._bad_hash(kind, "has no buckets")
+            if symoffset > self.count:
+                raise self._bad_hash(kind, f"starts at symbol {symoffset} of {self.count}")
             start = 16 + bloom_size * (8 if e64 else 4)
             end = start + 4 * nbuckets
             nchain = self.count - symoffset
-            if nbuckets == 0 or nchain < 0 or end + 4 * nchain > len(data):
-                return
+            if end + 4 * nchain > len(data):
+                raise self._bad_hash(kind, f"needs {end + 4 * nchain} bytes ({nbuckets} "
+                                           f"buckets, a {bloom_size}-word bloom filter, "
+                                           f"{nchain} chain words) but has {len(data)}")
             mv = memoryview(data)
             self._gnu = (nbuckets, symoffset, mv[start:end].cast("I"),
                          mv[end:end + 4 * nchain].cast("I"))
-        elif kind == SHT_HASH and len(data) >= 8:
+        elif kind == SHT_HASH:
+            if len(data) < 8:
+                raise self._bad_hash(kind, f"is {len(data)} bytes, shorter than its header")
             nbucket, nchain = struct.unpack_from("=2I", data, 0)
-            if nbucket == 0 or 8 + 4 * (nbucket + nchain) > len(data):
-                return
+            if nbucket == 0:
+                raise self._bad_hash(kind, "has no buckets")
+            if nchain != self.count:
+                raise self._bad_hash(kind, f"has {nchain} chain entries for {self.count} "
+                                           "symbols")
+            if 8 + 4 * (nbucket + nchain) > len(data):
+                raise self._bad_hash(kind, f"needs {8 + 4 * (nbucket + nchain)} bytes "
+                                           f"({nbucket} buckets, {nchain} chain entries) but "
+                                           f"has {len(data)}")
             mv = memoryview(data)
             self._sysv = (nbucket, mv[8:8 + 4 * nbucket].cast("I"),
                           mv[8 + 4 * nbucket:8 + 4 * (nbucket + nchain)].cast("I"))
@@ -235,7 +273,10 @@ class SymbolTable:
             name_z = name + b"\0"
             h |= 1
             limit = len(chain) + symoffset
-            while i < limit:
+            while True:
+                if i >= limit:
+                    raise self._bad_hash(SHT_GNU_HASH, "has a chain that runs past the last "
+                                                       "symbol")
                 h2 = chain[i - symoffset]
                 if (h2 | 1) == h and self._name_is(i, name_z):
                     out.append(i)
@@ -249,18 +290,63 @@ class SymbolTable:
             out = []
             name_z = name + b"\0"
             seen = 0
-            while i != 0 and i < len(chains) and seen < len(chains):
+            while i != 0:
+                if i >= len(chains):
+                    raise self._bad_hash(SHT_HASH, "has a chain link past its end")
+                seen += 1
+                if seen > len(chains):
+                    raise self._bad_hash(SHT_HASH, "has a chain that loops")
                 if self._name_is(i, name_z):
                     out.append(i)
                 i = chains[i]
-                seen += 1
             return out
+        if self._by_name is None:
+            self._build_dict()
         assert self._by_name is not None
         dup = self._dups.get(name)
         if dup is not None:
             return list(dup)
         i2 = self._by_name.get(name)
         return [] if i2 is None else [i2]
+
+    def _name_hash(self, build_hash: Any) -> bytes:
+        """pylibbpf/_csrc/elfsym.c's hash of this table's names: built, or for a
+        large table read from the persistent cache (``_diskcache``)."""
+        def build() -> bytes:
+            return build_hash(self._data, self._e64, self._strtab)  # type: ignore[no-any-return]
+
+        def valid(blob: bytes) -> bool:  # u32 nbuckets (a power of two), buckets, chains
+            nb = int.from_bytes(blob[:4], sys.byteorder) if len(blob) >= 4 else 0
+            return nb > 0 and nb & (nb - 1) == 0 and len(blob) == 4 * (1 + nb + self.count)
+
+        if self.count < _diskcache.MIN_ENTRIES:
+            return build()
+        dev, ino, size, mtime = self.image.identity
+        key = (dev, ino, size, mtime, self.section.offset, self.section.size, self.entsize,
+               self.image.build_id or "")
+        return _diskcache.cached_hash(key, build, valid)
+
+    def c_source(self, file: str, build_hash: Any) -> Optional[Tuple[Any, ...]]:
+        """This table as pylibbpf._elfsym.Lookup takes it (None: not for the C
+        path, a byte order other than the machine's)."""
+        if not self._native:
+            return None
+        vs = self._versym_raw
+        if self._gnu is not None:
+            nb, so, buckets, chain = self._gnu
+            return (self._data, self._e64, self._strtab, 1, buckets, chain, nb, so, vs,
+                    self._versions, self.name, file)
+        if self._sysv is not None:
+            nb, sbuckets, chains = self._sysv
+            return (self._data, self._e64, self._strtab, 2, sbuckets, chains, nb, 0, vs,
+                    self._versions, self.name, file)
+        if self._own_hash is None:
+            self._own_hash = self._name_hash(build_hash)
+        blob = self._own_hash
+        nb = int.from_bytes(blob[:4], sys.byteorder)
+        mv = memoryview(blob)
+        return (self._data, self._e64, self._strtab, 3, mv[4:4 + 4 * nb], mv[4 + 4 * nb:], nb,
+                0, vs, self._versions, self.name, file)
 
     def entry(self, i: int) -> Tuple[int, int, int, int, int, int]:
         """(st_name, st_info, st_other, st_shndx, st_value, st_size) of entry ``i``."""
@@ -330,80 +416,129 @@ class ElfImage:
 
     def __init__(self, path: str, *, st: Optional[os.stat_result] = None,
                  use_hash_tables: bool = True) -> None:
-        from elftools.common.exceptions import ELFError as PyElfError
-        from elftools.elf.elffile import ELFFile
-
         self.path = path
         self._use_hash = use_hash_tables
         with _open(path) as f:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
             try:
-                elf = ELFFile(f)
-                self._read_headers(elf, f)
+                # the dynamic symbol tables, their strings, versions and hashes sit
+                # at the start of the file: one read serves them all
+                self._fsize = os.fstat(f.fileno()).st_size
+                self._head = os.pread(f.fileno(), min(self._fsize, _HEAD_BYTES), 0)
+                self._read_headers(f)
                 self.tables = self._read_tables(f)
+                del self._head
             except BPFError:
                 raise
-            except (PyElfError, struct.error, ValueError, KeyError, IndexError,
+            except (struct.error, ValueError, KeyError, IndexError,
                     OverflowError, MemoryError, RecursionError, OSError) as e:
                 # header fields, links and counts of a malformed file (the reading
                 # itself checks each read against the file's size)
-                why = str(e) if isinstance(e, (PyElfError, ValueError)) and str(e) \
+                why = str(e) if isinstance(e, ValueError) and str(e) \
                     else f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 raise ELFError(_errno.ENOEXEC, f"{path!r} is not a valid ELF file: {why}") \
                     from None
         self._notes: Optional[List[Tuple[str, int, bytes]]] = None
 
     # --- headers -----------------------------------------------------------
-    def _read_headers(self, elf: Any, f: BinaryIO) -> None:
-        self.elfclass: int = elf.elfclass
-        self.little_endian: bool = elf.little_endian
-        self.machine: str = elf["e_machine"]
-        self.elf_type: str = elf["e_type"]
-        get_seg = getattr(elf, "_get_segment_header", None)
-        get_sec = getattr(elf, "_get_section_header", None)
-        if get_seg is not None:
-            phdrs = [get_seg(i) for i in range(elf.num_segments())]
-        else:  # pragma: no cover - older/newer pyelftools without the helper
-            phdrs = [s.header for s in elf.iter_segments()]
+    def _read(self, f: BinaryIO, offset: int, size: int) -> bytes:
+        """``size`` bytes at ``offset``: from the first read when they lie in it,
+        else as _read_at (checked against the file's size first)."""
+        if 0 <= offset and 0 <= size and offset + size <= len(self._head):
+            return self._head[offset:offset + size]
+        return _read_at(f, offset, size)
+
+    def _bad(self, why: str) -> ELFError:
+        return ELFError(_errno.ENOEXEC, f"{self.path!r} is not a valid ELF file: {why}")
+
+    def _read_headers(self, f: BinaryIO) -> None:
+        """ELF, program and section headers, decoded with struct (no per-field
+        objects): every table is checked against the file's size first."""
+        ident = self._head[:64]
+        if len(ident) < 16 or ident[:4] != b"\x7fELF":
+            raise self._bad("Magic number does not match")
+        if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+            raise self._bad(f"unknown ELF class {ident[4]} or data encoding {ident[5]}")
+        e64 = ident[4] == 2
+        self.elfclass = 64 if e64 else 32
+        self.little_endian = ident[5] == 1
+        bo = "<" if self.little_endian else ">"
+        ehdr = struct.Struct(bo + ("HHIQQQIHHHHHH" if e64 else "HHIIIIIHHHHHH"))
+        if len(ident) < 16 + ehdr.size:
+            raise self._bad("the ELF header is truncated")
+        (e_type, e_machine, _ver, _entry, phoff, shoff, _flags, _ehsize, phentsize, phnum,
+         shentsize, shnum, shstrndx) = ehdr.unpack_from(ident, 16)
+        self.machine = _MACHINES.get(e_machine, str(e_machine))
+        self.elf_type = _ELF_TYPES.get(e_type, str(e_type))
+        size = os.fstat(f.fileno()).st_size
+        shdr = struct.Struct(bo + ("IIQQQQIIQQ" if e64 else "IIIIIIIIII"))
+        phdr = struct.Struct(bo + ("IIQQQQQQ" if e64 else "IIIIIIII"))
+        # section 0 holds the real counts when they do not fit the ELF header
+        first: Optional[Tuple[int, ...]] = None
+        if shoff:
+            if shentsize < shdr.size:
+                raise self._bad(f"section header size {shentsize} < {shdr.size}")
+            first = shdr.unpack(self._read(f, shoff, shdr.size))
+            if shnum == 0:
+                shnum = first[5]
+            if shstrndx == 0xFFFF:
+                shstrndx = first[6]
+        else:
+            shnum = 0
+        if phnum == 0xFFFF and first is not None:
+            phnum = first[7]
+        phdrs: List[Tuple[int, ...]] = []
+        if phnum and phoff:
+            if phentsize < phdr.size:
+                raise self._bad(f"program header size {phentsize} < {phdr.size}")
+            raw = self._read(f, phoff, phnum * phentsize)
+            for i in range(phnum):
+                t = phdr.unpack_from(raw, i * phentsize)
+                if e64:  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+                    phdrs.append((t[0], t[1], t[2], t[3], t[5], t[6]))
+                else:    # type, offset, vaddr, paddr, filesz, memsz, flags, align
+                    phdrs.append((t[0], t[6], t[1], t[2], t[4], t[5]))
+        # (type, flags, offset, vaddr, filesz, memsz)
         self.segments: Tuple[Segment, ...] = tuple(
-            Segment(p["p_vaddr"], p["p_offset"], p["p_filesz"], p["p_memsz"], p["p_flags"])
-            for p in phdrs if p["p_type"] == "PT_LOAD")
-        self.has_interp = any(p["p_type"] == "PT_INTERP" for p in phdrs)
-        self._dynamic = [(p["p_offset"], p["p_filesz"]) for p in phdrs
-                         if p["p_type"] == "PT_DYNAMIC"]
-        if get_sec is not None:
-            shdrs = [get_sec(i) for i in range(elf.num_sections())]
-        else:  # pragma: no cover
-            shdrs = [s.header for s in elf.iter_sections()]
+            Segment(p[3], p[2], p[4], p[5], p[1]) for p in phdrs if p[0] == PT_LOAD)
+        self.has_interp = any(p[0] == PT_INTERP for p in phdrs)
+        self._dynamic = [(p[2], p[4]) for p in phdrs if p[0] == PT_DYNAMIC]
+        shdrs: List[Tuple[int, ...]] = []
+        if shnum:
+            if shnum * shentsize > size:
+                raise self._bad(f"{shnum} section headers do not fit in the file")
+            raw = self._read(f, shoff, shnum * shentsize)
+            shdrs = [shdr.unpack_from(raw, i * shentsize) for i in range(shnum)]
         names = b""
-        if shdrs:
-            shstr = shdrs[elf.get_shstrndx()] if elf.get_shstrndx() < len(shdrs) else None
-            if shstr is not None and _sh_type(shstr["sh_type"]) != SHT_NOBITS:
-                names = _read_at(f, shstr["sh_offset"], shstr["sh_size"])
+        if shdrs and shstrndx < len(shdrs):
+            shstr = shdrs[shstrndx]  # name, type, flags, addr, offset, size, link, info, ...
+            if shstr[1] != SHT_NOBITS:
+                names = self._read(f, shstr[4], shstr[5])
+        elif shdrs and shstrndx:
+            raise self._bad(f"section name table index {shstrndx} of {len(shdrs)} sections")
         self.sections: List[SectionInfo] = []
         for i, h in enumerate(shdrs):
-            off = h["sh_name"]
+            off = h[0]
             end = names.find(b"\0", off)
             name = names[off:end if end >= 0 else len(names)].decode("utf-8", "replace")
-            self.sections.append(SectionInfo(
-                i, name, _sh_type(h["sh_type"]), int(h["sh_flags"]), h["sh_addr"],
-                h["sh_offset"], h["sh_size"], h["sh_link"], h["sh_info"], h["sh_entsize"]))
+            self.sections.append(SectionInfo(i, name, h[1], h[2], h[3], h[4], h[5], h[6], h[7],
+                                             h[9]))
         self._by_name = {s.name: s for s in reversed(self.sections)}
         self.build_id: Optional[str] = None
         self.debuglink: Optional[Tuple[str, int]] = None
         bid = self._by_name.get(".note.gnu.build-id")
         if bid is not None and bid.type == SHT_NOTE:
-            for name, ntype, desc in _parse_notes(_read_at(f, bid.offset, bid.size),
+            for name, ntype, desc in _parse_notes(self._read(f, bid.offset, bid.size),
                                                   self.little_endian):
                 if name == "GNU" and ntype == 3:
                     self.build_id = desc.hex()
         self.pie = False
         if self.elf_type == "ET_DYN" and self._dynamic:
-            off, size = self._dynamic[0]
-            raw = _read_at(f, off, min(size, 1 << 20))
+            off, dsize = self._dynamic[0]
+            raw = self._read(f, off, min(dsize, 1 << 20))
             word = 8 if self.elfclass == 64 else 4
-            fmt = ("<" if self.little_endian else ">") + ("qQ" if word == 8 else "iI")
+            fmt = bo + ("qQ" if word == 8 else "iI")
             for tag, val in struct.iter_unpack(fmt, raw[: len(raw) // (2 * word) * 2 * word]):
                 if tag == 0:
                     break
@@ -411,11 +546,11 @@ class ElfImage:
                     self.pie = True
         dl = self._by_name.get(".gnu_debuglink")
         if dl is not None and dl.type != SHT_NOBITS:
-            raw = _read_at(f, dl.offset, dl.size)
+            raw = self._read(f, dl.offset, dl.size)
             end = raw.find(b"\0")
             if end > 0:
                 crc_at = (end + 4) & ~3
-                crc = struct.unpack_from("<I" if self.little_endian else ">I", raw, crc_at)[0] \
+                crc = struct.unpack_from(bo + "I", raw, crc_at)[0] \
                     if crc_at + 4 <= len(raw) else 0
                 self.debuglink = (raw[:end].decode("utf-8", "surrogateescape"), crc)
 
@@ -440,8 +575,8 @@ class ElfImage:
             strsec = secs[sec.link]
             if strsec.type == SHT_NOBITS or strsec.flags & SHF_COMPRESSED:
                 continue
-            data = _read_at(f, sec.offset, sec.size)
-            strtab = _read_at(f, strsec.offset, strsec.size)
+            data = self._read(f, sec.offset, sec.size)
+            strtab = self._read(f, strsec.offset, strsec.size)
             versym = None
             versions: Dict[int, str] = {}
             hash_section: Optional[Tuple[int, bytes]] = None
@@ -450,26 +585,26 @@ class ElfImage:
                     if other.link != sec.index or other.type == SHT_NOBITS:
                         continue
                     if other.type == SHT_GNU_VERSYM:
-                        versym = _read_at(f, other.offset, other.size)
+                        versym = self._read(f, other.offset, other.size)
                     elif other.type in (SHT_GNU_VERDEF, SHT_GNU_VERNEED):
                         pass
                     elif other.type == SHT_GNU_HASH:
-                        hash_section = (SHT_GNU_HASH, _read_at(f, other.offset, other.size))
+                        hash_section = (SHT_GNU_HASH, self._read(f, other.offset, other.size))
                     elif other.type == SHT_HASH and hash_section is None \
                             and other.entsize in (0, 4):
-                        hash_section = (SHT_HASH, _read_at(f, other.offset, other.size))
+                        hash_section = (SHT_HASH, self._read(f, other.offset, other.size))
                 if versym is not None:
-                    versions = self._read_versions(f, strsec.index)
+                    versions = self._read_versions(f, strsec.index, strtab)
             if not self._use_hash:
                 hash_section = None
             tables.append(SymbolTable(self, sec, data, strtab, versym, versions, hash_section))
         return tables
 
-    def _read_versions(self, f: BinaryIO, strndx: int) -> Dict[int, str]:
+    def _read_versions(self, f: BinaryIO, strndx: int, strtab: bytes) -> Dict[int, str]:
         """Version index -> name, from .gnu.version_d and .gnu.version_r."""
         out: Dict[int, str] = {}
         bo = "<" if self.little_endian else ">"
-        strtabs: Dict[int, bytes] = {}
+        strtabs: Dict[int, bytes] = {strndx: strtab}
 
         def string(link: int, off: int) -> str:
             if link not in strtabs:
@@ -478,14 +613,14 @@ class ElfImage:
                                                    f"a version section links to section "
                                                    f"{link} of {len(self.sections)}")
                 s = self.sections[link]
-                strtabs[link] = _read_at(f, s.offset, s.size)
+                strtabs[link] = self._read(f, s.offset, s.size)
             tab = strtabs[link]
             end = tab.find(b"\0", off)
             return tab[off:end if end >= 0 else len(tab)].decode("utf-8", "replace")
 
         for sec in self.sections:
             if sec.type == SHT_GNU_VERDEF:
-                raw = _read_at(f, sec.offset, sec.size)
+                raw = self._read(f, sec.offset, sec.size)
                 pos = 0
                 for _ in range(sec.info or 1 << 16):
                     if pos + 20 > len(raw):
@@ -498,7 +633,7 @@ class ElfImage:
                         break
                     pos += nxt
             elif sec.type == SHT_GNU_VERNEED:
-                raw = _read_at(f, sec.offset, sec.size)
+                raw = self._read(f, sec.offset, sec.size)
                 pos = 0
                 for _ in range(sec.info or 1 << 16):
                     if pos + 16 > len(raw):
@@ -576,30 +711,20 @@ class ElfImage:
         return _parse_notes(self.read_section(sec), self.little_endian)
 
 
-def _sh_type(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    return _SH_TYPES.get(str(value), -1)
-
-
-_SH_TYPES = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": SHT_SYMTAB, "SHT_STRTAB": SHT_STRTAB,
-             "SHT_RELA": 4, "SHT_HASH": SHT_HASH, "SHT_DYNAMIC": 6, "SHT_NOTE": SHT_NOTE,
-             "SHT_NOBITS": SHT_NOBITS, "SHT_REL": 9, "SHT_DYNSYM": SHT_DYNSYM,
-             "SHT_GNU_HASH": SHT_GNU_HASH, "SHT_GNU_verdef": SHT_GNU_VERDEF,
-             "SHT_GNU_verneed": SHT_GNU_VERNEED, "SHT_GNU_versym": SHT_GNU_VERSYM}
-
-
 def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
     # a corrupt header's offset or size is checked against the file before any
-    # seek or read (a huge size would be allocated, a huge offset overflows seek)
-    if offset < 0 or size < 0 or offset + size > os.fstat(f.fileno()).st_size:
+    # read (a huge size would be allocated, a huge offset overflows)
+    fd = f.fileno()
+    if offset < 0 or size < 0 or offset + size > os.fstat(fd).st_size:
         raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
                                        f"({size} bytes) runs past the end of the file")
-    f.seek(offset)
-    data = f.read(size)
-    if len(data) != size:
-        raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
-                                       f"runs past the end of the file")
+    data = os.pread(fd, size, offset)  # one system call, no buffer in between
+    while len(data) < size:
+        more = os.pread(fd, size - len(data), offset + len(data))
+        if not more:
+            raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at "
+                                           f"{offset:#x} runs past the end of the file")
+        data += more
     return data
 
 

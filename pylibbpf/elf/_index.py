@@ -8,10 +8,11 @@ import itertools
 import operator
 import os
 import re
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
 from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
@@ -25,7 +26,9 @@ __all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_versio
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
+# __slots__ where dataclasses can make them (3.10+): no instance dict to fill,
+# pylibbpf/_csrc/elfsym.c stores the fields of each Symbol it builds directly
+@dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
 class Symbol:
     """A function symbol, with the file offset a uprobe needs."""
 
@@ -98,6 +101,7 @@ class SymbolIndex:
         self._stripped = image.symtab is None
         self._fn_names: Dict[str, List[bytes]] = {}
         self._own_sources = [(self, t) for t in image.tables]
+        self._fast: Dict[str, Any] = {}  # root -> pylibbpf._elfsym.Lookup, or None
 
     # --- debug file ------------------------------------------------------------
     @property
@@ -150,6 +154,21 @@ class SymbolIndex:
         ``@VERSION``/``@@VERSION``, or a demangled C++/Rust name (``ns::f`` or
         ``ns::f(int)``). Duplicates (the same symbol in .dynsym and .symtab) are
         dropped."""
+        fast = self._fast.get(root, _MISSING)
+        if fast is _MISSING:
+            fast = self._fast_lookup(root)
+        if fast is not None:
+            # the search and merging below, in C (pylibbpf/_csrc/elfsym.c)
+            syms = fast.lookup(query)
+            if syms is not None:
+                return syms  # type: ignore[no-any-return]
+            if "@" in query and "\0" not in query:
+                # a version filter keeps the same symbols before or after the merging
+                name, version, default = split_version(query)
+                syms = fast.lookup(name)
+                if syms:
+                    return [s for s in syms if s.version == version
+                            and (default is None or s.default_version == default)]
         name, version, default = split_version(query)
         syms = self._lookup_raw(name.encode("utf-8", "surrogateescape"), root)
         if not syms and not name.startswith(("_Z", "_R")) and \
@@ -161,6 +180,27 @@ class SymbolIndex:
             syms = [s for s in syms if s.version == version
                     and (default is None or s.default_version == default)]
         return _dedupe(syms)
+
+    def _fast_lookup(self, root: str) -> Any:
+        """The C lookup over this index's sources (None when the C module is not
+        built in, or a table is not in the machine's byte order)."""
+        fast = None
+        mod = _c_module()
+        if mod is not None:
+            srcs: Optional[List[Any]] = []
+            for owner, table in self._sources(root):
+                src = table.c_source(owner.path, mod.build_hash)
+                if src is None or srcs is None:
+                    srcs = None
+                    break
+                srcs.append(src)
+            if srcs is not None:
+                segs = [(s.vaddr, s.offset, s.filesz, s.memsz, s.executable)
+                        for s in self.image.segments]
+                fast = mod.Lookup(Symbol, _TYPE_NAMES, _BINDING_NAMES, segs, srcs, ELFError,
+                                  self.path)
+        self._fast[root] = fast
+        return fast
 
     def _lookup_raw(self, name: bytes, root: str) -> List[Symbol]:
         out = []
@@ -287,6 +327,30 @@ class SymbolIndex:
         close = difflib.get_close_matches(name, near, n=n, cutoff=0.6)
         out = list(dict.fromkeys(close + contains[:n]))
         return out[:n]
+
+
+_TYPE_NAMES = [TYPES.get(k, str(k)) for k in range(16)]
+_BINDING_NAMES = [BINDINGS.get(k, str(k)) for k in range(16)]
+_elfsym: Any = None
+_MISSING = object()
+
+
+def _c_module() -> Any:
+    """pylibbpf._elfsym (the lookups in C), or None when the extension lacks it."""
+    global _elfsym
+    if _elfsym is None:
+        mod: Any = sys.modules.get("pylibbpf._elfsym")
+        if mod is None:
+            try:
+                from .._ffi import lib
+
+                install = getattr(lib, "pylibbpf_elfsym_install", None)
+                if install is not None and install() == 0:
+                    mod = sys.modules.get("pylibbpf._elfsym")
+            except ImportError:  # pragma: no cover - the extension is not built
+                mod = None
+        _elfsym = mod if mod is not None else False
+    return _elfsym or None
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")

@@ -273,6 +273,8 @@ def resolve(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
     idx = symbol_index(target.path)
     root = _root_for(target)
     reasons = [target.how, f"{target.path}: {_describe_file(idx)}"]
+    if symbol is not None and address is None:
+        return _resolve_symbol(target, idx, root, reasons, symbol, offset)
     if symbol is None and address is None:
         reasons.append(f"explicit file offset {offset:#x}")
         _check_code_offset(idx, target, offset)
@@ -285,11 +287,18 @@ def resolve(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
             reasons.append(f"plus offset {offset:#x}")
         _check_code_offset(idx, target, base + offset)
         return Resolution(target, None, address, base + offset, tuple(reasons))
-    assert symbol is not None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _resolve_symbol(target: Target, idx: SymbolIndex, root: str, head: List[str], symbol: str,
+                    offset: int) -> Resolution:
+    """:func:`resolve` of ``symbol`` once the binary, its index and the first
+    reasons are known (:func:`resolve_symbols` finds those once for every name)."""
     if not symbol:
         raise ValueError("symbol must not be empty")
+    reasons = list(head)
     query, extra = symbol, 0
-    m = _PLUS_OFFSET.match(symbol)
+    m = _PLUS_OFFSET.match(symbol) if "+" in symbol else None
     if m and not idx.lookup(symbol, root=root):
         query, extra = m.group(1), int(m.group(2), 0)
     syms = idx.lookup(query, root=root)
@@ -356,8 +365,20 @@ def resolve_symbols(binary: PathLike, symbols: Sequence[str], *,
     if isinstance(symbols, str) or not symbols:
         raise TypeError("symbols must be a non-empty sequence of names")
     target = resolve_binary(binary, pid=pid)
-    given: PathLike = target.path
-    return target, [resolve(given, s) for s in symbols]
+    # each name as resolve(target.path, name) would, with the file found, its
+    # index and its description made once for all of them
+    inner = resolve_binary(target.path)
+    idx = symbol_index(inner.path)
+    head = [inner.how, f"{inner.path}: {_describe_file(idx)}"]
+    out = []
+    for s in symbols:
+        if s is not None and not isinstance(s, str):
+            raise TypeError(f"symbol must be a str, not {type(s).__name__}")
+        if s is None:
+            out.append(resolve(inner.path, None))
+        else:
+            out.append(_resolve_symbol(inner, idx, "", head, s, 0))
+    return target, out
 
 
 def explain(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,

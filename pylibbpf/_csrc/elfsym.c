@@ -1,0 +1,682 @@
+/* pylibbpf._elfsym: the per-lookup work of pylibbpf.elf's symbol index, in C.
+ *
+ * Published as the module "pylibbpf._elfsym" by pylibbpf_elfsym_install(),
+ * which pylibbpf/elf/_index.py calls on first use.
+ *
+ * build_hash(symdata, e64, strtab) -> bytes
+ *     a chained hash of the names of a table that has none of its own
+ *     (.symtab): u32 nbuckets, u32 bucket[nbuckets], u32 next[count], each an
+ *     entry index + 1 (0 ends a chain), chains in table order. Its matches come
+ *     in the order of SymbolTable.find's name dictionary: the last entry of a
+ *     name first, then the others in table order.
+ * Lookup(symbol_cls, types, bindings, segments, sources, error_cls)
+ *     .lookup(name) -> [Symbol, ...]: what SymbolIndex.lookup returns for a
+ *     raw name without version: every defined FUNC/IFUNC entry called name in
+ *     each source table, copies merged as _index._dedupe does; None when the
+ *     name is one SymbolIndex.lookup handles in Python (name@VERSION, a NUL, a
+ *     lone surrogate, a possible demangled name that is not found raw).
+ *
+ * Every index read from the file (bucket heads, chain links, st_name, versym)
+ * is checked before use: a malformed table raises error_cls (ELFError) and
+ * cannot make a lookup read outside its buffers or loop for ever. */
+#include <stdint.h>
+#include <string.h>
+#include <structmember.h>
+
+#define ES_STT_FUNC 2
+#define ES_STT_GNU_IFUNC 10
+#define ES_KIND_GNU 1
+#define ES_KIND_SYSV 2
+#define ES_KIND_OWN 3
+
+static uint32_t es_gnu_hash(const unsigned char *s, Py_ssize_t n)
+{
+    uint32_t h = 5381;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = h * 33 + s[i];
+    return h;
+}
+
+static uint32_t es_sysv_hash(const unsigned char *s, Py_ssize_t n)
+{
+    uint32_t h = 0, g;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h << 4) + s[i];
+        g = h & 0xF0000000u;
+        if (g)
+            h ^= g >> 24;
+        h &= ~g;
+    }
+    return h;
+}
+
+typedef struct {
+    uint32_t name;
+    unsigned char info;
+    uint16_t shndx;
+    uint64_t value, size;
+} es_sym;
+
+static void es_read_sym(const unsigned char *p, int e64, es_sym *out)
+{
+    if (e64) {  /* Elf64_Sym: name, info, other, shndx, value, size */
+        memcpy(&out->name, p, 4);
+        out->info = p[4];
+        memcpy(&out->shndx, p + 6, 2);
+        memcpy(&out->value, p + 8, 8);
+        memcpy(&out->size, p + 16, 8);
+    } else {    /* Elf32_Sym: name, value, size, info, other, shndx */
+        uint32_t v, s;
+        memcpy(&out->name, p, 4);
+        memcpy(&v, p + 4, 4);
+        memcpy(&s, p + 8, 4);
+        out->value = v;
+        out->size = s;
+        out->info = p[12];
+        memcpy(&out->shndx, p + 14, 2);
+    }
+}
+
+static int es_is_func(const es_sym *s)
+{
+    int t = s->info & 0xF;
+    return (t == ES_STT_FUNC || t == ES_STT_GNU_IFUNC) && s->shndx != 0 && s->value != 0;
+}
+
+/* --- build_hash ------------------------------------------------------------ */
+static PyObject *es_build_hash(PyObject *self, PyObject *args)
+{
+    Py_buffer sym, str;
+    int e64;
+    PyObject *out = NULL;
+
+    if (!PyArg_ParseTuple(args, "y*py*", &sym, &e64, &str))
+        return NULL;
+    Py_ssize_t ent = e64 ? 24 : 16, count = sym.len / ent, nfunc = 0;
+    const unsigned char *sp = sym.buf, *strp = str.buf;
+    es_sym s;
+
+    if (count >= 0x7FFFFFFF) {
+        PyErr_SetString(PyExc_OverflowError, "symbol table too large");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        es_read_sym(sp + i * ent, e64, &s);
+        nfunc += s.name < (uint64_t)str.len;
+    }
+    uint32_t nb = 1;
+    while (nb < (uint32_t)(nfunc / 2 + 1) && nb < (1u << 28))
+        nb <<= 1;
+    out = PyBytes_FromStringAndSize(NULL, 4 * (1 + (Py_ssize_t)nb + count));
+    if (!out)
+        goto done;
+    uint32_t *w = (uint32_t *)PyBytes_AS_STRING(out), *bucket = w + 1, *next = w + 1 + nb;
+    memset(w, 0, 4 * (1 + (size_t)nb + count));
+    w[0] = nb;
+    for (Py_ssize_t i = count - 1; i >= 0; i--) {  /* head insertion: chains ascend */
+        es_read_sym(sp + i * ent, e64, &s);
+        if (s.name >= (uint64_t)str.len)
+            continue;
+        const unsigned char *nm = strp + s.name;
+        const unsigned char *end = memchr(nm, 0, str.len - s.name);
+        Py_ssize_t n = end ? end - nm : str.len - s.name;
+        uint32_t b = es_gnu_hash(nm, n) & (nb - 1);
+        next[i] = bucket[b];
+        bucket[b] = (uint32_t)i + 1;
+    }
+done:
+    PyBuffer_Release(&sym);
+    PyBuffer_Release(&str);
+    return out;
+}
+
+/* --- Lookup ------------------------------------------------------------------ */
+typedef struct {
+    Py_buffer sym, str, h1, h2, versym;
+    int has_h1, has_h2, has_versym;
+    int e64, kind;
+    Py_ssize_t count;
+    uint32_t nbuckets, symoffset;
+    Py_ssize_t nchain;
+    PyObject *versions, *table, *file;
+} es_source;
+
+typedef struct {
+    uint64_t vaddr, offset, filesz, memsz;
+    int exec;
+} es_seg;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t nsrc, nseg;
+    es_source *src;
+    es_seg *seg;
+    PyObject *symcls, *types, *bindings, *errcls, *path;
+    /* where each field of Symbol lives in an instance when the class has __slots__
+     * (dataclass(slots=True)): stored directly; otherwise set as attributes */
+    Py_ssize_t slot[11];
+    int use_slots;
+} ESLookup;
+
+static PyTypeObject *ESLookup_Type;
+static PyObject *es_fields[11];
+static PyObject *es_f_name, *es_f_version, *es_f_default, *es_f_address, *es_f_size,
+    *es_f_type, *es_f_binding, *es_f_offset, *es_f_table, *es_f_file, *es_f_demangled,
+    *es_empty;
+
+static void es_source_release(es_source *s)
+{
+    if (s->sym.obj) PyBuffer_Release(&s->sym);
+    if (s->str.obj) PyBuffer_Release(&s->str);
+    if (s->has_h1) PyBuffer_Release(&s->h1);
+    if (s->has_h2) PyBuffer_Release(&s->h2);
+    if (s->has_versym) PyBuffer_Release(&s->versym);
+    Py_CLEAR(s->versions);
+    Py_CLEAR(s->table);
+    Py_CLEAR(s->file);
+}
+
+static void eslookup_dealloc(PyObject *o)
+{
+    ESLookup *l = (ESLookup *)o;
+    PyTypeObject *tp = Py_TYPE(o);
+
+    for (Py_ssize_t i = 0; i < l->nsrc; i++)
+        es_source_release(&l->src[i]);
+    PyMem_Free(l->src);
+    PyMem_Free(l->seg);
+    Py_CLEAR(l->symcls);
+    Py_CLEAR(l->types);
+    Py_CLEAR(l->bindings);
+    Py_CLEAR(l->errcls);
+    Py_CLEAR(l->path);
+    tp->tp_free(o);
+    Py_DECREF(tp);
+}
+
+static PyObject *es_error(ESLookup *l, const es_source *s, const char *why)
+{
+    const char *what = s->kind == ES_KIND_GNU ? ".gnu.hash" : s->kind == ES_KIND_SYSV ? ".hash"
+                       : "name hash (built by pylibbpf)";
+    PyObject *msg = PyUnicode_FromFormat("%R is not a valid ELF file: the %s of %U %s",
+                                         s->file, what, s->table, why);
+    if (msg) {
+        PyObject *args = Py_BuildValue("(iN)", 8 /* ENOEXEC */, msg);
+        if (args) {
+            PyErr_SetObject(l->errcls, args);
+            Py_DECREF(args);
+        }
+    }
+    return NULL;
+}
+
+static PyObject *eslookup_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
+{
+    PyObject *symcls, *types, *bindings, *segs, *srcs, *errcls, *path;
+    ESLookup *l;
+
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!OU", &symcls, &PyList_Type, &types, &PyList_Type,
+                          &bindings, &PyList_Type, &segs, &PyList_Type, &srcs, &errcls, &path))
+        return NULL;
+    if (PyList_GET_SIZE(types) != 16 || PyList_GET_SIZE(bindings) != 16) {
+        PyErr_SetString(PyExc_ValueError, "types and bindings need 16 names each");
+        return NULL;
+    }
+    l = (ESLookup *)tp->tp_alloc(tp, 0);
+    if (!l)
+        return NULL;
+    Py_INCREF(symcls); l->symcls = symcls;
+    Py_INCREF(types); l->types = types;
+    Py_INCREF(bindings); l->bindings = bindings;
+    Py_INCREF(errcls); l->errcls = errcls;
+    Py_INCREF(path); l->path = path;
+    l->use_slots = PyType_Check(symcls);
+    for (int k = 0; k < 11 && l->use_slots; k++) {
+        PyObject *d = PyObject_GetAttr(symcls, es_fields[k]);
+        l->slot[k] = -1;
+        if (!d) {
+            PyErr_Clear();
+        } else {
+            if (Py_TYPE(d) == &PyMemberDescr_Type) {
+                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+                if (m->type == T_OBJECT_EX && m->offset > 0 && m->offset + (Py_ssize_t)sizeof(PyObject *)
+                    <= ((PyTypeObject *)symcls)->tp_basicsize)
+                    l->slot[k] = m->offset;
+            }
+            Py_DECREF(d);
+        }
+        if (l->slot[k] < 0)
+            l->use_slots = 0;
+    }
+    l->nseg = PyList_GET_SIZE(segs);
+    l->seg = PyMem_Calloc(l->nseg ? l->nseg : 1, sizeof(es_seg));
+    l->src = PyMem_Calloc(PyList_GET_SIZE(srcs) ? PyList_GET_SIZE(srcs) : 1, sizeof(es_source));
+    if (!l->seg || !l->src) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < l->nseg; i++) {
+        unsigned long long va, off, fs, ms;
+        int ex;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(segs, i), "KKKKp", &va, &off, &fs, &ms, &ex))
+            goto fail;
+        l->seg[i] = (es_seg){ va, off, fs, ms, ex };
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(srcs); i++) {
+        es_source *s = &l->src[i];
+        PyObject *h1, *h2, *vs, *versions, *table, *file;
+        unsigned int nb, so;
+
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(srcs, i), "y*py*iOOIIOO!UU", &s->sym, &s->e64,
+                              &s->str, &s->kind, &h1, &h2, &nb, &so, &vs, &PyDict_Type,
+                              &versions, &table, &file))
+            goto fail;
+        l->nsrc = i + 1;
+        Py_INCREF(versions); s->versions = versions;
+        Py_INCREF(table); s->table = table;
+        Py_INCREF(file); s->file = file;
+        s->count = s->sym.len / (s->e64 ? 24 : 16);
+        s->nbuckets = nb;
+        s->symoffset = so;
+        if (h1 != Py_None) {
+            if (PyObject_GetBuffer(h1, &s->h1, PyBUF_SIMPLE))
+                goto fail;
+            s->has_h1 = 1;
+        }
+        if (h2 != Py_None) {
+            if (PyObject_GetBuffer(h2, &s->h2, PyBUF_SIMPLE))
+                goto fail;
+            s->has_h2 = 1;
+        }
+        if (vs != Py_None) {
+            if (PyObject_GetBuffer(vs, &s->versym, PyBUF_SIMPLE))
+                goto fail;
+            s->has_versym = 1;
+            if (s->versym.len < 2 * s->count) {  /* as SymbolTable: too short, unused */
+                PyBuffer_Release(&s->versym);
+                s->has_versym = 0;
+            }
+        }
+        if (s->kind < ES_KIND_GNU || s->kind > ES_KIND_OWN || !s->has_h1 || !s->has_h2
+            || s->nbuckets == 0 || s->h1.len < 4 * (Py_ssize_t)s->nbuckets) {
+            PyErr_SetString(PyExc_ValueError, "bad hash table description");
+            goto fail;
+        }
+        s->nchain = s->h2.len / 4;
+    }
+    return (PyObject *)l;
+fail:
+    Py_DECREF(l);
+    return NULL;
+}
+
+typedef struct {
+    es_source *src;
+    Py_ssize_t i;
+    es_sym sym;
+    PyObject *version;  /* borrowed: a value of src->versions, or NULL */
+    int dflt;
+} es_hit;
+
+static int es_name_is(const es_source *s, uint32_t st_name, const char *name, Py_ssize_t n)
+{
+    if ((uint64_t)st_name + n >= (uint64_t)s->str.len)
+        return 0;
+    const char *p = (const char *)s->str.buf + st_name;
+    return memcmp(p, name, n) == 0 && p[n] == 0;
+}
+
+/* one entry: appended to hits when it is a defined function called name; -1 on error */
+static int es_consider(ESLookup *l, es_source *s, Py_ssize_t i, const char *name, Py_ssize_t n,
+                       es_hit **hits, Py_ssize_t *nhits, Py_ssize_t *cap)
+{
+    es_sym sym;
+
+    if (i < 0 || i >= s->count) {
+        es_error(l, s, "points past the last symbol");
+        return -1;
+    }
+    es_read_sym((const unsigned char *)s->sym.buf + i * (s->e64 ? 24 : 16), s->e64, &sym);
+    if (!es_is_func(&sym) || !es_name_is(s, sym.name, name, n))
+        return 0;
+    if (*nhits == *cap) {
+        Py_ssize_t nc = *cap * 2;
+        es_hit *nh = PyMem_Realloc(*hits, nc * sizeof(es_hit));
+        if (!nh) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        *hits = nh;
+        *cap = nc;
+    }
+    es_hit *h = &(*hits)[(*nhits)++];
+    h->src = s;
+    h->i = i;
+    h->sym = sym;
+    h->version = NULL;
+    h->dflt = 1;
+    if (s->has_versym) {
+        uint16_t v = ((const uint16_t *)s->versym.buf)[i];
+        if ((v & 0x7FFF) > 1) {
+            PyObject *key = PyLong_FromLong(v & 0x7FFF);
+            if (!key)
+                return -1;
+            PyObject *ver = PyDict_GetItemWithError(s->versions, key);
+            Py_DECREF(key);
+            if (!ver && PyErr_Occurred())
+                return -1;
+            h->version = ver == Py_None ? NULL : ver;
+            h->dflt = !(v & 0x8000);
+        }
+    }
+    return 0;
+}
+
+static int es_find(ESLookup *l, es_source *s, const char *name, Py_ssize_t n,
+                   es_hit **hits, Py_ssize_t *nhits, Py_ssize_t *cap)
+{
+    const uint32_t *b = s->h1.buf, *c = s->h2.buf;
+
+    if (s->kind == ES_KIND_GNU) {
+        uint32_t h = es_gnu_hash((const unsigned char *)name, n);
+        uint32_t i = b[h % s->nbuckets];
+        if (i < s->symoffset)
+            return 0;
+        h |= 1;
+        for (;;) {
+            if ((Py_ssize_t)i >= s->count || (Py_ssize_t)(i - s->symoffset) >= s->nchain) {
+                es_error(l, s, "has a chain that runs past the last symbol");
+                return -1;
+            }
+            uint32_t h2 = c[i - s->symoffset];
+            if ((h2 | 1) == h && es_consider(l, s, i, name, n, hits, nhits, cap))
+                return -1;
+            if (h2 & 1)
+                return 0;
+            i++;
+        }
+    }
+    if (s->kind == ES_KIND_SYSV) {
+        uint32_t i = b[es_sysv_hash((const unsigned char *)name, n) % s->nbuckets];
+        Py_ssize_t steps = 0;
+        while (i != 0) {
+            if ((Py_ssize_t)i >= s->nchain) {
+                es_error(l, s, "has a chain link past its end");
+                return -1;
+            }
+            if (++steps > s->nchain) {
+                es_error(l, s, "has a chain that loops");
+                return -1;
+            }
+            if (es_consider(l, s, i, name, n, hits, nhits, cap))
+                return -1;
+            i = c[i];
+        }
+        return 0;
+    }
+    /* ES_KIND_OWN: built by build_hash, bounded the same way. Two walks: the last
+     * entry called name goes first, as in SymbolTable.find's dictionary */
+    {
+        uint32_t head = b[es_gnu_hash((const unsigned char *)name, n) & (s->nbuckets - 1)];
+        Py_ssize_t last = -1;
+        for (int pass = 0; pass < 2; pass++) {
+            uint32_t i = head;
+            Py_ssize_t steps = 0;
+            if (pass == 1 && last >= 0 && es_consider(l, s, last, name, n, hits, nhits, cap))
+                return -1;
+            while (i != 0) {
+                if ((Py_ssize_t)i > s->nchain || (Py_ssize_t)i > s->count
+                    || ++steps > s->nchain) {
+                    es_error(l, s, "is inconsistent");
+                    return -1;
+                }
+                Py_ssize_t k = (Py_ssize_t)i - 1;
+                if (pass == 0) {
+                    es_sym sym;
+                    es_read_sym((const unsigned char *)s->sym.buf + k * (s->e64 ? 24 : 16),
+                                s->e64, &sym);
+                    if (es_name_is(s, sym.name, name, n))
+                        last = k;
+                } else if (k != last && es_consider(l, s, k, name, n, hits, nhits, cap)) {
+                    return -1;
+                }
+                i = c[k];
+            }
+            if (last < 0)
+                break;
+        }
+    }
+    return 0;
+}
+
+static int es_same_version(PyObject *a, PyObject *b)
+{
+    if (a == b)
+        return 1;
+    if (!a || !b)
+        return 0;
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+static PyObject *es_offset(ESLookup *l, uint64_t value)
+{
+    es_seg *best = NULL;
+
+    for (Py_ssize_t k = 0; k < l->nseg; k++) {
+        es_seg *g = &l->seg[k];
+        uint64_t span = g->memsz > g->filesz ? g->memsz : g->filesz;
+        if (value >= g->vaddr && value - g->vaddr < span && value - g->vaddr < g->filesz) {
+            if (g->exec) {
+                best = g;
+                break;
+            }
+            if (!best)
+                best = g;
+        }
+    }
+    if (!best)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(value - best->vaddr + best->offset);
+}
+
+static PyObject *es_symbol(ESLookup *l, PyObject *name, es_hit *h)
+{
+    PyObject *obj = PyBaseObject_Type.tp_new((PyTypeObject *)l->symcls, es_empty, NULL);
+    PyObject *vals[11];
+    int k, rc = 0;
+
+    if (!obj)
+        return NULL;
+    /* in the order of es_fields */
+    vals[0] = Py_NewRef(name);
+    vals[1] = Py_NewRef(h->version ? h->version : Py_None);
+    vals[2] = PyBool_FromLong(h->dflt);
+    vals[3] = PyLong_FromUnsignedLongLong(h->sym.value);
+    vals[4] = PyLong_FromUnsignedLongLong(h->sym.size);
+    vals[5] = Py_NewRef(PyList_GET_ITEM(l->types, h->sym.info & 0xF));
+    vals[6] = Py_NewRef(PyList_GET_ITEM(l->bindings, h->sym.info >> 4));
+    vals[7] = es_offset(l, h->sym.value);
+    vals[8] = Py_NewRef(h->src->table);
+    vals[9] = Py_NewRef(h->src->file);
+    vals[10] = Py_NewRef(Py_None);
+    for (k = 0; k < 11; k++)
+        if (!vals[k])
+            rc = -1;
+    for (k = 0; k < 11; k++) {
+        if (rc || !vals[k]) {
+            Py_XDECREF(vals[k]);
+        } else if (l->use_slots) {
+            PyObject **slot = (PyObject **)((char *)obj + l->slot[k]);
+            Py_XSETREF(*slot, vals[k]);  /* the reference moves into the instance */
+        } else {
+            rc = PyObject_GenericSetAttr(obj, es_fields[k], vals[k]);
+            Py_DECREF(vals[k]);
+        }
+    }
+    if (rc) {
+        Py_DECREF(obj);
+        return NULL;
+    }
+    /* Every field is a str, int, bool or None, and the class is frozen: the object
+     * can't be part of a reference cycle, so the cyclic GC need not visit it (as
+     * CPython does for tuples of atomic values). Thousands of lookups then don't
+     * drive collections over a freshly imported heap. */
+    if (l->use_slots && PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
+    return obj;
+}
+
+static PyObject *eslookup_lookup(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    ESLookup *l = (ESLookup *)self;
+    es_hit *hits;
+    Py_ssize_t nhits = 0, cap = 8;
+    PyObject *out = NULL;
+    char *name;
+    Py_ssize_t n;
+
+    if (nargs != 1 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "lookup(name: str)");
+        return NULL;
+    }
+    name = (char *)PyUnicode_AsUTF8AndSize(args[0], &n);
+    if (!name) {  /* lone surrogates: SymbolIndex.lookup encodes with surrogateescape */
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    /* a version (name@VER), or a NUL: SymbolIndex.lookup's own path */
+    if (memchr(name, '@', n) || memchr(name, 0, n))
+        Py_RETURN_NONE;
+    hits = PyMem_Malloc(cap * sizeof(es_hit));
+    if (!hits)
+        return PyErr_NoMemory();
+    for (Py_ssize_t k = 0; k < l->nsrc; k++)
+        if (es_find(l, &l->src[k], name, n, &hits, &nhits, &cap))
+            goto done;
+    if (nhits == 0 && !(n >= 2 && name[0] == '_' && (name[1] == 'Z' || name[1] == 'R'))
+        && strpbrk(name, ":(<~")) {
+        out = Py_NewRef(Py_None);  /* maybe a demangled C++/Rust name: Python's path */
+        goto done;
+    }
+    out = PyList_New(0);
+    if (!out)
+        goto done;
+    for (Py_ssize_t a = 0; a < nhits; a++) {
+        es_hit *h = &hits[a];
+        int skip = 0;
+        /* _dedupe: an unversioned copy of a versioned symbol (same address) goes,
+         * then the first of each (address, version, default) stays */
+        for (Py_ssize_t b = 0; b < nhits && !skip; b++) {
+            if (b == a)
+                continue;
+            if (!h->version && hits[b].version && hits[b].sym.value == h->sym.value)
+                skip = 1;
+            else if (b < a && hits[b].sym.value == h->sym.value && hits[b].dflt == h->dflt) {
+                int same = es_same_version(hits[b].version, h->version);
+                if (same < 0)
+                    goto fail;
+                if (same)
+                    skip = 1;
+            }
+        }
+        if (skip)
+            continue;
+        PyObject *sym = es_symbol(l, args[0], h);
+        if (!sym || PyList_Append(out, sym)) {
+            Py_XDECREF(sym);
+            goto fail;
+        }
+        Py_DECREF(sym);
+    }
+    goto done;
+fail:
+    Py_CLEAR(out);
+done:
+    PyMem_Free(hits);
+    return out;
+}
+
+static PyMethodDef eslookup_methods[] = {
+    {"lookup", (PyCFunction)(void (*)(void))eslookup_lookup, METH_FASTCALL,
+     "lookup(name) -> [Symbol]: defined functions called name, copies merged; None for\n"
+     "a name SymbolIndex.lookup handles itself (a version, a NUL, a lone surrogate, a\n"
+     "possibly demangled name not found raw)"},
+    {NULL},
+};
+
+static PyType_Slot eslookup_slots[] = {
+    {Py_tp_new, eslookup_new},
+    {Py_tp_dealloc, eslookup_dealloc},
+    {Py_tp_methods, eslookup_methods},
+    {Py_tp_doc, "Lookup(symbol_cls, types, bindings, segments, sources, error_cls, path)"},
+    {0, NULL},
+};
+
+static PyType_Spec eslookup_spec = {
+    "pylibbpf._elfsym.Lookup", sizeof(ESLookup), 0, Py_TPFLAGS_DEFAULT, eslookup_slots,
+};
+
+static PyMethodDef elfsym_functions[] = {
+    {"build_hash", es_build_hash, METH_VARARGS,
+     "build_hash(symdata, e64, strtab) -> bytes: a hash of the table's defined functions"},
+    {NULL},
+};
+
+static struct PyModuleDef elfsym_module = {
+    PyModuleDef_HEAD_INIT, "pylibbpf._elfsym",
+    "pylibbpf.elf's symbol lookups in C (see pylibbpf/_csrc/elfsym.c)", -1, elfsym_functions,
+};
+
+/* Called once through cffi: builds the module and publishes it as
+ * sys.modules["pylibbpf._elfsym"]. 0 on success, -1 (error printed) on failure. */
+static int pylibbpf_elfsym_install(void)
+{
+    PyGILState_STATE st = PyGILState_Ensure();
+    PyObject *mod = NULL, *t;
+    int rc = -1;
+
+#define ES_INTERN(var, s) if (!var && !(var = PyUnicode_InternFromString(s))) goto out
+    ES_INTERN(es_f_name, "name");
+    ES_INTERN(es_f_version, "version");
+    ES_INTERN(es_f_default, "default_version");
+    ES_INTERN(es_f_address, "address");
+    ES_INTERN(es_f_size, "size");
+    ES_INTERN(es_f_type, "type");
+    ES_INTERN(es_f_binding, "binding");
+    ES_INTERN(es_f_offset, "offset");
+    ES_INTERN(es_f_table, "table");
+    ES_INTERN(es_f_file, "file");
+    ES_INTERN(es_f_demangled, "_demangled");
+#undef ES_INTERN
+    es_fields[0] = es_f_name;
+    es_fields[1] = es_f_version;
+    es_fields[2] = es_f_default;
+    es_fields[3] = es_f_address;
+    es_fields[4] = es_f_size;
+    es_fields[5] = es_f_type;
+    es_fields[6] = es_f_binding;
+    es_fields[7] = es_f_offset;
+    es_fields[8] = es_f_table;
+    es_fields[9] = es_f_file;
+    es_fields[10] = es_f_demangled;
+    if (!es_empty && !(es_empty = PyTuple_New(0)))
+        goto out;
+    mod = PyModule_Create(&elfsym_module);
+    if (!mod)
+        goto out;
+    t = PyType_FromSpec(&eslookup_spec);
+    if (!t)
+        goto out;
+    ESLookup_Type = (PyTypeObject *)t;
+    if (PyModule_AddObject(mod, "Lookup", t)) {
+        Py_DECREF(t);
+        goto out;
+    }
+    rc = PyDict_SetItemString(PyImport_GetModuleDict(), "pylibbpf._elfsym", mod);
+out:
+    if (rc)
+        PyErr_Print();
+    Py_XDECREF(mod);
+    PyGILState_Release(st);
+    return rc;
+}
