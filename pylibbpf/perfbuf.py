@@ -173,7 +173,7 @@ class PerfBuffer(_Reader):
         tail_p = ffi.new("uint64_t *")
         if src.out is None:
             src.out, src.cpus_out = Pool(), Pool()
-        out = src.out.get(np, src.dtype, need)
+        out = src.out.get(np, src.dtype, max(need, 1))  # never 0: the loop grows it
         cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
         total = 0
         for attempt in (0, 1):
@@ -197,7 +197,7 @@ class PerfBuffer(_Reader):
                     if max_records and total >= max_records:
                         break
                     if total == len(out):  # full (records smaller than the type, or new
-                        bigger = src.out.get(np, src.dtype, 2 * total)  # ones): grow
+                        bigger = src.out.get(np, src.dtype, 2 * total + 1)  # ones): grow
                         bigger[:total] = out[:total]
                         out = bigger
                         if cpus is not None:
