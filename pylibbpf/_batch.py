@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno as _errno
 import mmap
+import os
 import sys
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -50,11 +51,14 @@ class RingMapping:
         self.len = page + 2 * size
         self.mask = size - 1
         self.scan_out = ffi.new("struct pylibbpf_scan *")
-        self._fd = map.fd
+        self._fd = -1
         what = f"map ring buffer {self.name!r} for batch()"
         try:
+            self._fd = os.dup(map.fd)  # ours: the Object may close the map's fd first
             self.cons = mmap.mmap(self._fd, page)  # the consumer page, shared, read-write
         except OSError as e:
+            if self._fd >= 0:
+                os.close(self._fd)
             raise error_from_errno(e.errno or _errno.EINVAL, what) from None
         self._cons_buf = ffi.from_buffer(self.cons)
         self.cons_ptr = ffi.cast("uint64_t *", self._cons_buf)
@@ -62,6 +66,7 @@ class RingMapping:
         ret = lib.pylibbpf_ring_map_at(self._fd, ffi.cast("void *", self._addr()), self.len,
                                        page)
         if ret < 0:
+            self.close()
             raise error_from_errno(-ret, what)
         self._aim()
         self.baseline = sys.getrefcount(self.region)
@@ -137,6 +142,9 @@ class RingMapping:
             self.cons.close()
         except BufferError:  # pragma: no cover - never exported
             pass
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class Pool:
