@@ -10,9 +10,9 @@ every record, as the C references do (the sum of ``seq``):
   zero-copy view of the records in the ring);
 - perf buffer batch: C libbpf ``perf_buffer__consume`` against
   ``with pb.batch() as arr`` (each record copied once into a reused array);
-- perf buffer per-record callback: the usual pure-Python design (a ctypes
-  callback per record building a ``ctypes.Structure``) against a pylibbpf
-  callback getting a decoded record (BTF ``record_type``).
+- perf and ring buffer per-record callbacks: the usual pure-Python design (a
+  ctypes callback per record building a ``ctypes.Structure``) against a
+  pylibbpf callback getting a decoded record (BTF ``record_type``).
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class Event(ctypes.Structure):
 
 
 PERF_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32)
+RING_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
 
 
 #: both sides time with this thread's CPU time (user + system, page faults
@@ -118,6 +119,13 @@ __attribute__((visibility("default"))) int ref_perf_buffer__consume(struct perf_
 { return perf_buffer__consume(pb); }
 __attribute__((visibility("default"))) void ref_perf_buffer__free(struct perf_buffer *pb)
 { perf_buffer__free(pb); }
+__attribute__((visibility("default")))
+struct ring_buffer *ref_ring_buffer__new(int fd, ring_buffer_sample_fn cb, void *ctx, void *opts)
+{ return ring_buffer__new(fd, cb, ctx, opts); }
+__attribute__((visibility("default"))) int ref_ring_buffer__consume(struct ring_buffer *rb)
+{ return ring_buffer__consume(rb); }
+__attribute__((visibility("default"))) void ref_ring_buffer__free(struct ring_buffer *rb)
+{ ring_buffer__free(rb); }
 """
 
 
@@ -137,6 +145,10 @@ def libbpf_shared(build: Path) -> ctypes.CDLL:
                                     ctypes.c_void_p, ctypes.c_void_p]
     so.ref_perf_buffer__consume.argtypes = [ctypes.c_void_p]
     so.ref_perf_buffer__free.argtypes = [ctypes.c_void_p]
+    so.ref_ring_buffer__new.restype = ctypes.c_void_p
+    so.ref_ring_buffer__new.argtypes = [ctypes.c_int, RING_CB, ctypes.c_void_p, ctypes.c_void_p]
+    so.ref_ring_buffer__consume.argtypes = [ctypes.c_void_p]
+    so.ref_ring_buffer__free.argtypes = [ctypes.c_void_p]
     return so
 
 
@@ -183,6 +195,50 @@ def _perf_callbacks(obj_path: Path, n: int, so: ctypes.CDLL) -> Tuple[float, flo
     return n / t_ctypes, n / t_py
 
 
+def _ring_callbacks(obj_path: Path, n: int, so: ctypes.CDLL) -> Tuple[float, float]:
+    """(ctypes records/s, pylibbpf records/s) of per-record ring buffer callbacks."""
+    with pylibbpf.Object(obj_path) as obj:
+        obj.load()
+        acc = [0]
+
+        def user_cb(ev: Event) -> None:
+            acc[0] += ev.seq
+
+        def ctypes_cb(ctx: int, data: int, size: int) -> int:
+            user_cb(Event.from_buffer_copy(ctypes.string_at(data, size)))
+            return 0
+
+        cfn = RING_CB(ctypes_cb)
+        rb = so.ref_ring_buffer__new(obj.maps["rb"].fd, cfn, None, None)
+        assert rb
+        try:
+            _produce_ring(obj, n)
+            t = clock()
+            while so.ref_ring_buffer__consume(rb) > 0:
+                pass
+            t_ctypes = clock() - t
+        finally:
+            so.ref_ring_buffer__free(rb)
+        assert acc[0] > 0
+        got = [0]
+
+        def cb(e: object) -> None:
+            got[0] += e.seq  # type: ignore[attr-defined]
+
+        count = 0
+        with pylibbpf.RingBuffer(obj.maps["rb"], cb, record_type="bench_event") as prb:
+            _produce_ring(obj, n)
+            t = clock()
+            while True:
+                r = prb.consume()
+                if not r:
+                    break
+                count += r
+            t_py = clock() - t
+    assert count == n, count
+    return n / t_ctypes, n / t_py
+
+
 def run(obj_path: Path, exe: Path, rounds: int, n_ring: int,
         n_perf: int) -> Dict[str, List[float]]:
     """Per-round ratios (and rates) of the batch and perf callback rows."""
@@ -207,6 +263,10 @@ def run(obj_path: Path, exe: Path, rounds: int, n_ring: int,
         add("ctypes_perf_rps", ct)
         add("py_perf_record_rps", py)
         add("perf_record_ratio", py / ct)
+        ct, py = _ring_callbacks(obj_path, n_perf // 4, so)
+        add("ctypes_ring_rps", ct)
+        add("py_ring_record_rps", py)
+        add("ring_record_ratio", py / ct)
     return out
 
 
@@ -228,6 +288,8 @@ def rows(r: Dict[str, List[float]]) -> List[Tuple[str, str, str, str, str]]:
          "C libbpf", "c_perfbuf_rps", "perf_batch_ratio", "≥ 0.5× C"),
         ("perf buffer, per-record callback, decoded record", "py_perf_record_rps",
          "ctypes callback", "ctypes_perf_rps", "perf_record_ratio", "≥ 5× ctypes"),
+        ("ring buffer, per-record callback, decoded record (CPU time)", "py_ring_record_rps",
+         "ctypes callback", "ctypes_ring_rps", "ring_record_ratio", "≥ 5× ctypes"),
     ]
     out = []
     for name, py, refname, ref, rk, target in spec:
