@@ -319,6 +319,23 @@ static void pylibbpf_ring_scan(const uint64_t *consumer, const uint64_t *produce
     int regular = 1, gap = 0;
 
     s->begin = pos;
+    if (rec_size && pos < prod) {
+        /* the common case first: records of rec_size back to back. Their
+         * headers sit at a fixed stride, so the loads don't wait on each other
+         * (the data is mapped twice: no wrapping within size bytes) */
+        uint64_t span = pylibbpf_rb_span(rec_size);
+        const char *b = data + (pos & mask);
+        size_t limit = (size_t)((prod - pos) / span), i;
+
+        if (max && limit > max)
+            limit = max;
+        for (i = 0; i < limit; i++)
+            if (*(const volatile uint32_t *)(b + i * span) != rec_size)
+                break;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);  /* headers before the records */
+        n = i;
+        pos += i * span;
+    }
     while (pos < prod && (!max || n < max)) {
         uint32_t hdr = __atomic_load_n((const uint32_t *)(data + (pos & mask)),
                                        __ATOMIC_ACQUIRE);
