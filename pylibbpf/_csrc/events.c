@@ -542,6 +542,36 @@ static long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf
                     cpus[n] = cpu;
                 n++;
                 pos += eh.size;
+                /* samples of the same size usually follow back to back: check
+                 * their headers at that fixed stride (independent loads, no
+                 * walk from one header to the next) up to the ring's end */
+                {
+                    uint64_t sz = eh.size, o2 = pos & (size - 1);
+                    size_t lim = (size_t)((head - pos) / sz), i;
+                    uint32_t want = len;
+
+                    if (o2 == 0 || lim > (size - o2) / sz)
+                        lim = o2 == 0 ? 0 : (size_t)((size - o2) / sz);
+                    if (lim > cap - n)
+                        lim = cap - n;
+                    for (i = 0; i < lim; i++) {
+                        const char *r2 = data + o2 + i * sz;
+                        struct perf_event_header e2;
+                        uint32_t l2;
+
+                        memcpy(&e2, r2, 8);
+                        memcpy(&l2, r2 + 8, 4);
+                        if (e2.type != PERF_RECORD_SAMPLE || e2.size != sz || l2 != want)
+                            break;
+                        pylibbpf_copy_small(out + (n + i) * stride, r2 + 12, k);
+                        if (k < stride)
+                            memset(out + (n + i) * stride + k, 0, stride - k);
+                        if (cpus)
+                            cpus[n + i] = cpu;
+                    }
+                    n += i;
+                    pos += i * sz;
+                }
                 continue;
             }
         }
