@@ -317,13 +317,13 @@ def main(argv: List[str]) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer rounds and records")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe", "elf"],
+    ap.add_argument("--only", choices=["ringbuf", "map", "load", "kprobe", "elf", "batch"],
                     action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
     args = ap.parse_args(argv)
     if args.only and args.update_readme:
         ap.error("--update-readme needs the whole table: leave out --only")
-    only = set(args.only or ["ringbuf", "map", "load", "kprobe", "elf"])
+    only = set(args.only or ["ringbuf", "map", "load", "kprobe", "elf", "batch"])
     BUILD.mkdir(exist_ok=True)
     rounds = 3 if args.quick else 7
     n_rb = 200_000 if args.quick else 500_000
@@ -356,6 +356,10 @@ def main(argv: List[str]) -> None:
             keep(c_ref(exe, "kprobe", kprobe_obj, n_fail, 3))
             keep(bench_kprobe_fail(kprobe_obj, n_fail, 3))
     text = table(r)
+    if "batch" in only:  # batch drains and perf callbacks: medians of >= 5 rounds (bench_batch.py)
+        import bench_batch
+        rb = bench_batch.run(obj, exe, max(rounds, 5), n_rb, n_rb // 2)
+        text += "".join(f"\n| {' | '.join(row)} |" for row in bench_batch.rows(rb))
     print(text)
     if args.update_readme:
         readme = HERE / "README.md"
