@@ -54,6 +54,42 @@ int produce(struct produce_args *args)
 	return 0;
 }
 
+/* perf buffer producer: a raw_tp program (sleepable syscall programs can't use
+ * perf event arrays), run with BPF_PROG_TEST_RUN; args[0] = records */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} pb SEC(".maps");
+
+struct perf_args {
+	void *ctx;
+	__u32 dropped;
+};
+
+__u64 perf_dropped = 0;
+
+static long emit_perf(__u64 i, void *data)
+{
+	struct perf_args *a = data;
+	struct bench_event e = { .seq = next_seq++, .pid = 42, .cpu = 1, .ts = i };
+
+	__builtin_memcpy(e.comm, "bench\0\0", 8);
+	if (bpf_perf_event_output(a->ctx, &pb, BPF_F_CURRENT_CPU, &e, sizeof(e)))
+		a->dropped++;
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int produce_perf(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct perf_args a = { .ctx = ctx };
+
+	bpf_loop(ctx->args[0], emit_perf, &a, 0);
+	perf_dropped += a.dropped;
+	return 0;
+}
+
 SEC("tp/syscalls/sys_enter_getppid")
 int core_read(void *ctx)
 {

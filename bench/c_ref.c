@@ -3,6 +3,8 @@
  *
  *   c_ref ringbuf <obj> <records> <rounds>   best records/s draining a ring buffer
  *   c_ref map <entries> <rounds>             best per-element update/s and lookup/s
+ *   c_ref perfbuf <obj> <records> <pages> <rounds>  best records/s draining a perf
+ *                                            buffer (records made on one CPU)
  *   c_ref load <obj> <warm>                  seconds (wall, CPU) of this process's
  *                                            first open+load+close, median of <warm> more
  *   c_ref kprobe <obj> <attempts> <rounds>   best seconds per failing
@@ -20,11 +22,14 @@
 struct bench_event { unsigned long long seq; unsigned pid, cpu; unsigned long long ts; char comm[8]; };
 struct produce_args { unsigned n, dropped; };
 
+/* CLOCK_MONOTONIC, or this thread's CPU time when PYLIBBPF_BENCH_CPU_TIME is
+ * set (bench_batch.py: ratios that hold on a loaded machine) */
 static double now(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(getenv("PYLIBBPF_BENCH_CPU_TIME") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC,
+		      &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -88,6 +93,55 @@ static int bench_ringbuf(const char *path, unsigned n, int rounds)
 	}
 	printf("c_ringbuf_rps %.0f\n", n / best);
 	ring_buffer__free(rb);
+	bpf_object__close(obj);
+	return 0;
+}
+
+static unsigned long perf_got;
+
+static void on_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	const struct bench_event *e = data;
+
+	sum_seq += e->seq;
+	perf_got++;
+}
+
+static int bench_perfbuf(const char *path, unsigned n, unsigned pages, int rounds)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	struct perf_buffer *pb;
+	double best = 1e9;
+	int prog_fd, i;
+
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	prog_fd = bpf_program__fd(bpf_object__find_program_by_name(obj, "produce_perf"));
+	pb = perf_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "pb")), pages,
+			      on_sample, NULL, NULL, NULL);
+	if (!pb)
+		return 1;
+	for (i = 0; i < rounds; i++) {
+		unsigned long long args[1] = { n };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = args, .ctx_size_in = sizeof(args));
+		double t;
+
+		if (bpf_prog_test_run_opts(prog_fd, &o))
+			return 1;
+		perf_got = 0;
+		t = now();
+		if (perf_buffer__consume(pb))   /* reads every CPU's buffer to its end */
+			return 1;
+		t = now() - t;
+		if (perf_got != n) {
+			fprintf(stderr, "got %lu of %u perf records\n", perf_got, n);
+			return 1;
+		}
+		if (t < best)
+			best = t;
+	}
+	printf("c_perfbuf_rps %.0f\n", n / best);
+	perf_buffer__free(pb);
 	bpf_object__close(obj);
 	return 0;
 }
@@ -241,6 +295,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(silent);
 	if (argc == 5 && !strcmp(argv[1], "ringbuf"))
 		return bench_ringbuf(argv[2], atoi(argv[3]), atoi(argv[4]));
+	if (argc == 6 && !strcmp(argv[1], "perfbuf"))
+		return bench_perfbuf(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "map"))
 		return bench_map(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 4 && !strcmp(argv[1], "load"))

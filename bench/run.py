@@ -488,6 +488,10 @@ def table(r: Samples) -> str:
     return "\n".join(out)
 
 
+#: not round-by-round benchmarks: run after the rounds, in their own way
+_AFTER = ("batch", "elf")
+
+
 def main(argv: List[str]) -> None:
     load_plugins()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -496,8 +500,9 @@ def main(argv: List[str]) -> None:
                                                "for --update-readme)")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
-    # "elf": bench_elf.py's own table (symbol index, uprobes by name), after the rounds
-    ap.add_argument("--only", choices=[*BENCHES, "elf"], action="append",
+    # after the rounds: "batch" (bench_batch.py: batch drains, perf callbacks) adds its
+    # rows to the table, "elf" (bench_elf.py: symbol index, uprobes by name) its own table
+    ap.add_argument("--only", choices=[*BENCHES, *_AFTER], action="append",
                     help="run only this benchmark (repeatable); not with --update-readme")
     ap.add_argument("--json", type=Path, help="also write every round's values here")
     args = ap.parse_args(argv)
@@ -506,7 +511,7 @@ def main(argv: List[str]) -> None:
     rounds = args.rounds or (5 if args.quick else 7)
     if args.update_readme and rounds < 5:
         ap.error("--update-readme needs at least 5 rounds")
-    only = [name for name in [*BENCHES, "elf"] if not args.only or name in args.only]
+    only = [name for name in [*BENCHES, *_AFTER] if not args.only or name in args.only]
     BUILD.mkdir(exist_ok=True)
     ctx = Ctx(quick=args.quick, rounds=rounds, exe=build_c_ref())
     r: Samples = {}
@@ -520,6 +525,11 @@ def main(argv: List[str]) -> None:
                 r.setdefault(k, []).append(v)
         print(f"round {i + 1}/{rounds} done", file=sys.stderr)
     text = table(r)
+    if "batch" in only:  # batch drains and perf callbacks: medians of >= 5 rounds (bench_batch.py)
+        import bench_batch
+        n_rb = 200_000 if args.quick else 500_000
+        rb = bench_batch.run(ctx.obj("bench"), ctx.exe, max(rounds, 5), n_rb, n_rb // 2)
+        text += "".join(f"\n| {' | '.join(row)} |" for row in bench_batch.rows(rb))
     print(text)
     if args.json:
         args.json.write_text(json.dumps(r, indent=1))

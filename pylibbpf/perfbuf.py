@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._ffi import ffi, lib
-from .errors import BPFError, check_ptr, error_from_errno
+from .errors import BPFError, check_ptr, check_ret, error_from_errno
 from .map import Map, possible_cpus
-from .ringbuf import RecordType, _Reader, _Source, record_codec
+from .ringbuf import RecordType, _Reader, _Source, _numpy, record_codec
 from .types import MapType
 
 __all__ = ["PerfBuffer"]
@@ -126,6 +126,104 @@ class PerfBuffer(_Reader):
 
     def _free(self, ptr: Any) -> None:
         lib.perf_buffer__free(ptr)  # deletes its entries through our own fd of the map
+
+    def _buffer_cpus(self, count: int) -> List[int]:
+        """The CPU of each of libbpf's buffers: one per online CPU, in order."""
+        cpus = getattr(self, "_cpus_of", None)
+        if cpus is None or len(cpus) != count:
+            try:
+                with open("/sys/devices/system/cpu/online") as f:
+                    spec = f.read().strip()
+                online: List[int] = []
+                for part in spec.split(","):
+                    lo, _, hi = part.partition("-")
+                    online.extend(range(int(lo), int(hi or lo) + 1))
+            except (OSError, ValueError):
+                online = []
+            cpus = [c for c in online if c < self._ncpus][:count]
+            if len(cpus) != count:
+                cpus = list(range(count))
+            self._cpus_of = cpus
+        return cpus
+
+    def _take_batch(self, src: _Source, timeout_ms: int,
+                    max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        from ._batch import Pool
+
+        np = _numpy()
+        ptr = self._ptr
+        nbuf = int(lib.perf_buffer__buffer_cnt(ptr))
+        cpu_of = self._buffer_cpus(nbuf)
+        stride = src.stride
+        what = f"batch() of perf buffer on map {src.name!r}"
+        # a record of the record type takes 8 (header) + 4 (size) + stride, 8-aligned
+        span = (12 + stride + 7) & ~7
+        start: List[int] = []
+        need = 0
+        for i in range(nbuf):
+            t = int(lib.pylibbpf_pb_tail(ptr, i))
+            avail = int(lib.pylibbpf_pb_avail(ptr, i))
+            if t < 0 or avail < 0:
+                check_ret(min(t, avail), what)
+            start.append(t)
+            need += avail // span
+        if max_records:
+            need = min(need, max_records)
+        tails = list(start)
+        tail_p = ffi.new("uint64_t *")
+        if src.out is None:
+            src.out, src.cpus_out = Pool(), Pool()
+        out = src.out.get(np, src.dtype, max(need, 1))  # never 0: the loop grows it
+        cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
+        total = 0
+        for attempt in (0, 1):
+            for i in range(nbuf):
+                while not max_records or total < max_records:
+                    cap = len(out) - total
+                    if max_records:
+                        cap = min(cap, max_records - total)
+                    tail_p[0] = tails[i]
+                    base = ffi.cast("char *", ffi.from_buffer(out)) + total * stride
+                    cbase = (ffi.cast("uint32_t *", ffi.from_buffer(cpus)) + total
+                             if cpus is not None else ffi.NULL)
+                    n = int(lib.pylibbpf_pb_scan(ptr, i, src.coll, cpu_of[i], tail_p, base,
+                                                 stride, cap, cbase))
+                    if n < 0:
+                        check_ret(n, what)
+                    tails[i] = int(tail_p[0])
+                    total += n
+                    if n < cap:
+                        break  # this CPU's buffer is read
+                    if max_records and total >= max_records:
+                        break
+                    if total == len(out):  # full (records smaller than the type, or new
+                        bigger = src.out.get(np, src.dtype, 2 * total + 1)  # ones): grow
+                        bigger[:total] = out[:total]
+                        out = bigger
+                        if cpus is not None:
+                            more = src.cpus_out.get(np, np.uint32, len(out))
+                            more[:total] = cpus[:total]
+                            cpus = more
+            if total or tails != start or attempt or not self._wait_ready(timeout_ms):
+                break
+            need = sum(max(int(lib.pylibbpf_pb_avail(ptr, i)), 0) for i in range(nbuf)) // span
+            if max_records:
+                need = min(need, max_records)
+            if need > len(out):
+                out = src.out.get(np, src.dtype, need)
+                if cpus is not None:
+                    cpus = src.cpus_out.get(np, np.uint32, len(out))
+        arr = out[:total]
+        cpu_arr = cpus[:total] if cpus is not None else None
+
+        def release() -> None:
+            p = self._cptr
+            if p is not None:
+                for i in range(nbuf):
+                    if tails[i] != start[i]:
+                        lib.pylibbpf_pb_release(p, i, tails[i])
+            self._report_lost()
+        return arr, cpu_arr, release
 
     def _forget_collector(self, c: Any) -> None:
         self._lost_final = int(c.lost_total)

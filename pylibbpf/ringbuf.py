@@ -157,6 +157,9 @@ class _Source:
                 except Exception:
                     self.dtype = np.dtype(f"V{codec.size}")
         self.layout = fast_layout(codec)
+        self.ring: Any = None       # _batch.RingMapping once batch() mapped the ring
+        self.out: Any = None        # batch(): _batch.Pool of arrays records are copied into
+        self.cpus_out: Any = None   # batch() of a perf buffer: a Pool for their CPUs
 
     def aim(self, max_records: int) -> None:
         """Batch mode with NumPy: collect the next records straight into an array."""
@@ -212,6 +215,10 @@ class _Source:
 
 _NO_RECORD = object()
 
+
+def _nothing() -> None:
+    pass
+
 #: async iteration consumes at least this often, whatever readiness says
 ASYNC_RECHECK_S = 0.25
 
@@ -235,6 +242,7 @@ class _Reader(Closeable):
         self._lock = threading.RLock()
         self._users = 0
         self._out: List[Any] = []  # records read() took but did not return yet
+        self._in_batch = False     # a batch() scope is open
 
     def _check(self) -> Any:
         if self._ptr is None:
@@ -330,6 +338,7 @@ class _Reader(Closeable):
         """
         if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
             raise TypeError(f"timeout_ms must be an int, not {type(timeout_ms).__name__}")
+        self._not_in_batch("poll()")
         ret = 0
         ptr = self._enter()
         try:
@@ -350,6 +359,7 @@ class _Reader(Closeable):
 
         Delivery is exactly-once, as for :meth:`poll`."""
         self._check()
+        self._not_in_batch("consume()")
         n = self._deliver() if self._has_pending() else 0
         if self._ptr is None:  # a callback closed the buffer
             return n
@@ -506,6 +516,96 @@ class _Reader(Closeable):
         return any(s.batches for s in self._sources)
 
     # --- batch mode -----------------------------------------------------------
+    def _not_in_batch(self, what: str) -> None:
+        if self._in_batch:
+            raise BPFError(_errno.EBUSY, f"{what} of {self._kind}: a batch() scope of this "
+                                         "buffer is open; leave its with block first")
+
+    def _batch_source(self, map: Optional[Map]) -> _Source:
+        srcs = [s for s in self._sources if s.batch and s.callback is None
+                and (map is None or s.map is map)]
+        if not srcs:
+            which = f"map {map.name!r}" if map is not None else "a map"
+            raise BPFError(_errno.EINVAL, f"batch() of {self._kind} needs {which} added with "
+                                          "batch=True, a record_type and no callback")
+        src = srcs[0]
+        if src.dtype is None:
+            raise BPFError(_errno.EINVAL, f"batch() of {self._kind} on map {src.name!r} needs "
+                                          "NumPy and a record_type (read_batch() works "
+                                          "without)")
+        return src
+
+    def batch(self, map: Optional[Map] = None, *, timeout_ms: int = 0,
+              max_records: Optional[int] = None) -> Any:
+        """A scope over the records available now: ``with rb.batch() as arr: ...``.
+
+        ``arr`` is a NumPy structured array (the map's ``record_type``) of every
+        record of ``map`` (default: the first map added with ``batch=True`` and no
+        callback) available now, or arriving within ``timeout_ms`` when none is;
+        at most ``max_records`` (default: the reader's ``max_batch``, 65536 unless
+        given; 0: no limit; batches that fit in the CPU caches are fastest). Ring buffers hand over a read-only
+        view of the records where they lie in the ring (no copy); perf buffers
+        copy each record once into a reused array. The records are released to
+        the kernel when the ``with`` block ends (also by an exception), so keep
+        nothing of ``arr`` past it: a view kept past its block reads zeros
+        (``arr.copy()`` keeps records; :meth:`read_batch` returns arrays of
+        their own).
+
+        While the block runs, ``poll()``, ``consume()``, reading and another
+        ``batch()`` on this buffer raise BPFError (EBUSY).
+        """
+        if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
+            raise TypeError(f"timeout_ms must be an int, not {type(timeout_ms).__name__}")
+        if max_records is None:
+            max_records = getattr(self, "_max", DEFAULT_MAX_BATCH)
+        if not isinstance(max_records, int) or max_records < 0:
+            raise ValueError(f"max_records must be an int >= 0, not {max_records!r}")
+        self._check()
+        src = self._batch_source(map)
+        from ._batch import Batch
+
+        return Batch(functools.partial(self._open_batch, src, timeout_ms, max_records))
+
+    def _open_batch(self, src: _Source, timeout_ms: int,
+                    max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        with self._lock:
+            self._not_in_batch("batch()")
+            self._enter()
+            self._in_batch = True
+        try:
+            if src.batches:  # records an earlier poll() took from the kernel: those first
+                self._in_batch = False
+                arr = self.read_batch(0, src.map)
+                self._in_batch = True
+                arr, cpus, release = arr, None, _nothing
+            else:
+                arr, cpus, release = self._take_batch(src, timeout_ms, max_records)
+        except BaseException:
+            self._in_batch = False
+            self._leave()
+            raise
+
+        def close() -> None:
+            try:
+                release()
+            finally:
+                self._in_batch = False
+                self._leave()
+        return arr, cpus, close
+
+    def _take_batch(self, src: _Source, timeout_ms: int,
+                    max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        raise NotImplementedError
+
+    def _wait_ready(self, timeout_ms: int) -> bool:
+        """Wait until the buffer is readable (or closed); False after timeout_ms."""
+        if timeout_ms == 0 or self._waker is None:
+            return False
+        ret = int(lib.pylibbpf_waker_wait(self._waker, timeout_ms))
+        if ret < 0 and ret != -_errno.EINTR:
+            check_ret(ret, f"wait for records of {self._kind}")
+        return ret > 0 and self._ptr is not None
+
     def read_batch(self, timeout_ms: int = 0, map: Optional[Map] = None) -> Any:
         """Batch mode: every record of ``map`` (default: the first batch map) that is
         queued or arrives within ``timeout_ms``, as one NumPy structured array (a list
@@ -561,6 +661,10 @@ class _Reader(Closeable):
                 self._forget_collector(c)
                 lib.pylibbpf_collector_free(c)
             src.target = None
+            ring, src.ring = src.ring, None
+            if ring is not None:
+                ring.close()
+            src.out = src.cpus_out = None
             for recs in src.pending:
                 recs.discard()
             src.pending.clear()
@@ -699,6 +803,38 @@ class RingBuffer(_Reader):
 
     def _free(self, ptr: Any) -> None:
         lib.ring_buffer__free(ptr)
+
+    def _take_batch(self, src: _Source, timeout_ms: int,
+                    max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        from ._batch import Pool, RingMapping
+
+        np = _numpy()
+        rm = src.ring
+        if rm is None:
+            rm = src.ring = RingMapping(src.map)
+        size = src.stride
+        s = rm.scan(size, max_records)
+        if s.end == s.begin and self._wait_ready(timeout_ms):
+            s = rm.scan(size, max_records)
+        begin, end, count = int(s.begin), int(s.end), int(s.count)
+        if count and s.regular:
+            arr = rm.view(np, src.dtype, size, begin, count)
+
+            def release() -> None:
+                rm.release(end)
+                if rm.kept():
+                    rm.retire()
+            return arr, None, release
+        if src.out is None:
+            src.out = Pool()
+        out = src.out.get(np, src.dtype, count)
+        if count:
+            rm.copy(begin, end, size, out)
+        arr = out[:count]
+
+        def release_copy() -> None:
+            rm.release(end)
+        return arr, None, release_copy
 
 
 class UserRingBuffer(Closeable):

@@ -30,3 +30,20 @@ int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);
 int pylibbpf_pb_poll(struct perf_buffer *pb, struct pylibbpf_waker *w, int timeout_ms);
 struct perf_buffer *pylibbpf_pb_new(int map_fd, size_t page_cnt, struct pylibbpf_collector *c);
 int pylibbpf_urb_submit(struct user_ring_buffer *rb, const void *data, __u32 size, int timeout_ms);
+int pylibbpf_waker_wait(struct pylibbpf_waker *w, int timeout_ms);
+/* zero-copy batch drains (events.c) */
+struct pylibbpf_scan { uint64_t begin; uint64_t end; size_t count; int regular; };
+void pylibbpf_ring_scan(const uint64_t *consumer, const uint64_t *producer, const char *data,
+                        size_t size, uint32_t rec_size, size_t max, struct pylibbpf_scan *s);
+size_t pylibbpf_ring_copy(const char *data, size_t size, uint64_t begin, uint64_t end,
+                          uint32_t stride, char *out);
+void pylibbpf_ring_release(uint64_t *consumer, uint64_t pos);
+int pylibbpf_blank(void *addr, size_t len);
+int64_t pylibbpf_pb_tail(struct perf_buffer *pb, size_t idx);
+long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
+                      uint32_t cpu, uint64_t *tail, char *out, uint32_t stride, size_t cap,
+                      uint32_t *cpus);
+int pylibbpf_pb_release(struct perf_buffer *pb, size_t idx, uint64_t tail);
+int pylibbpf_ring_map_at(int fd, void *addr, size_t len, size_t page);
+int pylibbpf_ring_move(void *old, void *to, size_t len);
+int64_t pylibbpf_pb_avail(struct perf_buffer *pb, size_t idx);

@@ -10,6 +10,9 @@
  * call directly. */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/perf_event.h>
 #include <unistd.h>
 #include <errno.h>
 #include <stdint.h>
@@ -277,6 +280,342 @@ static struct perf_buffer *pylibbpf_pb_new(int map_fd, size_t page_cnt,
                                            struct pylibbpf_collector *c)
 {
     return perf_buffer__new(map_fd, page_cnt, pylibbpf_pb_collect, pylibbpf_pb_lost, c, NULL);
+}
+
+/* --- zero-copy batch drains ---------------------------------------------------
+ * A RingBuffer's batch() maps the ring itself (consumer page read-write,
+ * producer page and data read-only, the data mapped twice in a row by the
+ * kernel so a record crossing the end is contiguous), walks the committed
+ * records without consuming them, and hands NumPy a strided view of them.
+ * The consumer position moves only when the caller's scope ends. A
+ * PerfBuffer's batch() copies each sample once into a reused array and moves
+ * each CPU buffer's tail at the end of the scope. */
+#define PYLIBBPF_RB_BUSY (1U << 31)
+#define PYLIBBPF_RB_DISCARD (1U << 30)
+#define PYLIBBPF_RB_HDR 8U
+
+struct pylibbpf_scan {
+    uint64_t begin;     /* position of the first record that carries data */
+    uint64_t end;       /* position after the last record walked */
+    size_t count;       /* records that carry data (discarded ones are skipped) */
+    int regular;        /* every counted record has rec_size bytes, none discarded between */
+};
+
+static uint64_t pylibbpf_rb_span(uint32_t len)
+{
+    return ((uint64_t)len + PYLIBBPF_RB_HDR + 7) & ~(uint64_t)7;
+}
+
+/* the committed records from the consumer position, at most max of them (0:
+ * no limit); stops at the first record still being written */
+static void pylibbpf_ring_scan(const uint64_t *consumer, const uint64_t *producer,
+                               const char *data, size_t size, uint32_t rec_size, size_t max,
+                               struct pylibbpf_scan *s)
+{
+    uint64_t mask = size - 1;
+    uint64_t pos = __atomic_load_n(consumer, __ATOMIC_ACQUIRE);
+    uint64_t prod = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
+    size_t n = 0;
+    int regular = 1, gap = 0;
+
+    s->begin = pos;
+    if (rec_size && pos < prod) {
+        /* the common case first: records of rec_size back to back. Their
+         * headers sit at a fixed stride, so the loads don't wait on each other
+         * (the data is mapped twice: no wrapping within size bytes) */
+        uint64_t span = pylibbpf_rb_span(rec_size);
+        const char *b = data + (pos & mask);
+        size_t limit = (size_t)((prod - pos) / span), i;
+
+        if (max && limit > max)
+            limit = max;
+        for (i = 0; i < limit; i++)
+            if (*(const volatile uint32_t *)(b + i * span) != rec_size)
+                break;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);  /* headers before the records */
+        n = i;
+        pos += i * span;
+    }
+    while (pos < prod && (!max || n < max)) {
+        uint32_t hdr = __atomic_load_n((const uint32_t *)(data + (pos & mask)),
+                                       __ATOMIC_ACQUIRE);
+        uint32_t len = hdr & ~(PYLIBBPF_RB_BUSY | PYLIBBPF_RB_DISCARD);
+
+        if (hdr & PYLIBBPF_RB_BUSY)
+            break;
+        if (len > size)     /* cannot happen with a sane kernel: stop rather than overrun */
+            break;
+        if (hdr & PYLIBBPF_RB_DISCARD) {
+            if (!n)
+                s->begin = pos + pylibbpf_rb_span(len);
+            else
+                gap = 1;
+        } else {
+            if (len != rec_size || gap)
+                regular = 0;
+            n++;
+        }
+        pos += pylibbpf_rb_span(len);
+    }
+    s->end = pos;
+    s->count = n;
+    s->regular = regular;
+}
+
+/* copy the records with data between begin and end (as walked by
+ * pylibbpf_ring_scan) into out, stride bytes each (cut or zero-padded) */
+static size_t pylibbpf_ring_copy(const char *data, size_t size, uint64_t begin, uint64_t end,
+                                 uint32_t stride, char *out)
+{
+    uint64_t mask = size - 1, pos = begin;
+    size_t n = 0;
+
+    while (pos < end) {
+        const char *rec = data + (pos & mask);
+        uint32_t hdr = __atomic_load_n((const uint32_t *)rec, __ATOMIC_ACQUIRE);
+        uint32_t len = hdr & ~(PYLIBBPF_RB_BUSY | PYLIBBPF_RB_DISCARD);
+
+        if (!(hdr & PYLIBBPF_RB_DISCARD)) {
+            uint32_t k = len < stride ? len : stride;
+
+            memcpy(out + n * stride, rec + PYLIBBPF_RB_HDR, k);
+            if (k < stride)
+                memset(out + n * stride + k, 0, stride - k);
+            n++;
+        }
+        pos += pylibbpf_rb_span(len);
+    }
+    return n;
+}
+
+static void pylibbpf_ring_release(uint64_t *consumer, uint64_t pos)
+{
+    __atomic_store_n(consumer, pos, __ATOMIC_RELEASE);
+}
+
+/* replace a mapping by private zero pages, so views of it read zeros and can't
+ * see (or crash on) the ring any more; the range stays mapped until munmap */
+static int pylibbpf_blank(void *addr, size_t len)
+{
+    void *p = mmap(addr, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+    return p == MAP_FAILED ? -errno : 0;
+}
+
+/* map a ring's producer page and data (read-only, the data twice) at addr,
+ * over memory the caller owns (MAP_FIXED); 0 or -errno */
+static int pylibbpf_ring_map_at(int fd, void *addr, size_t len, size_t page)
+{
+    void *p = mmap(addr, len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, (off_t)page);
+
+    return p == MAP_FAILED ? -errno : 0;
+}
+
+#ifndef MREMAP_MAYMOVE
+#define MREMAP_MAYMOVE 1
+#endif
+#ifndef MREMAP_FIXED
+#define MREMAP_FIXED 2
+#endif
+
+/* move the ring mapping at old to to (both in memory the caller owns, same
+ * alignment: page tables move, no page is mapped again), then fill old with
+ * zero pages: views of old read zeros from now on. 0 or -errno */
+static int pylibbpf_ring_move(void *old, void *to, size_t len)
+{
+    long p = syscall(SYS_mremap, old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+    if (p == -1)
+        return -errno;
+    return pylibbpf_blank(old, len);
+}
+
+static void pylibbpf_ring_read(const char *data, uint64_t size, uint64_t pos, void *dst,
+                               size_t n)
+{
+    uint64_t off = pos & (size - 1);
+
+    if (off + n <= size) {
+        memcpy(dst, data + off, n);
+    } else {
+        memcpy(dst, data + off, size - off);
+        memcpy((char *)dst + (size - off), data, n - (size - off));
+    }
+}
+
+/* copy n bytes: 8 at a time with inlined loads (a record is a few words; a
+ * memcpy call per record would cost more than the copy) */
+static inline void pylibbpf_copy_small(char *dst, const char *src, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+
+        memcpy(&x, src + i, 8);
+        memcpy(dst + i, &x, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+static int pylibbpf_pb_ring(struct perf_buffer *pb, size_t idx,
+                            struct perf_event_mmap_page **hdr, char **data, size_t *size)
+{
+    void *base;
+    size_t sz;
+    int err = perf_buffer__buffer(pb, (int)idx, &base, &sz);
+
+    if (err)
+        return err;
+    *hdr = base;
+    *data = (char *)base + sysconf(_SC_PAGE_SIZE);
+    *size = sz;
+    return 0;
+}
+
+/* the tail (read position) of CPU buffer idx, or -errno */
+static int64_t pylibbpf_pb_tail(struct perf_buffer *pb, size_t idx)
+{
+    struct perf_event_mmap_page *h;
+    char *data;
+    size_t size;
+    int err = pylibbpf_pb_ring(pb, idx, &h, &data, &size);
+
+    if (err)
+        return err;
+    return (int64_t)(__atomic_load_n(&h->data_tail, __ATOMIC_ACQUIRE) & INT64_MAX);
+}
+
+/* bytes written to CPU buffer idx and not read yet, or -errno */
+static int64_t pylibbpf_pb_avail(struct perf_buffer *pb, size_t idx)
+{
+    struct perf_event_mmap_page *h;
+    char *data;
+    size_t size;
+    int err = pylibbpf_pb_ring(pb, idx, &h, &data, &size);
+
+    if (err)
+        return err;
+    return (int64_t)((__atomic_load_n(&h->data_head, __ATOMIC_ACQUIRE)
+                      - __atomic_load_n(&h->data_tail, __ATOMIC_ACQUIRE)) & INT64_MAX);
+}
+
+/* Copy the samples of CPU buffer idx from *tail on into out (stride bytes
+ * each, cut or zero-padded; their CPU into cpus when given), at most cap of
+ * them; lost-sample records are counted into c. *tail moves past what was
+ * read; the ring's own tail is left alone (pylibbpf_pb_release). Returns the
+ * count, or -errno. */
+static long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
+                             uint32_t cpu, uint64_t *tail, char *out, uint32_t stride,
+                             size_t cap, uint32_t *cpus)
+{
+    struct perf_event_mmap_page *h;
+    char *data;
+    size_t size, n = 0;
+    uint64_t head, pos = *tail;
+    int err = pylibbpf_pb_ring(pb, idx, &h, &data, &size);
+
+    if (err)
+        return err;
+    head = __atomic_load_n(&h->data_head, __ATOMIC_ACQUIRE);
+    while (pos < head && n < cap) {
+        struct perf_event_header eh;
+        uint64_t off = pos & (size - 1);
+
+        if (off + 8 <= size) {  /* the common case: header and sample before the end */
+            const char *rec = data + off;
+
+            memcpy(&eh, rec, 8);
+            if (eh.type == PERF_RECORD_SAMPLE && eh.size >= sizeof(eh) + 4
+                && eh.size <= head - pos && off + eh.size <= size) {
+                uint32_t len, k;
+
+                memcpy(&len, rec + 8, 4);
+                if (len > eh.size - sizeof(eh) - 4)
+                    len = eh.size - sizeof(eh) - 4;
+                k = len < stride ? len : stride;
+                pylibbpf_copy_small(out + n * stride, rec + 12, k);
+                if (k < stride)
+                    memset(out + n * stride + k, 0, stride - k);
+                if (cpus)
+                    cpus[n] = cpu;
+                n++;
+                pos += eh.size;
+                /* samples of the same size usually follow back to back: check
+                 * their headers at that fixed stride (independent loads, no
+                 * walk from one header to the next) up to the ring's end */
+                {
+                    uint64_t sz = eh.size, o2 = pos & (size - 1);
+                    size_t lim = (size_t)((head - pos) / sz), i;
+                    uint32_t want = len;
+
+                    if (o2 == 0 || lim > (size - o2) / sz)
+                        lim = o2 == 0 ? 0 : (size_t)((size - o2) / sz);
+                    if (lim > cap - n)
+                        lim = cap - n;
+                    for (i = 0; i < lim; i++) {
+                        const char *r2 = data + o2 + i * sz;
+                        struct perf_event_header e2;
+                        uint32_t l2;
+
+                        memcpy(&e2, r2, 8);
+                        memcpy(&l2, r2 + 8, 4);
+                        if (e2.type != PERF_RECORD_SAMPLE || e2.size != sz || l2 != want)
+                            break;
+                        pylibbpf_copy_small(out + (n + i) * stride, r2 + 12, k);
+                        if (k < stride)
+                            memset(out + (n + i) * stride + k, 0, stride - k);
+                        if (cpus)
+                            cpus[n + i] = cpu;
+                    }
+                    n += i;
+                    pos += i * sz;
+                }
+                continue;
+            }
+        }
+        pylibbpf_ring_read(data, size, pos, &eh, sizeof(eh));
+        if (eh.size < sizeof(eh) || eh.size > head - pos)
+            break;  /* not a record: stop rather than walk garbage */
+        if (eh.type == PERF_RECORD_SAMPLE && eh.size >= sizeof(eh) + 4) {
+            uint32_t len, k;
+
+            pylibbpf_ring_read(data, size, pos + sizeof(eh), &len, 4);
+            if (len > eh.size - sizeof(eh) - 4)
+                len = eh.size - sizeof(eh) - 4;
+            k = len < stride ? len : stride;
+            pylibbpf_ring_read(data, size, pos + sizeof(eh) + 4, out + n * stride, k);
+            if (k < stride)
+                memset(out + n * stride + k, 0, stride - k);
+            if (cpus)
+                cpus[n] = cpu;
+            n++;
+        } else if (eh.type == PERF_RECORD_LOST && eh.size >= sizeof(eh) + 16) {
+            uint64_t lost;
+
+            pylibbpf_ring_read(data, size, pos + sizeof(eh) + 8, &lost, 8);
+            if (cpu < c->ncpus)
+                c->lost[cpu] += lost;
+            c->lost_total += lost;
+        }
+        pos += eh.size;
+    }
+    *tail = pos;
+    return (long)n;
+}
+
+static int pylibbpf_pb_release(struct perf_buffer *pb, size_t idx, uint64_t tail)
+{
+    struct perf_event_mmap_page *h;
+    char *data;
+    size_t size;
+    int err = pylibbpf_pb_ring(pb, idx, &h, &data, &size);
+
+    if (err)
+        return err;
+    __atomic_store_n(&h->data_tail, tail, __ATOMIC_RELEASE);
+    return 0;
 }
 
 /* user ring buffer: reserve, copy, submit in one call */

@@ -234,6 +234,8 @@ typedef struct {
 
 static PyTypeObject *Layout_Type;
 
+static int item_width(char code);
+
 static PyObject *unpack_item(const char *p, const struct item *it)
 {
     switch (it->code) {
@@ -290,6 +292,31 @@ static PyObject *layout_decode(Layout *l, const char *p, Py_ssize_t size)
         return r;
     }
     }
+}
+
+/* Refill t, a record of l->cls (L_STRUCT) that only the caller holds, with the
+ * record at p: items whose bytes equal those of prev (the record t held) are
+ * kept, the others decoded anew. Saves allocating and freeing a record (and
+ * most of its items) per callback when callbacks don't keep records. */
+static int layout_refill(Layout *l, PyObject *t, const char *p, const char *prev)
+{
+    Py_ssize_t i;
+
+    for (i = 0; i < l->nitems; i++) {
+        const struct item *it = &l->items[i];
+        Py_ssize_t w = it->code == 's' ? it->size : item_width(it->code);
+        PyObject *x, *old;
+
+        if (prev && memcmp(p + it->off, prev + it->off, w) == 0)
+            continue;
+        x = unpack_item(p + it->off, it);
+        if (!x)
+            return -1;
+        old = PyTuple_GET_ITEM(t, i);
+        PyTuple_SET_ITEM(t, i, x);
+        Py_DECREF(old);
+    }
+    return 0;
 }
 
 static const char ITEM_CODES[] = "BbHhIiQq?fdsc";
@@ -930,6 +957,9 @@ static PyObject *records_deliver(PyObject *self, PyObject *args)
     PyObject *cb, *code = Py_None;
     long resume = -1;
 
+    PyObject *spare = NULL;     /* the last record, when only we hold it: refilled */
+    const char *prev = NULL;    /* the bytes spare was decoded from */
+
     if (!PyArg_ParseTuple(args, "O|Ol:deliver", &cb, &code, &resume))
         return NULL;
     while (r->pos < r->n) {
@@ -939,8 +969,10 @@ static PyObject *records_deliver(PyObject *self, PyObject *args)
         Py_ssize_t size;
         int truth;
 
-        if (PyErr_CheckSignals())
+        if (PyErr_CheckSignals()) {
+            Py_XDECREF(spare);
             return NULL;
+        }
         if (r->stride) {
             size = r->stride;
             p = PyBytes_AS_STRING(r->data) + i * r->stride;
@@ -951,16 +983,31 @@ static PyObject *records_deliver(PyObject *self, PyObject *args)
         }
         r->pos = i + 1;
         r->taken++;
-        argv[1] = layout_decode(r->layout, p, size);
-        if (!argv[1])
-            return NULL;
+        if (spare && Py_REFCNT(spare) == 1) {
+            if (layout_refill(r->layout, spare, p, prev) < 0) {
+                Py_DECREF(spare);
+                return NULL;
+            }
+            argv[1] = spare;
+            spare = NULL;
+        } else {
+            Py_CLEAR(spare);
+            argv[1] = layout_decode(r->layout, p, size);
+            if (!argv[1])
+                return NULL;
+        }
         if (r->cpus) {
             argv[0] = PyTuple_GET_ITEM(r->cpus, i);
             res = PyObject_Vectorcall(cb, argv, 2, NULL);
         } else {
             res = PyObject_Vectorcall(cb, argv + 1, 1, NULL);
         }
-        Py_DECREF(argv[1]);
+        if (r->layout->mode == L_STRUCT && Py_REFCNT(argv[1]) == 1 && res) {
+            spare = argv[1];    /* the callback kept no reference: reuse it */
+            prev = p;
+        } else {
+            Py_DECREF(argv[1]);
+        }
         if (!res) {
             if (callback_not_started(code, resume) && r->pos == i + 1) {
                 r->pos = i;     /* not delivered: it stays pending */
@@ -975,11 +1022,14 @@ static PyObject *records_deliver(PyObject *self, PyObject *args)
         }
         truth = PyObject_IsTrue(res);
         Py_DECREF(res);
-        if (truth < 0)
-            return NULL;
-        if (truth)
+        if (truth < 0 || truth) {
+            Py_XDECREF(spare);
+            if (truth < 0)
+                return NULL;
             Py_RETURN_TRUE;
+        }
     }
+    Py_XDECREF(spare);
     Py_RETURN_FALSE;
 }
 
