@@ -630,7 +630,7 @@ KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kpr
          "uprobe_multi", "uprobe_session", "usdt", "fentry", "fexit", "fmod_ret", "freplace",
          "lsm", "iter", "perf_event", "xdp", "tc", "tcx", "netkit", "cgroup", "socket_filter",
          "sk_lookup", "sk_reuseport", "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
-         "netfilter", "perf_event_link_info")
+         "netfilter", "perf_event_link_info", "arena")
 
 
 @functools.lru_cache(maxsize=None)
@@ -688,6 +688,8 @@ def support(kind: str) -> Support:
                                   uprobe_multi__offsets=[0], uprobe_multi__cnt=1)
     if kind == "uprobe_session":
         return uprobe_session_support()
+    if kind == "arena":   # BPF_MAP_TYPE_ARENA, Linux 6.9: memory shared with user space
+        return map_type_support(MapType.ARENA)
     if kind in ("fentry", "fexit", "freplace"):
         attach = "trace_fexit" if kind == "fexit" else "trace_fentry"
         sup = _load_probe(kind, "tracing", attach, "bpf_fentry_test1")

@@ -104,8 +104,10 @@ def test_uprobe_session_entry_returning_nonzero_skips_the_return(sessions, targe
 
 
 @pytest.mark.kind("uprobe_session")
-def test_uprobe_session_by_section_with_attach_all(targets, tmp_path) -> None:
+def test_uprobe_session_by_section_with_attach_all(bpf_objects, targets, tmp_path) -> None:
     """``SEC("uprobe.session/BINARY:FUNC")`` attaches by itself (libbpf parses it)."""
+    with pylibbpf.Object(bpf_objects["sessions"]) as probe:   # refused here if the
+        load_only(probe, "on_uprobe_session")                 # kernel lacks the kind
     exe = targets["prog_pie"]
     src = (HERE / "bpf" / "sessions.bpf.c").read_text().replace(
         'SEC("uprobe.session")', f'SEC("uprobe.session/{exe}:add_i")')

@@ -61,7 +61,8 @@ VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py",
             # must fire (the kinds in REQUIRED_KINDS) or give the clean refusal (tcx,
             # uprobe_multi, netfilter … on 6.1)
             "tests/test_kernel_support.py", "tests/test_attach_tracing.py",
-            "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py"]
+            "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py",
+            "tests/test_sessions.py"]
 
 #: kinds each guest kernel must have (PYLIBBPF_REQUIRE_KINDS, see tests/_kernel.py):
 #: Debian's kernels have kprobes and trampolines; 6.1 has no fprobe (kprobe_multi)
