@@ -21,6 +21,7 @@ from .ringbuf import RingBuffer, UserRingBuffer
 from .perfbuf import PerfBuffer
 from .btf import BTF
 from .globals import GlobalSection
+from .arena import Arena
 from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
 from .attach.xdp import XDPQuery, xdp_query
@@ -55,7 +56,8 @@ def libbpf_version() -> str:
 
 __all__ = [
     "Object", "Program", "Map", "Link", "Links", "RingBuffer",
-    "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "CString", "PerCPU", "Record",
+    "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "Arena", "CString", "PerCPU",
+    "Record",
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFKeyError", "BPFExistsError",
