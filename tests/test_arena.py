@@ -8,9 +8,6 @@ memoryviews and NumPy arrays made once keep showing what the program writes.
 """
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -25,47 +22,26 @@ from pylibbpf import system
 from pylibbpf.arena import BPF_F_SEGV_ON_FAULT, mapped_ranges
 
 from _children import same_pylibbpf
+from _clang import MIN_ARENA_CLANG, clang_major, newest_clang
 
 SRC = Path(__file__).resolve().parent / "bpf" / "arena" / "arena.bpf.c"
 N_IO = 64
 IO = struct.Struct(f"<Q{N_IO}Q{N_IO}QQ")   # struct io: n, in[], out[], calls
 OFF_IN, OFF_OUT, OFF_CALLS = 8, 8 + 8 * N_IO, 8 + 16 * N_IO
-MIN_CLANG = 18
-
-
-def _newest_clang() -> str:
-    """CLANG if set, else the newest clang-NN on PATH (else plain clang)."""
-    if os.environ.get("CLANG"):
-        return os.environ["CLANG"]
-    found = []
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        found += [(int(m.group(1)), os.path.join(d, n)) for n in names
-                  if (m := re.fullmatch(r"clang-(\d+)", n))]
-    return max(found)[1] if found else (shutil.which("clang") or "clang")
-
-
-def _clang_major(cc: str) -> int:
-    out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
-    m = re.search(r"clang version (\d+)", out)
-    return int(m.group(1)) if m else 0
 
 
 @pytest.fixture(scope="module")
 def arena_obj_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cc = _newest_clang()
+    cc = newest_clang()
     out = tmp_path_factory.mktemp("arena") / "arena.bpf.o"
     try:
         return pylibbpf.compile(SRC, out, cflags=["-Wall", "-Werror"], clang=cc)
     except pylibbpf.BPFError as e:
-        major = _clang_major(cc)
-        if major < MIN_CLANG:
-            pytest.fail(f"arena programs need clang {MIN_CLANG}+ (address_space(1) pointers); "
+        major = clang_major(cc)
+        if major < MIN_ARENA_CLANG:
+            pytest.fail(f"arena programs need clang {MIN_ARENA_CLANG}+ (address_space(1) pointers); "
                         f"the newest clang found is {cc!r}, version {major}: install "
-                        f"clang-{MIN_CLANG} or newer, or set CLANG\n{e}")
+                        f"clang-{MIN_ARENA_CLANG} or newer, or set CLANG\n{e}")
         raise
 
 
@@ -246,7 +222,7 @@ char LICENSE[] SEC("license") = "GPL";
 def test_arena_segv_on_fault_gives_no_view(tmp_path) -> None:
     src = tmp_path / "segv.bpf.c"
     src.write_text(NO_GLOBALS)
-    path = pylibbpf.compile(src, tmp_path / "segv.bpf.o", clang=_newest_clang())
+    path = pylibbpf.compile(src, tmp_path / "segv.bpf.o", clang=newest_clang())
     with pylibbpf.Object(path) as o:
         o.load()
         assert o.maps["arena"].flags & BPF_F_SEGV_ON_FAULT

@@ -12,7 +12,7 @@ from typing import List
 
 from _children import same_pylibbpf
 from _kernel import expect_unsupported, support
-from test_arena import _newest_clang
+from _clang import newest_clang
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "guide" / "sessions-and-arenas.md"
 
@@ -23,7 +23,7 @@ def snippets() -> List[str]:
 
 def run_snippet(code: str) -> str:
     # arena programs need clang 18+: the newest installed (or CLANG), as the page says
-    kw = same_pylibbpf({"CLANG": _newest_clang()})
+    kw = same_pylibbpf({"CLANG": newest_clang()})
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, **kw)
     assert proc.returncode == 0, proc.stderr
