@@ -166,3 +166,54 @@ def test_kprobe_session_sees_entry_and_return_with_a_shared_cookie(sessions) -> 
         (KIND_ENTRY, 0x7FFF0001, 0, 0xBEEF), (KIND_RETURN, 0x7FFF0001 * 1000 + 7, -3, 0xBEEF),
         (KIND_ENTRY, 0x7FFF0002, 0, 0xBEEF),                 # entry returned 1: no return
         (KIND_ENTRY, 0x7FFF0003, 0, 0xBEEF), (KIND_RETURN, 0x7FFF0003 * 1000 + 7, -3, 0xBEEF)]
+
+
+def test_cli_run_attaches_a_uprobe_session(bpf_objects) -> None:
+    """``pylibbpf run --attach PROG=uprobe.session:BINARY:PATTERN:PID``: the map dump
+    at the end shows each call's entry and return, the return with the entry's cookie."""
+    import json
+    import subprocess
+
+    from _children import same_pylibbpf
+    from _kernel import expect_unsupported, support
+
+    code = ("import os, sys\nprint(os.getpid(), flush=True)\nsys.stdin.readline()\n"
+            "for a in (11, 22):\n    try: os.getpgid(a * 100000)\n    except OSError: pass\n")
+    target = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(target.stdout.readline())  # type: ignore[union-attr]
+        run = subprocess.Popen(
+            [sys.executable, "-m", "pylibbpf", "run", "-d", "3", "--json",
+             str(bpf_objects["sessions"]), "--set", f"target_tgid={pid}",
+             "--attach", f"on_uprobe_session=uprobe.session:c:getpgid:{pid}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **same_pylibbpf())
+        try:
+            err = []
+            while True:
+                line = run.stderr.readline()  # type: ignore[union-attr]
+                err.append(line)
+                if not line or line.startswith("attached on_uprobe_session"):
+                    break
+            target.communicate("go\n", timeout=30)
+            out, rest = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    finally:
+        if target.poll() is None:
+            target.kill()
+            target.wait()
+    stderr = "".join(err) + rest
+    sup = support("uprobe_session")
+    if not sup:
+        expect_unsupported("uprobe_session")
+        assert run.returncode != 0 and "uprobe_session" in stderr and sup.reason in stderr
+        return
+    assert run.returncode == 0, stderr
+    rows = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+    log = {r["key"]: r["value"] for r in rows if r.get("map") == "session_log" and "key" in r}
+    got = [(log[i]["kind"], log[i]["arg"]) for i in range(4)]
+    assert got == [(KIND_ENTRY, 1100000), (KIND_RETURN, 1100000 * 1000 + 7),
+                   (KIND_ENTRY, 2200000), (KIND_RETURN, 2200000 * 1000 + 7)]
