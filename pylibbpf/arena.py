@@ -25,6 +25,9 @@ makes the kernel allocate a zeroed page there, as for a program's
 created with ``BPF_F_SEGV_ON_FAULT`` would kill the process with SIGSEGV
 instead: pylibbpf refuses to hand out its memory.
 
+libbpf maps only arenas it creates: the arena of a reused (pinned) map gives no
+view (:class:`~pylibbpf.BPFError`), as libbpf's pointer for it is not the arena.
+
 Lifetime: an Arena and every view or array made from it keep the arena's memory
 mapped. ``Object.close()`` detaches the object's links and closes it for Python
 at once; while such views are alive, libbpf's own release of the object (which
@@ -162,6 +165,15 @@ class Arena:
         if base == ffi.NULL or int(lib.bpf_map__fd(map._ptr)) < 0:
             raise BPFError(_errno.ENODEV, f"{what}: the map was not created (autocreate "
                                           "off?) or is not memory-mapped")
+        start = int(ffi.cast("uintptr_t", base))
+        pages = int(lib.bpf_map__max_entries(map._ptr))
+        if not any(lo == start and hi == start + pages * PAGE_SIZE and "bpf-map" in what
+                   for lo, hi, what in mapped_ranges()):
+            # libbpf maps only arenas it creates: for a reused (pinned) map its
+            # pointer is its own copy of the globals, far smaller than the arena
+            raise BPFError(_errno.ENODEV, f"{what}: the arena is not mapped in this "
+                                          "process (libbpf maps only arenas it creates, "
+                                          "not reused or pinned ones)")
         self._map = map
         self._name = map.name
         self._obj: "Object" = obj

@@ -299,3 +299,28 @@ def test_arena_support_matches_the_map_type_probe() -> None:
     sup = system.support("arena")
     assert sup.supported == system.features().map_types["arena"]
     assert "arena" in system.features().attach_kinds
+
+
+@pytest.mark.kind("arena")
+def test_arena_of_a_reused_map_is_refused(arena_obj_path, bpffs_dir) -> None:
+    # libbpf does not map an arena it reuses (a pinned one): its pointer is then its
+    # copy of the globals, far smaller than the arena. No view of that (in a child,
+    # in case one were made: reading past the copy could crash)
+    pin = bpffs_dir / "arena"
+    proc = _child(f"""
+import pylibbpf
+from pylibbpf._ffi import lib
+with pylibbpf.Object(OBJ) as first:
+    first.load()
+    first.maps["arena"].pin({str(pin)!r})
+    first.arena.globals.magic = 4242
+    with pylibbpf.Object(OBJ) as second:
+        assert lib.bpf_map__set_pin_path(second.maps["arena"]._ptr, {str(pin)!r}.encode()) == 0
+        second.load()
+        try:
+            second.arena
+        except pylibbpf.BPFError as e:
+            print(type(e).__name__, e)
+""", arena_obj_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("BPFError ") and "not mapped in this process" in proc.stdout
