@@ -143,7 +143,6 @@ def test_uprobe_session_arguments_are_checked(sessions, targets) -> None:
         prog.attach_uprobe_multi(exe, "add_*", session=False)
 
 
-
 @pytest.mark.kind("uprobe_session")
 def test_uprobe_session_without_target_says_which_method(sessions) -> None:
     prog = load_only(sessions, "on_uprobe_session")
