@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import errno as _errno
 import mmap
+import struct
 from typing import TYPE_CHECKING, Any, List, Optional, Tuple
 
 from ._ffi import ffi, lib
@@ -106,7 +107,6 @@ _FULL_RANGE: Optional[bool] = None
 
 def _probe_full_range() -> bool:
     import os
-    import struct
 
     from ._ffi import opts
 
@@ -128,6 +128,37 @@ def _probe_full_range() -> bool:
         return b"direct value offset of" not in ffi.string(log)
     finally:
         os.close(map_fd)
+
+
+def _globals_offset(obj: "Object", map: "Map", gsize: int, size: int) -> int:
+    """Where libbpf put the ``__arena`` globals: at the start of the arena, or on
+    its last pages (libbpf 1.7, where the kernel takes any map-value offset).
+
+    The loaded programs say it: libbpf adds the offset to every ``ld_imm64`` of a
+    global (``BPF_PSEUDO_MAP_VALUE`` with the arena's fd); where their offsets
+    cannot tell, the kernel is probed as libbpf probes it."""
+    end = size - -(-gsize // PAGE_SIZE) * PAGE_SIZE
+    if not gsize or end <= 0:
+        return 0
+    fd = int(lib.bpf_map__fd(map._ptr))
+    seen = []
+    for prog in obj._programs.values():
+        if prog._ptr is None or lib.bpf_program__fd(prog._ptr) < 0:
+            continue
+        cnt = int(lib.bpf_program__insn_cnt(prog._ptr))
+        raw = bytes(ffi.buffer(lib.bpf_program__insns(prog._ptr), cnt * 8))
+        for i in range(cnt - 1):
+            code, regs, _, imm = _INSN.unpack_from(raw, i * 8)
+            if code == 0x18 and regs >> 4 == 2 and imm == fd:   # ld_imm64 map value
+                seen.append(_INSN.unpack_from(raw, i * 8 + 8)[3] & 0xFFFFFFFF)
+    if any(v >= gsize for v in seen):
+        return end      # past the globals' own size: they were moved to the end
+    if any(v < end for v in seen):
+        return 0
+    return end if _ldimm64_full_range() else 0
+
+
+_INSN = struct.Struct("<BBhi")
 
 
 def mapped_ranges() -> List[Tuple[int, int, str]]:
@@ -181,9 +212,7 @@ class Arena:
         self._size = self._pages * PAGE_SIZE
         self._address = int(ffi.cast("uintptr_t", base))
         self._globals_size = int(size[0])
-        self._globals_offset = 0
-        if self._globals_size and _ldimm64_full_range():
-            self._globals_offset = self._size - -(-self._globals_size // PAGE_SIZE) * PAGE_SIZE
+        self._globals_offset = _globals_offset(obj, map, self._globals_size, self._size)
         release = obj._arena_release
         # the buffer keeps this cdata alive; when the last view of it is gone,
         # release() lets the Object's close finish (see _Release)
