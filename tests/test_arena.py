@@ -208,25 +208,12 @@ print("program alive:", fd >= 0)
     assert lines[3:] == ["program alive: True", "program alive: False"]
 
 
-NO_GLOBALS = """
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-struct {
-	__uint(type, BPF_MAP_TYPE_ARENA);
-	__uint(map_flags, BPF_F_MMAPABLE | (1U << 17) /* BPF_F_SEGV_ON_FAULT */);
-	__uint(max_entries, 2);
-} arena SEC(".maps");
-SEC("syscall")
-int noop(void *ctx) { return 0; }
-char LICENSE[] SEC("license") = "GPL";
-"""
-
-
 @pytest.mark.kind("arena")
 def test_arena_segv_on_fault_gives_no_view(tmp_path) -> None:
-    src = tmp_path / "segv.bpf.c"
-    src.write_text(NO_GLOBALS)
-    path = pylibbpf.compile(src, tmp_path / "segv.bpf.o", clang=newest_clang())
+    # tests/bpf/arena/arena_segv.bpf.c: an arena with BPF_F_SEGV_ON_FAULT, no globals
+    src = SRC.with_name("arena_segv.bpf.c")
+    path = pylibbpf.compile(src, tmp_path / "arena_segv.bpf.o", cflags=["-Wall", "-Werror"],
+                            clang=newest_clang())
     with pylibbpf.Object(path) as o:
         o.load()
         assert o.maps["arena"].flags & BPF_F_SEGV_ON_FAULT
