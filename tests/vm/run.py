@@ -71,7 +71,7 @@ REQUIRED_KINDS: Dict[str, str] = {
            "struct_ops",
     "6.12": "kprobe,kprobe_multi,trampoline,tp_btf,iter,iter/bpf_map_elem,uprobe,"
             "uprobe_multi,usdt,perf_event,perf_event_link_info,raw_tracepoint_cookie,"
-            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter",
+            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter,arena",
 }
 SMOKE_TESTS = ["tests/test_object.py", "tests/test_map.py", "tests/test_errors.py"]
 
