@@ -29,6 +29,7 @@ MODULES = [
     ("pylibbpf.ringbuf", "Ring buffers"),
     ("pylibbpf.perfbuf", "Perf buffers"),
     ("pylibbpf.globals", "Global variables"),
+    ("pylibbpf.arena", "Arenas: memory shared with programs, without copies"),
     ("pylibbpf.btf", "BTF"),
     ("pylibbpf.typed", "Typed values"),
     ("pylibbpf.notation", "Typed values as text (what the command line reads and prints)"),

@@ -23,6 +23,7 @@ from .ringbuf import RingBuffer, UserRingBuffer
 from .perfbuf import PerfBuffer
 from .btf import BTF
 from .globals import GlobalSection
+from .arena import Arena
 from .typed import CString, PerCPU, Record
 from .types import AttachType, LinkType, MapType, ProgramType
 # small, and every attach uses them: a first attach costs what it did
@@ -119,7 +120,8 @@ def libbpf_version() -> str:
 
 __all__ = [
     "Object", "Program", "Map", "Link", "Links", "RingBuffer",
-    "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "CString", "PerCPU", "Record",
+    "PerfBuffer", "UserRingBuffer", "BTF", "GlobalSection", "Arena", "CString", "PerCPU",
+    "Record",
     "ProgramType", "MapType", "AttachType", "LinkType",
     "ProgramInfo", "MapInfo", "LinkInfo", "TestRunResult", "XDPQuery", "xdp_query",
     "BPFError", "BPFPermissionError", "BPFNotFoundError", "BPFKeyError", "BPFExistsError",

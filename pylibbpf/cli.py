@@ -267,7 +267,8 @@ def _nonzero(v: Any) -> bool:
 
 
 ATTACH_HELP = """attach program PROG explicitly (repeatable): PROG=uprobe:BINARY:SYMBOL[:PID],
-PROG=uretprobe:BINARY:SYMBOL[:PID], PROG=usdt:BINARY:PROVIDER:NAME[:PID],
+PROG=uretprobe:BINARY:SYMBOL[:PID], PROG=uprobe.multi:BINARY:PATTERN[:PID] (also
+uretprobe.multi, uprobe.session), PROG=usdt:BINARY:PROVIDER:NAME[:PID],
 PROG=xdp:IFACE, PROG=tc:IFACE[:ingress|egress], PROG=cgroup:PATH,
 PROG=tracepoint:CATEGORY:NAME, PROG=raw_tracepoint:NAME, PROG=perf_event[:FREQUENCY_HZ]"""
 
@@ -293,6 +294,10 @@ def _attach_explicit(obj: "Object", spec: str) -> Any:
     if kind in ("uprobe", "uretprobe") and n in (2, 3):
         return prog.attach_uprobe(rest[0], rest[1], retprobe=kind == "uretprobe",
                                   pid=_pid(spec, rest[2]) if n == 3 else -1)
+    if kind in ("uprobe.multi", "uretprobe.multi", "uprobe.session") and n in (2, 3):
+        return prog.attach_uprobe_multi(rest[0], rest[1], retprobe=kind == "uretprobe.multi",
+                                        session=kind == "uprobe.session",
+                                        pid=_pid(spec, rest[2]) if n == 3 else -1)
     if kind == "usdt" and n in (3, 4):
         return prog.attach_usdt(rest[0], rest[1], rest[2],
                                 pid=_pid(spec, rest[3]) if n == 4 else -1)

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from .map import Map
     from .object import Object
 
-__all__ = ["GlobalSection", "section_of", "sections_of", "find_variable"]
+__all__ = ["GlobalSection", "ArenaSection", "section_of", "sections_of", "find_variable"]
+
+#: the ELF section of ``__arena`` globals (they live in the object's arena map)
+ARENA_SECTION = ".addr_space.1"
 
 
 
@@ -160,14 +163,42 @@ class GlobalSection:
         return f"<pylibbpf globals {self._name} of {self._obj.name!r}: {', '.join(self._vars)}>"
 
 
+class ArenaSection(GlobalSection):
+    """The ``__arena`` globals (section ``.addr_space.1``): before load, libbpf's
+    initial copy; after load, the arena's own memory (see :mod:`pylibbpf.arena`)."""
+
+    __slots__ = ()
+
+    def _mem(self) -> Tuple[Any, int]:
+        if self._obj._ptr is None:
+            raise ClosedError(f"section {self._name!r} (its Object was closed)")
+        if self._obj.loaded:
+            return self._map.arena._globals_memory()
+        return self._map._initial_memory()
+
+
+def _arena_map(obj: "Object") -> "Map":
+    from .types import MapType
+
+    for m in obj.maps.values():
+        if m._ptr is not None and m.type == MapType.ARENA:
+            return m
+    raise BPFNotFoundError(_errno.ENOENT, f"object {obj.name!r} has no arena map (__arena "
+                                          "globals need one declared in SEC(\".maps\"))")
+
+
 def section_of(obj: "Object", name: str) -> GlobalSection:
     """The :class:`GlobalSection` ``name`` (``.rodata``, ``.data``, ``.bss``,
-    ``.data.foo`` …) of ``obj``."""
+    ``.data.foo``, ``.addr_space.1`` for ``__arena`` globals …) of ``obj``."""
     obj._check()
     # cached on the Object (sections refer back to it: see btf.btf_of_object)
     cache: Dict[str, GlobalSection] = obj.__dict__.setdefault("_sections_cache", {})
     sec = cache.get(name)
     if sec is None:
+        if name == ARENA_SECTION:
+            sec = ArenaSection(obj, _arena_map(obj), name)
+            cache[name] = sec
+            return sec
         try:
             m = obj.maps[name]
         except KeyError:
@@ -198,6 +229,10 @@ def sections_of(obj: "Object") -> Dict[str, GlobalSection]:
             if sec.map is m:
                 out[short] = sec
                 break
+    try:
+        out[ARENA_SECTION] = section_of(obj, ARENA_SECTION)
+    except BPFError:
+        pass  # no arena, or no __arena globals
     return out
 
 

@@ -33,6 +33,7 @@ from ._bpffs import check_pin_target, fs_type
 from .types import MapType, _coerce
 
 if TYPE_CHECKING:
+    from .arena import Arena
     from .object import Object
 
 __all__ = ["Map", "MapInfo", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK"]
@@ -583,6 +584,52 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
             raise ValueError(f"map {self.name!r} is memory-mapped global data: its "
                              "max_entries cannot change (resize value_size instead)")
         self._set_u32("bpf_map__set_max_entries", value, "max_entries")
+
+    @property
+    def map_extra(self) -> int:
+        """The map's ``map_extra``; settable before load. For an arena
+        (``BPF_MAP_TYPE_ARENA``) it is the fixed address where the arena is
+        mapped, in this process and in the programs' arena pointers (0: the
+        kernel picks); ``Object.load()`` refuses an address that overlaps memory
+        this process already maps (libbpf's ``MAP_FIXED`` would replace it)."""
+        self._check()
+        if self._ptr is None:
+            return self._info.map_extra if self._info is not None and \
+                hasattr(self._info, "map_extra") else 0
+        return int(lib.bpf_map__map_extra(self._ptr))
+
+    @map_extra.setter
+    def map_extra(self, value: int) -> None:
+        self._check_configurable("set map_extra")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"map_extra must be an int, not {type(value).__name__}")
+        if not 0 <= value < 1 << 64:
+            raise ValueError(f"map_extra must be between 0 and 2**64-1, not {value}")
+        check_ret(lib.bpf_map__set_map_extra(self._ptr, value),
+                  f"set map_extra of map {self.name!r}")
+
+    @property
+    def arena(self) -> "Arena":
+        """The memory of this ``BPF_MAP_TYPE_ARENA`` map, shared with the programs
+        without copies (an :class:`~pylibbpf.arena.Arena`: ``.memory`` is a writable
+        memoryview, ``.numpy()`` an array, ``.globals`` the ``__arena`` variables).
+        Available once the Object is loaded."""
+        self._check()
+        cached = self.__dict__.get("_arena")
+        if cached is not None:
+            return cached
+        if self.type != MapType.ARENA:
+            raise BPFError(_errno.EINVAL, f"map {self.name!r} is a {self.type.name.lower()} "
+                                          "map, not an arena")
+        if self._ptr is None or self._obj is None:
+            raise BPFError(_errno.EINVAL, f"map {self.name!r}: only an Object's arena map "
+                                          "gives its memory (pylibbpf maps the arena libbpf "
+                                          "created)")
+        from .arena import Arena
+
+        arena = Arena(self)
+        self.__dict__["_arena"] = arena
+        return arena
 
     @property
     def autocreate(self) -> bool:

@@ -19,6 +19,7 @@ from .program import Program, _load_error
 from .btf import BTF
 from .globals import GlobalSection
 from .types import MapType
+from .arena import Arena, _Release
 
 __all__ = ["Object"]
 
@@ -243,6 +244,7 @@ class Object(LinkHolder, Closeable):
         self._elf_path: Optional[str] = None
         self._programs: Dict[str, Program] = {}
         self._maps: Dict[str, Map] = {}
+        self._arena_release = _Release()  # see pylibbpf.arena: views outlive close()
 
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
@@ -459,6 +461,15 @@ class Object(LinkHolder, Closeable):
         return self.section(".bss")
 
     @property
+    def arena(self) -> "Arena":
+        """The memory of the object's arena map (``BPF_MAP_TYPE_ARENA``), after load:
+        ``obj.arena.memory``, ``obj.arena.numpy(…)``, ``obj.arena.globals.x``
+        (see :class:`~pylibbpf.arena.Arena`)."""
+        from .globals import _arena_map
+
+        return _arena_map(self).arena
+
+    @property
     def btf(self) -> "BTF":
         """The object's BTF: ``obj.btf.codec("struct event")`` decodes that type."""
         from .btf import btf_of_object
@@ -486,6 +497,7 @@ class Object(LinkHolder, Closeable):
         if self._load_attempted:
             raise BPFError(_errno.EBUSY, f"object {self.name!r} was already loaded "
                                          "(or a load failed); open it again")
+        self._check_arena_placement()
         self._load_attempted = True
         self._check_btf()
         sync_log_level()
@@ -495,6 +507,40 @@ class Object(LinkHolder, Closeable):
             raise self._load_error(-ret, log)
         self._loaded = True
         return self
+
+    def _check_arena_placement(self) -> None:
+        """libbpf maps an arena with a ``map_extra`` address MAP_FIXED: refuse one
+        that would replace memory this process already maps (the interpreter's)."""
+        from .arena import BPF_F_SEGV_ON_FAULT, PAGE_SIZE, mapped_ranges
+
+        for m in self._maps.values():
+            if m._ptr is None or lib.bpf_map__type(m._ptr) != lib.BPF_MAP_TYPE_ARENA or \
+                    not lib.bpf_map__autocreate(m._ptr):
+                continue
+            size = ffi.new("size_t *")
+            if lib.bpf_map__map_flags(m._ptr) & BPF_F_SEGV_ON_FAULT and \
+                    lib.bpf_map__initial_value(m._ptr, size) != ffi.NULL and size[0]:
+                # libbpf copies the globals' initial values into the fresh arena, whose
+                # pages nobody allocated yet: with this flag that write is a SIGSEGV
+                raise BPFError(_errno.EINVAL,
+                               f"load {self.name!r}: arena map {m.name!r} has __arena "
+                               "globals and BPF_F_SEGV_ON_FAULT: libbpf would write their "
+                               "initial values into pages no program has allocated, which "
+                               "kills this process (SIGSEGV); drop the flag or the globals")
+            start = int(lib.bpf_map__map_extra(m._ptr))
+            if not start:
+                continue
+            end = start + int(lib.bpf_map__max_entries(m._ptr)) * PAGE_SIZE
+            if start % PAGE_SIZE:
+                raise BPFError(_errno.EINVAL, f"load {self.name!r}: arena map {m.name!r}: "
+                                              f"map_extra {start:#x} is not page-aligned")
+            for lo, hi, what in mapped_ranges():
+                if lo < end and start < hi:
+                    raise BPFError(_errno.EEXIST,
+                                   f"load {self.name!r}: arena map {m.name!r} at map_extra "
+                                   f"{start:#x}-{end:#x} overlaps memory this process maps "
+                                   f"({lo:#x}-{hi:#x} {what or '[anonymous]'}); libbpf would "
+                                   "replace it: choose a free address, or 0")
 
     def _check_btf(self) -> None:
         """Refuse BTF that would crash libbpf's CO-RE code or its struct_ops set-up
@@ -628,9 +674,12 @@ class Object(LinkHolder, Closeable):
         self._close_held()
         for m in self._maps.values():
             m._fdcache = -1  # before libbpf closes the fds: maps' fast paths test this
+            m.__dict__.pop("_arena", None)
         ptr, self._ptr = self._ptr, None
         if ptr is not None:
-            lib.bpf_object__close(ptr)
+            # libbpf unmaps the arena: while views of it are alive, that waits for
+            # the last of them (pylibbpf.arena)
+            self._arena_release.close_object(ptr, self._keep)
         self._keep.clear()
 
     def __repr__(self) -> str:

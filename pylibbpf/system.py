@@ -27,7 +27,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 from ._ffi import ffi, lib, to_str
 from .errors import check_ret
 from .attach._kinds import (BTF_KIND_ENUM, BTF_KIND_FUNC, BTF_KIND_STRUCT, BTF_KIND_TYPEDEF,
-                            vmlinux_type_id)
+                            vmlinux_enum_has, vmlinux_type_id)
 from .types import AttachType, LinkType, MapType, ProgramType
 
 if TYPE_CHECKING:
@@ -626,11 +626,11 @@ def _link_create_probe(kind: str, prog_type: ProgramType, attach: "AttachType", 
 
 #: every name :func:`support` answers for (besides ``"iter/TARGET"``)
 KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kprobe",
-         "kretprobe", "ksyscall", "kprobe_multi", "kprobe_session", "uprobe", "uretprobe", "uprobe_multi", "usdt",
-         "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
-         "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
-         "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
-         "netfilter", "perf_event_link_info")
+         "kretprobe", "ksyscall", "kprobe_multi", "kprobe_session", "uprobe", "uretprobe",
+         "uprobe_multi", "uprobe_session", "usdt", "fentry", "fexit", "fmod_ret", "freplace",
+         "lsm", "iter", "perf_event", "xdp", "tc", "tcx", "netkit", "cgroup", "socket_filter",
+         "sk_lookup", "sk_reuseport", "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
+         "netfilter", "perf_event_link_info", "arena")
 
 
 @functools.lru_cache(maxsize=None)
@@ -686,6 +686,10 @@ def support(kind: str) -> Support:
         return _link_create_probe(kind, ProgramType.KPROBE, AttachType.TRACE_UPROBE_MULTI, 0,
                                   (_errno.EBADF,), uprobe_multi__path=b"/",
                                   uprobe_multi__offsets=[0], uprobe_multi__cnt=1)
+    if kind == "uprobe_session":
+        return uprobe_session_support()
+    if kind == "arena":   # BPF_MAP_TYPE_ARENA, Linux 6.9: memory shared with user space
+        return map_type_support(MapType.ARENA)
     if kind in ("fentry", "fexit", "freplace"):
         attach = "trace_fexit" if kind == "fexit" else "trace_fentry"
         sup = _load_probe(kind, "tracing", attach, "bpf_fentry_test1")
@@ -738,6 +742,20 @@ def support(kind: str) -> Support:
              "flow_dissector": ProgramType.FLOW_DISSECTOR,
              "struct_ops": ProgramType.STRUCT_OPS, "netfilter": ProgramType.NETFILTER}[kind]
     return _prog_type(kind, ptype)
+
+
+def uprobe_session_support() -> Support:
+    """``uprobe.session`` links (Linux 6.13): the attach type must be in the kernel's
+    BTF, and BPF_LINK_CREATE must look at the request (EBADF for a directory)."""
+    from .types import AttachType
+
+    kind = "uprobe_session"
+    if vmlinux_enum_has("bpf_attach_type", "BPF_TRACE_UPROBE_SESSION") is False:
+        return Support(kind, False, "this kernel does not know uprobe.session programs (no "
+                                    "BPF_TRACE_UPROBE_SESSION in its BTF: Linux 6.13+)")
+    return _link_create_probe(kind, ProgramType.KPROBE, AttachType.TRACE_UPROBE_SESSION, 0,
+                              (_errno.EBADF,), "uprobe.session", uprobe_multi__path=b"/",
+                              uprobe_multi__offsets=[0], uprobe_multi__cnt=1)
 
 
 def _iter_target_names() -> List[str]:

@@ -89,6 +89,20 @@ def test_mallocsize() -> None:
     assert calls == sum(hist.values()) and calls >= 1100
 
 
+def test_funclatency() -> None:
+    out = run_example("funclatency", "--duration", "1.5")
+    if not check_supported("funclatency", out, "uprobe_session"):
+        assert "uprobe_session" in out
+        return
+    hist = _hist(out)
+    calls = int(re.search(r"^(\d+) calls of usleep", out, re.M).group(1))  # type: ignore[union-attr]
+    # the workload: 50 x usleep(1500), 10 x usleep(24000); each call's entry and
+    # return met through its session cookie, and no call was shorter than asked
+    assert calls == 60 == sum(hist.values()), out
+    assert sum(n for b, n in hist.items() if b >= 1024) == 60, out
+    assert sum(n for b, n in hist.items() if b >= 16384) >= 10, out
+
+
 def test_pyimports() -> None:
     out = run_example("pyimports", "--duration", "2")
     if out.startswith("pyimports: no Python interpreter with USDT"):

@@ -24,6 +24,8 @@ bool bpf_map__autocreate(const struct bpf_map *map);
 int bpf_map__reuse_fd(struct bpf_map *map, int fd);
 int bpf_map__set_inner_map_fd(struct bpf_map *map, int fd);
 bool bpf_map__is_internal(const struct bpf_map *map);
+__u64 bpf_map__map_extra(const struct bpf_map *map);
+int bpf_map__set_map_extra(struct bpf_map *map, __u64 map_extra);
 
 struct bpf_map_create_opts {
     size_t sz;

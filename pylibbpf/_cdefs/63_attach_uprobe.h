@@ -21,6 +21,7 @@ struct bpf_uprobe_multi_opts {
     const __u64 *cookies;
     size_t cnt;
     bool retprobe;
+    bool session;
     ...;
 };
 struct bpf_link *bpf_program__attach_uprobe_multi(const struct bpf_program *prog, int pid,

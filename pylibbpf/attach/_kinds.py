@@ -124,6 +124,17 @@ def load_refusal(err: int, ptype: ProgramType, log: str, *, section: str = "",
 
     if not privileged_for_bpf():
         return ""
+    session = {AttachType.TRACE_KPROBE_SESSION: "kprobe_session",
+               AttachType.TRACE_UPROBE_SESSION: "uprobe_session"}.get(
+                   attach_type if attach_type is not None else -1)  # type: ignore[call-overload]
+    if ptype == ProgramType.KPROBE and session:
+        # a kernel without the session kind refuses its kfuncs (bpf_session_cookie …)
+        # in the verifier: the log says why, the kind is the cause
+        from ..system import support
+
+        sup = support(session)
+        if not sup:
+            return f"{session} (SEC {section!r}): {sup.reason}"
     if err == _errno.EINVAL and not log.strip() and not prog_type_known(ptype):
         return f"{section or ptype.name.lower()}: {prog_type_reason(ptype)}"
     if not refused_before_verification(err, log):

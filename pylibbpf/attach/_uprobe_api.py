@@ -40,16 +40,26 @@ class UprobeAttachMixin:
                             symbols: Optional[Sequence[str]] = None,
                             offsets: Optional[Sequence[int]] = None,
                             cookies: Optional[Sequence[int]] = None, pid: int = -1,
-                            retprobe: bool = False) -> "Link":
-        """Attach this ``SEC("uprobe.multi")`` program to many functions through
-        one link (cheap to attach and to detach): the functions matching a glob
-        ``pattern``, or the given ``symbols``, or file ``offsets``. ``cookies``
-        (one per symbol/offset) are readable with ``bpf_get_attach_cookie()``.
+                            retprobe: bool = False,
+                            session: Optional[bool] = None) -> "Link":
+        """Attach this ``SEC("uprobe.multi")`` (or ``uretprobe.multi``,
+        ``uprobe.session``) program to many functions through one link (cheap
+        to attach and to detach): the functions matching a glob ``pattern``, or
+        the given ``symbols``, or file ``offsets``. ``cookies`` (one per
+        symbol/offset) are readable with ``bpf_get_attach_cookie()``.
+
+        A ``uprobe.session`` program (``session`` defaults to the program's kind)
+        runs at the entry and at the return of each call: ``bpf_session_is_return()``
+        tells which, ``bpf_session_cookie()`` points to 8 bytes the entry may
+        fill for that call's return, and an entry that returns non-zero skips
+        the call's return (Linux 6.13+; :class:`~pylibbpf.NotSupportedError`
+        before).
         """
         from .uprobe import attach_uprobe_multi
 
         return attach_uprobe_multi(_prog(self), binary, pattern, symbols=symbols,
-                                   offsets=offsets, cookies=cookies, pid=pid, retprobe=retprobe)
+                                   offsets=offsets, cookies=cookies, pid=pid, retprobe=retprobe,
+                                   session=session)
 
     def attach_usdt(self, binary: Optional[PathLike], provider: str, name: str, *,
                     pid: int = -1, cookie: int = 0) -> "Link":

@@ -32,6 +32,9 @@ _EXPLICIT = {
     "perf_event": "attach_perf_event(fd) or attach_perf_events()",
     "iter": "attach_iter()", "freplace": "attach_freplace(target, function)",
     "uprobe": "attach_uprobe(...)", "uretprobe": "attach_uprobe(..., retprobe=True)",
+    "uprobe.multi": "attach_uprobe_multi(...)",
+    "uretprobe.multi": "attach_uprobe_multi(..., retprobe=True)",
+    "uprobe.session": "attach_uprobe_multi(...)",
     "usdt": "attach_usdt(...)", "xdp": "attach_xdp(interface)", "tc": "attach_tc(...)",
     "tcx/ingress": "attach_tcx(...)", "tcx/egress": "attach_tcx(...)",
     "socket": "attach_socket(sock)", "netfilter": "attach_netfilter(...)",
@@ -84,6 +87,13 @@ def _section_error(err: int, section: str, what: str, warnings: List[str]) -> BP
         reason = kprobe_multi_unsupported_reason(session=kind == "kprobe.session")
         if reason:
             return NotSupportedError(err, f"{what}: {kind} on {target!r}: {reason}",
+                                     libbpf_log=warnings)
+    if kind in ("uprobe.multi", "uretprobe.multi", "uprobe.session"):
+        from ..system import support
+
+        sup = support("uprobe_session" if kind == "uprobe.session" else "uprobe_multi")
+        if not sup:
+            return NotSupportedError(err, f"{what}: {kind} on {target!r}: {sup.reason}",
                                      libbpf_log=warnings)
     if kind in ("tp", "tracepoint") and err == _errno.ENOENT and target.count("/") == 1:
         from .tracepoint import _tracepoint_error

@@ -1,4 +1,5 @@
-"""uprobe / uretprobe and uprobe.multi, at file offsets resolved by pylibbpf.elf.
+"""uprobe / uretprobe, uprobe.multi and uprobe.session, at file offsets resolved by
+pylibbpf.elf.
 
 libbpf is always given ``func_name=NULL`` and the offset pylibbpf computed, so
 the resolution shown by :func:`pylibbpf.elf.explain` is the one used.
@@ -49,9 +50,19 @@ def _bpf_program(prog: "Program", what: str) -> Any:
     return prog._ptr
 
 
+_MULTI_TYPES = (AttachType.TRACE_UPROBE_MULTI, AttachType.TRACE_UPROBE_SESSION)
+
+
 def _is_multi(prog: "Program") -> bool:
     try:
-        return prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+        return prog.expected_attach_type in _MULTI_TYPES
+    except (BPFError, ValueError):
+        return False
+
+
+def _is_session(prog: "Program") -> bool:
+    try:
+        return prog.expected_attach_type == AttachType.TRACE_UPROBE_SESSION
     except (BPFError, ValueError):
         return False
 
@@ -78,7 +89,8 @@ def attach_uprobe(prog: "Program", binary: PathLike, symbol: Optional[str] = Non
         if prog.section.startswith("usdt"):
             raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a USDT program "
                                           f"(SEC({prog.section!r})); use attach_usdt()")
-        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a uprobe.multi "
+        kind = "uprobe.session" if _is_session(prog) else "uprobe.multi"
+        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is a {kind} "
                                       "program; use attach_uprobe_multi()")
     ptr = _bpf_program(prog, what)
     with during(what):
@@ -101,8 +113,13 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
                         symbols: Optional[Sequence[str]] = None,
                         offsets: Optional[Sequence[int]] = None,
                         cookies: Optional[Sequence[int]] = None, pid: int = -1,
-                        retprobe: bool = False) -> Link:
-    kind = "uretprobe.multi" if retprobe else "uprobe.multi"
+                        retprobe: bool = False, session: Optional[bool] = None) -> Link:
+    if session is None:
+        session = _is_session(prog)
+    if retprobe and session:
+        raise ValueError("retprobe and session exclude each other (a session program runs "
+                         "at entry and at return)")
+    kind = "uprobe.session" if session else "uretprobe.multi" if retprobe else "uprobe.multi"
     given = sum(x is not None for x in (pattern, symbols, offsets))
     if given != 1:
         raise ValueError("attach_uprobe_multi needs exactly one of pattern, symbols, offsets")
@@ -116,8 +133,14 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
     require_type(prog, what, ProgramType.KPROBE)
     if not _is_multi(prog):
         raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} is not a uprobe.multi "
-                                      "program (declare it SEC(\"uprobe.multi\") or "
-                                      "SEC(\"uretprobe.multi\")); use attach_uprobe()")
+                                      "program (declare it SEC(\"uprobe.multi\"), "
+                                      "SEC(\"uretprobe.multi\") or SEC(\"uprobe.session\")); "
+                                      "use attach_uprobe()")
+    if bool(session) != _is_session(prog):
+        sec = "uprobe.session" if session else "uprobe.multi"
+        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} was loaded for "
+                                      f"{prog.expected_attach_type.name.lower()} "
+                                      f"(SEC({prog.section!r})); {kind} needs SEC({sec!r})")
     ptr = _bpf_program(prog, what)
     rpid = pid if pid > 0 else None
     with during(what):
@@ -151,7 +174,8 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
     c_path = ffi.new("char[]", path.encode("utf-8", "surrogateescape"))
     c_offs = ffi.new("unsigned long[]", offs)
     keep += [c_path, c_offs]
-    o = opts("bpf_uprobe_multi_opts", offsets=c_offs, cnt=len(offs), retprobe=bool(retprobe))
+    o = opts("bpf_uprobe_multi_opts", offsets=c_offs, cnt=len(offs), retprobe=bool(retprobe),
+             session=bool(session))
     if cookie_list is not None:
         c_cookies = ffi.new("__u64[]", cookie_list)
         keep.append(c_cookies)
@@ -161,5 +185,5 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
         link_ptr = lib.bpf_program__attach_uprobe_multi(ptr, pid, c_path, ffi.NULL, o)
         err = ffi.errno
     if link_ptr == ffi.NULL:
-        kind_refusal("uprobe_multi", err, what, log.warnings)
+        kind_refusal("uprobe_session" if session else "uprobe_multi", err, what, log.warnings)
     return Link._from_ptr(link_ptr, err, what, log, made_from=prog)

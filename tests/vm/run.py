@@ -61,7 +61,8 @@ VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py",
             # must fire (the kinds in REQUIRED_KINDS) or give the clean refusal (tcx,
             # uprobe_multi, netfilter … on 6.1)
             "tests/test_kernel_support.py", "tests/test_attach_tracing.py",
-            "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py"]
+            "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py",
+            "tests/test_sessions.py", "tests/test_arena.py"]
 
 #: kinds each guest kernel must have (PYLIBBPF_REQUIRE_KINDS, see tests/_kernel.py):
 #: Debian's kernels have kprobes and trampolines; 6.1 has no fprobe (kprobe_multi)
@@ -70,7 +71,7 @@ REQUIRED_KINDS: Dict[str, str] = {
            "struct_ops",
     "6.12": "kprobe,kprobe_multi,trampoline,tp_btf,iter,iter/bpf_map_elem,uprobe,"
             "uprobe_multi,usdt,perf_event,perf_event_link_info,raw_tracepoint_cookie,"
-            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter",
+            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter,arena",
 }
 SMOKE_TESTS = ["tests/test_object.py", "tests/test_map.py", "tests/test_errors.py"]
 
@@ -430,6 +431,15 @@ def compile_objects(dest: Path) -> Path:
     for src in sorted((REPO / "tests" / "bpf").glob("*.bpf.c")):
         pylibbpf.compile(src, dest / src.name.replace(".bpf.c", ".bpf.o"),
                          cflags=["-Wall", "-Werror"])
+    # programs that need a newer clang (arena pointers: 18+), built as tests/test_arena.py does
+    sys.path.insert(0, str(REPO / "tests"))
+    from _clang import MIN_ARENA_CLANG, clang_major, newest_clang
+
+    cc = newest_clang()
+    if clang_major(cc) >= MIN_ARENA_CLANG:
+        for src in sorted((REPO / "tests" / "bpf" / "arena").glob("*.bpf.c")):
+            pylibbpf.compile(src, dest / src.name.replace(".bpf.c", ".bpf.o"),
+                             cflags=["-Wall", "-Werror"], clang=cc)
     return dest
 
 
