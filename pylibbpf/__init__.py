@@ -17,6 +17,8 @@ from .link import Link, LinkInfo, Links
 from .map import BPF_ANY, BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, Map, MapInfo
 from .object import Object
 from .program import Program, ProgramInfo, TestRunResult
+from .stream import ProgramStream
+from .token import Token
 from .ringbuf import RingBuffer, UserRingBuffer
 from .perfbuf import PerfBuffer
 from .btf import BTF
@@ -73,6 +75,6 @@ __all__ = [
     "NetkitLinkInfo", "SockmapLinkInfo",
     "flamegraph", "histogram", "symbolize", "syscalls", "trace_pipe", "system",
     "print_log2_hist", "print_linear_hist", "Symbolizer", "syscall_name", "syscall_number",
-    "TracePipe",
+    "TracePipe", "ProgramStream", "Token",
 ]
 del _ffi_mod

@@ -630,7 +630,7 @@ KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kpr
          "fentry", "fexit", "fmod_ret", "freplace", "lsm", "iter", "perf_event", "xdp",
          "tc", "tcx", "netkit", "cgroup", "socket_filter", "sk_lookup", "sk_reuseport",
          "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
-         "netfilter", "perf_event_link_info")
+         "netfilter", "perf_event_link_info", "bpf_token", "prog_stream")
 
 
 @functools.lru_cache(maxsize=None)
@@ -726,6 +726,10 @@ def support(kind: str) -> Support:
         # fd -1 names no map: EBADF proves the kernel knows sk_msg links (Linux 6.10)
         return _link_create_probe(kind, ProgramType.SK_MSG, AttachType.SK_MSG_VERDICT, -1,
                                   (_errno.EBADF,), "sockmap (sk_msg/sk_skb)")
+    if kind == "bpf_token":
+        return _token_probe()
+    if kind == "prog_stream":
+        return _stream_probe()
     if kind == "netkit":
         if kernel_has_netkit():
             return Support(kind, True)
@@ -738,6 +742,43 @@ def support(kind: str) -> Support:
              "flow_dissector": ProgramType.FLOW_DISSECTOR,
              "struct_ops": ProgramType.STRUCT_OPS, "netfilter": ProgramType.NETFILTER}[kind]
     return _prog_type(kind, ptype)
+
+
+def _token_probe() -> Support:
+    """BPF_TOKEN_CREATE on fd -1: EBADF proves the kernel knows the command (6.9+)."""
+    from .errors import errno_name
+
+    fd = lib.bpf_token_create(-1, ffi.NULL)
+    err = ffi.errno
+    if fd >= 0:  # (cannot happen: no bpffs at fd -1)
+        os.close(fd)
+        return Support("bpf_token", True)
+    if err == _errno.EBADF:
+        return Support("bpf_token", True)
+    return Support("bpf_token", False, "this kernel has no BPF tokens (BPF_TOKEN_CREATE "
+                                       f"answers {errno_name(err)}: Linux 6.9+)")
+
+
+def _stream_probe() -> Support:
+    """BPF_PROG_STREAM_READ_BY_FD on a loaded program: 0 bytes (nothing written)
+    where the kernel has BPF streams (6.17+), EINVAL where it doesn't know the command."""
+    from .errors import BPFError, errno_name
+    from .program import Program
+
+    try:
+        prog = Program.load_raw(ProgramType.SOCKET_FILTER, _EXIT0, license="GPL",
+                                name="plb_probe")
+    except BPFError as e:
+        return Support("prog_stream", False, _reason(e))
+    try:
+        buf = ffi.new("char[]", 64)
+        n = lib.bpf_prog_stream_read(prog.fd, 1, buf, 64, ffi.NULL)
+        if n >= 0:
+            return Support("prog_stream", True)
+        return Support("prog_stream", False, "this kernel has no BPF streams "
+                       f"(BPF_PROG_STREAM_READ_BY_FD answers {errno_name(-n)}: Linux 6.17+)")
+    finally:
+        prog.close()
 
 
 def _iter_target_names() -> List[str]:
