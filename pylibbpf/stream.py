@@ -51,16 +51,20 @@ class ProgramStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         """Read up to ``len(buffer)`` bytes of the stream into ``buffer``."""
-        view = memoryview(buffer).cast("B")
-        if not len(view):
-            return 0
-        fd = self._program.fd  # raises when the program is closed or not loaded
-        cbuf = ffi.from_buffer(view)
-        n = lib.bpf_prog_stream_read(fd, self.stream_id, cbuf, min(len(view), 0xFFFFFFFF),
-                                     ffi.NULL)
-        if n < 0:
-            raise _stream_error(-n, f"read {self.name} of program {self._program.name!r}")
-        return int(n)
+        with memoryview(buffer) as mv, mv.cast("B") as view:
+            size = min(len(view), _CHUNK)
+            if not size:
+                return 0
+            fd = self._program.fd  # raises when the program is closed or not loaded
+            # the kernel writes into memory of our own, copied out after: no buffer of
+            # the caller's stays exported to cffi (an exception's traceback would keep
+            # it, and a garbage-collected memoryview with an export crashes)
+            cbuf = ffi.new("char[]", size)
+            n = int(lib.bpf_prog_stream_read(fd, self.stream_id, cbuf, size, ffi.NULL))
+            if n < 0:
+                raise _stream_error(-n, f"read {self.name} of program {self._program.name!r}")
+            view[:n] = ffi.buffer(cbuf, n)
+            return n
 
     def readall(self) -> bytes:
         chunks: List[bytes] = []

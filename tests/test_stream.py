@@ -107,3 +107,40 @@ def test_cli_run_prints_program_streams(bpf_objects: Dict[str, Path]) -> None:
     else:
         expect_unsupported("prog_stream_write")
         assert lines == []
+
+
+GC_CHILD = """
+import gc, sys, pylibbpf
+gc.disable()
+def once(mode):
+    try:
+        with pylibbpf.Object(sys.argv[1]) as obj:
+            obj.load()
+            s = obj.programs["say"].stdout
+            s.stream_id = 3          # no such stream: every read fails
+            if mode == 0: s.read_text()
+            elif mode == 1: s.readinto(bytearray(8))
+            else: s.read(5)
+    except pylibbpf.BPFError as e:
+        e.cycle = e                  # only the garbage collector frees it
+for i in range(60):
+    once(i % 3)
+gc.collect()
+print("collected")
+"""
+
+
+def test_failed_reads_leave_nothing_the_collector_crashes_on(
+        bpf_objects: Dict[str, Path]) -> None:
+    """A read that raised kept the caller's buffer exported to cffi in its traceback;
+    collecting that cycle crashed the interpreter (seen in the 6.12 guest, where
+    every read raises NotSupportedError). Run in a child."""
+    import subprocess
+    import sys
+
+    from _children import same_pylibbpf
+
+    res = subprocess.run([sys.executable, "-c", GC_CHILD, str(bpf_objects["stream_print"])],
+                         capture_output=True, text=True, timeout=120, **same_pylibbpf())
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "collected"
