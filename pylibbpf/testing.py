@@ -288,25 +288,28 @@ def _recv(sock: socket.socket) -> Tuple[bytes, List[int]]:
 def _delegate(fs_fd: int, options: Dict[str, str]) -> int:
     """Root's part: configure the bpffs context ``fs_fd`` (made inside the user
     namespace) with the delegate options, create it and return a mount fd of it."""
+    from .errors import error_from_errno, not_supported
+    from .system import support
+
     libc = _libc()
-    for key, value in options.items():
-        try:
-            _sys(f"bpffs option {key}={value}",
+    what = "mount a bpffs for a user namespace with " + (
+        ",".join(f"{k}={v}" for k, v in options.items()) or "no delegate_* options")
+    try:
+        for key, value in options.items():
+            _sys(f"option {key}={value}",
                  libc.syscall(_SYS_FSCONFIG, fs_fd, _FSCONFIG_SET_STRING, key.encode(),
                               value.encode(), 0))
-        except OSError as e:
-            from .errors import error_from_errno, not_supported
-            from .system import support
-
-            sup = support("bpf_token")
-            if e.errno == _errno.EINVAL and not sup:
-                raise not_supported(e.errno, f"mount a bpffs with {key}={value}",
-                                    f"bpf_token: {sup.reason}") from None
-            raise error_from_errno(e.errno or _errno.EINVAL,
-                                   f"mount a bpffs with {key}={value}") from None
-    _sys("create the bpffs (FSCONFIG_CMD_CREATE)",
-         libc.syscall(_SYS_FSCONFIG, fs_fd, _FSCONFIG_CMD_CREATE, None, None, 0))
-    return _sys("fsmount the bpffs", libc.syscall(_SYS_FSMOUNT, fs_fd, 1, 0))  # CLOEXEC
+        _sys("FSCONFIG_CMD_CREATE",
+             libc.syscall(_SYS_FSCONFIG, fs_fd, _FSCONFIG_CMD_CREATE, None, None, 0))
+        return _sys("fsmount", libc.syscall(_SYS_FSMOUNT, fs_fd, 1, 0))  # FSMOUNT_CLOEXEC
+    except OSError as e:
+        sup = support("bpf_token")
+        if not sup:
+            # before 6.9 a bpffs has no delegate_* options (older ones ignore them) and
+            # no user namespace may own one: creating it is refused (EPERM)
+            raise not_supported(e.errno or _errno.EINVAL, what,
+                                f"bpf_token: {sup.reason}") from None
+        raise error_from_errno(e.errno or _errno.EINVAL, f"{what}: {e.strerror}") from None
 
 
 def _exception_from(payload: Tuple[Any, ...]) -> BaseException:
