@@ -247,7 +247,6 @@ class Object(LinkHolder, Closeable):
         self._keep: List[Any] = []  # memory libbpf may read while the object lives
         self._loaded = False
         self._prepared = False
-        self._token_path: Optional[str] = None
         self._load_attempted = False
         self._elf_path: Optional[str] = None
         self._programs: Dict[str, Program] = {}
@@ -272,11 +271,8 @@ class Object(LinkHolder, Closeable):
             o.btf_custom_path = cstr(btf_path, self._keep)
         if pin_root_path is not None:
             o.pin_root_path = cstr(os.fspath(pin_root_path), self._keep)
-        if token_path is not None:
-            self._token_path = as_path(token_path, "token_path")
-            o.bpf_token_path = cstr(self._token_path, self._keep)
-        else:
-            self._token_path = os.environ.get("LIBBPF_BPF_TOKEN_PATH")
+        if token_path is not None:   # (unset: libbpf reads LIBBPF_BPF_TOKEN_PATH itself)
+            o.bpf_token_path = cstr(as_path(token_path, "token_path"), self._keep)
 
         sync_log_level()
         if isinstance(source, (bytes, bytearray, memoryview)):
