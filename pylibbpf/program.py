@@ -520,6 +520,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         See :mod:`pylibbpf.stream`."""
         from .stream import BPF_STDOUT, ProgramStream
 
+        self._check()
         return ProgramStream(self, BPF_STDOUT)
 
     @property
@@ -529,6 +530,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         ``may_goto`` loop or lock, a deadlock, an arena fault)."""
         from .stream import BPF_STDERR, ProgramStream
 
+        self._check()
         return ProgramStream(self, BPF_STDERR)
 
     # --- running ---------------------------------------------------------------
