@@ -24,6 +24,8 @@ OUT = Path(__file__).resolve().parent / "api"
 MODULES = [
     ("pylibbpf.object", "Objects: open, configure, load"),
     ("pylibbpf.program", "Programs"),
+    ("pylibbpf.stream", "BPF streams: a program's stdout and stderr"),
+    ("pylibbpf.token", "BPF tokens: delegated privileges in a user namespace"),
     ("pylibbpf.map", "Maps"),
     ("pylibbpf.link", "Links"),
     ("pylibbpf.ringbuf", "Ring buffers"),

@@ -59,6 +59,7 @@ _LAZY = {
     "PerfEventLinks": (".attach.perf_event", "PerfEventLinks"),
     "PerfEvents": (".attach.perf_event", "PerfEvents"),
     "open_perf_events": (".attach.perf_event", "open_perf_events"),
+    "ProgramStream": (".stream", "ProgramStream"), "Token": (".token", "Token"),
 }
 _LAZY.update((n, ("._infos", n)) for n in ("MapInfo", "ProgramInfo", "TestRunResult"))
 _LAZY.update((n, ("._linkinfo", n)) for n in (
@@ -87,6 +88,8 @@ if TYPE_CHECKING:
     from .attach.iter import Iterator
     from .attach.perf_event import PerfEventLinks, PerfEvents, open_perf_events
     from ._infos import MapInfo, ProgramInfo, TestRunResult
+    from .stream import ProgramStream
+    from .token import Token
     from ._linkinfo import (CgroupLinkInfo, IterLinkInfo, KprobeMultiLinkInfo, LinkInfo,
                             NetfilterLinkInfo, NetkitLinkInfo, NetnsLinkInfo,
                             PerfEventLinkInfo, RawTracepointLinkInfo, SockmapLinkInfo,
@@ -139,6 +142,6 @@ __all__ = [
     "NetkitLinkInfo", "SockmapLinkInfo",
     "flamegraph", "histogram", "symbolize", "syscalls", "trace_pipe", "system",
     "print_log2_hist", "print_linear_hist", "Symbolizer", "syscall_name", "syscall_number",
-    "TracePipe",
+    "TracePipe", "ProgramStream", "Token",
 ]
 del _ffi_mod

@@ -1,7 +1,8 @@
 """The ``pylibbpf`` command line (also ``python -m pylibbpf``).
 
     pylibbpf inspect OBJ|SRC.bpf.c   programs, maps with BTF types, global variables
-    pylibbpf run OBJ|SRC.bpf.c       load, attach everything, print events, dump maps
+    pylibbpf run OBJ|SRC.bpf.c       load, attach everything, print events and the
+                                     programs' BPF stdout/stderr, dump maps
     pylibbpf compile SRC.bpf.c       clang with the right flags (cached by content)
     pylibbpf vmlinux-h               vmlinux.h from the running kernel's BTF
     pylibbpf symbols BINARY [GLOB]   function symbols of an ELF file (uprobe targets)
@@ -23,7 +24,7 @@ import sys
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__, libbpf_version
 from .errors import BPFError, BPFKeyError
@@ -374,6 +375,42 @@ def _attach_everything(obj: "Object", explicit: Sequence[str] = ()) -> List[Any]
     return links
 
 
+class _StreamPrinter:
+    """``run`` prints what each loaded program writes to its BPF stdout/stderr
+    (kernel streams, Linux 6.17+): ``PROG: line`` on stdout, ``PROG (stderr): line``
+    on stderr; with --json, ``{"program", "stream", "text"}`` lines on stdout.
+    Nothing where the kernel has no streams."""
+
+    def __init__(self, obj: "Object", as_json: bool) -> None:
+        from .system import support
+
+        self.as_json = as_json
+        self.streams = [(p.name, s) for p in obj.programs.values() if p.loaded
+                        for s in (p.stdout, p.stderr)] if support("prog_stream") else []
+        self.partial: Dict[Tuple[str, str], str] = {}
+
+    def drain(self, final: bool = False) -> None:
+        for prog, stream in self.streams:
+            key = (prog, stream.name)
+            text = self.partial.pop(key, "") + stream.read_text()
+            lines = text.split("\n")
+            rest = lines.pop()   # after the last newline
+            if rest and final:
+                lines.append(rest)
+            elif rest:
+                self.partial[key] = rest   # an unfinished line waits for its end
+            for line in lines:
+                self.emit(prog, stream.name, line)
+
+    def emit(self, prog: str, stream: str, line: str) -> None:
+        if self.as_json:
+            print(json.dumps({"program": prog, "stream": stream, "text": line}), flush=True)
+        elif stream == "stdout":
+            print(f"{prog}: {line}", flush=True)
+        else:
+            print(f"{prog} (stderr): {line}", file=sys.stderr, flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .perfbuf import PerfBuffer
     from .ringbuf import RingBuffer
@@ -402,6 +439,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     readers.append(PerfBuffer(m, printer(m.name), record_type=etype))
             if etype is not None and readers:
                 print(f"events decoded as {etype}", file=sys.stderr)
+            streams = _StreamPrinter(obj, args.json)
             deadline = time.monotonic() + args.duration if args.duration else None
             prev = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(
                 KeyboardInterrupt()))
@@ -412,12 +450,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                             r.poll(100 // len(readers) or 1)
                     else:
                         time.sleep(0.1)
+                    streams.drain()
             except KeyboardInterrupt:
                 pass
             finally:
                 signal.signal(signal.SIGTERM, prev)
             for r in readers:
                 r.consume()
+            streams.drain(final=True)
         finally:
             for r in readers:
                 r.close()
@@ -689,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_inspect)
     s = sub.add_parser("run", help="load, attach every program, print ring/perf buffer "
-                       "events, dump maps at the end")
+                       "events and the programs' BPF stdout/stderr, dump maps at the end")
     s.add_argument("object", help="a BPF object (.o) or a BPF C source (.bpf.c)")
     s.add_argument("-d", "--duration", type=float, default=0,
                    help="seconds to run (default: until Ctrl-C)")

@@ -149,7 +149,7 @@ class VerifierError(BPFError):
         self.log = log
         lines = [ln for ln in log.rstrip("\n").splitlines() if ln.strip()]
         tail = "\n".join("  " + ln for ln in lines[-self.TAIL_LINES:])
-        message = f"verifier rejected program {program!r}: {os.strerror(errno)}"
+        message = f"verifier rejected program {program!r}: {strerror(errno)}"
         if tail:
             message += f"\nlast lines of the verifier log:\n{tail}"
         else:
@@ -157,20 +157,73 @@ class VerifierError(BPFError):
         super().__init__(errno, message, libbpf_log=libbpf_log)
 
 
+#: the kernel's internal errnos (include/linux/errno.h) that reach user space from
+#: bpf() now and then, ENOTSUPP above all: name and meaning (libbpf 1.7's errstr()
+#: names only ENOTSUPP of these; os.strerror() says "Unknown error 524")
+_KERNEL_ERRNOS = {
+    512: ("ERESTARTSYS", "Interrupted system call, to be restarted"),
+    513: ("ERESTARTNOINTR", "Interrupted system call, restarted"),
+    514: ("ERESTARTNOHAND", "Interrupted system call, restarted without a handler"),
+    515: ("ENOIOCTLCMD", "No such ioctl command"),
+    516: ("ERESTART_RESTARTBLOCK", "Interrupted system call, restart by restart_syscall"),
+    517: ("EPROBE_DEFER", "Driver probe deferred"),
+    518: ("EOPENSTALE", "Stale open"),
+    519: ("ENOPARAM", "Parameter not supported"),
+    521: ("EBADHANDLE", "Illegal NFS file handle"),
+    522: ("ENOTSYNC", "Update synchronization mismatch"),
+    523: ("EBADCOOKIE", "Cookie is stale"),
+    ENOTSUPP: ("ENOTSUPP", "Operation not supported"),
+    525: ("ETOOSMALL", "Buffer or request is too small"),
+    526: ("ESERVERFAULT", "Server fault"),
+    527: ("EBADTYPE", "Type not supported by server"),
+    528: ("EJUKEBOX", "Request initiated, but will not complete before timeout"),
+    529: ("EIOCBQUEUED", "iocb queued, will get completion event"),
+    530: ("ERECALLCONFLICT", "Conflict with recalled state"),
+}
+
+_LIBBPF_NAMES = {LIBBPF_ERRNO_LIBELF: "LIBELF", LIBBPF_ERRNO_FORMAT: "FORMAT",
+                 LIBBPF_ERRNO_KVERSION: "KVERSION", LIBBPF_ERRNO_ENDIAN: "ENDIAN",
+                 LIBBPF_ERRNO_INTERNAL: "INTERNAL", LIBBPF_ERRNO_RELOC: "RELOC",
+                 LIBBPF_ERRNO_LOAD: "LOAD", LIBBPF_ERRNO_VERIFY: "VERIFY",
+                 LIBBPF_ERRNO_PROG2BIG: "PROG2BIG", LIBBPF_ERRNO_KVER: "KVER",
+                 LIBBPF_ERRNO_PROGTYPE: "PROGTYPE", LIBBPF_ERRNO_WRNGPID: "WRNGPID",
+                 LIBBPF_ERRNO_INVSEQ: "INVSEQ", LIBBPF_ERRNO_NLPARSE: "NLPARSE"}
+
+
 def errno_name(err: int) -> str:
-    if err == ENOTSUPP:
-        return "ENOTSUPP"
-    if err in _LIBBPF_MESSAGES:
-        return f"LIBBPF_ERRNO {err}"
+    """The symbolic name of errno ``err`` (positive): ``"EINVAL"``, the kernel's
+    internal ``"ENOTSUPP"`` (524) and its neighbours, libbpf's own
+    ``"LIBBPF_ERRNO__FORMAT"`` …; the number as text when it has none."""
+    err = abs(err)
+    if err in _KERNEL_ERRNOS:
+        return _KERNEL_ERRNOS[err][0]
+    if err in _LIBBPF_NAMES:
+        return f"LIBBPF_ERRNO__{_LIBBPF_NAMES[err]}"
     return _errno.errorcode.get(err, str(err))
 
 
 def strerror(err: int) -> str:
+    err = abs(err)
     if err in _LIBBPF_MESSAGES:
         return _LIBBPF_MESSAGES[err]
-    if err == ENOTSUPP:
-        return "Operation not supported"
+    if err in _KERNEL_ERRNOS:
+        return _KERNEL_ERRNOS[err][1]
     return os.strerror(err)
+
+
+def in_user_namespace() -> bool:
+    """True when this process runs in a user namespace other than the initial one."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+#: what a permission error adds inside a user namespace
+TOKEN_HINT = ("this process is in a user namespace, where CAP_BPF counts only through a "
+              "BPF token: pass token_path= (a bpffs mounted with delegate_* options for "
+              "this namespace; see pylibbpf.Token) or set LIBBPF_BPF_TOKEN_PATH")
 
 
 _CLASS_BY_ERRNO: dict[int, Type[BPFError]] = {
@@ -207,8 +260,11 @@ def error_from_errno(err: int, what: str, *, cls: Optional[Type[BPFError]] = Non
     if hint:
         message += f"\n  hint: {hint}"
     if cls is BPFPermissionError and not hint:
-        message += ("\n  hint: loading and attaching BPF programs needs root or "
-                    "CAP_BPF (+ CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
+        if in_user_namespace():
+            message += f"\n  hint: {TOKEN_HINT}"
+        else:
+            message += ("\n  hint: loading and attaching BPF programs needs root or "
+                        "CAP_BPF (+ CAP_PERFMON for tracing, CAP_NET_ADMIN for networking)")
     return cls(err, message, libbpf_log=libbpf_log)
 
 

@@ -90,7 +90,7 @@ class GlobalSection:
                                          f"{self._obj.name!r}: its load() failed, so the "
                                          "section is no longer writable (open the object "
                                          "again)")
-        if self._obj.loaded and _read_only_after_load(self._name):
+        if (self._obj.loaded or self._obj._prepared) and _read_only_after_load(self._name):
             raise BPFError(_errno.EPERM, f"cannot set {self._name}.{var.name} of "
                                          f"{self._obj.name!r}: the section is read-only "
                                          "after load (set it before load())")

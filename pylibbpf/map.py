@@ -374,14 +374,18 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                value_size: Optional[int] = None, max_entries: Optional[int] = None, *,
                name: str = "", flags: int = 0, key_type: Any = None, value_type: Any = None,
                inner_map: Optional["Map"] = None, map_extra: int = 0,
-               numa_node: Optional[int] = None) -> "Map":
+               numa_node: Optional[int] = None, token: Any = None) -> "Map":
         """Create a map in the kernel; the result owns its fd.
 
         ``key_type`` / ``value_type`` (a ctypes type, a struct format such as
         ``"<IQ"``, or a codec such as ``obj.btf.codec("struct event")``) type the
         map's keys and values and give their sizes when ``key_size`` /
-        ``value_size`` are omitted.
+        ``value_size`` are omitted. ``token`` (a :class:`~pylibbpf.Token`)
+        creates it with the privileges a BPF token delegates.
         """
+        from .token import BPF_F_TOKEN_FD, token_fd_of
+
+        token_fd = token_fd_of(token)
         mtype = _coerce(MapType, map_type, "map type")
         kc = codec_for(key_type, what="key_type") if key_type is not None else None
         vc = codec_for(value_type, what="value_type") if value_type is not None else None
@@ -405,7 +409,8 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                 raise ValueError(f"{arg} must be between 0 and 2**32-1, not {val}")
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        o = opts("bpf_map_create_opts", map_flags=flags, map_extra=map_extra)
+        o = opts("bpf_map_create_opts", map_flags=flags | (BPF_F_TOKEN_FD if token_fd else 0),
+                 map_extra=map_extra, token_fd=token_fd)
         if inner_map is not None:
             o.inner_map_fd = inner_map.fd
         if numa_node is not None:
@@ -509,6 +514,9 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                                           "configurable, before load")
         if self._obj is not None and self._obj.loaded:
             raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already loaded")
+        if self._obj is not None and self._obj._prepared:
+            raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already "
+                                         "prepared: its maps exist (set it before prepare())")
         if self._obj is not None and self._obj._load_attempted:
             raise BPFError(_errno.EBUSY, f"{what}: the load() of Object {self._obj.name!r} "
                                          "failed (open the object again)")

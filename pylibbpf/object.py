@@ -152,6 +152,9 @@ _LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END 
                        re.S)
 _FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
 _FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
+#: libbpf could not make the BPF token token_path asked for (bpf_object_prepare_token)
+_TOKEN_FAILED = re.compile(r"failed \([^)]*\) to (create BPF token from|open BPF FS mount "
+                           r"at) '([^']*)'")
 _NO_KERNEL_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
 _NO_PROG_TARGET = re.compile(r"prog '([^']+)': failed to find BPF program \(FD (\d+)\) BTF ID "
                              r"for '([^']+)'")
@@ -230,16 +233,21 @@ class Object(LinkHolder, Closeable):
     (BTF to relocate against instead of the kernel's), ``kconfig`` (extra
     ``CONFIG_X=y`` lines for ``__kconfig`` externs), ``pin_root_path`` (where
     maps with ``LIBBPF_PIN_BY_NAME`` are pinned), ``kernel_log_level`` (verifier
-    log level for every program), ``relaxed_maps``.
+    log level for every program), ``relaxed_maps``, ``token_path`` (a bpffs mounted
+    with ``delegate_*`` options: load through a BPF token made from it, as a process
+    in a user namespace must; ``""`` turns tokens off; unset, libbpf follows
+    ``LIBBPF_BPF_TOKEN_PATH`` or tries ``/sys/fs/bpf`` quietly).
     """
 
     def __init__(self, source: Union[PathLike, bytes, bytearray, memoryview], *,
                  name: Optional[str] = None, btf_custom_path: Optional[PathLike] = None,
                  kconfig: Optional[str] = None, pin_root_path: Optional[PathLike] = None,
-                 kernel_log_level: int = 0, relaxed_maps: bool = False) -> None:
+                 kernel_log_level: int = 0, relaxed_maps: bool = False,
+                 token_path: Optional[PathLike] = None) -> None:
         self._ptr: Any = None
         self._keep: List[Any] = []  # memory libbpf may read while the object lives
         self._loaded = False
+        self._prepared = False
         self._load_attempted = False
         self._elf_path: Optional[str] = None
         self._programs: Dict[str, Program] = {}
@@ -265,6 +273,8 @@ class Object(LinkHolder, Closeable):
             o.btf_custom_path = cstr(btf_path, self._keep)
         if pin_root_path is not None:
             o.pin_root_path = cstr(os.fspath(pin_root_path), self._keep)
+        if token_path is not None:   # (unset: libbpf reads LIBBPF_BPF_TOKEN_PATH itself)
+            o.bpf_token_path = cstr(as_path(token_path, "token_path"), self._keep)
 
         sync_log_level()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -485,9 +495,44 @@ class Object(LinkHolder, Closeable):
         self._check()
         return int(lib.bpf_object__kversion(self._ptr))
 
+    @property
+    def prepared(self) -> bool:
+        """True after :meth:`prepare` (or :meth:`load`): the maps exist in the kernel."""
+        return self._prepared or self._loaded
+
+    @property
+    def token_fd(self) -> int:
+        """The fd of the BPF token libbpf made for this object's ``bpf()`` calls
+        (``token_path``), -1 when it uses none (or before :meth:`prepare`/:meth:`load`)."""
+        self._check()
+        return int(lib.bpf_object__token_fd(self._ptr))
+
     # --- load ---------------------------------------------------------------
+    def prepare(self) -> "Object":
+        """The first half of :meth:`load` (libbpf's ``bpf_object__prepare()``):
+        relocate (CO-RE), load the BTF and create the maps, without loading any
+        program. The maps then have fds, kernel ids and their final sizes, and
+        ``.data``/``.bss`` can still be set (``.rodata`` is frozen); program
+        settings other than ``autoload`` and ``log_level`` are fixed.
+        :meth:`load` finishes. Errors are :meth:`load`'s.
+        """
+        self._check()
+        if self._load_attempted or self._prepared:
+            raise BPFError(_errno.EBUSY, f"object {self.name!r} was already prepared or "
+                                         "loaded (or that failed); open it again")
+        self._check_btf()
+        sync_log_level()
+        with libbpf_log() as log:
+            ret = lib.bpf_object__prepare(self._ptr)
+        if ret < 0:
+            self._load_attempted = True
+            raise self._load_error(-ret, log)
+        self._prepared = True
+        return self
+
     def load(self) -> "Object":
-        """Relocate (CO-RE) and load all maps and autoload programs.
+        """Relocate (CO-RE) and load all maps and autoload programs (after
+        :meth:`prepare`: the programs).
 
         Raises :class:`VerifierError` naming the rejected program with its
         whole verifier log, or :class:`NotSupportedError` for kinds this
@@ -499,7 +544,8 @@ class Object(LinkHolder, Closeable):
                                          "(or a load failed); open it again")
         self._check_arena_placement()
         self._load_attempted = True
-        self._check_btf()
+        if not self._prepared:
+            self._check_btf()
         sync_log_level()
         with libbpf_log() as log:
             ret = lib.bpf_object__load(self._ptr)
@@ -564,6 +610,15 @@ class Object(LinkHolder, Closeable):
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
         text = log.text()
+        m = _TOKEN_FAILED.search(text)
+        if m and m.group(1).startswith("open"):
+            return error_from_errno(err, f"load BPF object {self.name!r}: open the bpffs "
+                                         f"of token_path {m.group(2)!r}")
+        if m:
+            from .token import _token_error
+
+            return _token_error(err, f"load BPF object {self.name!r}: create a BPF token "
+                                     f"from token_path {m.group(2)!r}")
         m = _FAILED_PROG.search(text)
         if m:
             name = m.group(1)

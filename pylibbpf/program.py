@@ -19,6 +19,8 @@ from .types import AttachType, ProgramType, _coerce
 if TYPE_CHECKING:
     from .disasm import Disassembly, JitedCode
     from .object import Object
+    from .stream import ProgramStream
+    from .token import Token
 
 __all__ = ["Program", "ProgramInfo", "TestRunResult"]
 
@@ -89,16 +91,21 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
                  license: str = "GPL", name: str = "", sleepable: bool = False,
                  expected_attach_type: Union[AttachType, str, int, None] = None,
                  attach_btf_id: int = 0, attach_prog_fd: int = 0, kern_version: int = 0,
-                 log_size: int = 0, log_level: int = 1) -> "Program":
+                 log_size: int = 0, log_level: int = 1,
+                 token: Union["Token", int, None] = None) -> "Program":
         """Load a program from raw instructions (``struct bpf_insn``, 8 bytes each).
 
         ``log_size=0`` loads without a verifier log; when the load fails it is
         retried once with a log so that :class:`VerifierError` can show it.
         With ``log_size > 0`` the log is kept as :attr:`log` (the buffer grows
         when the log does not fit). The error always carries the errno of the
-        first failure.
+        first failure. ``token`` (a :class:`~pylibbpf.Token`) loads with the
+        privileges a BPF token delegates.
         """
+        from .token import BPF_F_TOKEN_FD, token_fd_of
+
         ptype = _coerce(ProgramType, prog_type, "program type")
+        token_fd = token_fd_of(token)
         code = _as_bytes(insns, "insns")
         if not code or len(code) % 8:
             raise ValueError(f"insns must be a non-empty multiple of 8 bytes, got {len(code)}")
@@ -113,9 +120,10 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         keep: List[Any] = []
         insn_buf = ffi.from_buffer("struct bpf_insn[]", code)
         o = opts("bpf_prog_load_opts",
-                 prog_flags=lib.BPF_F_SLEEPABLE if sleepable else 0,
+                 prog_flags=(lib.BPF_F_SLEEPABLE if sleepable else 0)
+                 | (BPF_F_TOKEN_FD if token_fd else 0),
                  attach_btf_id=attach_btf_id, attach_prog_fd=attach_prog_fd,
-                 kern_version=kern_version)
+                 kern_version=kern_version, token_fd=token_fd)
         if eat is not None:
             o.expected_attach_type = eat
         c_name = cstr(name[:15], keep)
@@ -157,13 +165,16 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         elif self._raw_closed:
             raise ClosedError(f"Program {self._raw_name!r}")
 
-    def _check_not_loaded(self, what: str) -> None:
+    def _check_not_loaded(self, what: str, *, after_prepare: bool = False) -> None:
         self._check()
         if self._ptr is None:
             raise BPFError(_errno.EINVAL, f"{what}: program {self.name!r} was loaded raw; "
                                           "this setting exists only before Object.load()")
         if self._obj is not None and self._obj.loaded:
             raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already loaded")
+        if self._obj is not None and self._obj._prepared and not after_prepare:
+            raise BPFError(_errno.EBUSY, f"{what}: Object {self._obj.name!r} is already "
+                                         "prepared (set it before prepare())")
 
     @property
     def closed(self) -> bool:
@@ -233,7 +244,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
 
     @autoload.setter
     def autoload(self, value: bool) -> None:
-        self._check_not_loaded("set autoload")
+        self._check_not_loaded("set autoload", after_prepare=True)
         check_ret(lib.bpf_program__set_autoload(self._ptr, bool(value)),
                   f"set autoload of {self.name!r}")
 
@@ -271,7 +282,7 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
 
     @log_level.setter
     def log_level(self, value: int) -> None:
-        self._check_not_loaded("set log level")
+        self._check_not_loaded("set log level", after_prepare=True)
         check_ret(lib.bpf_program__set_log_level(self._ptr, _check_size(value, "log_level")),
                   f"set log level of {self.name!r}")
         if value and self._log_buf is None:
@@ -472,6 +483,27 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         link = attach_by_section(self)
         assert link is not None
         return link
+
+    # --- streams ---------------------------------------------------------------
+    @property
+    def stdout(self) -> "ProgramStream":
+        """The program's BPF stdout (Linux 6.17+): a readable binary file of what
+        it printed with ``bpf_stream_printk(BPF_STDOUT, …)``; reading consumes it.
+        See :mod:`pylibbpf.stream`."""
+        from .stream import BPF_STDOUT, ProgramStream
+
+        self._check()
+        return ProgramStream(self, BPF_STDOUT)
+
+    @property
+    def stderr(self) -> "ProgramStream":
+        """The program's BPF stderr (Linux 6.17+): what it printed to
+        ``BPF_STDERR``, and the kernel's own reports about it (a timed-out
+        ``may_goto`` loop or lock, a deadlock, an arena fault)."""
+        from .stream import BPF_STDERR, ProgramStream
+
+        self._check()
+        return ProgramStream(self, BPF_STDERR)
 
     # --- running ---------------------------------------------------------------
     def test_run(self, data: Optional[Buffer] = None, *, data_out_size: Optional[int] = None,

@@ -630,7 +630,8 @@ KINDS = ("tracepoint", "raw_tracepoint", "raw_tracepoint_cookie", "tp_btf", "kpr
          "uprobe_multi", "uprobe_session", "usdt", "fentry", "fexit", "fmod_ret", "freplace",
          "lsm", "iter", "perf_event", "xdp", "tc", "tcx", "netkit", "cgroup", "socket_filter",
          "sk_lookup", "sk_reuseport", "sockmap", "sockmap_link", "flow_dissector", "struct_ops", "struct_ops_link",
-         "netfilter", "perf_event_link_info", "arena")
+         "netfilter", "perf_event_link_info", "arena", "bpf_token",
+         "prog_stream", "prog_stream_write")
 
 
 @functools.lru_cache(maxsize=None)
@@ -730,6 +731,12 @@ def support(kind: str) -> Support:
         # fd -1 names no map: EBADF proves the kernel knows sk_msg links (Linux 6.10)
         return _link_create_probe(kind, ProgramType.SK_MSG, AttachType.SK_MSG_VERDICT, -1,
                                   (_errno.EBADF,), "sockmap (sk_msg/sk_skb)")
+    if kind == "bpf_token":
+        return _token_probe()
+    if kind == "prog_stream":
+        return _stream_probe()
+    if kind == "prog_stream_write":
+        return _stream_write_probe()
     if kind == "netkit":
         if kernel_has_netkit():
             return Support(kind, True)
@@ -756,6 +763,100 @@ def uprobe_session_support() -> Support:
     return _link_create_probe(kind, ProgramType.KPROBE, AttachType.TRACE_UPROBE_SESSION, 0,
                               (_errno.EBADF,), "uprobe.session", uprobe_multi__path=b"/",
                               uprobe_multi__offsets=[0], uprobe_multi__cnt=1)
+
+
+def _token_probe() -> Support:
+    """BPF_TOKEN_CREATE on fd -1: EBADF proves the kernel knows the command (6.9+)."""
+    from .errors import errno_name
+
+    fd = lib.bpf_token_create(-1, ffi.NULL)
+    err = ffi.errno
+    if fd >= 0:  # (cannot happen: no bpffs at fd -1)
+        os.close(fd)
+        return Support("bpf_token", True)
+    if err == _errno.EBADF:
+        return Support("bpf_token", True)
+    return Support("bpf_token", False, "this kernel has no BPF tokens (BPF_TOKEN_CREATE "
+                                       f"answers {errno_name(err)}: Linux 6.9+)")
+
+
+def _stream_probe() -> Support:
+    """BPF_PROG_STREAM_READ_BY_FD on a loaded program: 0 bytes (nothing written)
+    where the kernel has BPF streams (6.17+), EINVAL where it doesn't know the command."""
+    from .errors import BPFError, errno_name
+    from .program import Program
+
+    try:
+        prog = Program.load_raw(ProgramType.SOCKET_FILTER, _EXIT0, license="GPL",
+                                name="plb_probe")
+    except BPFError as e:
+        return Support("prog_stream", False, _reason(e))
+    try:
+        buf = ffi.new("char[]", 64)
+        n = lib.bpf_prog_stream_read(prog.fd, 1, buf, 64, ffi.NULL)
+        if n >= 0:
+            return Support("prog_stream", True)
+        return Support("prog_stream", False, "this kernel has no BPF streams "
+                       f"(BPF_PROG_STREAM_READ_BY_FD answers {errno_name(-n)}: Linux 6.17+)")
+    finally:
+        prog.close()
+
+
+#: what the stream-write probe prints
+_STREAM_PROBE_TEXT = b"plb\n"
+
+
+def _stream_write_probe() -> Support:
+    """A syscall program prints to its stdout with the stream kfunc, run once: the
+    kernel writes BPF streams when the kfunc returns the length and the text reads
+    back. (A kernel may know streams and still write nothing: the kfunc takes its
+    memory from the lock-free page allocator, and says ENOMEM where that fails.)"""
+    from .errors import BPFError, errno_name
+    from .map import Map
+    from .program import Program
+
+    sup = _stream_probe()
+    if not sup:
+        return Support("prog_stream_write", False, sup.reason)
+    kfunc = next((n for n in ("bpf_stream_vprintk_impl", "bpf_stream_vprintk")
+                  if vmlinux_type_id(n, BTF_KIND_FUNC)), "")
+    if not kfunc:
+        return Support("prog_stream_write", False, "this kernel has no bpf_stream_vprintk "
+                                                   "kfunc in its BTF")
+    fmt = _STREAM_PROBE_TEXT + b"\0" * (8 - len(_STREAM_PROBE_TEXT))
+    try:
+        # the format must be a constant string: a frozen map that programs only read
+        with Map.create("array", 4, 8, 1, name="plb_fmt", flags=1 << 7) as m:
+            m.raw[bytes(4)] = fmt
+            m.freeze()
+            insns = b"".join([
+                struct.pack("<BBhi", 0x18, 0x20 | 2, 0, m.fd),  # r2 = &map value (fmt)
+                struct.pack("<BBhi", 0, 0, 0, 0),
+                struct.pack("<BBhi", 0x7a, 10, -8, 0),          # *(u64 *)(r10 - 8) = 0
+                struct.pack("<BBhi", 0xbf, 0xa3, 0, 0),         # r3 = r10
+                struct.pack("<BBhi", 0x07, 3, 0, -8),           # r3 += -8 (one u64 arg)
+                struct.pack("<BBhi", 0xb7, 1, 0, 1),            # r1 = BPF_STDOUT
+                struct.pack("<BBhi", 0xb7, 4, 0, 8),            # r4 = 8 (its size)
+                struct.pack("<BBhi", 0xb7, 5, 0, 0),            # r5 = NULL (aux, the verifier's)
+                struct.pack("<BBhi", 0x85, 2 << 4, 0,           # call the kfunc
+                            vmlinux_type_id(kfunc, BTF_KIND_FUNC)),
+                struct.pack("<BBhi", 0x95, 0, 0, 0)])           # exit (r0 = its result)
+            prog = Program.load_raw(ProgramType.SYSCALL, insns, license="GPL",
+                                    name="plb_probe", sleepable=True)
+        with prog:
+            ret = prog.test_run().retval
+            ret = ret - (1 << 32) if ret >= 1 << 31 else ret
+            text = prog.stdout.read()
+    except BPFError as e:
+        return Support("prog_stream_write", False, _reason(e))
+    if ret == len(_STREAM_PROBE_TEXT) and text == _STREAM_PROBE_TEXT:
+        return Support("prog_stream_write", True)
+    why = f"{kfunc}() answers {errno_name(-ret)}" if ret < 0 else \
+        f"{kfunc}() answers {ret} and the stream reads back {text!r}"
+    extra = " (it takes memory from the lock-free page allocator, which gives " \
+            "none on this kernel)" if ret == -_errno.ENOMEM else ""
+    return Support("prog_stream_write", False, "this kernel buffers no BPF stream output: "
+                                               f"{why}{extra}")
 
 
 def _iter_target_names() -> List[str]:

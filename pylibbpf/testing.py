@@ -38,7 +38,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence, Tup
 from .attach._net import in_netns
 from .errors import error_from_errno
 
-__all__ = ["NetNS", "VethPair", "in_netns", "ip"]
+__all__ = ["NetNS", "VethPair", "in_netns", "ip", "run_in_userns", "DELEGATE_ANY"]
 
 T = TypeVar("T")
 PathLike = Union[str, "os.PathLike[str]"]
@@ -240,6 +240,203 @@ class VethPair:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- BPF tokens: a user namespace with a delegating bpffs ---------------------------------
+
+_SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 430, 431, 432   # the same on every architecture
+_FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 1, 6
+_CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
+#: the delegate_* options of bpffs (Linux 6.9+), "any" delegating everything
+DELEGATE_ANY = {"delegate_cmds": "any", "delegate_maps": "any", "delegate_progs": "any",
+                "delegate_attachs": "any"}
+
+
+def _libc() -> Any:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
+
+
+def _sys(what: str, ret: int) -> int:
+    import ctypes
+
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return ret
+
+
+def _send(sock: socket.socket, msg: bytes, fds: Sequence[int] = ()) -> None:
+    socket.send_fds(sock, [len(msg).to_bytes(4, "little") + msg], list(fds))
+
+
+def _recv(sock: socket.socket) -> Tuple[bytes, List[int]]:
+    data, fds, _, _ = socket.recv_fds(sock, 1 << 20, 4)
+    while len(data) >= 4 and len(data) < 4 + int.from_bytes(data[:4], "little"):
+        more = sock.recv(1 << 20)
+        if not more:
+            break
+        data += more
+    if len(data) < 4:
+        raise EOFError("the other side of the user-namespace set-up went away")
+    return data[4:4 + int.from_bytes(data[:4], "little")], fds
+
+
+def _delegate(fs_fd: int, options: Dict[str, str]) -> int:
+    """Root's part: configure the bpffs context ``fs_fd`` (made inside the user
+    namespace) with the delegate options, create it and return a mount fd of it."""
+    from .errors import error_from_errno, not_supported
+    from .system import support
+
+    libc = _libc()
+    what = "mount a bpffs for a user namespace with " + (
+        ",".join(f"{k}={v}" for k, v in options.items()) or "no delegate_* options")
+    try:
+        for key, value in options.items():
+            _sys(f"option {key}={value}",
+                 libc.syscall(_SYS_FSCONFIG, fs_fd, _FSCONFIG_SET_STRING, key.encode(),
+                              value.encode(), 0))
+        _sys("FSCONFIG_CMD_CREATE",
+             libc.syscall(_SYS_FSCONFIG, fs_fd, _FSCONFIG_CMD_CREATE, None, None, 0))
+        return _sys("fsmount", libc.syscall(_SYS_FSMOUNT, fs_fd, 1, 0))  # FSMOUNT_CLOEXEC
+    except OSError as e:
+        sup = support("bpf_token")
+        if not sup:
+            # before 6.9 a bpffs has no delegate_* options (older ones ignore them) and
+            # no user namespace may own one: creating it is refused (EPERM)
+            raise not_supported(e.errno or _errno.EINVAL, what,
+                                f"bpf_token: {sup.reason}") from None
+        raise error_from_errno(e.errno or _errno.EINVAL, f"{what}: {e.strerror}") from None
+
+
+def _exception_from(payload: Tuple[Any, ...]) -> BaseException:
+    """Rebuild the child's exception: pylibbpf's errors (and builtins) by type, with
+    errno and message; anything else as a RuntimeError carrying its traceback."""
+    import builtins
+
+    from . import errors
+
+    _, name, errno_, message, tb = payload
+    cls = getattr(errors, name, None) or getattr(builtins, name, None)
+    if isinstance(cls, type) and issubclass(cls, BaseException):
+        try:
+            exc = cls(errno_, message) if errno_ is not None else cls(message)
+            return exc
+        except TypeError:
+            pass
+    return RuntimeError(f"{name} in the user namespace: {message}\n{tb}")
+
+
+def run_in_userns(fn: Callable[[str], T], *, delegate: Optional[Dict[str, str]] = None,
+                  uid: int = 65534, gid: int = 65534, timeout: float = 120.0) -> T:
+    """Run ``fn(bpffs_path)`` in a child process in a new user namespace that holds
+    no capability in the initial one, with a bpffs that delegates BPF to it, and
+    return what ``fn`` returned (it must pickle); an exception ``fn`` raises is
+    raised again here (pylibbpf's errors keep their type, errno and message).
+
+    The recipe (the kernel wants the bpffs owned by the user namespace, and only
+    root may set its delegate options): the child drops to ``uid``/``gid`` (root
+    in the namespace), unshares a user and a mount namespace, and makes a bpffs
+    context there with ``fsopen("bpf")``; it passes that fd to this (root)
+    process, which sets ``delegate`` (default: everything, :data:`DELEGATE_ANY`)
+    with ``fsconfig()``, creates the superblock and ``fsmount()``s it, and passes
+    the mount fd back. ``bpffs_path`` is ``/proc/self/fd/N`` of that mount: give it
+    to ``Object(..., token_path=…)`` or :class:`~pylibbpf.Token`. Needs root and
+    a kernel with BPF tokens (6.9+): elsewhere the bpffs options raise
+    :class:`~pylibbpf.NotSupportedError` naming ``bpf_token``.
+
+    Import what ``fn`` needs and read its files before: the child runs as
+    ``uid``, which may not read the checkout.
+    """
+    import pickle
+    import traceback
+
+    if os.geteuid() != 0:
+        raise PermissionError(_errno.EPERM, "run_in_userns() needs root: only root sets "
+                                            "a bpffs's delegate_* options")
+    options = dict(DELEGATE_ANY if delegate is None else delegate)
+    parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            parent_sock.close()
+            try:
+                libc = _libc()
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                _sys("unshare(CLONE_NEWUSER)", libc.unshare(_CLONE_NEWUSER))
+                _send(child_sock, b"userns")
+                _recv(child_sock)   # the maps are written
+                _sys("unshare(CLONE_NEWNS)", libc.unshare(_CLONE_NEWNS))
+                try:
+                    fs_fd = _sys("fsopen(bpf)", libc.syscall(_SYS_FSOPEN, b"bpf", 1))
+                except OSError as e:
+                    from .errors import not_supported
+                    from .system import support
+
+                    sup = support("bpf_token")
+                    if sup:
+                        raise
+                    # before 6.9, a user namespace mounts no bpffs at all
+                    raise not_supported(e.errno or _errno.EPERM, "make a bpffs in a user "
+                                        "namespace", f"bpf_token: {sup.reason}") from None
+                _send(child_sock, b"fs", [fs_fd])
+                os.close(fs_fd)
+                msg, fds = _recv(child_sock)
+                if msg != b"mnt" or not fds:
+                    raise pickle.loads(msg)
+                result: Tuple[Any, ...] = ("ok", fn(f"/proc/self/fd/{fds[0]}"))
+            except BaseException as e:
+                result = ("err", type(e).__name__, getattr(e, "errno", None),
+                          getattr(e, "strerror", None) or str(e), traceback.format_exc())
+            try:
+                _send(child_sock, pickle.dumps(result))
+            except Exception as e:
+                _send(child_sock, pickle.dumps(("err", "RuntimeError", None,
+                                                f"cannot return {result!r}: {e}", "")))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    child_sock.close()
+    done = False
+    try:
+        parent_sock.settimeout(timeout)
+        msg, _ = _recv(parent_sock)
+        if msg == b"userns":
+            for name, ident in (("uid_map", uid), ("gid_map", gid)):
+                with open(f"/proc/{pid}/{name}", "w") as f:
+                    f.write(f"0 {ident} 1\n")
+            _send(parent_sock, b"mapped")
+            msg, fds = _recv(parent_sock)
+        if msg == b"fs" and fds:
+            try:
+                mnt_fd = _delegate(fds[0], options)
+            except BaseException as e:
+                _send(parent_sock, pickle.dumps(RuntimeError("the bpffs set-up failed")))
+                raise e
+            finally:
+                os.close(fds[0])
+            _send(parent_sock, b"mnt", [mnt_fd])
+            os.close(mnt_fd)
+            msg, _ = _recv(parent_sock)
+        payload = pickle.loads(msg)
+        done = True
+    finally:
+        parent_sock.close()
+        if not done:
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if payload[0] == "ok":
+        return payload[1]  # type: ignore[no-any-return]
+    raise _exception_from(payload)
 
 
 # --- the pytest plugin ------------------------------------------------------------------

@@ -256,6 +256,28 @@ def test_perf_event_cpu_clock_samples_then_stops(tp_obj) -> None:
     assert hit(tp_obj, run_busy_child(0.2), W_PERF) is None
 
 
+def test_perf_events_attached_with_dont_enable_wait_for_enable(tp_obj) -> None:
+    """dont_enable (libbpf 1.7): attached, the program runs only once the events
+    are enabled, and stops again when they are disabled."""
+    prog = tp_obj.programs["on_sample"]
+    with prog.attach_perf_events("cpu-clock", sample_freq=2000, cookie=5,
+                                 dont_enable=True) as attached:
+        events = attached.events
+        assert events is not None
+        assert hit(tp_obj, run_busy_child(0.3), W_PERF) is None   # disabled: never ran
+        events.enable()
+        pid = run_busy_child()
+        count, cookie = hit(tp_obj, pid, W_PERF) or (0, 0)
+        assert count > 10 and cookie == 5
+        events.disable()
+        assert hit(tp_obj, run_busy_child(0.3), W_PERF) is None
+    with open_perf_events("cpu-clock", sample_period=100_000, cpus=[0]) as events:
+        link = prog.attach_perf_event(events.fds[0], dont_enable=True)
+        link.close()
+    with pytest.raises(pylibbpf.ClosedError):
+        events.enable()
+
+
 def _kinds_online_cpus() -> list[int]:
     from pylibbpf.attach.perf_event import online_cpus
 

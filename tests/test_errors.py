@@ -637,3 +637,23 @@ def test_sized_to_zero_where_libbpf_sizes_it_is_no_hint(tmp_path, monkeypatch) -
     assert zero_size_field(MapType.RINGBUF, 4096, 0) == ""
     assert zero_size_field(MapType.SK_STORAGE, 0, 8) == ""
     assert zero_size_field(MapType.ARRAY, 0, 8) == "max_entries"
+
+
+def test_symbolic_errno_names_cover_kernel_and_libbpf_codes() -> None:
+    """Every message ends in the errno's name, also for the kernel's internal
+    codes that reach user space (ENOTSUPP, 524, which os.strerror() cannot name)
+    and libbpf's own (4000+)."""
+    from pylibbpf.errors import error_from_errno, errno_name
+
+    cases = {524: ("Operation not supported", "ENOTSUPP"), 7: ("Argument list too long", "E2BIG"),
+             4001: ("BPF object format invalid", "LIBBPF_ERRNO__FORMAT"),
+             4007: ("kernel verifier blocks program loading", "LIBBPF_ERRNO__VERIFY"),
+             525: ("Buffer or request is too small", "ETOOSMALL"),
+             512: ("Interrupted system call, to be restarted", "ERESTARTSYS")}
+    for err, (text, name) in cases.items():
+        exc = error_from_errno(err, "do x")
+        assert str(exc) == f"do x: {text} [{name}]"
+        assert errno_name(-err) == name
+    assert errno_name(3999) == "3999"
+    exc = pylibbpf.VerifierError(524, "prog", "")
+    assert "Operation not supported" in str(exc) and "Unknown error" not in str(exc)

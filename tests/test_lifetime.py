@@ -16,7 +16,7 @@ import pytest
 import pylibbpf
 
 #: informational members that stay readable after close, by design
-STILL_READABLE = {"closed", "loaded", "name", "object", "lost"}  # lost: a final count
+STILL_READABLE = {"closed", "loaded", "prepared", "name", "object", "lost"}  # lost: a final count
 
 ARGS: Dict[str, Tuple[Any, ...]] = {
     "attach_kprobe": ("do_sys_openat2",),

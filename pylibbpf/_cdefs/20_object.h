@@ -15,6 +15,8 @@ struct bpf_object *bpf_object__open_file(const char *path, const struct bpf_obje
 struct bpf_object *bpf_object__open_mem(const void *obj_buf, size_t obj_buf_sz,
                                         const struct bpf_object_open_opts *opts);
 int bpf_object__load(struct bpf_object *obj);
+int bpf_object__prepare(struct bpf_object *obj);
+int bpf_object__token_fd(const struct bpf_object *obj);
 void bpf_object__close(struct bpf_object *obj);
 const char *bpf_object__name(const struct bpf_object *obj);
 unsigned int bpf_object__kversion(const struct bpf_object *obj);

@@ -39,6 +39,7 @@ struct bpf_prog_load_opts {
     __u32 log_size;
     char *log_buf;
     __u32 log_true_size;
+    __u32 token_fd;
     ...;
 };
 int bpf_prog_load(enum bpf_prog_type prog_type, const char *prog_name, const char *license,
@@ -106,3 +107,12 @@ int bpf_prog_get_fd_by_id(__u32 id);
 int bpf_prog_get_next_id(__u32 start_id, __u32 *next_id);
 enum bpf_stats_type { BPF_STATS_RUN_TIME, ... };
 int bpf_enable_stats(int type);
+
+/* BPF streams (bpf.h, libbpf 1.7; BPF_PROG_STREAM_READ_BY_FD, Linux 6.17) */
+struct bpf_prog_stream_read_opts { size_t sz; ...; };
+int bpf_prog_stream_read(int prog_fd, __u32 stream_id, void *buf, __u32 buf_len,
+                         struct bpf_prog_stream_read_opts *opts);
+
+/* BPF tokens (bpf.h; BPF_TOKEN_CREATE, Linux 6.9) */
+struct bpf_token_create_opts { size_t sz; __u32 flags; ...; };
+int bpf_token_create(int bpffs_fd, struct bpf_token_create_opts *opts);

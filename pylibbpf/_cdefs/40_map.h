@@ -38,6 +38,7 @@ struct bpf_map_create_opts {
     __u64 map_extra;
     __u32 numa_node;
     __u32 map_ifindex;
+    __u32 token_fd;
     ...;
 };
 int bpf_map_create(enum bpf_map_type map_type, const char *map_name, __u32 key_size,

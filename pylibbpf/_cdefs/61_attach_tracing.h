@@ -56,7 +56,7 @@ struct bpf_link *bpf_program__attach_ksyscall(const struct bpf_program *prog,
                                               const char *syscall_name,
                                               const struct bpf_ksyscall_opts *opts);
 
-struct bpf_perf_event_opts { size_t sz; __u64 bpf_cookie; bool force_ioctl_attach; ...; };
+struct bpf_perf_event_opts { size_t sz; __u64 bpf_cookie; bool force_ioctl_attach; bool dont_enable; ...; };
 struct bpf_link *bpf_program__attach_perf_event_opts(const struct bpf_program *prog, int pfd,
                                                      const struct bpf_perf_event_opts *opts);
 

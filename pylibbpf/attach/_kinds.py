@@ -39,6 +39,12 @@ def has_capability(cap: int) -> bool:
 
 
 def privileged_for_bpf() -> bool:
+    """CAP_BPF or CAP_SYS_ADMIN, in the initial user namespace: in another one they
+    count for bpf() only through a BPF token."""
+    from ..errors import in_user_namespace
+
+    if in_user_namespace():
+        return False
     return has_capability(CAP_BPF) or has_capability(CAP_SYS_ADMIN)
 
 

@@ -96,24 +96,28 @@ class TracingAttachMixin:
 
         set_attach_target(_prog(self), target, function)
 
-    def attach_perf_event(self, perf_fd: int, *, cookie: int = 0) -> "Link":
-        """Attach this program to the perf event ``perf_fd`` (the caller keeps the fd)."""
+    def attach_perf_event(self, perf_fd: int, *, cookie: int = 0,
+                          dont_enable: bool = False) -> "Link":
+        """Attach this program to the perf event ``perf_fd`` (the caller keeps the fd)
+        and enable the event, unless ``dont_enable`` (then the caller enables it)."""
         from .perf_event import attach_perf_event
 
-        return attach_perf_event(_prog(self), perf_fd, cookie=cookie)
+        return attach_perf_event(_prog(self), perf_fd, cookie=cookie, dont_enable=dont_enable)
 
     def attach_perf_events(self, event: Union[str, Tuple[int, int]] = "cpu-clock", *,
                            sample_period: Optional[int] = None,
                            sample_freq: Optional[int] = None,
                            cpus: Optional[Sequence[int]] = None, pid: int = -1,
-                           cookie: int = 0) -> "PerfEventLinks":
+                           cookie: int = 0, dont_enable: bool = False) -> "PerfEventLinks":
         """Open a sampling perf event on every online CPU (see
         :func:`pylibbpf.open_perf_events`) and attach this ``perf_event`` program
-        to each; ``close()`` on the result closes every link and event."""
+        to each; ``close()`` on the result closes every link and event.
+        ``dont_enable`` leaves the events disabled until ``result.events.enable()``."""
         from .perf_event import attach_perf_events
 
         return attach_perf_events(_prog(self), event, sample_period=sample_period,
-                                  sample_freq=sample_freq, cpus=cpus, pid=pid, cookie=cookie)
+                                  sample_freq=sample_freq, cpus=cpus, pid=pid, cookie=cookie,
+                                  dont_enable=dont_enable)
 
     def attach_iter(self, *, map: Optional["Map"] = None, tid: int = 0, pid: int = 0,
                     cgroup: Union[str, "os.PathLike[str]", int, None] = None,

@@ -69,6 +69,8 @@ _SYS_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "loongarc
 PERF_ATTR_SIZE = 128  # PERF_ATTR_SIZE_VER7
 PERF_FLAG_FD_CLOEXEC = 1 << 3
 _ATTR_DISABLED = 1 << 0
+_PERF_EVENT_IOC_ENABLE = 0x2400
+_PERF_EVENT_IOC_DISABLE = 0x2401
 _ATTR_FREQ = 1 << 10
 
 _libc: Optional[ctypes.CDLL] = None
@@ -170,10 +172,30 @@ class PerfEvents(Closeable):
     def __iter__(self) -> Iterator[int]:
         return iter(self.fds)
 
-    def attach(self, program: "Program", *, cookie: int = 0) -> "PerfEventLinks":
+    def attach(self, program: "Program", *, cookie: int = 0,
+               dont_enable: bool = False) -> "PerfEventLinks":
         """Attach ``program`` to every event; the result's ``close()`` detaches it
-        (the events stay open: they belong to this object)."""
-        return PerfEventLinks(_attach_each(program, self.fds, cookie), None)
+        (the events stay open: they belong to this object). ``dont_enable``
+        leaves the events disabled: the program runs once :meth:`enable` is called."""
+        return PerfEventLinks(_attach_each(program, self.fds, cookie, dont_enable), None)
+
+    def enable(self) -> None:
+        """Start counting and sampling on every event (``PERF_EVENT_IOC_ENABLE``)."""
+        self._ioctl(_PERF_EVENT_IOC_ENABLE, "enable")
+
+    def disable(self) -> None:
+        """Stop every event (``PERF_EVENT_IOC_DISABLE``): an attached program stops running."""
+        self._ioctl(_PERF_EVENT_IOC_DISABLE, "disable")
+
+    def _ioctl(self, request: int, what: str) -> None:
+        import fcntl
+
+        for fd in self.fds:
+            try:
+                fcntl.ioctl(fd, request, 0)
+            except OSError as e:
+                raise error_from_errno(e.errno or _errno.EINVAL,
+                                       f"{what} perf event fd {fd} ({self.description})") from None
 
     def close(self) -> None:
         if getattr(self, "_closed", True):
@@ -324,8 +346,10 @@ def _open_error(err: int, name: str, ptype: int, cpu: int, pid: int) -> BPFError
     return error_from_errno(err, what)
 
 
-def attach_perf_event(prog: "Program", perf_fd: int, *, cookie: int = 0) -> Link:
-    """Attach ``prog`` to the perf event ``perf_fd``.
+def attach_perf_event(prog: "Program", perf_fd: int, *, cookie: int = 0,
+                      dont_enable: bool = False) -> Link:
+    """Attach ``prog`` to the perf event ``perf_fd`` and enable the event (unless
+    ``dont_enable``: then the caller enables it, ``PERF_EVENT_IOC_ENABLE``).
 
     The caller keeps ``perf_fd``: libbpf gets a duplicate, which the Link closes.
     """
@@ -342,7 +366,7 @@ def attach_perf_event(prog: "Program", perf_fd: int, *, cookie: int = 0) -> Link
         dup = os.dup(perf_fd)
     except OSError as e:
         raise error_from_errno(e.errno or _errno.EBADF, what) from None
-    o = opts("bpf_perf_event_opts", bpf_cookie=cookie)
+    o = opts("bpf_perf_event_opts", bpf_cookie=cookie, dont_enable=bool(dont_enable))
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_perf_event_opts(prog._ptr, dup, o)
         err = ffi.errno
@@ -358,7 +382,7 @@ def attach_perf_event(prog: "Program", perf_fd: int, *, cookie: int = 0) -> Link
 def attach_perf_events(prog: "Program", event: Union[str, Tuple[int, int]] = "cpu-clock", *,
                        sample_period: Optional[int] = None, sample_freq: Optional[int] = None,
                        cpus: Optional[Sequence[int]] = None, pid: int = -1,
-                       cookie: int = 0) -> PerfEventLinks:
+                       cookie: int = 0, dont_enable: bool = False) -> PerfEventLinks:
     what = f"attach program {prog.name!r} to perf events"
     require_type(prog, what, ProgramType.PERF_EVENT)
     check_cookie(cookie)
@@ -366,18 +390,19 @@ def attach_perf_events(prog: "Program", event: Union[str, Tuple[int, int]] = "cp
     events = open_perf_events(event, sample_period=sample_period, sample_freq=sample_freq,
                               cpus=cpus, pid=pid)
     try:
-        links = _attach_each(prog, events.fds, cookie)
+        links = _attach_each(prog, events.fds, cookie, dont_enable)
     except BaseException:
         events.close()
         raise
     return PerfEventLinks(links, events, made_from=prog)
 
 
-def _attach_each(prog: "Program", fds: List[int], cookie: int) -> List[Link]:
+def _attach_each(prog: "Program", fds: List[int], cookie: int,
+                 dont_enable: bool = False) -> List[Link]:
     links: List[Link] = []
     try:
         for fd in fds:
-            links.append(attach_perf_event(prog, fd, cookie=cookie))
+            links.append(attach_perf_event(prog, fd, cookie=cookie, dont_enable=dont_enable))
     except BaseException:
         for link in links:
             link.close()

@@ -62,7 +62,10 @@ VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py",
             # uprobe_multi, netfilter … on 6.1)
             "tests/test_kernel_support.py", "tests/test_attach_tracing.py",
             "tests/test_attach_tc.py", "tests/test_attach_net.py", "tests/test_link.py",
-            "tests/test_sessions.py", "tests/test_arena.py"]
+            "tests/test_sessions.py", "tests/test_arena.py",
+            # BPF tokens (6.9+: 6.12 loads through one, 6.1 refuses cleanly), streams
+            # (6.17+: both refuse cleanly), Object.prepare()
+            "tests/test_token.py", "tests/test_stream.py", "tests/test_prepare.py"]
 
 #: kinds each guest kernel must have (PYLIBBPF_REQUIRE_KINDS, see tests/_kernel.py):
 #: Debian's kernels have kprobes and trampolines; 6.1 has no fprobe (kprobe_multi)
@@ -71,7 +74,7 @@ REQUIRED_KINDS: Dict[str, str] = {
            "struct_ops",
     "6.12": "kprobe,kprobe_multi,trampoline,tp_btf,iter,iter/bpf_map_elem,uprobe,"
             "uprobe_multi,usdt,perf_event,perf_event_link_info,raw_tracepoint_cookie,"
-            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter,arena",
+            "struct_ops,struct_ops_link,sockmap_link,tcx,netkit,netfilter,arena,bpf_token",
 }
 SMOKE_TESTS = ["tests/test_object.py", "tests/test_map.py", "tests/test_errors.py"]
 
