@@ -7,7 +7,6 @@ exception can carry libbpf's own explanation.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 import sys as _sys
 
@@ -100,14 +99,33 @@ _LEVELS = {
     lib.LIBBPF_DEBUG: logging.DEBUG,
 }
 
-_local = threading.local()
-
-
 class LogCapture:
-    """What libbpf printed during one call: (level, text) pairs."""
+    """What libbpf printed during one call: (level, text) pairs.
+
+    The C print function appends the messages to a buffer of ours while the
+    capture is on (``_csrc/shims.c``); they are read from it once, when asked
+    for or when the capture ends, not through a Python callback per line."""
+
+    __slots__ = ("_buf", "_raw", "_records")
 
     def __init__(self) -> None:
-        self.records: List[Tuple[int, str]] = []
+        self._buf: Any = None  # the C buffer while capturing
+        self._raw = b""  # read from it, not parsed yet
+        self._records: List[Tuple[int, str]] = []
+
+    def _take(self) -> None:
+        buf = self._buf
+        if buf is not None and buf.len:
+            self._raw += ffi.unpack(buf.data, buf.len)
+            buf.len = 0
+
+    @property
+    def records(self) -> List[Tuple[int, str]]:
+        self._take()
+        if self._raw:
+            raw, self._raw = self._raw, b""
+            self._records += _parse_records(raw)
+        return self._records
 
     @property
     def warnings(self) -> List[str]:
@@ -117,15 +135,14 @@ class LogCapture:
         return "".join(text for _, text in self.records)
 
 
+def _parse_records(raw: bytes) -> List[Tuple[int, str]]:
+    # each record: b"0" + level, the text, b"\0"
+    return [(rec[0] - 48, rec[1:].decode("utf-8", "replace")) for rec in raw.split(b"\0")[:-1]]
+
+
 @ffi.def_extern()  # type: ignore[misc, untyped-decorator, unused-ignore]
 def pylibbpf_print_cb(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
-    stack: Optional[List[LogCapture]] = getattr(_local, "stack", None)
-    if stack:
-        stack[-1].records.append((level, text))
-        # captured text ends up in an exception; keep it out of stderr
-        logger.debug("%s", text.rstrip("\n"))
-        return
     logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
 
 
@@ -139,23 +156,36 @@ def sync_log_level() -> None:
         lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)
 
 
+_LOGBUF = ffi.typeof("struct pylibbpf_logbuf *")
+
+
 class libbpf_log:
     """``with libbpf_log() as log:`` captures what libbpf prints in this thread
-    while the block runs (a class, not a generator: failing attaches are hot)."""
+    while the block runs (a class, not a generator: failing attaches are hot).
 
-    __slots__ = ("_cap", "_stack")
+    The captured text ends up in an exception, not on stderr; with the
+    ``pylibbpf`` logger at DEBUG it is logged there too, when the block ends."""
+
+    __slots__ = ("_cap", "_prev")
 
     def __enter__(self) -> LogCapture:
-        stack = getattr(_local, "stack", None)
-        if stack is None:
-            stack = _local.stack = []
-        self._stack = stack
         self._cap = cap = LogCapture()
-        stack.append(cap)
+        cap._buf = buf = ffi.new(_LOGBUF)
+        self._prev = lib.pylibbpf_log_swap(buf)
         return cap
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.pop()
+        lib.pylibbpf_log_swap(self._prev)
+        cap = self._cap
+        buf = cap._buf
+        cap._buf = None
+        if buf.cap:
+            if buf.len:
+                cap._raw += ffi.unpack(buf.data, buf.len)
+            lib.pylibbpf_logbuf_free(buf)
+            if logger.isEnabledFor(logging.DEBUG):
+                for _, text in cap.records:
+                    logger.debug("%s", text.rstrip("\n"))
 
 
 def to_str(ptr: Any) -> str:

@@ -77,6 +77,41 @@ def test_libbpf_messages_go_to_logging(bpf_objects, caplog) -> None:
                for r in caplog.records)
 
 
+def test_captured_libbpf_messages_are_whole_in_order_and_per_thread(caplog) -> None:
+    """libbpf_log() captures in C (a buffer, no Python callback per line): messages come
+    back whole (also past the buffer's first 512 bytes and the 1 KiB format buffer), in
+    order, undecodable bytes replaced; a nested capture takes its own; another thread's
+    messages are not captured here and reach logging; at DEBUG the captured ones are
+    logged too, only at DEBUG."""
+    import logging
+    import threading
+
+    from pylibbpf._ffi import lib, libbpf_log
+
+    caplog.set_level(logging.DEBUG, logger="pylibbpf")
+    long = "".join(f"{i:05d}," for i in range(1500))  # 9,000 bytes
+    with libbpf_log() as outer:
+        lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b"libbpf: first\n")
+        with libbpf_log() as inner:
+            lib.pylibbpf_log_emit(lib.LIBBPF_WARN, long.encode())
+            lib.pylibbpf_log_emit(lib.LIBBPF_INFO, b"an info line\n")
+        assert inner.warnings == [long]  # read while the outer capture goes on
+        t = threading.Thread(target=lib.pylibbpf_log_emit,
+                             args=(lib.LIBBPF_WARN, b"libbpf: from another thread\n"))
+        t.start()
+        t.join()
+        assert outer.warnings == ["libbpf: first"]  # read mid-capture, then more comes
+        lib.pylibbpf_log_emit(lib.LIBBPF_WARN, "libbpf: second é ".encode() + b"\xff\n")
+    assert outer.warnings == ["libbpf: first", "libbpf: second é \ufffd"]
+    assert inner.records == [(lib.LIBBPF_WARN, long), (lib.LIBBPF_INFO, "an info line\n")]
+    assert inner.text() == long + "an info line\n"
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "pylibbpf"]
+    assert (logging.WARNING, "libbpf: from another thread") in logged
+    assert (logging.DEBUG, "libbpf: first") in logged and (logging.DEBUG, long) in logged
+    assert not any(lvl > logging.DEBUG and "from another thread" not in msg
+                   for lvl, msg in logged)
+
+
 # --- when the extension does not import: one message per cause -------------------------
 
 def _package_copy(top: Path, so_name: Optional[str] = None, so_target: Optional[Path] = None,
