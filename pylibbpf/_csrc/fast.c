@@ -12,6 +12,7 @@
  * Layout    how to turn one record's bytes into a Python value: bytes, an int,
  *           a Record (a tuple subclass, items unpacked here), or a Python
  *           decode function for anything else.
+ * Handover  async iteration's awaitable: takes one record as it hands it over.
  * Records   a batch of collected ring/perf-buffer records: an iterator that
  *           decodes lazily, and deliver(callback), the per-record callback
  *           loop, which stops at the first callback returning a true value or
@@ -907,6 +908,176 @@ static PyObject *fast_deliver_batches(PyObject *mod, PyObject *args)
     return Py_BuildValue("nO", done, Py_False);
 }
 
+/* --- Handover: async iteration's take-and-deliver -----------------------------
+ * Handover(queue, out, nothing): an awaitable that, when awaited, takes one
+ * record (the first of the list `out`, else the next of the Records at the head
+ * of the deque `queue`, dropping spent ones) and finishes with it as its result:
+ * the record leaves the buffer inside the C call whose StopIteration carries it
+ * to the awaiting frame, so no exception can surface between taking and handing
+ * over. With nothing to take, the result is `nothing`. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *queue;
+    PyObject *out;
+    PyObject *nothing;
+} Handover;
+
+static PyTypeObject *Handover_Type;
+
+static PyObject *handover_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *queue, *out, *nothing;
+    Handover *h;
+
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Handover takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO!O:Handover", &queue, &PyList_Type, &out, &nothing))
+        return NULL;
+    h = (Handover *)type->tp_alloc(type, 0);
+    if (!h)
+        return NULL;
+    Py_INCREF(queue);
+    h->queue = queue;
+    Py_INCREF(out);
+    h->out = out;
+    Py_INCREF(nothing);
+    h->nothing = nothing;
+    return (PyObject *)h;
+}
+
+/* finish with `value` (a reference stolen); NULL with StopIteration(value) set */
+static PyObject *handover_finish(Handover *h, PyObject *value, int from_out)
+{
+    PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+
+    if (!stop) {
+        /* could not even make the exception: give a taken record back */
+        if (from_out && PyList_Insert(h->out, 0, value) < 0)
+            PyErr_Clear();
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyErr_SetObject(PyExc_StopIteration, stop);
+    Py_DECREF(stop);
+    Py_DECREF(value);
+    return NULL;
+}
+
+static PyObject *handover_next(PyObject *self)
+{
+    Handover *h = (Handover *)self;
+    PyObject *rec;
+
+    if (PyList_GET_SIZE(h->out) > 0) {
+        rec = PyList_GET_ITEM(h->out, 0);
+        Py_INCREF(rec);
+        if (PyList_SetSlice(h->out, 0, 1, NULL) < 0) {
+            Py_DECREF(rec);
+            return NULL;
+        }
+        return handover_finish(h, rec, 1);
+    }
+    for (;;) {
+        PyObject *head, *popped;
+        Py_ssize_t n = PyObject_Length(h->queue);
+
+        if (n < 0)
+            return NULL;
+        if (n == 0)
+            break;
+        head = PySequence_GetItem(h->queue, 0);
+        if (!head)
+            return NULL;
+        rec = PyIter_Next(head);
+        if (rec) {
+            Py_DECREF(head);
+            return handover_finish(h, rec, 0);
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(head);
+            return NULL;
+        }
+        /* spent: drop it, unless someone already did */
+        popped = PySequence_GetItem(h->queue, 0);
+        if (!popped) {
+            PyErr_Clear();
+            Py_DECREF(head);
+            break;
+        }
+        if (popped == head) {
+            PyObject *r = PyObject_CallMethod(h->queue, "popleft", NULL);
+
+            if (!r) {
+                Py_DECREF(popped);
+                Py_DECREF(head);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        Py_DECREF(popped);
+        Py_DECREF(head);
+    }
+    Py_INCREF(h->nothing);
+    return handover_finish(h, h->nothing, 0);
+}
+
+static PyObject *handover_await(PyObject *self)
+{
+    Py_INCREF(self);
+    return self;
+}
+
+static int handover_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Handover *h = (Handover *)self;
+
+    Py_VISIT(h->queue);
+    Py_VISIT(h->out);
+    Py_VISIT(h->nothing);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int handover_clear(PyObject *self)
+{
+    Handover *h = (Handover *)self;
+
+    Py_CLEAR(h->queue);
+    Py_CLEAR(h->out);
+    Py_CLEAR(h->nothing);
+    return 0;
+}
+
+static void handover_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    handover_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot handover_slots[] = {
+    {Py_tp_new, handover_new},
+    {Py_am_await, handover_await},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, handover_next},
+    {Py_tp_traverse, handover_traverse},
+    {Py_tp_clear, handover_clear},
+    {Py_tp_dealloc, handover_dealloc},
+    {Py_tp_doc, "Handover(queue, out, nothing): await it for one record, taken as it is "
+                "handed over (nothing when there is none)"},
+    {0, NULL},
+};
+
+static PyType_Spec handover_spec = {
+    "pylibbpf._fast.Handover", sizeof(Handover), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, handover_slots,
+};
+
 static PyMethodDef fast_functions[] = {
     {"commit", fast_commit, METH_VARARGS,
      "commit(container, item, collector): append item and empty the collector, at once"},
@@ -953,7 +1124,8 @@ static int pylibbpf_fast_install(void)
         goto out;
     if (fast_add_type(mod, &mapbase_spec, &MapBase_Type)
         || fast_add_type(mod, &layout_spec, &Layout_Type)
-        || fast_add_type(mod, &records_spec, &Records_Type))
+        || fast_add_type(mod, &records_spec, &Records_Type)
+        || fast_add_type(mod, &handover_spec, &Handover_Type))
         goto out;
     if (PyModule_AddIntConstant(mod, "L_BYTES", L_BYTES) || PyModule_AddIntConstant(mod, "L_INT", L_INT)
         || PyModule_AddIntConstant(mod, "L_STRUCT", L_STRUCT)
