@@ -1,5 +1,6 @@
 struct btf *btf__load_vmlinux_btf(void);
 struct btf *btf__parse(const char *path, void *btf_ext);
+struct btf *btf__parse_split(const char *path, struct btf *base_btf);
 void btf__free(struct btf *btf);
 __u32 btf__type_cnt(const struct btf *btf);
 const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
