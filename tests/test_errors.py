@@ -588,6 +588,16 @@ def test_split_btf_is_read_over_its_base_and_corrupt_split_btf_is_refused(tmp_pa
     assert "ELFError" in out["kinds"], out["kinds"]
 
 
+def test_btf_with_a_name_that_is_not_utf8_is_an_elf_error(tmp_path) -> None:
+    """Found by the split BTF mutations: vmlinux_h() raised UnicodeDecodeError."""
+    base, split, _, split_bytes = _split_btf_pair(tmp_path)
+    split.write_bytes(split_bytes.replace(b"mod_t", b"mo\xff_t"))
+    with pytest.raises(pylibbpf.ELFError) as ei:
+        pylibbpf.btf.vmlinux_h(split, base_btf=base)
+    assert str(ei.value).startswith(f"dump BTF of {str(split)}: corrupt BTF: a name that is "
+                                    "not UTF-8 (invalid start byte at byte "), str(ei.value)
+
+
 # --- FIFOs and devices where a file is expected -------------------------------------------
 
 @pytest.mark.parametrize("call, what, cls", [
