@@ -99,40 +99,39 @@ _LEVELS = {
     lib.LIBBPF_DEBUG: logging.DEBUG,
 }
 
-class LogCapture:
+class LogCapture(fast.LogCaptureBase):  # type: ignore[misc, name-defined]
     """What libbpf printed during one call: (level, text) pairs.
 
-    The C print function appends the messages to a buffer of ours while the
-    capture is on (``_csrc/shims.c``); they are read from it once, when asked
-    for or when the capture ends, not through a Python callback per line."""
-
-    __slots__ = ("_buf", "_raw", "_records")
+    The C print function appends the messages to a buffer of this capture while
+    it is on (``_csrc/shims.c``; entering and leaving are C calls, ``_csrc/fast.c``);
+    they are read from it once, when asked for, not through a Python callback
+    per line."""
 
     def __init__(self) -> None:
-        self._buf: Any = None  # the C buffer while capturing
-        self._raw = b""  # read from it, not parsed yet
         self._records: List[Tuple[int, str]] = []
-
-    def _take(self) -> None:
-        buf = self._buf
-        if buf is not None and buf.len:
-            self._raw += ffi.unpack(buf.data, buf.len)
-            buf.len = 0
 
     @property
     def records(self) -> List[Tuple[int, str]]:
-        self._take()
-        if self._raw:
-            raw, self._raw = self._raw, b""
+        raw = self.take()
+        if raw:
             self._records += _parse_records(raw)
         return self._records
 
     @property
     def warnings(self) -> List[str]:
-        return [text.rstrip("\n") for level, text in self.records if level == lib.LIBBPF_WARN]
+        return [text.rstrip("\n") for level, text in self.records if level == _WARN]
 
     def text(self) -> str:
         return "".join(text for _, text in self.records)
+
+    def _log_debug(self) -> None:
+        # called by __exit__ when libbpf prints at DEBUG, i.e. the logger is there
+        if logger.isEnabledFor(logging.DEBUG):
+            for _, text in self.records:
+                logger.debug("%s", text.rstrip("\n"))
+
+
+_WARN = int(lib.LIBBPF_WARN)
 
 
 def _parse_records(raw: bytes) -> List[Tuple[int, str]]:
@@ -156,36 +155,12 @@ def sync_log_level() -> None:
         lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)
 
 
-_LOGBUF = ffi.typeof("struct pylibbpf_logbuf *")
-
-
-class libbpf_log:
+def libbpf_log() -> LogCapture:
     """``with libbpf_log() as log:`` captures what libbpf prints in this thread
-    while the block runs (a class, not a generator: failing attaches are hot).
-
-    The captured text ends up in an exception, not on stderr; with the
-    ``pylibbpf`` logger at DEBUG it is logged there too, when the block ends."""
-
-    __slots__ = ("_cap", "_prev")
-
-    def __enter__(self) -> LogCapture:
-        self._cap = cap = LogCapture()
-        cap._buf = buf = ffi.new(_LOGBUF)
-        self._prev = lib.pylibbpf_log_swap(buf)
-        return cap
-
-    def __exit__(self, *exc: object) -> None:
-        lib.pylibbpf_log_swap(self._prev)
-        cap = self._cap
-        buf = cap._buf
-        cap._buf = None
-        if buf.cap:
-            if buf.len:
-                cap._raw += ffi.unpack(buf.data, buf.len)
-            lib.pylibbpf_logbuf_free(buf)
-            if logger.isEnabledFor(logging.DEBUG):
-                for _, text in cap.records:
-                    logger.debug("%s", text.rstrip("\n"))
+    while the block runs. The captured text ends up in an exception, not on
+    stderr; with the ``pylibbpf`` logger at DEBUG it is logged there too, when
+    the block ends."""
+    return LogCapture()
 
 
 def to_str(ptr: Any) -> str:

@@ -17,6 +17,7 @@ import pytest
 import pylibbpf
 import pylibbpf._libbpf
 from pylibbpf import include_dir
+from _children import same_pylibbpf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,6 +111,24 @@ def test_captured_libbpf_messages_are_whole_in_order_and_per_thread(caplog) -> N
     assert (logging.DEBUG, "libbpf: first") in logged and (logging.DEBUG, long) in logged
     assert not any(lvl > logging.DEBUG and "from another thread" not in msg
                    for lvl, msg in logged)
+
+
+def test_a_capture_dropped_while_on_never_frees_what_libbpf_writes_to() -> None:
+    """libbpf_log()'s __enter__ is one C call, so an exception can't separate switching
+    the print target from the with-block's cleanup; a capture that dies while still on
+    (entered by hand, never left) keeps its buffer: libbpf's next messages land there,
+    not in freed memory. In a child: the capture is abandoned on purpose."""
+    import subprocess
+
+    code = ("import gc, pylibbpf\nfrom pylibbpf._ffi import lib, libbpf_log\n"
+            "cap = libbpf_log()\ncap.__enter__()\ndel cap\ngc.collect()\n"
+            "for i in range(2000):\n    lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b'x' * 3000)\n"
+            "with libbpf_log() as log:\n    lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b'mine')\n"
+            "print(log.warnings)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, **same_pylibbpf())
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    assert res.stdout.strip() == "['mine']", res.stdout
 
 
 # --- when the extension does not import: one message per cause -------------------------

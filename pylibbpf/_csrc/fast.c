@@ -1078,6 +1078,124 @@ static PyType_Spec handover_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, handover_slots,
 };
 
+/* --- LogCaptureBase: libbpf_log()'s context manager ----------------------------
+ * __enter__ points this thread's print target (shims.c) at a buffer of its own,
+ * __exit__ restores the previous target; take() returns what was printed. In C,
+ * so that entering is one call with no point between switching the target and
+ * the with-block's cleanup taking over (a Python __enter__ interrupted by an
+ * exception from a signal handler would leave the target switched, at memory
+ * that is then freed). The buffer is malloc'd; one still in use when the object
+ * dies is left alone (leaked), never freed under libbpf. */
+typedef struct {
+    PyObject_HEAD
+    struct pylibbpf_logbuf *buf;
+    struct pylibbpf_logbuf *prev;
+    int active;
+} LogCaptureBase;
+
+static PyTypeObject *LogCaptureBase_Type;
+
+static PyObject *logcap_enter(PyObject *self, PyObject *unused)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+
+    if (c->active) {
+        PyErr_SetString(PyExc_RuntimeError, "this libbpf_log() capture is already on");
+        return NULL;
+    }
+    if (!c->buf) {
+        c->buf = calloc(1, sizeof(*c->buf));
+        if (!c->buf)
+            return PyErr_NoMemory();
+    }
+    c->prev = pylibbpf_log_swap(c->buf);
+    c->active = 1;
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *logcap_exit(PyObject *self, PyObject *args)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+
+    if (c->active) {
+        pylibbpf_log_swap(c->prev);
+        c->active = 0;
+        /* with the pylibbpf logger at DEBUG, captured text is logged there too */
+        if (pylibbpf_print_level >= LIBBPF_DEBUG && c->buf && c->buf->len) {
+            PyObject *r = PyObject_CallMethod(self, "_log_debug", NULL);
+
+            if (!r)
+                return NULL;
+            Py_DECREF(r);
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
+/* take(): what was printed since the last take(), as bytes (records: b"0"+level,
+ * the text, b"\0"); the buffer's memory goes once the capture is off */
+static PyObject *logcap_take(PyObject *self, PyObject *unused)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+    PyObject *out;
+
+    if (!c->buf || !c->buf->len) {
+        if (c->buf && !c->active)
+            pylibbpf_logbuf_free(c->buf);
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    out = PyBytes_FromStringAndSize(c->buf->data, (Py_ssize_t)c->buf->len);
+    if (!out)
+        return NULL;
+    c->buf->len = 0;
+    if (!c->active)
+        pylibbpf_logbuf_free(c->buf);
+    return out;
+}
+
+static void logcap_dealloc(PyObject *self)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    if (c->buf && !c->active) {
+        pylibbpf_logbuf_free(c->buf);
+        free(c->buf);
+    }
+    c->buf = NULL;
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int logcap_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static PyMethodDef logcap_methods[] = {
+    {"__enter__", logcap_enter, METH_NOARGS, "start capturing this thread's libbpf messages"},
+    {"__exit__", logcap_exit, METH_VARARGS, "stop capturing"},
+    {"take", logcap_take, METH_NOARGS, "the messages captured since the last take(), as bytes"},
+    {NULL},
+};
+
+static PyType_Slot logcap_slots[] = {
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_methods, logcap_methods},
+    {Py_tp_traverse, logcap_traverse},
+    {Py_tp_dealloc, logcap_dealloc},
+    {Py_tp_doc, "C base of pylibbpf._ffi.LogCapture"},
+    {0, NULL},
+};
+
+static PyType_Spec logcap_spec = {
+    "pylibbpf._fast.LogCaptureBase", sizeof(LogCaptureBase), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, logcap_slots,
+};
+
 static PyMethodDef fast_functions[] = {
     {"commit", fast_commit, METH_VARARGS,
      "commit(container, item, collector): append item and empty the collector, at once"},
@@ -1125,7 +1243,8 @@ static int pylibbpf_fast_install(void)
     if (fast_add_type(mod, &mapbase_spec, &MapBase_Type)
         || fast_add_type(mod, &layout_spec, &Layout_Type)
         || fast_add_type(mod, &records_spec, &Records_Type)
-        || fast_add_type(mod, &handover_spec, &Handover_Type))
+        || fast_add_type(mod, &handover_spec, &Handover_Type)
+        || fast_add_type(mod, &logcap_spec, &LogCaptureBase_Type))
         goto out;
     if (PyModule_AddIntConstant(mod, "L_BYTES", L_BYTES) || PyModule_AddIntConstant(mod, "L_INT", L_INT)
         || PyModule_AddIntConstant(mod, "L_STRUCT", L_STRUCT)

@@ -28,6 +28,7 @@ __all__ = ["attach_kprobe", "attach_kprobe_multi", "attach_ksyscall"]
 _KPROBE = int(ProgramType.KPROBE)
 _KPROBE_OPTS = ffi.typeof("struct bpf_kprobe_opts *")
 _KPROBE_OPTS_SIZE = ffi.sizeof("struct bpf_kprobe_opts")
+_PLAIN_KPROBE_OPTS = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE})
 
 
 def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offset: int = 0,
@@ -46,14 +47,11 @@ def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offse
         require_type(prog, f"attach {what}", ProgramType.KPROBE)
         object_program(prog, f"attach {what}")
         prog.fd  # raises when not loaded
-    o = ffi.new(_KPROBE_OPTS)
-    o.sz = _KPROBE_OPTS_SIZE
-    if cookie:
-        o.bpf_cookie = cookie
-    if offset:
-        o.offset = offset
-    if retprobe:
-        o.retprobe = True
+    if cookie or offset or retprobe:
+        o = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE, "bpf_cookie": cookie,
+                                   "offset": offset, "retprobe": bool(retprobe)})
+    else:
+        o = _PLAIN_KPROBE_OPTS  # libbpf only reads it, during the call
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_kprobe_opts(prog._ptr, symbol.encode(), o)
         err = ffi.errno
