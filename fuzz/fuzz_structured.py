@@ -569,7 +569,7 @@ def replay(paths: List[str], memory_mib: int) -> List[str]:
 
 def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_seed: int,
         memory_mib: int, rss_mib: int, load_ratio: float, nice: int,
-        elf_share: float = 0.3) -> dict:
+        elf_share: float = 0.3, max_inputs: int = 0, progress: float = 0) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     current = out_dir / f".current-{os.getpid()}"
     stats: dict = {"inputs": 0, "bpf": 0, "elf": 0, "crashes": 0, "hangs": 0, "escapes": 0,
@@ -577,6 +577,15 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
     seen: Dict[str, int] = {}
     deadline = time.monotonic() + seconds
     worker = 0
+    next_report = time.monotonic() + progress
+
+    def report(done: int) -> None:
+        # one JSON line on stderr: how far a long run got (stdout keeps the summary)
+        now = {k: v for k, v in stats.items() if k != "saved"}
+        now["inputs"] = done
+        now["elapsed"] = round(time.monotonic() - deadline + seconds)
+        sys.stderr.write("progress " + json.dumps(now) + "\n")
+        sys.stderr.flush()
 
     def save(kind: str, tag: str, note: str, ext: str) -> None:
         # a few saved inputs per kind of failure (what, exception type): escapes repeat
@@ -625,6 +634,12 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
                 num, kind_now = line.split()
                 last = int(num)
                 stats[kind_now] += 1
+                if progress and time.monotonic() >= next_report:
+                    next_report = time.monotonic() + progress
+                    report(stats["inputs"] + last)
+                if max_inputs and stats["inputs"] + last >= max_inputs:
+                    reason = "enough"
+                    break
         if proc.poll() is None:
             proc.kill()
         code = proc.wait()
@@ -636,7 +651,7 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
             kind = reason if reason == "hang" else f"crash-sig{-code}" if code < 0 else "exit"
             stats["hangs" if reason == "hang" else "crashes"] += 1
             save(kind, f"{base_seed + worker}-{last}", "", ext)
-        elif not reason:
+        elif not reason or reason == "enough":
             break
     current.unlink(missing_ok=True)
     for left in out_dir.glob(current.name + ".*"):
@@ -659,6 +674,10 @@ def main() -> int:
     ap.add_argument("--nice", type=int, default=0, help="niceness of the workers")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "findings")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--inputs", type=int, default=0,
+                    help="stop after this many inputs (and --seconds at the latest)")
+    ap.add_argument("--progress", type=float, default=0,
+                    help="print a progress line (JSON) on stderr every this many seconds")
     ap.add_argument("--child", type=int, help="replay worker N's inputs in this process")
     ap.add_argument("--stop-after", type=int, default=0, help="with --child: inputs to run")
     ap.add_argument("--only", help="with --child: run only these input numbers (comma-separated)")
@@ -677,7 +696,8 @@ def main() -> int:
               args.load_ratio, args.stop_after, only, args.elf_share)
         return 0
     stats = run(args.seconds, args.seeds, args.out, args.hang, args.seed * 1000, args.memory,
-                args.rss, args.load_ratio, args.nice, args.elf_share)
+                args.rss, args.load_ratio, args.nice, args.elf_share, args.inputs,
+                args.progress)
     print(json.dumps(stats))
     bad = stats["crashes"] or stats["hangs"] or stats["escapes"] or stats["memory"]
     return 1 if bad else 0

@@ -56,3 +56,29 @@ def check_pin_target(path: str) -> Optional[Tuple[str, str]]:
     if t is None or t == "bpf":
         return None
     return d, t
+
+
+def check_pin(path: str, what: str, *, libbpf_makes_parent: bool) -> None:
+    """Refuse a pin before any call: ``path`` off bpffs, or a parent directory missing.
+
+    libbpf's pin functions (an Object's map, program or link) create the pin's
+    parent directory when it is missing, wherever it is, then find the path is
+    not on bpffs; the raw ``BPF_OBJ_PIN`` answers EPERM off bpffs, which reads
+    as a missing capability. Both are asked first, from the mount table, so the
+    error names the directory and nothing is created outside bpffs.
+    """
+    import errno as _errno
+
+    from .errors import BPFError, BPFNotFoundError
+
+    bad = check_pin_target(path)
+    if bad is not None:
+        raise BPFError(_errno.EINVAL, f"{what}: {bad[0]!r} is on a {bad[1] or 'non-bpffs'} file "
+                                      "system, not bpffs; pins live in a BPF file "
+                                      "system (mount -t bpf bpf /sys/fs/bpf)")
+    parent = os.path.dirname(os.path.abspath(path)) or "/"
+    # libbpf makes the parent itself (one level), not the ones above it
+    need = os.path.dirname(parent) if libbpf_makes_parent and parent != "/" else parent
+    if not os.path.isdir(need):
+        raise BPFNotFoundError(_errno.ENOENT, f"{what}: no directory {need!r} in bpffs "
+                                              "(create it first)")

@@ -7,7 +7,6 @@ exception can carry libbpf's own explanation.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Dict, List, Optional, Tuple
 import sys as _sys
 
@@ -100,32 +99,49 @@ _LEVELS = {
     lib.LIBBPF_DEBUG: logging.DEBUG,
 }
 
-_local = threading.local()
+class LogCapture(fast.LogCaptureBase):  # type: ignore[misc, name-defined]
+    """What libbpf printed during one call: (level, text) pairs.
 
-
-class LogCapture:
-    """What libbpf printed during one call: (level, text) pairs."""
+    The C print function appends the messages to a buffer of this capture while
+    it is on (``_csrc/shims.c``; entering and leaving are C calls, ``_csrc/fast.c``);
+    they are read from it once, when asked for, not through a Python callback
+    per line."""
 
     def __init__(self) -> None:
-        self.records: List[Tuple[int, str]] = []
+        self._records: List[Tuple[int, str]] = []
+
+    @property
+    def records(self) -> List[Tuple[int, str]]:
+        raw = self.take()
+        if raw:
+            self._records += _parse_records(raw)
+        return self._records
 
     @property
     def warnings(self) -> List[str]:
-        return [text.rstrip("\n") for level, text in self.records if level == lib.LIBBPF_WARN]
+        return [text.rstrip("\n") for level, text in self.records if level == _WARN]
 
     def text(self) -> str:
         return "".join(text for _, text in self.records)
+
+    def _log_debug(self) -> None:
+        # called by __exit__ when libbpf prints at DEBUG, i.e. the logger is there
+        if logger.isEnabledFor(logging.DEBUG):
+            for _, text in self.records:
+                logger.debug("%s", text.rstrip("\n"))
+
+
+_WARN = int(lib.LIBBPF_WARN)
+
+
+def _parse_records(raw: bytes) -> List[Tuple[int, str]]:
+    # each record: b"0" + level, the text, b"\0"
+    return [(rec[0] - 48, rec[1:].decode("utf-8", "replace")) for rec in raw.split(b"\0")[:-1]]
 
 
 @ffi.def_extern()  # type: ignore[misc, untyped-decorator, unused-ignore]
 def pylibbpf_print_cb(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
-    stack: Optional[List[LogCapture]] = getattr(_local, "stack", None)
-    if stack:
-        stack[-1].records.append((level, text))
-        # captured text ends up in an exception; keep it out of stderr
-        logger.debug("%s", text.rstrip("\n"))
-        return
     logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
 
 
@@ -139,23 +155,12 @@ def sync_log_level() -> None:
         lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)
 
 
-class libbpf_log:
+def libbpf_log() -> LogCapture:
     """``with libbpf_log() as log:`` captures what libbpf prints in this thread
-    while the block runs (a class, not a generator: failing attaches are hot)."""
-
-    __slots__ = ("_cap", "_stack")
-
-    def __enter__(self) -> LogCapture:
-        stack = getattr(_local, "stack", None)
-        if stack is None:
-            stack = _local.stack = []
-        self._stack = stack
-        self._cap = cap = LogCapture()
-        stack.append(cap)
-        return cap
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.pop()
+    while the block runs. The captured text ends up in an exception, not on
+    stderr; with the ``pylibbpf`` logger at DEBUG it is logged there too, when
+    the block ends."""
+    return LogCapture()
 
 
 def to_str(ptr: Any) -> str:

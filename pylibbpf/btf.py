@@ -16,6 +16,7 @@ from ._ffi import ffi, lib, libbpf_log
 from ._files import regular_file
 from .errors import (BPFError, BPFNotFoundError, ClosedError, ELFError, check_ptr,
                      error_from_errno)
+from .errors import bad_ptr as errors_bad_ptr
 from .typed import (ArrayCodec, BoolCodec, BytesArrayCodec, CharArrayCodec, Codec,
                     EnumCodec, FloatCodec, IntCodec, RawCodec, StructCodec, UnionCodec)
 
@@ -48,18 +49,60 @@ _TAIL = """
 """
 
 
-def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
-    """The C declarations of every type in the kernel's BTF (or ``btf_path``'s)."""
+def _parse_btf_file(path: str, what: str, base: Any = None) -> Any:
+    """libbpf's parse of a BTF file (split over ``base`` when given); a file
+    libbpf refuses is an ELFError naming it (a missing one BPFNotFoundError)."""
+    regular_file(path, "BTF file", cls=ELFError)  # a FIFO would block libbpf
     with libbpf_log() as log:
-        if btf_path is None:
-            btf = lib.btf__load_vmlinux_btf()
-            label = "the running kernel's BTF"
+        if base is None:
+            btf = lib.btf__parse(path.encode(), ffi.NULL)
         else:
-            label = os.fspath(btf_path)
-            regular_file(label, "BTF file", cls=ELFError)  # a FIFO would block libbpf
-            btf = lib.btf__parse(label.encode(), ffi.NULL)
+            btf = lib.btf__parse_split(path.encode(), base)
         err = ffi.errno
-    check_ptr(btf, err, f"load BTF from {label}", libbpf_log=log.warnings)
+    bad = errors_bad_ptr(btf)
+    if bad is not None:
+        err = abs(bad or err)
+        # the file is there (regular_file said so): ENOENT is "no BTF in it"
+        cls = ELFError if err in (errno.EINVAL, errno.EPROTO, errno.E2BIG, errno.EOVERFLOW,
+                                  errno.ENOMSG, errno.ENODATA, errno.ENOENT) else None
+        raise error_from_errno(err, what, cls=cls, libbpf_log=log.warnings)
+    return btf
+
+
+def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None, *,
+              base_btf: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
+    """The C declarations of every type in the kernel's BTF (or ``btf_path``'s).
+
+    Split BTF (a kernel module's, ``/sys/kernel/btf/<module>``, whose types
+    continue those of ``vmlinux``) is read over its base: ``base_btf``, a BTF
+    file, or the running kernel's BTF for the files of ``/sys/kernel/btf``.
+    Then the split's own types are written (with what they use of the base).
+    A file libbpf or pylibbpf's checks refuse raises ``ELFError`` naming it."""
+    base: Any = None
+    if btf_path is None:
+        if base_btf is not None:
+            raise ValueError("base_btf needs btf_path (the split BTF to read over it)")
+        with libbpf_log() as log:
+            btf = lib.btf__load_vmlinux_btf()
+            err = ffi.errno
+        label = "the running kernel's BTF"
+        check_ptr(btf, err, f"load BTF from {label}", libbpf_log=log.warnings)
+    else:
+        label = os.fspath(btf_path)
+        if base_btf is None and os.path.dirname(os.path.abspath(label)) == "/sys/kernel/btf" \
+                and os.path.basename(label) != "vmlinux":
+            base_btf = KERNEL_BTF  # a module's BTF is split over the kernel's
+        if base_btf is not None:
+            base_label = os.fspath(base_btf)
+            base = _parse_btf_file(base_label, f"load base BTF from {base_label}")
+        try:
+            btf = _parse_btf_file(label, f"load BTF from {label}"
+                                  + (f" (split over {os.fspath(base_btf)})" if base_btf else ""),
+                                  base)
+        except BaseException:
+            if base is not None:
+                lib.btf__free(base)
+            raise
     buf = ffi.new("struct pylibbpf_strbuf *")
     try:
         msg = ffi.new("char[]", 512)
@@ -70,7 +113,8 @@ def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
         dump = lib.pylibbpf_btf_dump_new(btf, buf)
         check_ptr(dump, ffi.errno, "create btf_dump")
         try:
-            for type_id in range(1, lib.btf__type_cnt(btf)):
+            first = lib.btf__type_cnt(base) if base is not None else 1
+            for type_id in range(first, lib.btf__type_cnt(btf)):
                 ret = lib.btf_dump__dump_type(dump, type_id)
                 if ret < 0:
                     raise error_from_errno(-ret, f"dump BTF type {type_id} of {label}")
@@ -78,10 +122,16 @@ def vmlinux_h(btf_path: Optional[Union[str, "os.PathLike[str]"]] = None) -> str:
             lib.btf_dump__free(dump)
         if buf.err:
             raise error_from_errno(buf.err, f"dump BTF of {label}")
-        body = ffi.unpack(buf.data, buf.len).decode() if buf.len else ""
+        try:
+            body = ffi.unpack(buf.data, buf.len).decode() if buf.len else ""
+        except UnicodeDecodeError as e:
+            raise ELFError(errno.EINVAL, f"dump BTF of {label}: corrupt BTF: a name that is "
+                                         f"not UTF-8 ({e.reason} at byte {e.start})") from None
     finally:
         lib.pylibbpf_strbuf_free(buf)
         lib.btf__free(btf)
+        if base is not None:
+            lib.btf__free(base)
     return _HEAD + body + _TAIL
 
 

@@ -36,6 +36,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional
 from typing import Iterator as _Iter
 
 from ._owner import Closeable, LinkHolder
+from ._bpffs import check_pin
 from ._ffi import ffi, lib, libbpf_log, logger
 from .errors import (BPFError, ClosedError, NotSupportedError, as_path, check_ptr, check_ret,
                      error_from_errno)
@@ -505,6 +506,7 @@ class Link(Closeable):
         if current is not None:
             raise error_from_errno(_errno.EBUSY, f"{what}: already pinned at {current!r}")
         fd = self._link_fd(what)
+        check_pin(path, what, libbpf_makes_parent=self._ptr is not None)
         with libbpf_log() as log:
             if self._ptr is not None:
                 check_ret(lib.bpf_link__pin(self._ptr, path.encode()), what,

@@ -29,7 +29,7 @@ from .errors import (ENOTSUPP, BPFError, BPFNotFoundError, ClosedError, ELFError
                      error_from_errno)
 from .typed import (ArrayCodec, Codec, IntCodec, PerCPU, RawCodec, StructCodec, codec_for,
                     fast_layout)
-from ._bpffs import check_pin_target, fs_type
+from ._bpffs import check_pin, fs_type
 from .types import MapType, _coerce
 
 if TYPE_CHECKING:
@@ -1357,11 +1357,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         self._check()
         # refused here, before libbpf: it would create the parent directory
         # (wherever that is) and keep the refused path as the map's pin path
-        bad = check_pin_target(path)
-        if bad is not None:
-            raise BPFError(_errno.EINVAL, f"{what}: {bad[0]!r} is on a {bad[1] or 'non-bpffs'} file "
-                                          "system, not bpffs; pins live in a BPF file "
-                                          "system (mount -t bpf bpf /sys/fs/bpf)")
+        check_pin(path, what, libbpf_makes_parent=self._ptr is not None)
         if self._ptr is not None:
             self.fd
             had = lib.bpf_map__pin_path(self._ptr) != ffi.NULL

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any, List, Optional, Union
 
 from ._owner import Closeable, LinkHolder
+from ._bpffs import check_pin
 from ._ffi import cstr, ffi, lib, libbpf_log, opts, to_str
 from .errors import (BPFError, ClosedError, VerifierError, as_path, check_ret,
                      error_from_errno, not_supported)
@@ -363,6 +364,8 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
         """Pin the loaded program in bpffs at ``path``."""
         path = as_path(path)
         what = f"pin program {self.name!r} at {path!r}"
+        self._check()
+        check_pin(path, what, libbpf_makes_parent=self._ptr is not None)
         if self._ptr is not None:
             self.fd  # raises when not loaded
             with libbpf_log() as log:

@@ -214,6 +214,7 @@ class _Source:
 
 
 _NO_RECORD = object()
+_Handover = fast.Handover  # see _AsyncRecords
 
 
 def _nothing() -> None:
@@ -221,6 +222,40 @@ def _nothing() -> None:
 
 #: async iteration consumes at least this often, whatever readiness says
 ASYNC_RECHECK_S = 0.25
+
+
+class _AsyncRecords:
+    """``async for rec in buffer``: records of maps without a callback, until closed.
+
+    Exactly-once like ``records()``: each record is taken by a C awaitable
+    (``_fast.Handover``) in the call that hands it to the loop, and nothing runs
+    between that and the ``return`` (no call, no backward jump: no point where an
+    exception from a signal handler could surface with the record in hand)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self, buf: "_Reader") -> None:
+        self._buf = buf
+
+    def __aiter__(self) -> "_AsyncRecords":
+        return self
+
+    async def __anext__(self) -> Any:
+        buf = self._buf
+        while buf._ptr is not None:
+            if buf._out or buf._queue:
+                rec = await _Handover(buf._queue, buf._out, _NO_RECORD)
+                if rec is not _NO_RECORD:
+                    return rec
+                continue
+            # perf events signal readiness edge-like (polling a perf fd clears its
+            # wake-up), so a wake-up can be spent without its records being read:
+            # consume at least every ASYNC_RECHECK_S as well
+            await buf.wait_readable(ASYNC_RECHECK_S)
+            if buf._ptr is None:
+                break
+            buf.consume()
+        raise StopAsyncIteration
 
 
 class _Reader(Closeable):
@@ -387,15 +422,6 @@ class _Reader(Closeable):
         raise NotImplementedError
 
     # --- records without callbacks --------------------------------------------
-    def _next_queued(self) -> Any:
-        q = self._queue
-        while q:
-            try:
-                return next(q[0])
-            except StopIteration:
-                q.popleft()
-        raise LookupError
-
     def read(self, timeout_ms: int = 0) -> List[Any]:
         """Records of maps without a callback: what is queued, else what arrives
         within ``timeout_ms``. Exactly-once: an exception (e.g. from a signal
@@ -448,25 +474,7 @@ class _Reader(Closeable):
         return self.records(-1)
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self._arecords()
-
-    async def _arecords(self) -> AsyncIterator[Any]:
-        while self._ptr is not None:
-            if self._out:
-                yield self._out.pop(0)
-                continue
-            try:
-                yield self._next_queued()
-                continue
-            except LookupError:
-                pass
-            # perf events signal readiness edge-like (polling a perf fd clears its
-            # wake-up), so a wake-up can be spent without its records being read:
-            # consume at least every ASYNC_RECHECK_S as well
-            await self.wait_readable(ASYNC_RECHECK_S)
-            if self._ptr is None:
-                return
-            self.consume()
+        return _AsyncRecords(self)
 
     async def wait_readable(self, timeout: Optional[float] = None) -> bool:
         """Wait (in asyncio) until records are available; False after ``timeout`` s.

@@ -17,6 +17,7 @@ import pytest
 import pylibbpf
 import pylibbpf._libbpf
 from pylibbpf import include_dir
+from _children import same_pylibbpf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +76,59 @@ def test_libbpf_messages_go_to_logging(bpf_objects, caplog) -> None:
         obj.load()
     assert any(r.name == "pylibbpf" and r.getMessage().startswith("libbpf: ")
                for r in caplog.records)
+
+
+def test_captured_libbpf_messages_are_whole_in_order_and_per_thread(caplog) -> None:
+    """libbpf_log() captures in C (a buffer, no Python callback per line): messages come
+    back whole (also past the buffer's first 512 bytes and the 1 KiB format buffer), in
+    order, undecodable bytes replaced; a nested capture takes its own; another thread's
+    messages are not captured here and reach logging; at DEBUG the captured ones are
+    logged too, only at DEBUG."""
+    import logging
+    import threading
+
+    from pylibbpf._ffi import lib, libbpf_log
+
+    caplog.set_level(logging.DEBUG, logger="pylibbpf")
+    long = "".join(f"{i:05d}," for i in range(1500))  # 9,000 bytes
+    with libbpf_log() as outer:
+        lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b"libbpf: first\n")
+        with libbpf_log() as inner:
+            lib.pylibbpf_log_emit(lib.LIBBPF_WARN, long.encode())
+            lib.pylibbpf_log_emit(lib.LIBBPF_INFO, b"an info line\n")
+        assert inner.warnings == [long]  # read while the outer capture goes on
+        t = threading.Thread(target=lib.pylibbpf_log_emit,
+                             args=(lib.LIBBPF_WARN, b"libbpf: from another thread\n"))
+        t.start()
+        t.join()
+        assert outer.warnings == ["libbpf: first"]  # read mid-capture, then more comes
+        lib.pylibbpf_log_emit(lib.LIBBPF_WARN, "libbpf: second é ".encode() + b"\xff\n")
+    assert outer.warnings == ["libbpf: first", "libbpf: second é \ufffd"]
+    assert inner.records == [(lib.LIBBPF_WARN, long), (lib.LIBBPF_INFO, "an info line\n")]
+    assert inner.text() == long + "an info line\n"
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "pylibbpf"]
+    assert (logging.WARNING, "libbpf: from another thread") in logged
+    assert (logging.DEBUG, "libbpf: first") in logged and (logging.DEBUG, long) in logged
+    assert not any(lvl > logging.DEBUG and "from another thread" not in msg
+                   for lvl, msg in logged)
+
+
+def test_a_capture_dropped_while_on_never_frees_what_libbpf_writes_to() -> None:
+    """libbpf_log()'s __enter__ is one C call, so an exception can't separate switching
+    the print target from the with-block's cleanup; a capture that dies while still on
+    (entered by hand, never left) keeps its buffer: libbpf's next messages land there,
+    not in freed memory. In a child: the capture is abandoned on purpose."""
+    import subprocess
+
+    code = ("import gc, pylibbpf\nfrom pylibbpf._ffi import lib, libbpf_log\n"
+            "cap = libbpf_log()\ncap.__enter__()\ndel cap\ngc.collect()\n"
+            "for i in range(2000):\n    lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b'x' * 3000)\n"
+            "with libbpf_log() as log:\n    lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b'mine')\n"
+            "print(log.warnings)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, **same_pylibbpf())
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    assert res.stdout.strip() == "['mine']", res.stdout
 
 
 # --- when the extension does not import: one message per cause -------------------------

@@ -5,6 +5,7 @@ import errno
 import os
 import sys
 from pathlib import Path
+from typing import Tuple
 
 import pytest
 
@@ -486,6 +487,115 @@ def test_btf_cycles_and_absurd_sizes_are_refused(bpf_objects, tmp_path, mutate,
     for line, what in zip(out, ("open BPF object ", "open BPF object <bytes>: ",
                                 "load BTF from ")):
         assert line.startswith("ELFError " + what) and expected in line, (line, expected)
+
+
+def _btf_blob(types: bytes, strings: bytes) -> bytes:
+    import struct
+
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types),
+                       len(strings)) + types + strings
+
+
+def _split_btf_pair(tmp_path: Path) -> Tuple[Path, Path, bytes, bytes]:
+    """A base BTF ([1] int, [2] typedef myint) and BTF split over it, as a kernel
+    module's is over vmlinux: type ids go on from 3, string offsets from the base's
+    string section's end ([3] typedef mod_t -> [2], [4] struct s { mod_t x; })."""
+    import struct
+
+    base = _btf_blob(struct.pack("<IIII", 1, 1 << 24, 4, 32) + struct.pack("<III", 5, 8 << 24, 1),
+                     b"\0int\0myint\0")
+    split_strings = b"\0mod_t\0s\0x\0"  # at 11: mod_t at 12, s at 18, x at 20
+    split = _btf_blob(struct.pack("<III", 12, 8 << 24, 2)
+                      + struct.pack("<III", 18, (4 << 24) | 1, 4) + struct.pack("<III", 20, 3, 0),
+                      split_strings)
+    (tmp_path / "base.btf").write_bytes(base)
+    (tmp_path / "split.btf").write_bytes(split)
+    return tmp_path / "base.btf", tmp_path / "split.btf", base, split
+
+
+_SPLIT_FUZZ = """
+import random, struct, sys
+import pylibbpf, pylibbpf.btf
+base, split, work, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+text = pylibbpf.btf.vmlinux_h(split, base_btf=base)
+print("dump", "typedef myint mod_t;" in text and "struct s {" in text and "typedef int myint;" in text)
+for what, args in (("alone", (split, None)), ("cycle", (sys.argv[5], base))):
+    try:
+        pylibbpf.btf.vmlinux_h(args[0], base_btf=args[1])
+        print(what, "dumped")
+    except pylibbpf.BPFError as e:
+        print(what, type(e).__name__, str(e).replace(chr(10), " "))
+seeds = {"split": open(split, "rb").read(), "base": open(base, "rb").read()}
+values = [0, 1, 2, 3, 4, 5, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0x01000000,
+          0x08000000, 0x0D000000, 0x13000000, 0x04000001, 0x0400FFFF, 11, 12, 18, 20, 24]
+rng = random.Random(7)
+kinds = {}
+escapes = []
+for n in range(rounds):
+    which = "split" if rng.random() < 0.8 else "base"
+    data = bytearray(seeds[which])
+    for _ in range(rng.choice((1, 1, 2, 3))):
+        off = rng.randrange(0, len(data) - 3) & ~3 if rng.random() < 0.8 else rng.randrange(len(data))
+        if off + 4 <= len(data):
+            v = rng.choice(values) if rng.random() < 0.7 else rng.getrandbits(32)
+            struct.pack_into("<I", data, off, v)
+    if rng.random() < 0.05:
+        data = data[:rng.randrange(len(data))]
+    open(work, "wb").write(bytes(data))
+    args = (work, base) if which == "split" else (split, work)
+    try:
+        pylibbpf.btf.vmlinux_h(args[0], base_btf=args[1])
+        kinds["dumped"] = kinds.get("dumped", 0) + 1
+    except pylibbpf.BPFError as e:
+        kinds[type(e).__name__] = kinds.get(type(e).__name__, 0) + 1
+    except Exception as e:
+        escapes.append(f"{n}:{type(e).__name__}:{e}")
+print("kinds", sorted(kinds.items()))
+print("escapes", len(escapes), escapes[:3])
+"""
+
+
+def test_split_btf_is_read_over_its_base_and_corrupt_split_btf_is_refused(tmp_path) -> None:
+    """Split BTF (a kernel module's, over vmlinux) is read over its base by
+    vmlinux_h(path, base_btf=...) and gets the same checks as any BTF: a typedef of the
+    split naming itself is refused (libbpf's parse let it through: btf_dump would spin),
+    split BTF read alone is an ELFError naming the file, and 1,000 mutations of the split
+    and of its base (type records, header, strings, truncations) end in a dump or a
+    BPFError, never a crash, a hang or another exception (the child has a timeout; a
+    mutated struct size of gigabytes makes btf_dump write tens of MB of padding, slowly)."""
+    import struct
+    import subprocess
+
+    base, split, _, split_bytes = _split_btf_pair(tmp_path)
+    cycle = tmp_path / "cycle.btf"  # [3] typedef mod_t -> [3]
+    data = bytearray(split_bytes)
+    struct.pack_into("<I", data, 24 + 8, 3)
+    cycle.write_bytes(bytes(data))
+    try:
+        res = subprocess.run([sys.executable, "-c", _SPLIT_FUZZ, str(base), str(split),
+                              str(tmp_path / "work.btf"), "1000", str(cycle)],
+                             capture_output=True, text=True, timeout=900, **same_pylibbpf())
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"reading mutated split BTF hung: {e.stdout!r}")
+    assert res.returncode == 0, f"child died with {res.returncode}: {res.stderr[-800:]}"
+    out = dict(line.split(" ", 1) for line in res.stdout.splitlines())
+    assert out["dump"] == "True", res.stdout
+    assert out["alone"].startswith(f"ELFError load BTF from {str(split)}: "), out["alone"]
+    assert out["cycle"] == (f"ELFError load BTF from {str(cycle)}: corrupt BTF: BTF type [3] "
+                            "(typedef 'mod_t') refers back to itself: [3] -> [3] [EINVAL]"), \
+        out["cycle"]
+    assert out["escapes"].startswith("0 "), out["escapes"]
+    assert "ELFError" in out["kinds"], out["kinds"]
+
+
+def test_btf_with_a_name_that_is_not_utf8_is_an_elf_error(tmp_path) -> None:
+    """Found by the split BTF mutations: vmlinux_h() raised UnicodeDecodeError."""
+    base, split, _, split_bytes = _split_btf_pair(tmp_path)
+    split.write_bytes(split_bytes.replace(b"mod_t", b"mo\xff_t"))
+    with pytest.raises(pylibbpf.ELFError) as ei:
+        pylibbpf.btf.vmlinux_h(split, base_btf=base)
+    assert str(ei.value).startswith(f"dump BTF of {str(split)}: corrupt BTF: a name that is "
+                                    "not UTF-8 (invalid start byte at byte "), str(ei.value)
 
 
 # --- FIFOs and devices where a file is expected -------------------------------------------

@@ -38,6 +38,67 @@ def test_pin_outside_bpffs_is_refused_without_side_effects(loaded, tmp_path, bpf
         assert again.max_entries == 8
 
 
+_RET0 = bytes.fromhex("b700000000000000" "9500000000000000")  # r0 = 0; exit
+
+
+def test_program_and_link_pins_are_checked_like_map_pins(bpf_objects, tmp_path,
+                                                        bpffs_dir) -> None:
+    """Program.pin and Link.pin had Map.pin's problem: off bpffs, libbpf created the
+    parent directory there (an Object's program, a link), and the raw BPF_OBJ_PIN
+    (a raw program, a reopened link) answered EPERM, read as a missing CAP_BPF. Each
+    now gets the bpffs check first, and a missing directory is named."""
+    with pylibbpf.Object(bpf_objects["attach_tp"]) as obj:
+        obj.load()
+        prog = obj.programs["tp_getpgid"]
+        raw = pylibbpf.Program.load_raw(pylibbpf.ProgramType.SOCKET_FILTER, _RET0,
+                                        license="GPL", name="rawp")
+        link = prog.attach_tracepoint("syscalls", "sys_enter_getpgid")
+        first = obj.programs["tp_getpgid_alt"].attach_tracepoint("syscalls", "sys_enter_getpgid")
+        first.pin(bpffs_dir / "link0")
+        reopened = pylibbpf.Link.open_pinned(bpffs_dir / "link0")  # no libbpf link
+        reopened.unpin()  # pinned again below, by BPF_OBJ_PIN
+        cases = [("program 'tp_getpgid'", prog.pin, True), ("program 'rawp'", raw.pin, False),
+                 ("tracepoint", link.pin, True), ("pinned perf_event link", reopened.pin, True)]
+        try:
+            for n, (name, pin, libbpf_pins) in enumerate(cases):
+                target = tmp_path / "newdir" / "pin"
+                with pytest.raises(pylibbpf.BPFError) as ei:
+                    pin(target)
+                msg = str(ei.value)
+                assert ei.value.errno == 22 and not isinstance(ei.value, PermissionError), msg
+                assert f"at {str(target)!r}: {str(tmp_path)!r} is on a " in msg and \
+                    "file system, not bpffs" in msg and name in msg, msg
+                assert not (tmp_path / "newdir").exists(), name  # nothing made off bpffs
+
+                deep = bpffs_dir / f"d{n}" / "sub" / "pin"
+                missing = deep.parent.parent if libbpf_pins else deep.parent
+                with pytest.raises(pylibbpf.BPFNotFoundError) as ei:
+                    pin(deep)
+                assert str(ei.value).endswith(f"at {str(deep)!r}: no directory "
+                                              f"{str(missing)!r} in bpffs (create it first) "
+                                              "[ENOENT]"), str(ei.value)
+
+                good = bpffs_dir / f"p{n}"
+                pin(good)  # the failures left nothing behind
+                assert good.exists()
+                owner = pin.__self__  # type: ignore[attr-defined]
+                if isinstance(owner, pylibbpf.Link):  # one pin per link
+                    owner.unpin()
+                    (bpffs_dir / "taken").mkdir(exist_ok=True)
+                    with pytest.raises(pylibbpf.BPFExistsError) as ei:
+                        pin(bpffs_dir / "taken")
+                    assert str(bpffs_dir / "taken") in str(ei.value)
+                else:
+                    with pytest.raises(pylibbpf.BPFExistsError) as ei:
+                        pin(good)
+                    assert f"at {str(good)!r}" in str(ei.value)
+        finally:
+            reopened.close()
+            link.close()
+            first.close()
+            raw.close()
+
+
 def test_failed_pin_in_bpffs_leaves_no_pin_path_behind(loaded, bpffs_dir) -> None:
     """A pin libbpf itself refuses (the name is taken) must not stick to the map."""
     m = loaded.maps["bigmap"]

@@ -246,6 +246,21 @@ def step():
             got.append(e)
     elif mode == "read_batch":
         got.extend(rb.read_batch(5))
+    elif mode == "async":      # async for's own steps, driven by hand: each __anext__()
+        rb.poll(5)             # finishes at once while records are queued (no event loop
+        while True:            # is involved then); with none left it needs a loop: stop
+            step_of_async_for = ait.__anext__()
+            try:
+                step_of_async_for.send(None)
+            except StopIteration as handed:
+                got.append(handed.value)
+                continue
+            except RuntimeError:       # no running event loop: it would wait now
+                break
+            step_of_async_for.close()
+            break
+
+ait = rb.__aiter__() if mode == "async" else None
 
 deadline = time.monotonic() + 30
 signal.signal(signal.SIGALRM, tick)
@@ -278,6 +293,7 @@ print(kind, mode, "got", len(args), "of", total, "missing", missing, "dups", dup
 @pytest.mark.parametrize("kind,mode", [
     ("ring", "callback"), ("ring", "python"), ("ring", "batch"), ("ring", "read"),
     ("ring", "iterate"), ("ring", "read_batch"), ("perf", "callback"), ("perf", "batch"),
+    ("ring", "async"), ("perf", "async"),
 ])
 def test_exactly_once_under_a_signal_storm(bpf_objects, kind, mode) -> None:
     total = 20000

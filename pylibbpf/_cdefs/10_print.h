@@ -3,6 +3,15 @@
 enum libbpf_print_level { LIBBPF_WARN, LIBBPF_INFO, LIBBPF_DEBUG };
 extern "Python" void pylibbpf_print_cb(int level, const char *msg);
 void pylibbpf_install_print(void);
+/* capture libbpf's messages of this thread in C (see _csrc/shims.c) */
+struct pylibbpf_logbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+struct pylibbpf_logbuf *pylibbpf_log_swap(struct pylibbpf_logbuf *buf);
+void pylibbpf_logbuf_free(struct pylibbpf_logbuf *buf);
+void pylibbpf_log_emit(int level, const char *text);  /* tests: print one message */
 int libbpf_major_version(void);
 int libbpf_minor_version(void);
 const char *libbpf_version_string(void);

@@ -3,6 +3,7 @@
 struct btf *btf__load_vmlinux_btf(void);
 int pylibbpf_kbtf_cached(void);
 struct btf *btf__parse(const char *path, void *btf_ext);
+struct btf *btf__parse_split(const char *path, struct btf *base_btf);
 void btf__free(struct btf *btf);
 __u32 btf__type_cnt(const struct btf *btf);
 const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);

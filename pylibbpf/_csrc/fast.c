@@ -14,6 +14,7 @@
  * Layout    how to turn one record's bytes into a Python value: bytes, an int,
  *           a Record (a tuple subclass, items unpacked here), or a Python
  *           decode function for anything else.
+ * Handover  async iteration's awaitable: takes one record as it hands it over.
  * Records   a batch of collected ring/perf-buffer records: an iterator that
  *           decodes lazily, and deliver(callback), the per-record callback
  *           loop, which stops at the first callback returning a true value or
@@ -1275,6 +1276,294 @@ static PyObject *fast_deliver_batches(PyObject *mod, PyObject *args)
     return Py_BuildValue("nO", done, Py_False);
 }
 
+/* --- Handover: async iteration's take-and-deliver -----------------------------
+ * Handover(queue, out, nothing): an awaitable that, when awaited, takes one
+ * record (the first of the list `out`, else the next of the Records at the head
+ * of the deque `queue`, dropping spent ones) and finishes with it as its result:
+ * the record leaves the buffer inside the C call whose StopIteration carries it
+ * to the awaiting frame, so no exception can surface between taking and handing
+ * over. With nothing to take, the result is `nothing`. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *queue;
+    PyObject *out;
+    PyObject *nothing;
+} Handover;
+
+static PyTypeObject *Handover_Type;
+
+static PyObject *handover_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *queue, *out, *nothing;
+    Handover *h;
+
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "Handover takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OO!O:Handover", &queue, &PyList_Type, &out, &nothing))
+        return NULL;
+    h = (Handover *)type->tp_alloc(type, 0);
+    if (!h)
+        return NULL;
+    Py_INCREF(queue);
+    h->queue = queue;
+    Py_INCREF(out);
+    h->out = out;
+    Py_INCREF(nothing);
+    h->nothing = nothing;
+    return (PyObject *)h;
+}
+
+/* finish with `value` (a reference stolen); NULL with StopIteration(value) set */
+static PyObject *handover_finish(Handover *h, PyObject *value, int from_out)
+{
+    PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+
+    if (!stop) {
+        /* could not even make the exception: give a taken record back */
+        if (from_out && PyList_Insert(h->out, 0, value) < 0)
+            PyErr_Clear();
+        Py_DECREF(value);
+        return NULL;
+    }
+    PyErr_SetObject(PyExc_StopIteration, stop);
+    Py_DECREF(stop);
+    Py_DECREF(value);
+    return NULL;
+}
+
+static PyObject *handover_next(PyObject *self)
+{
+    Handover *h = (Handover *)self;
+    PyObject *rec;
+
+    if (PyList_GET_SIZE(h->out) > 0) {
+        rec = PyList_GET_ITEM(h->out, 0);
+        Py_INCREF(rec);
+        if (PyList_SetSlice(h->out, 0, 1, NULL) < 0) {
+            Py_DECREF(rec);
+            return NULL;
+        }
+        return handover_finish(h, rec, 1);
+    }
+    for (;;) {
+        PyObject *head, *popped;
+        Py_ssize_t n = PyObject_Length(h->queue);
+
+        if (n < 0)
+            return NULL;
+        if (n == 0)
+            break;
+        head = PySequence_GetItem(h->queue, 0);
+        if (!head)
+            return NULL;
+        rec = PyIter_Next(head);
+        if (rec) {
+            Py_DECREF(head);
+            return handover_finish(h, rec, 0);
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(head);
+            return NULL;
+        }
+        /* spent: drop it, unless someone already did */
+        popped = PySequence_GetItem(h->queue, 0);
+        if (!popped) {
+            PyErr_Clear();
+            Py_DECREF(head);
+            break;
+        }
+        if (popped == head) {
+            PyObject *r = PyObject_CallMethod(h->queue, "popleft", NULL);
+
+            if (!r) {
+                Py_DECREF(popped);
+                Py_DECREF(head);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        Py_DECREF(popped);
+        Py_DECREF(head);
+    }
+    Py_INCREF(h->nothing);
+    return handover_finish(h, h->nothing, 0);
+}
+
+static PyObject *handover_await(PyObject *self)
+{
+    Py_INCREF(self);
+    return self;
+}
+
+static int handover_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Handover *h = (Handover *)self;
+
+    Py_VISIT(h->queue);
+    Py_VISIT(h->out);
+    Py_VISIT(h->nothing);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int handover_clear(PyObject *self)
+{
+    Handover *h = (Handover *)self;
+
+    Py_CLEAR(h->queue);
+    Py_CLEAR(h->out);
+    Py_CLEAR(h->nothing);
+    return 0;
+}
+
+static void handover_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    handover_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot handover_slots[] = {
+    {Py_tp_new, handover_new},
+    {Py_am_await, handover_await},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, handover_next},
+    {Py_tp_traverse, handover_traverse},
+    {Py_tp_clear, handover_clear},
+    {Py_tp_dealloc, handover_dealloc},
+    {Py_tp_doc, "Handover(queue, out, nothing): await it for one record, taken as it is "
+                "handed over (nothing when there is none)"},
+    {0, NULL},
+};
+
+static PyType_Spec handover_spec = {
+    "pylibbpf._fast.Handover", sizeof(Handover), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, handover_slots,
+};
+
+/* --- LogCaptureBase: libbpf_log()'s context manager ----------------------------
+ * __enter__ points this thread's print target (shims.c) at a buffer of its own,
+ * __exit__ restores the previous target; take() returns what was printed. In C,
+ * so that entering is one call with no point between switching the target and
+ * the with-block's cleanup taking over (a Python __enter__ interrupted by an
+ * exception from a signal handler would leave the target switched, at memory
+ * that is then freed). The buffer is malloc'd; one still in use when the object
+ * dies is left alone (leaked), never freed under libbpf. */
+typedef struct {
+    PyObject_HEAD
+    struct pylibbpf_logbuf *buf;
+    struct pylibbpf_logbuf *prev;
+    int active;
+} LogCaptureBase;
+
+static PyTypeObject *LogCaptureBase_Type;
+
+static PyObject *logcap_enter(PyObject *self, PyObject *unused)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+
+    if (c->active) {
+        PyErr_SetString(PyExc_RuntimeError, "this libbpf_log() capture is already on");
+        return NULL;
+    }
+    if (!c->buf) {
+        c->buf = calloc(1, sizeof(*c->buf));
+        if (!c->buf)
+            return PyErr_NoMemory();
+    }
+    c->prev = pylibbpf_log_swap(c->buf);
+    c->active = 1;
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *logcap_exit(PyObject *self, PyObject *args)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+
+    if (c->active) {
+        pylibbpf_log_swap(c->prev);
+        c->active = 0;
+        /* with the pylibbpf logger at DEBUG, captured text is logged there too */
+        if (pylibbpf_print_level >= LIBBPF_DEBUG && c->buf && c->buf->len) {
+            PyObject *r = PyObject_CallMethod(self, "_log_debug", NULL);
+
+            if (!r)
+                return NULL;
+            Py_DECREF(r);
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
+/* take(): what was printed since the last take(), as bytes (records: b"0"+level,
+ * the text, b"\0"); the buffer's memory goes once the capture is off */
+static PyObject *logcap_take(PyObject *self, PyObject *unused)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+    PyObject *out;
+
+    if (!c->buf || !c->buf->len) {
+        if (c->buf && !c->active)
+            pylibbpf_logbuf_free(c->buf);
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    out = PyBytes_FromStringAndSize(c->buf->data, (Py_ssize_t)c->buf->len);
+    if (!out)
+        return NULL;
+    c->buf->len = 0;
+    if (!c->active)
+        pylibbpf_logbuf_free(c->buf);
+    return out;
+}
+
+static void logcap_dealloc(PyObject *self)
+{
+    LogCaptureBase *c = (LogCaptureBase *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+
+    PyObject_GC_UnTrack(self);
+    if (c->buf && !c->active) {
+        pylibbpf_logbuf_free(c->buf);
+        free(c->buf);
+    }
+    c->buf = NULL;
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static int logcap_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static PyMethodDef logcap_methods[] = {
+    {"__enter__", logcap_enter, METH_NOARGS, "start capturing this thread's libbpf messages"},
+    {"__exit__", logcap_exit, METH_VARARGS, "stop capturing"},
+    {"take", logcap_take, METH_NOARGS, "the messages captured since the last take(), as bytes"},
+    {NULL},
+};
+
+static PyType_Slot logcap_slots[] = {
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_methods, logcap_methods},
+    {Py_tp_traverse, logcap_traverse},
+    {Py_tp_dealloc, logcap_dealloc},
+    {Py_tp_doc, "C base of pylibbpf._ffi.LogCapture"},
+    {0, NULL},
+};
+
+static PyType_Spec logcap_spec = {
+    "pylibbpf._fast.LogCaptureBase", sizeof(LogCaptureBase), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, logcap_slots,
+};
+
 static PyMethodDef fast_functions[] = {
     {"commit", fast_commit, METH_VARARGS,
      "commit(container, item, collector): append item and empty the collector, at once"},
@@ -1323,7 +1612,9 @@ static int pylibbpf_fast_install(void)
         goto out;
     if (fast_add_type(mod, &mapbase_spec, &MapBase_Type)
         || fast_add_type(mod, &layout_spec, &Layout_Type)
-        || fast_add_type(mod, &records_spec, &Records_Type))
+        || fast_add_type(mod, &records_spec, &Records_Type)
+        || fast_add_type(mod, &handover_spec, &Handover_Type)
+        || fast_add_type(mod, &logcap_spec, &LogCaptureBase_Type))
         goto out;
     if (PyModule_AddIntConstant(mod, "L_BYTES", L_BYTES) || PyModule_AddIntConstant(mod, "L_INT", L_INT)
         || PyModule_AddIntConstant(mod, "L_STRUCT", L_STRUCT)

@@ -18,6 +18,79 @@ static void pylibbpf_set_print_level(int level)
     pylibbpf_print_level = level;
 }
 
+/* While a Python call captures libbpf's messages (pylibbpf._ffi.libbpf_log), they
+ * are appended here, in C, and Python reads them once afterwards: a cffi callback
+ * per line (GIL taken back, a Python frame) cost more than a failing attach itself.
+ * Each record is one byte '0' + level, the text, a NUL. Per thread, as libbpf's
+ * calls run with the GIL released; a capture saves and restores the one before. */
+struct pylibbpf_logbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+static __thread struct pylibbpf_logbuf *pylibbpf_log_target;
+
+static struct pylibbpf_logbuf *pylibbpf_log_swap(struct pylibbpf_logbuf *buf)
+{
+    struct pylibbpf_logbuf *prev = pylibbpf_log_target;
+
+    pylibbpf_log_target = buf;
+    return prev;
+}
+
+static void pylibbpf_logbuf_free(struct pylibbpf_logbuf *buf)
+{
+    free(buf->data);
+    buf->data = NULL;
+    buf->len = buf->cap = 0;
+}
+
+static int pylibbpf_logbuf_reserve(struct pylibbpf_logbuf *buf, size_t need)
+{
+    size_t cap = buf->cap ? buf->cap : 512;
+    char *data;
+
+    if (buf->cap - buf->len >= need)
+        return 0;
+    while (cap - buf->len < need) {
+        if (cap > ((size_t)-1) / 2)
+            return -1;
+        cap *= 2;
+    }
+    data = realloc(buf->data, cap);
+    if (!data)
+        return -1;
+    buf->data = data;
+    buf->cap = cap;
+    return 0;
+}
+
+static void pylibbpf_logbuf_append(struct pylibbpf_logbuf *buf, int level, const char *fmt,
+                                   va_list ap)
+{
+    va_list again;
+    size_t avail;
+    int n;
+
+    if (pylibbpf_logbuf_reserve(buf, 256))
+        return;  /* out of memory: the message is lost, as a failed print would be */
+    va_copy(again, ap);
+    avail = buf->cap - buf->len;
+    n = vsnprintf(buf->data + buf->len + 1, avail - 1, fmt, ap);
+    if (n >= 0 && (size_t)n + 2 > avail) {
+        if (pylibbpf_logbuf_reserve(buf, (size_t)n + 2))
+            n = -1;
+        else
+            vsnprintf(buf->data + buf->len + 1, (size_t)n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n < 0)
+        return;
+    buf->data[buf->len] = (char)('0' + level);
+    buf->len += (size_t)n + 2;  /* the level, the text, its NUL */
+}
+
 static int pylibbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
     char small[1024];
@@ -26,6 +99,13 @@ static int pylibbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_
 
     if ((int)level > pylibbpf_print_level)
         return 0;
+    if (pylibbpf_log_target) {
+        int saved = errno;
+
+        pylibbpf_logbuf_append(pylibbpf_log_target, (int)level, fmt, ap);
+        errno = saved;
+        return 0;
+    }
     va_copy(again, ap);
     n = vsnprintf(small, sizeof(small), fmt, ap);
     if (n >= 0 && (size_t)n < sizeof(small)) {
@@ -41,6 +121,21 @@ static int pylibbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_
     }
     va_end(again);
     return 0;
+}
+
+/* tests: one message through the print function, as libbpf_print() would */
+static void pylibbpf_log_emit_v(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    pylibbpf_print_fn((enum libbpf_print_level)level, fmt, ap);
+    va_end(ap);
+}
+
+static void pylibbpf_log_emit(int level, const char *text)
+{
+    pylibbpf_log_emit_v(level, "%s", text);
 }
 
 static void pylibbpf_install_print(void)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple, Union, cast
 
 if TYPE_CHECKING:
     from ..link import Link
@@ -13,6 +13,17 @@ if TYPE_CHECKING:
 
 def _prog(self: Any) -> "Program":
     return cast("Program", self)
+
+
+_ATTACH_KPROBE: Optional[Callable[..., "Link"]] = None
+
+
+def _kprobe_attach() -> Callable[..., "Link"]:
+    global _ATTACH_KPROBE
+    from .kprobe import attach_kprobe
+
+    _ATTACH_KPROBE = attach_kprobe
+    return attach_kprobe
 
 
 class TracingAttachMixin:
@@ -50,10 +61,8 @@ class TracingAttachMixin:
                       cookie: int = 0) -> "Link":
         """Attach this kprobe program to kernel function ``symbol`` (+``offset``),
         at its return with ``retprobe=True``."""
-        from .kprobe import attach_kprobe
-
-        return attach_kprobe(_prog(self), symbol, retprobe=retprobe, offset=offset,
-                             cookie=cookie)
+        attach = _ATTACH_KPROBE or _kprobe_attach()  # no import per (hot) call
+        return attach(_prog(self), symbol, retprobe=retprobe, offset=offset, cookie=cookie)
 
     def attach_kprobe_multi(self, pattern: Optional[str] = None, *,
                             symbols: Optional[Sequence[str]] = None,

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["attach_kprobe", "attach_kprobe_multi", "attach_ksyscall"]
 
+_KPROBE = int(ProgramType.KPROBE)
+_KPROBE_OPTS = ffi.typeof("struct bpf_kprobe_opts *")
+_KPROBE_OPTS_SIZE = ffi.sizeof("struct bpf_kprobe_opts")
+_PLAIN_KPROBE_OPTS = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE})
+
 
 def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offset: int = 0,
                   cookie: int = 0) -> Link:
@@ -33,12 +38,20 @@ def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offse
     check_cookie(cookie)
     kind = "kretprobe" if retprobe else "kprobe"
     target = f"{symbol}+{offset:#x}" if offset else symbol
-    if prog.type is not ProgramType.KPROBE or prog._ptr is None:  # (messages built on failure)
+    # a failing attach is hot (an object full of kprobes on a kernel without them):
+    # the common case is checked with plain C calls, messages are built on failure
+    ptr, obj = prog._ptr, prog._obj
+    if (ptr is None or obj is None or obj._ptr is None
+            or lib.bpf_program__type(ptr) != _KPROBE or lib.bpf_program__fd(ptr) < 0):
         what = f"{kind} on {target!r} (program {prog.name!r})"
         require_type(prog, f"attach {what}", ProgramType.KPROBE)
         object_program(prog, f"attach {what}")
-    prog.fd  # raises when not loaded
-    o = opts("bpf_kprobe_opts", bpf_cookie=cookie, offset=offset, retprobe=bool(retprobe))
+        prog.fd  # raises when not loaded
+    if cookie or offset or retprobe:
+        o = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE, "bpf_cookie": cookie,
+                                   "offset": offset, "retprobe": bool(retprobe)})
+    else:
+        o = _PLAIN_KPROBE_OPTS  # libbpf only reads it, during the call
     with libbpf_log() as log:
         ptr = lib.bpf_program__attach_kprobe_opts(prog._ptr, symbol.encode(), o)
         err = ffi.errno
