@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._ffi import ffi as _ffi_mod, lib as _lib
 from .btf import vmlinux_h
-from .compiler import CompileError, compile, include_dir, vmlinux_h_path
+from .compiler import Clang, CompileError, compile, find_clang, include_dir, vmlinux_h_path
 from .errors import (BPFError, BPFExistsError, BPFKeyError, BPFNotFoundError, BPFPermissionError,
                      ClosedError, ELFError, NoAttachTargetError, NotSupportedError,
                      VerifierError)
@@ -63,7 +63,8 @@ __all__ = [
     "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",
-    "in_netns", "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
+    "in_netns", "compile", "find_clang", "Clang", "include_dir", "vmlinux_h", "vmlinux_h_path",
+    "libbpf_version",
     "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
     "TCLink", "tc_query", "tcx_query",
     "Iterator", "PerfEvents", "PerfEventLinks", "open_perf_events",
