@@ -49,7 +49,7 @@ __version__ = "0.1.0"
 
 
 def libbpf_version() -> str:
-    """The version of the libbpf compiled into pylibbpf, e.g. ``"1.5"``."""
+    """The version of the libbpf compiled into pylibbpf, e.g. ``"1.7"``."""
     return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
 
 

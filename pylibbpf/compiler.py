@@ -425,7 +425,8 @@ def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None
     pylibbpf's cache (``$PYLIBBPF_CACHE/objects``, else
     ``$XDG_CACHE_HOME/pylibbpf/objects``, else ``~/.cache/pylibbpf/objects``)
     under a hash of the source, every header it includes, the flags and the
-    clang (its path and version): an unchanged source is not compiled again (``cache=False`` forces it).
+    clang (its path and version): an unchanged source is not compiled again
+    (``cache=False`` forces it).
     A cache directory that can't be written is a :class:`BPFError` naming it;
     with ``output``, no cache is needed (``vmlinux.h`` is then generated in a
     temporary directory).
