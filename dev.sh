@@ -36,7 +36,10 @@ need_root() {
 }
 
 install_packages() {
-    # clang/llvm: BPF compiler; libelf/zlib: libbpf; sdt: USDT; g++/binutils: uprobe
+    # clang/llvm: BPF compiler (Debian's default, 14 on bookworm), and clang-19/llvm-19
+    # beside it: pylibbpf.compile() picks the newest clang, and may_goto loops (can_loop),
+    # CPU v4 instructions and arena programs need clang 18-19; llvm-19 brings the matching
+    # llvm-objdump-19/llvm-strip-19; libelf/zlib: libbpf; sdt: USDT; g++/binutils: uprobe
     # test targets (C++, strip, objcopy); util-linux: setpriv/unshare in tests;
     # python3: Debian's dtrace-enabled CPython, traced by the USDT example;
     # chromium: headless browser that checks the flame graph SVG; tmux: a real terminal
@@ -45,6 +48,15 @@ install_packages() {
     local pkgs=(clang llvm libelf-dev zlib1g-dev pkg-config iproute2 systemtap-sdt-dev patchelf
                 dpkg-dev gcc g++ binutils make util-linux ca-certificates python3 chromium
                 tmux)
+    # clang-19 where the Debian suite has it (bookworm and later; a fresh machine's
+    # package lists may be empty until updated); else the default clang must do
+    if dpkg-query -W -f='${Status}' clang-19 2>/dev/null | grep -q "install ok installed" \
+            || apt-cache show clang-19 >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-cache show clang-19 >/dev/null 2>&1; }; then
+        pkgs+=(clang-19 llvm-19)
+    else
+        say "no clang-19 package in this Debian suite: BPF programs compile with its default clang"
+    fi
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then pkgs+=(python3-venv); fi
     if ! "$PY" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
         pkgs+=(python3-dev)

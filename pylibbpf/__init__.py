@@ -36,6 +36,7 @@ del _a, _c, _k
 _LAZY = {
     "CompileError": (".compiler", "CompileError"), "compile": (".compiler", "compile"),
     "include_dir": (".compiler", "include_dir"), "vmlinux_h_path": (".compiler", "vmlinux_h_path"),
+    "Clang": (".compiler", "Clang"), "find_clang": (".compiler", "find_clang"),
     "XDPQuery": (".attach.xdp", "XDPQuery"), "xdp_query": (".attach.xdp", "xdp_query"),
     "in_netns": (".attach._net", "in_netns"),
     "elf": (".elf", ""), "flamegraph": (".flamegraph", ""), "histogram": (".histogram", ""),
@@ -69,7 +70,7 @@ _LAZY.update((n, ("._linkinfo", n)) for n in (
     "NetkitLinkInfo", "SockmapLinkInfo"))
 
 if TYPE_CHECKING:
-    from .compiler import CompileError, compile, include_dir, vmlinux_h_path
+    from .compiler import Clang, CompileError, compile, find_clang, include_dir, vmlinux_h_path
     from .attach.xdp import XDPQuery, xdp_query
     from .attach._net import in_netns
     from . import elf
@@ -117,7 +118,7 @@ __version__ = "0.1.0"
 
 
 def libbpf_version() -> str:
-    """The version of the libbpf compiled into pylibbpf, e.g. ``"1.5"``."""
+    """The version of the libbpf compiled into pylibbpf, e.g. ``"1.7"``."""
     return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
 
 
@@ -132,7 +133,8 @@ __all__ = [
     "CompileError",
     "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK",
     "SymbolNotFoundError", "AmbiguousSymbolError", "USDTNotFoundError", "elf",
-    "in_netns", "compile", "include_dir", "vmlinux_h", "vmlinux_h_path", "libbpf_version",
+    "in_netns", "compile", "find_clang", "Clang", "include_dir", "vmlinux_h", "vmlinux_h_path",
+    "libbpf_version",
     "AttachQuery", "query_raw", "cgroup_query", "netns_query", "sockmap_query",
     "TCLink", "tc_query", "tcx_query",
     "Iterator", "PerfEvents", "PerfEventLinks", "open_perf_events",

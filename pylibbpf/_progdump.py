@@ -328,12 +328,15 @@ def _name_calls(parts: List[JitedFunction]) -> None:
 
 # --- an object's program before load: ELF relocations -----------------------------------
 
-def elf_relocations(path: str, section: str, prog: str) -> Dict[int, Tuple[str, str]]:
+def elf_relocations(path: str, section: str, prog: str,
+                    offsets: Optional[Dict[int, int]] = None) -> Dict[int, Tuple[str, str]]:
     """What each relocated instruction of program ``prog`` (in ELF section
     ``section`` of the object file ``path``) refers to: instruction index ->
     (symbol name, kind), kind being ``"map"`` (a ``.maps`` definition),
     ``"data"`` (a ``.rodata``/``.data``/``.bss`` section: the name is the
     section's), ``"extern"`` (a kfunc, ksym or kconfig extern) or ``"func"``.
+    A ``"data"`` relocation against a variable's own symbol (not its section's)
+    puts the variable's offset in ``offsets`` (instruction index -> offset).
     Empty when the file cannot be read again."""
     try:
         from elftools.elf.elffile import ELFFile
@@ -375,6 +378,8 @@ def elf_relocations(path: str, section: str, prog: str) -> Dict[int, Tuple[str, 
                                                             off), "func")
                 else:
                     out[(off - start) // 8] = (target, "data")
+                    if offsets is not None and sym["st_info"]["type"] == "STT_OBJECT":
+                        offsets[(off - start) // 8] = int(sym["st_value"])
             return out
     except Exception:  # a file changed or gone since it was opened: no names then
         return {}

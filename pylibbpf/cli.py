@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -103,6 +104,14 @@ def cmd_version(args: argparse.Namespace) -> int:
         where.append(f"{name} {ours[0]} (bundled with the wheel)" if ours else
                      f"{name} {paths[0]}")
     print("runs with: " + ("; ".join(where) if where else "libelf and zlib linked statically"))
+    from .compiler import find_clang
+
+    try:
+        cc = find_clang()
+        how = "from CLANG" if os.environ.get("CLANG") else "the newest clang on PATH"
+        print(f"compiles with: {cc} ({how}): {cc.banner}")
+    except BPFError as e:
+        print(f"compiles with: no clang ({e.strerror})")
     return 0
 
 
@@ -118,8 +127,10 @@ def cmd_vmlinux_h(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .compiler import compile
+    from .compiler import compile, find_clang
 
+    if args.verbose:
+        print(f"compiling {args.source} with {find_clang()}", file=sys.stderr)
     out = compile(args.source, args.output, cflags=args.cflag or (),
                   include_dirs=args.include or (), cache=not args.no_cache)
     print(out)
@@ -723,6 +734,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cflag", action="append", help="extra clang flag (repeatable)")
     s.add_argument("-I", "--include", action="append", help="include directory (repeatable)")
     s.add_argument("--no-cache", action="store_true", help="compile even if cached")
+    s.add_argument("-v", "--verbose", action="store_true",
+                   help="say which clang compiles it (on stderr)")
     s.set_defaults(func=cmd_compile)
     s = sub.add_parser("inspect", help="programs, maps (BTF types) and globals of an object")
     s.add_argument("object", help="a BPF object (.o) or a BPF C source (.bpf.c)")

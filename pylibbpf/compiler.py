@@ -11,13 +11,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._files import open_regular, regular_file
 from .btf import KERNEL_BTF, vmlinux_h
 from .errors import BPFError, BPFNotFoundError, BPFPermissionError, as_path, error_from_errno
 
-__all__ = ["compile", "include_dir", "vmlinux_h_path", "CompileError"]
+__all__ = ["compile", "include_dir", "vmlinux_h_path", "CompileError", "Clang", "find_clang"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -25,33 +25,76 @@ _ARCH = {"x86_64": "x86", "aarch64": "arm64", "armv7l": "arm", "s390x": "s390",
          "ppc64le": "powerpc", "riscv64": "riscv", "loongarch64": "loongarch"}
 
 
+class Clang(NamedTuple):
+    """A clang that :func:`compile` runs: its ``path``, its ``version``
+    (``"19.1.7"``, ``""`` when it printed none) and the first line of its
+    ``--version`` (``banner``)."""
+
+    path: str
+    version: str
+    banner: str
+
+    @property
+    def major(self) -> int:
+        """The major version (19 for 19.1.7), 0 when unknown."""
+        m = re.match(r"\d+", self.version)
+        return int(m.group()) if m else 0
+
+    def __str__(self) -> str:
+        return f"clang {self.version or '(unknown version)'} ({self.path})"
+
+
 class CompileError(BPFError):
     """clang failed; ``output`` holds everything it printed, ``diagnostics`` the
-    ``file:line:col: error: …`` lines. The message shows the diagnostics with
+    ``file:line:col: error: …`` lines, ``clang`` the :class:`Clang` that ran. The
+    message names that clang and its version, and shows the diagnostics with
     their source excerpts (at most 40 lines), or, when clang itself crashed,
-    what it was compiling."""
+    what it was compiling. Where the failure is a feature this clang is too old
+    for (``-mcpu=v4``, ``may_goto``), the message says which clang it needs."""
 
     MAX_LINES = 40
 
-    def __init__(self, source: str, output: str) -> None:
+    def __init__(self, source: str, output: str, clang: Optional[Clang] = None) -> None:
         self.source = source
         self.output = output
+        self.clang = clang
         self.diagnostics = [ln for ln in output.splitlines()
                             if re.search(r":\d+:\d+: (?:fatal )?error: ", ln)]
-        super().__init__(_errno.EINVAL, _summary(source, output, self.MAX_LINES))
+        super().__init__(_errno.EINVAL, _summary(source, output, self.MAX_LINES, clang))
 
 
-def _summary(source: str, output: str, max_lines: int) -> str:
+#: (what clang prints, the feature, the first clang release that has it)
+_TOO_OLD = [
+    (re.compile(r"unknown target CPU 'v4'"), "-mcpu=v4 (BPF CPU v4 instructions)", 18),
+    (re.compile(r"may_goto"), "may_goto (open-coded loops: can_loop, bpf_for)", 19),
+]
+
+
+def _too_old(output: str, clang: Optional[Clang]) -> str:
+    """A sentence saying which feature needs a newer clang, or ""."""
+    for pattern, feature, major in _TOO_OLD:
+        if pattern.search(output) and (clang is None or clang.major < major):
+            have = f"clang {clang.version}" if clang and clang.version else "this clang"
+            return (f"{feature} needs clang {major} or newer; {have} is too old "
+                    "(install a newer clang; compile() picks the newest installed, "
+                    "or set CLANG)")
+    return ""
+
+
+def _summary(source: str, output: str, max_lines: int, clang: Optional[Clang] = None) -> str:
+    who = str(clang) if clang else "clang"
     lines = output.strip().splitlines()
     if "PLEASE submit a bug report" in output or "Stack dump:" in output:
         stages = [ln.split(".", 1)[1].strip() for ln in lines if re.match(r"^\d\.\t", ln)]
         where = "; ".join(s for s in stages if not s.startswith("Program arguments"))
-        return (f"clang crashed compiling {source!r} ({where or 'no details'}): often a "
+        return (f"{who} crashed compiling {source!r} ({where or 'no details'}): often a "
                 "construct the BPF backend cannot lower (e.g. __builtin_clzll on old clang)")
     lines = [ln for ln in lines if not re.match(r"^\d+ (?:errors?|warnings?) generated", ln)]
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
-    return f"clang failed to compile {source!r}:\n" + "\n".join(lines)
+    hint = _too_old(output, clang)
+    return (f"{who} failed to compile {source!r}" + (f": {hint}" if hint else "") + ":\n"
+            + "\n".join(lines))
 
 
 def include_dir() -> Path:
@@ -231,14 +274,15 @@ def _dependencies(cc: str, src: _Source, cflags: Sequence[str],
     return sorted(set(str(src.real) if w == str(src.arg) else w for w in words[1:]))
 
 
-def _cache_key(cc: str, src: _Source, cflags: Sequence[str],
+def _cache_key(cc: Clang, src: _Source, cflags: Sequence[str],
                include_dirs: Sequence[PathLike], vmlinux_dir: Path) -> Optional[str]:
-    deps = _dependencies(cc, src, cflags, include_dirs, vmlinux_dir)
+    deps = _dependencies(cc.path, src, cflags, include_dirs, vmlinux_dir)
     if deps is None:
         return None  # let the real compile report the error
     h = hashlib.sha256()
-    h.update(repr((cc, list(cflags), [_absolute(os.fspath(d)) for d in include_dirs],
-                   _clang_version(cc))).encode())
+    # which clang (its path and its version) is part of the key
+    h.update(repr((cc.path, cc.banner, list(cflags),
+                   [_absolute(os.fspath(d)) for d in include_dirs])).encode())
     for dep in [str(src.real)] + deps:
         name = dep.encode("utf-8", "surrogateescape")
         try:
@@ -249,15 +293,76 @@ def _cache_key(cc: str, src: _Source, cflags: Sequence[str],
     return h.hexdigest()[:24]
 
 
-_CLANG_VERSIONS: Dict[str, str] = {}
+#: path -> (mtime, banner): ``clang --version`` runs once per binary
+_CLANG_VERSIONS: Dict[str, Tuple[float, str]] = {}
+
+#: names compile() looks for on PATH: clang, and Debian's/LLVM's versioned clang-19 …
+_CLANG_NAME = re.compile(r"clang(?:-(\d+))?$")
 
 
-def _clang_version(cc: str) -> str:
-    if cc not in _CLANG_VERSIONS:
-        proc = subprocess.run([cc, "--version"], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        _CLANG_VERSIONS[cc] = proc.stdout.splitlines()[0] if proc.stdout else ""
-    return _CLANG_VERSIONS[cc]
+def _clang_banner(path: str) -> str:
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = -1.0
+    cached = _CLANG_VERSIONS.get(path)
+    if cached is None or cached[0] != mtime:
+        try:
+            proc = subprocess.run([path, "--version"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, timeout=60)
+            out = proc.stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        cached = (mtime, out.splitlines()[0] if out else "")
+        _CLANG_VERSIONS[path] = cached
+    return cached[1]
+
+
+def _clang(path: str) -> Clang:
+    banner = _clang_banner(path)
+    m = re.search(r"clang version (\d+(?:\.\d+)*)", banner)
+    return Clang(path, m.group(1) if m else "", banner)
+
+
+def _version_key(c: Clang) -> Tuple[int, ...]:
+    return tuple(int(x) for x in c.version.split(".")) if c.version else ()
+
+
+def find_clang(clang: Optional[str] = None) -> Clang:
+    """The clang :func:`compile` runs: ``clang`` if given (a path, or a name
+    looked up on ``PATH``), else ``$CLANG``, else the newest of the clangs on
+    ``PATH`` (``clang``, ``clang-19``, ``clang-14``, … by their ``--version``).
+    None found is a ``BPFNotFoundError``.
+
+    >>> str(pylibbpf.find_clang())                                # doctest: +SKIP
+    'clang 19.1.7 (/usr/bin/clang-19)'
+    """
+    chosen = clang or os.environ.get("CLANG")
+    if chosen:
+        path = chosen if os.sep in chosen else shutil.which(chosen)
+        if not path:
+            where = "clang=" if clang else "CLANG"
+            raise BPFNotFoundError(_errno.ENOENT, f"clang {chosen!r} ({where}) not found")
+        return _clang(_absolute(path))
+    found: Dict[str, Clang] = {}
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        try:
+            names = os.listdir(d or ".")
+        except OSError:
+            continue
+        for name in sorted(names):
+            path = os.path.join(_absolute(d or "."), name)
+            if not _CLANG_NAME.match(name) or not os.access(path, os.X_OK) \
+                    or os.path.isdir(path):
+                continue
+            real = os.path.realpath(path)
+            if real not in found:  # clang -> clang-14: the first name found stands
+                found[real] = _clang(path)
+    if not found:
+        raise BPFNotFoundError(_errno.ENOENT, "clang not found (install clang, or set CLANG)")
+    # the newest version; among equals the first on PATH
+    order = list(found.values())
+    return max(order, key=lambda c: (_version_key(c), -order.index(c)))
 
 
 #: sources given as text kept in the cache (the oldest are removed)
@@ -307,15 +412,21 @@ def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None
     """Compile ``source`` (a ``.bpf.c``), or the C source ``text`` (as bcc's
     ``BPF(text=…)``), to a BPF object and return its path.
 
-    clang runs with ``-target bpf -g -O2``, the architecture's ``__TARGET_ARCH_*``,
+    The clang is ``clang`` if given, else ``$CLANG``, else the newest clang
+    installed on ``PATH`` (:func:`find_clang`: e.g. ``clang-19`` beside
+    Debian's default ``clang`` 14; open-coded loops with ``may_goto`` need
+    clang 19, ``-mcpu=v4`` clang 18, and a :class:`CompileError` from an older
+    one says so).
+    It runs with ``-target bpf -g -O2``, the architecture's ``__TARGET_ARCH_*``,
     pylibbpf's libbpf headers (``<bpf/bpf_helpers.h>`` …) and a ``vmlinux.h``
     generated from the running kernel's BTF on the include path.
 
     Without ``output``, the object goes to the ``objects`` directory of
     pylibbpf's cache (``$PYLIBBPF_CACHE/objects``, else
     ``$XDG_CACHE_HOME/pylibbpf/objects``, else ``~/.cache/pylibbpf/objects``)
-    under a hash of the source, every header it includes, the flags and clang's
-    version: an unchanged source is not compiled again (``cache=False`` forces it).
+    under a hash of the source, every header it includes, the flags and the
+    clang (its path and version): an unchanged source is not compiled again
+    (``cache=False`` forces it).
     A cache directory that can't be written is a :class:`BPFError` naming it;
     with ``output``, no cache is needed (``vmlinux.h`` is then generated in a
     temporary directory).
@@ -345,9 +456,7 @@ def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None
     # an option ("-x…") or a response file ("@x", read even after "--"): absolute
     regular_file(given, "BPF source")
     src = Path(_absolute(given))
-    cc = clang or os.environ.get("CLANG") or shutil.which("clang")
-    if not cc:
-        raise BPFNotFoundError(_errno.ENOENT, "clang not found (install clang, or set CLANG)")
+    cc = find_clang(clang)
     with tempfile.TemporaryDirectory(prefix="pylibbpf-") as scratch:
         arg = _clang_source(src, scratch)
         if output is not None:
@@ -372,7 +481,8 @@ def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None
             else:
                 out = objs / f"{stem}-{os.getpid()}.bpf.o"
         tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-        proc = subprocess.run(_clang_command(cc, arg, tmp, cflags, include_dirs, vmlinux_dir),
+        proc = subprocess.run(_clang_command(cc.path, arg, tmp, cflags, include_dirs,
+                                             vmlinux_dir),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0 or not tmp.exists():
         try:
@@ -380,7 +490,7 @@ def compile(source: Optional[PathLike] = None, output: Optional[PathLike] = None
         except FileNotFoundError:
             pass
         raise CompileError(given, proc.stdout if proc.returncode != 0 else
-                           f"clang exited 0 but wrote no object:\n{proc.stdout}")
+                           f"clang exited 0 but wrote no object:\n{proc.stdout}", cc)
     tmp.replace(out)
     if output is None:
         _prune(out)

@@ -156,6 +156,10 @@ class Symbols:
     #: code from an object file before load: instruction index -> (symbol, kind) of
     #: its ELF relocation (kind: "map", "data", "extern" or "func")
     relocations: Mapping[int, Tuple[str, str]] = field(default_factory=dict)
+    #: for a "data" relocation against a variable's own symbol (as clang 15 and later
+    #: emit for globals): instruction index -> the variable's offset in its section,
+    #: which libbpf adds to the instruction's
+    relocation_offsets: Mapping[int, int] = field(default_factory=dict)
     #: global data: map id/fd (or, before load, section name) -> its variables
     #: (offset, size, name), to name what ``map[…][0]+OFF`` points at
     map_values: Mapping[Union[int, str], Sequence[Tuple[int, int, str]]] = field(
@@ -540,7 +544,7 @@ def _relocated(code: bytes, i: int, dst: int, src: int, imm: int, reloc: Tuple[s
     if kind == "map":
         return f"{d} = map[{name}]", None, name
     if kind == "data":
-        off = imm & 0xffffffff
+        off = (imm + symbols.relocation_offsets.get(i, 0)) & 0xffffffff
         return f"{d} = map[{name}][0]+{off}{symbols.variable(name, off)}", None, name
     if kind == "extern":
         return f"{d} = extern[{name}]", None, name

@@ -74,7 +74,7 @@ def _looks_like_c(path: str, head: bytes) -> bool:
 
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
-    """Refuse what libbpf 1.5 would crash or hang on while opening or loading the
+    """Refuse what libbpf (1.5 to 1.7) would crash or hang on while opening or loading the
     object: BTF with reference cycles or impossible sizes (and what
     ``pylibbpf_btf_check`` refuses), a struct_ops variable past the end of its
     section, a struct_ops struct whose members lie outside it, a map in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 from ._owner import Closeable, LinkHolder
 from ._bpffs import check_pin
@@ -453,11 +453,14 @@ class Program(LinkHolder, Closeable, TracingAttachMixin, UprobeAttachMixin, Netw
             from ._progdump import elf_relocations, section_variables
 
             relocs = {}
+            offsets: Dict[int, int] = {}
             if self._obj is not None and self._obj._elf_path:
-                relocs = elf_relocations(self._obj._elf_path, self.section, self.name)
+                relocs = elf_relocations(self._obj._elf_path, self.section, self.name,
+                                         offsets)
             values = section_variables(self._obj, {n for n, k in relocs.values()
                                                    if k == "data"})
             return Disassembly(disassemble(raw, Symbols(relocations=relocs,
+                                                        relocation_offsets=offsets,
                                                         map_values=values)),
                                functions={0: self.name}, name=self.name)
         return disassembly(read_code(self.fd, f"program {self.name!r}"))

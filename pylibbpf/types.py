@@ -156,7 +156,8 @@ class AttachType(enum.IntEnum):
     NETKIT_PRIMARY = lib.BPF_NETKIT_PRIMARY
     NETKIT_PEER = lib.BPF_NETKIT_PEER
     TRACE_KPROBE_SESSION = lib.BPF_TRACE_KPROBE_SESSION
-    TRACE_UPROBE_SESSION = lib.BPF_TRACE_UPROBE_SESSION
+    TRACE_UPROBE_SESSION = lib.BPF_TRACE_UPROBE_SESSION  # SEC("uprobe.session"), libbpf 1.6
+    TRACE_FSESSION = lib.BPF_TRACE_FSESSION  # SEC("fsession/…"), libbpf 1.7
 
     @property
     def libbpf_name(self) -> str:

@@ -295,6 +295,28 @@ def test_source_lines_helpers_and_maps_of_a_compiled_program(bpf_objects) -> Non
     assert "r1 = map[hits]" in listing[lookup:lookup + 200]
 
 
+def test_globals_before_load_are_named_at_their_offsets(tmp_path) -> None:
+    """clang relocates a non-static global against the variable's own symbol, the
+    instruction's offset 0: before load, each reference names its variable at the
+    variable's place in the section, as the loaded program does."""
+    src = ("int first = 1, second = 2, third;\n"
+           "__attribute__((section(\"syscall\"))) int f(void *ctx)\n"
+           "{ third = second + first; return 0; }\n"
+           "char LICENSE[] __attribute__((section(\"license\"))) = \"GPL\";\n")
+    path = tmp_path / "globals.bpf.c"
+    path.write_text(src)
+    with pylibbpf.Object(pylibbpf.compile(path, tmp_path / "globals.bpf.o")) as obj:
+        before = [i.text for i in obj.programs["f"].disassemble() if "map[" in i.text]
+        obj.load()
+        after = [i.text for i in obj.programs["f"].disassemble() if "map[" in i.text]
+    names = [t.split("<")[-1].rstrip(">") for t in before]
+    assert sorted(names) == ["first", "second", "third"], before
+    assert any(t.endswith("[0]+4 <second>") for t in before), before
+    # the loaded program's references name the same variables at the same offsets
+    assert sorted(t.split("]", 1)[1] for t in before) == \
+        sorted(t.split("]", 1)[1] for t in after), (before, after)
+
+
 def test_cli_dump_from_object_file(bpf_objects, capsys) -> None:
     assert main(["prog", "dump", "xlated", str(bpf_objects["attach_tp"]), "tp_getpgid",
                  "--linum"]) == 0

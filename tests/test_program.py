@@ -240,3 +240,18 @@ def test_skb_ctx_in_and_out(bpf_objects) -> None:
         res = prog.test_run(b"\0" * 64, ctx=bytes(skb), repeat=1)
         assert res.retval == 42
         assert res.ctx_out is not None and struct.unpack_from("<I", res.ctx_out, 8)[0] == 22
+
+
+def test_section_names_new_in_libbpf_1_7_have_attach_types(tmp_path) -> None:
+    """libbpf 1.6/1.7 added SEC("uprobe.session") and SEC("fsession/…"), whose expected
+    attach types pylibbpf did not know: reading them raised ValueError."""
+    src = ('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
+           'SEC("fsession/do_nanosleep") int fs(void *ctx) { return 0; }\n'
+           'SEC("uprobe.session") int us(void *ctx) { return 0; }\n'
+           'char LICENSE[] SEC("license") = "GPL";\n')
+    with pylibbpf.Object.from_source(text=src) as obj:
+        fs, us = obj.programs["fs"], obj.programs["us"]
+        assert fs.expected_attach_type == pylibbpf.AttachType.TRACE_FSESSION
+        assert fs.expected_attach_type.libbpf_name == "trace_fsession"
+        assert us.expected_attach_type == pylibbpf.AttachType.TRACE_UPROBE_SESSION
+        assert us.expected_attach_type.libbpf_name == "trace_uprobe_session"

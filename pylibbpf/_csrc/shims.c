@@ -247,7 +247,7 @@ static int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len)
     return 0;
 }
 
-/* --- struct_ops layout (libbpf 1.5 trusts it; corrupt objects crash it) -----
+/* --- struct_ops layout (libbpf 1.5 to 1.7 trusts it; corrupt objects crash it) -----
  *
  * libbpf copies a struct_ops variable out of its section with the size of the
  * variable's struct, checking "offset + size > section size" in 32 bits, where
