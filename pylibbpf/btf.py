@@ -49,6 +49,19 @@ _TAIL = """
 """
 
 
+def _btf_name(ptr: Any) -> str:
+    """A BTF name as text; a name that is not UTF-8 is corrupt BTF (an ELFError
+    naming the bytes), never a UnicodeDecodeError."""
+    if ptr == ffi.NULL:
+        return ""
+    raw = ffi.string(ptr)
+    try:
+        return raw.decode()  # type: ignore[no-any-return]
+    except UnicodeDecodeError as e:
+        raise ELFError(errno.EINVAL, f"corrupt BTF: the name {raw!r} is not UTF-8 "
+                                     f"({e.reason} at byte {e.start})") from None
+
+
 def _parse_btf_file(path: str, what: str, base: Any = None) -> Any:
     """libbpf's parse of a BTF file (split over ``base`` when given); a file
     libbpf refuses is an ELFError naming it (a missing one BPFNotFoundError)."""
@@ -218,7 +231,7 @@ class BTF:
 
     @staticmethod
     def _name(info: Any) -> str:
-        return ffi.string(info.name).decode() if info.name != ffi.NULL else ""
+        return _btf_name(info.name)
 
     def name_of(self, type_id: int) -> str:
         return self._name(self.info(type_id))
@@ -359,7 +372,7 @@ class BTF:
             raw = self._members(type_id, int(info.vlen))
             signed = bool(info.kflag) or (kind == KIND_ENUM and any(int(m.value) < 0
                                                                     for m in raw))
-            members = [(ffi.string(m.name).decode(), int(m.value) if signed else int(m.uvalue))
+            members = [(_btf_name(m.name), int(m.value) if signed else int(m.uvalue))
                        for m in raw]
             self._check_size(type_id, int(info.size))
             c = EnumCodec(name, int(info.size), signed, members)
@@ -385,7 +398,7 @@ class BTF:
             for m in self._members(type_id, int(info.vlen)):
                 mc = self._build(int(m.type), depth + 1)
                 msigned = int(bool(getattr(mc, "signed", False)))
-                smembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
+                smembers.append((_btf_name(m.name),
                                  int(m.bit_offset), mc, int(m.bitfield_size), msigned))
             self._check_size(type_id, int(info.size),
                              items=max(sum(m[2].n for m in smembers),
@@ -394,7 +407,7 @@ class BTF:
         elif kind == KIND_UNION:
             umembers: List[Tuple[str, Codec]] = []
             for m in self._members(type_id, int(info.vlen)):
-                umembers.append((ffi.string(m.name).decode() if m.name != ffi.NULL else "",
+                umembers.append((_btf_name(m.name),
                                  self._build(int(m.type), depth + 1)))
             self._check_size(type_id, int(info.size))
             c = UnionCodec(name, int(info.size), umembers)
@@ -481,7 +494,7 @@ def map_def_types(btf: BTF, map_name: str) -> Tuple[int, int]:
         return 0, 0
     out = {"key": 0, "value": 0}
     for m in btf._members(st, int(info.vlen)):
-        name = ffi.string(m.name).decode() if m.name != ffi.NULL else ""
+        name = _btf_name(m.name)
         if name in out:
             pinfo = btf.info(int(m.type))
             if int(pinfo.kind) == KIND_PTR:

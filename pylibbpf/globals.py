@@ -46,7 +46,14 @@ class GlobalSection:
         if btf is None:
             raise BPFNotFoundError(_errno.ENOENT, f"object {obj.name!r} has no BTF: "
                                                   f"its section {name!r} has no types")
-        size, vars_ = btf.datasec(name)
+        try:
+            size, vars_ = btf.datasec(name)
+        except ELFError as e:  # corrupt BTF: say which section was being read
+            if f"section {name!r}" in (e.strerror or ""):
+                raise
+            raise ELFError(e.errno or _errno.EINVAL,
+                           f"read data section {name!r} of object {obj.name!r}: "
+                           f"{e.strerror}") from None
         object.__setattr__(self, "_obj", obj)
         object.__setattr__(self, "_map", map)
         object.__setattr__(self, "_name", name)

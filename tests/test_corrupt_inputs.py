@@ -430,3 +430,29 @@ def test_malformed_hash_tables_give_elferror(hashed_libs, tmp_path) -> None:
         for msg in got:
             assert path in msg and f"the {table} of .dynsym" in msg and why in msg, \
                 (style, how, fast, msg)
+
+
+_NAMED_GLOBALS = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+const volatile int plbknob = 3;
+int plbcount;
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int count(void *ctx) { plbcount += plbknob; return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_a_global_whose_btf_name_is_not_utf8_is_an_elf_error() -> None:
+    """Found by the 1,000,000-input fuzz run: a variable's BTF name that is not UTF-8
+    escaped from obj.section() as UnicodeDecodeError."""
+    data = Path(pylibbpf.compile(text=_NAMED_GLOBALS)).read_bytes()
+    assert b"plbknob" in data
+    with pylibbpf.Object(data.replace(b"plbknob", b"plbk\xbcob"), name="bad") as obj:
+        with pytest.raises(pylibbpf.ELFError) as ei:
+            obj.section(".rodata")
+    assert str(ei.value) == ("read data section '.rodata' of object 'bad': corrupt BTF: the "
+                             "name b'plbk\\xbcob' is not UTF-8 (invalid start byte at byte 4) "
+                             "[EINVAL]"), str(ei.value)
+    with pylibbpf.Object(data, name="good") as obj:  # the intact object reads fine
+        assert obj.section(".rodata").to_dict() == {"plbknob": 3}

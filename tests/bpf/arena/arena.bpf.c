@@ -5,13 +5,19 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+/* Numbers, not the uapi enum names: vmlinux.h is made from the running kernel's
+ * BTF, and a kernel older than 6.9 has no arenas (there load() raises the
+ * NotSupportedError the tests expect, but the source must still compile). */
+#define MAP_TYPE_ARENA 33		/* BPF_MAP_TYPE_ARENA */
+#define F_SEGV_ON_FAULT (1U << 17)	/* BPF_F_SEGV_ON_FAULT */
+
 #define __arena __attribute__((address_space(1)))
 #define ARENA_PAGES 16
 #define N_IO 64
 #define PAGE_WORDS (4096 / 8)
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARENA);
+	__uint(type, MAP_TYPE_ARENA);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, ARENA_PAGES);	/* pages */
 } arena SEC(".maps");
