@@ -370,6 +370,7 @@ class Object(LinkHolder, Closeable):
         prog = lib.bpf_object__next_program(self._ptr, ffi.NULL)
         while prog != ffi.NULL:
             p = Program(_obj=self, _ptr=prog)
+            p._raw_name = p.name  # libbpf's name never changes: error messages use this
             self._programs[p.name] = p
             prog = lib.bpf_object__next_program(self._ptr, prog)
         m = lib.bpf_object__next_map(self._ptr, ffi.NULL)

@@ -9,7 +9,7 @@ function that is not in ``/proc/kallsyms``.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, BPFNotFoundError, NotSupportedError, error_from_errno
@@ -31,34 +31,51 @@ _KPROBE_OPTS_SIZE = ffi.sizeof("struct bpf_kprobe_opts")
 _PLAIN_KPROBE_OPTS = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE})
 
 
+_CHECKED_SYMBOLS: Dict[str, None] = {}  # symbols check_name() accepted (bounded)
+
+
 def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offset: int = 0,
                   cookie: int = 0) -> Link:
-    check_name(symbol, "symbol")
-    check_offset(offset)
-    check_cookie(cookie)
-    kind = "kretprobe" if retprobe else "kprobe"
-    target = f"{symbol}+{offset:#x}" if offset else symbol
     # a failing attach is hot (an object full of kprobes on a kernel without them):
-    # the common case is checked with plain C calls, messages are built on failure
-    ptr, obj = prog._ptr, prog._obj
-    if (ptr is None or obj is None or obj._ptr is None
-            or lib.bpf_program__type(ptr) != _KPROBE or lib.bpf_program__fd(ptr) < 0):
-        what = f"{kind} on {target!r} (program {prog.name!r})"
-        require_type(prog, f"attach {what}", ProgramType.KPROBE)
-        object_program(prog, f"attach {what}")
-        prog.fd  # raises when not loaded
-    if cookie or offset or retprobe:
+    # the common case is checked with plain C calls and no Python calls, the
+    # message is built on failure
+    if type(symbol) is not str or symbol not in _CHECKED_SYMBOLS:
+        check_name(symbol, "symbol")
+        if len(_CHECKED_SYMBOLS) >= 4096:
+            _CHECKED_SYMBOLS.clear()
+        _CHECKED_SYMBOLS[symbol] = None
+    if type(offset) is not int or type(cookie) is not int or offset or cookie or retprobe:
+        check_offset(offset)
+        check_cookie(cookie)
         o = ffi.new(_KPROBE_OPTS, {"sz": _KPROBE_OPTS_SIZE, "bpf_cookie": cookie,
                                    "offset": offset, "retprobe": bool(retprobe)})
     else:
         o = _PLAIN_KPROBE_OPTS  # libbpf only reads it, during the call
+    ptr, obj = prog._ptr, prog._obj
+    if (ptr is None or obj is None or obj._ptr is None
+            or lib.bpf_program__type(ptr) != _KPROBE or lib.bpf_program__fd(ptr) < 0):
+        what = _kprobe_what(prog, symbol, retprobe, offset)
+        require_type(prog, f"attach {what}", ProgramType.KPROBE)
+        object_program(prog, f"attach {what}")
+        prog.fd  # raises when not loaded
     with libbpf_log() as log:
-        ptr = lib.bpf_program__attach_kprobe_opts(prog._ptr, symbol.encode(), o)
+        link = lib.bpf_program__attach_kprobe_opts(ptr, symbol.encode(), o)
         err = ffi.errno
-    if ptr == ffi.NULL:
-        raise _kprobe_error(err, kind, symbol, f"{kind} on {target!r} (program {prog.name!r})",
-                            log.warnings)
-    return Link(made_from=prog, ptr=ptr, description=f"{kind} {target!r} ({prog.name!r})")
+    if link == ffi.NULL:
+        raise _kprobe_error(err, "kretprobe" if retprobe else "kprobe", symbol,
+                            _kprobe_what(prog, symbol, retprobe, offset), log.warnings)
+    return Link(made_from=prog, ptr=link,
+                description=f"{'kretprobe' if retprobe else 'kprobe'} "
+                            f"{_kprobe_target(symbol, offset)!r} ({prog._raw_name!r})")
+
+
+def _kprobe_target(symbol: str, offset: int) -> str:
+    return f"{symbol}+{offset:#x}" if offset else symbol
+
+
+def _kprobe_what(prog: "Program", symbol: str, retprobe: bool, offset: int) -> str:
+    return (f"{'kretprobe' if retprobe else 'kprobe'} on {_kprobe_target(symbol, offset)!r} "
+            f"(program {prog._raw_name!r})")
 
 
 def _kprobe_error(err: int, kind: str, symbol: str, what: str,
