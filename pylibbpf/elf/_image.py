@@ -427,8 +427,8 @@ class ElfImage:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
             try:
-                # the dynamic symbol tables, their strings, versions and hashes sit
-                # at the start of the file: one read serves them all
+                # the headers at the start of the file in one small read; each
+                # table afterwards in one read of its own size (see _HEAD_BYTES)
                 self._fsize = os.fstat(f.fileno()).st_size
                 self._head = os.pread(f.fileno(), min(self._fsize, _HEAD_BYTES), 0)
                 self._read_headers(f)

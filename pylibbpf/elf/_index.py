@@ -366,6 +366,10 @@ def _c_module() -> Any:
     return _elfsym or None
 
 
+# The C module is set up with this one, as an extension module is when imported
+# (a type and a module object: ~50 us that a first index would otherwise pay).
+_c_module()
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 
 
