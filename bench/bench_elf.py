@@ -293,6 +293,12 @@ def update_readme(text: str, runs: int) -> None:
 
 def measure(runs: int = 7, uprobe: bool = True) -> Dict[str, Any]:
     """Every row, as a dict (bench/run.py may call this)."""
+    # Up-to-date .pyc files, as an installed package has: with PYTHONDONTWRITEBYTECODE
+    # set and a source newer than its .pyc, each child would compile the module
+    # again (~10-40 ms for pylibbpf.elf, inside the uprobe row's first attach).
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "pylibbpf"), quiet=2)
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         env = dict(os.environ, PYLIBBPF_CACHE=str(tmp / "cache"))

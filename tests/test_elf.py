@@ -365,3 +365,32 @@ def test_c_lookup_matches_the_python_path(progs) -> None:
             a, b = fast.lookup(q), slow.lookup(q)
             assert [astuple(s) for s in a] == [astuple(s) for s in b], (path, q)
         assert sum(bool(fast.lookup(n)) for n in names) == len(names), path
+
+
+def test_lookup_through_the_c_entry_point_keeps_every_form(progs) -> None:
+    """Once the C lookup is set up, ``idx.lookup`` is pylibbpf/_csrc/elfsym.c's
+    entry point: plain names, versioned names, ``root=``, a wrong call and the
+    index's lifetime behave as through the Python method."""
+    import gc
+    import weakref
+
+    from pylibbpf.elf import ElfImage, SymbolIndex
+
+    libc = elf.find_library("c")
+    idx = SymbolIndex(ElfImage(libc))
+    plain = SymbolIndex(ElfImage(libc))
+    plain._fast[""] = None  # the Python path
+    first = idx.lookup("malloc")
+    assert first and all(s.name == "malloc" for s in first)
+    for q in ("malloc", "memcpy@@GLIBC_2.14", "memcpy@GLIBC_2.2.5", "no_such_function", ""):
+        assert idx.lookup(q) == plain.lookup(q), q
+        assert idx.lookup(q, root="") == plain.lookup(q, root=""), q
+        assert idx.lookup(q, root="/") == plain.lookup(q, root="/"), q
+    with pytest.raises(TypeError):
+        idx.lookup("malloc", "x")  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        idx.lookup("malloc", rot="/")  # type: ignore[call-arg]
+    ref = weakref.ref(idx)
+    del idx
+    gc.collect()
+    assert ref() is None  # no reference cycle keeps an index (and its tables) alive

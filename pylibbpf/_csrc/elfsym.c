@@ -156,13 +156,17 @@ typedef struct {
      * (dataclass(slots=True)): stored directly; otherwise set as attributes */
     Py_ssize_t slot[11];
     int use_slots;
+    /* lookup_all's way back to SymbolIndex.lookup: a weak reference to the index
+     * (a strong one would be a cycle through a type the GC does not walk) and a
+     * module-level function fallback(index, query, root) */
+    PyObject *fb_ref, *fb_func;
 } ESLookup;
 
 static PyTypeObject *ESLookup_Type;
 static PyObject *es_fields[11];
 static PyObject *es_f_name, *es_f_version, *es_f_default, *es_f_address, *es_f_size,
     *es_f_type, *es_f_binding, *es_f_offset, *es_f_table, *es_f_file, *es_f_demangled,
-    *es_empty;
+    *es_empty, *es_empty_str;
 
 static void es_source_release(es_source *s)
 {
@@ -190,6 +194,8 @@ static void eslookup_dealloc(PyObject *o)
     Py_CLEAR(l->bindings);
     Py_CLEAR(l->errcls);
     Py_CLEAR(l->path);
+    Py_CLEAR(l->fb_ref);
+    Py_CLEAR(l->fb_func);
     tp->tp_free(o);
     Py_DECREF(tp);
 }
@@ -596,7 +602,72 @@ done:
     return out;
 }
 
+static PyObject *eslookup_set_fallback(PyObject *self, PyObject *args)
+{
+    ESLookup *l = (ESLookup *)self;
+    PyObject *ref, *func;
+
+    if (!PyArg_ParseTuple(args, "OO", &ref, &func))
+        return NULL;
+    if (!PyWeakref_CheckRef(ref) || !PyCallable_Check(func)) {
+        PyErr_SetString(PyExc_TypeError, "set_fallback(weakref.ref(index), function)");
+        return NULL;
+    }
+    Py_INCREF(ref);
+    Py_XSETREF(l->fb_ref, ref);
+    Py_INCREF(func);
+    Py_XSETREF(l->fb_func, func);
+    Py_RETURN_NONE;
+}
+
+/* SymbolIndex.lookup(query, *, root="") with no Python frame on the common path:
+ * lookup() here, else (another root, or a query lookup() leaves to Python) the
+ * fallback function with the index */
+static PyObject *eslookup_lookup_all(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames)
+{
+    ESLookup *l = (ESLookup *)self;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *root = NULL, *idx, *out;
+
+    if (nargs != 1 || nkw > 1 || (nkw == 1 && (!PyUnicode_Check(PyTuple_GET_ITEM(kwnames, 0))
+            || PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "root")))) {
+        PyErr_SetString(PyExc_TypeError, "lookup() takes one query and the keyword root");
+        return NULL;
+    }
+    if (nkw == 1)
+        root = args[1];
+    if (!root || (PyUnicode_Check(root) && PyUnicode_GET_LENGTH(root) == 0)) {
+        out = eslookup_lookup(self, args, 1);
+        if (out != Py_None)
+            return out;  /* the list, or NULL with the error set */
+        Py_DECREF(out);
+    }
+    if (!l->fb_ref || !l->fb_func) {
+        PyErr_SetString(PyExc_RuntimeError, "lookup_all() without set_fallback()");
+        return NULL;
+    }
+    idx = PyWeakref_GetObject(l->fb_ref);  /* borrowed */
+    if (!idx)
+        return NULL;
+    if (idx == Py_None) {
+        PyErr_SetString(PyExc_ReferenceError, "the symbol index is gone");
+        return NULL;
+    }
+    Py_INCREF(idx);
+    out = PyObject_CallFunctionObjArgs(l->fb_func, idx, args[0], root ? root : es_empty_str,
+                                       NULL);
+    Py_DECREF(idx);
+    return out;
+}
+
 static PyMethodDef eslookup_methods[] = {
+    {"lookup_all", (PyCFunction)(void (*)(void))eslookup_lookup_all,
+     METH_FASTCALL | METH_KEYWORDS,
+     "lookup_all(query, *, root='') -> [Symbol]: SymbolIndex.lookup, the fallback\n"
+     "function of set_fallback() taking what lookup() returns None for"},
+    {"set_fallback", eslookup_set_fallback, METH_VARARGS,
+     "set_fallback(weakref.ref(index), fallback(index, query, root))"},
     {"lookup", (PyCFunction)(void (*)(void))eslookup_lookup, METH_FASTCALL,
      "lookup(name) -> [Symbol]: defined functions called name, copies merged; None for\n"
      "a name SymbolIndex.lookup handles itself (a version, a NUL, a lone surrogate, a\n"
@@ -660,6 +731,8 @@ static int pylibbpf_elfsym_install(void)
     es_fields[9] = es_f_file;
     es_fields[10] = es_f_demangled;
     if (!es_empty && !(es_empty = PyTuple_New(0)))
+        goto out;
+    if (!es_empty_str && !(es_empty_str = PyUnicode_FromString("")))
         goto out;
     mod = PyModule_Create(&elfsym_module);
     if (!mod)

@@ -41,7 +41,12 @@ DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000
 PF_X = 1
 PT_LOAD = 1
-_HEAD_BYTES = 256 << 10
+# the first read: the ELF and program headers (and the notes after them); every
+# other table is read on its own at its exact size. A larger first read that
+# also held the dynamic symbol tables cost more than it saved: in a fresh
+# process each new page of a buffer is a page fault (~1-3 us), and the tables
+# were then copied out of it.
+_HEAD_BYTES = 4096
 PT_DYNAMIC = 2
 PT_INTERP = 3
 _ELF_TYPES = {0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
@@ -422,8 +427,8 @@ class ElfImage:
             st = st or os.fstat(f.fileno())
             self.identity: Identity = file_identity(st)
             try:
-                # the dynamic symbol tables, their strings, versions and hashes sit
-                # at the start of the file: one read serves them all
+                # the headers at the start of the file in one small read; each
+                # table afterwards in one read of its own size (see _HEAD_BYTES)
                 self._fsize = os.fstat(f.fileno()).st_size
                 self._head = os.pread(f.fileno(), min(self._fsize, _HEAD_BYTES), 0)
                 self._read_headers(f)
@@ -447,7 +452,7 @@ class ElfImage:
         else as _read_at (checked against the file's size first)."""
         if 0 <= offset and 0 <= size and offset + size <= len(self._head):
             return self._head[offset:offset + size]
-        return _read_at(f, offset, size)
+        return _read_at(f, offset, size, self._fsize)
 
     def _bad(self, why: str) -> ELFError:
         return ELFError(_errno.ENOEXEC, f"{self.path!r} is not a valid ELF file: {why}")
@@ -471,7 +476,7 @@ class ElfImage:
          shentsize, shnum, shstrndx) = ehdr.unpack_from(ident, 16)
         self.machine = _MACHINES.get(e_machine, str(e_machine))
         self.elf_type = _ELF_TYPES.get(e_type, str(e_type))
-        size = os.fstat(f.fileno()).st_size
+        size = self._fsize
         shdr = struct.Struct(bo + ("IIQQQQIIQQ" if e64 else "IIIIIIIIII"))
         phdr = struct.Struct(bo + ("IIQQQQQQ" if e64 else "IIIIIIII"))
         # section 0 holds the real counts when they do not fit the ELF header
@@ -711,11 +716,13 @@ class ElfImage:
         return _parse_notes(self.read_section(sec), self.little_endian)
 
 
-def _read_at(f: BinaryIO, offset: int, size: int) -> bytes:
+def _read_at(f: BinaryIO, offset: int, size: int, fsize: Optional[int] = None) -> bytes:
     # a corrupt header's offset or size is checked against the file before any
     # read (a huge size would be allocated, a huge offset overflows)
     fd = f.fileno()
-    if offset < 0 or size < 0 or offset + size > os.fstat(fd).st_size:
+    if fsize is None:
+        fsize = os.fstat(fd).st_size
+    if offset < 0 or size < 0 or offset + size > fsize:
         raise ELFError(_errno.ENOEXEC, f"{getattr(f, 'name', '?')!r}: section at {offset:#x} "
                                        f"({size} bytes) runs past the end of the file")
     data = os.pread(fd, size, offset)  # one system call, no buffer in between

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -200,6 +201,13 @@ class SymbolIndex:
                 fast = mod.Lookup(Symbol, _TYPE_NAMES, _BINDING_NAMES, segs, srcs, ELFError,
                                   self.path)
         self._fast[root] = fast
+        if fast is not None and not root and hasattr(fast, "lookup_all"):
+            # From now on idx.lookup(...) is the C entry point itself (no Python
+            # frame per call): it answers what fast.lookup answers and hands the
+            # rest (another root, versions, demangled names) to this class's
+            # lookup through _lookup_fallback.
+            fast.set_fallback(weakref.ref(self), _lookup_fallback)
+            setattr(self, "lookup", fast.lookup_all)
         return fast
 
     def _lookup_raw(self, name: bytes, root: str) -> List[Symbol]:
@@ -329,6 +337,11 @@ class SymbolIndex:
         return out[:n]
 
 
+def _lookup_fallback(index: SymbolIndex, query: str, root: str) -> List[Symbol]:
+    """What the C entry point (SymbolIndex.lookup once bound to it) leaves to Python."""
+    return SymbolIndex.lookup(index, query, root=root)
+
+
 _TYPE_NAMES = [TYPES.get(k, str(k)) for k in range(16)]
 _BINDING_NAMES = [BINDINGS.get(k, str(k)) for k in range(16)]
 _elfsym: Any = None
@@ -352,6 +365,10 @@ def _c_module() -> Any:
         _elfsym = mod if mod is not None else False
     return _elfsym or None
 
+
+# The C module is set up with this one, as an extension module is when imported
+# (a type and a module object: ~50 us that a first index would otherwise pay).
+_c_module()
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-import shutil
 import struct
 import zlib
 from dataclasses import dataclass
@@ -437,4 +436,6 @@ def which(name: str, *, root: str = "") -> Optional[str]:
             if os.path.isfile(cand) and os.access(cand, os.X_OK):
                 return cand
         return None
+    import shutil  # (with its archive modules: not imported with pylibbpf.elf)
+
     return shutil.which(name)
