@@ -24,6 +24,7 @@ import functools
 import importlib
 import struct
 import threading
+import weakref
 from collections import deque
 from types import CodeType, FunctionType
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
@@ -605,6 +606,13 @@ class _Reader(Closeable):
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
         raise NotImplementedError
 
+    def _view_guard(self) -> Any:
+        g = self.__dict__.get("_guard")
+        if g is None:
+            from ._batch import Guard
+            g = self._guard = Guard()
+        return g
+
     def _wait_ready(self, timeout_ms: int) -> bool:
         """Wait until the buffer is readable (or closed); False after timeout_ms."""
         if timeout_ms == 0 or self._waker is None:
@@ -663,6 +671,9 @@ class _Reader(Closeable):
         w, self._waker = self._waker, None
         if w is not None:
             lib.pylibbpf_waker_close(w)
+        g = self.__dict__.get("_guard")
+        if g is not None:
+            g.close()
         for src in self._sources:
             c, src.coll = src.coll, None
             if c is not None:
@@ -825,13 +836,14 @@ class RingBuffer(_Reader):
         if s.end == s.begin and self._wait_ready(timeout_ms):
             s = rm.scan(size, max_records)
         begin, end, count = int(s.begin), int(s.end), int(s.count)
+        guard = self._view_guard()
         if count and s.regular:
             arr = rm.view(np, src.dtype, size, begin, count)
+            ref = weakref.ref(arr)
 
             def release() -> None:
                 rm.release(end)
-                if rm.kept():
-                    rm.retire()
+                guard.scope_ended(rm, ref)
             return arr, None, release
         if src.out is None:
             src.out = Pool()
@@ -842,6 +854,7 @@ class RingBuffer(_Reader):
 
         def release_copy() -> None:
             rm.release(end)
+            guard.scope_ended(None, None)
         return arr, None, release_copy
 
 
