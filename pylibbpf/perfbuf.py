@@ -24,6 +24,8 @@ __all__ = ["PerfBuffer"]
 #: batch(): a run of at least this many samples in place is handed over as a
 #: view; shorter ones are copied with what surrounds them
 _MIN_VIEW = 16
+#: batch(): room for this many records at first when copying
+_COPY_FIRST = 1024
 
 
 class PerfBuffer(_Reader):
@@ -215,7 +217,9 @@ class PerfBuffer(_Reader):
             need = need // ((12 + stride + 7) & ~7)
             if max_records:
                 need = min(need, max_records)
-            out = src.out.get(np, src.dtype, max(need, 1))  # never 0: the loop grows it
+            # a copied stretch is short as a rule (it ends where a run for a view
+            # starts): don't make fresh memory for all that is there; the loop grows it
+            out = src.out.get(np, src.dtype, max(min(need, _COPY_FIRST), 1))
             cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
             total = 0
             for i in range(nbuf):
