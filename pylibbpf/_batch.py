@@ -315,13 +315,14 @@ class Pool:
 class Batch:
     """The scope of one batch: ``with reader.batch() as arr:``.
 
-    ``arr`` is a NumPy structured array of the records (read-only for a ring
-    buffer's zero-copy view); ``cpus`` (perf buffers made with
+    ``arr`` is a NumPy structured array of the records (read-only for a
+    zero-copy view); ``cpus`` (perf buffers made with
     ``with_cpu=True``) the CPU of each record. The records are released to the
     kernel when the ``with`` block ends, also when it ends by an exception:
     they count as delivered once the block started. Don't keep ``arr`` past
-    the block: a kept zero-copy view reads zeros afterwards (copy with
-    ``arr.copy()`` to keep records, or use ``read_batch()``).
+    the block: a kept zero-copy view reads zeros afterwards — at once when
+    more than one reference holds it, else from the end of the next batch's
+    block (copy with ``arr.copy()`` to keep records, or use ``read_batch()``).
     """
 
     def __init__(self, opener: Callable[[], Tuple[Any, Any, Callable[[], None]]]) -> None:

@@ -553,12 +553,17 @@ class _Reader(Closeable):
         callback) available now, or arriving within ``timeout_ms`` when none is;
         at most ``max_records`` (default: the reader's ``max_batch``, 65536 unless
         given; 0: no limit; batches that fit in the CPU caches are fastest). Ring buffers hand over a read-only
-        view of the records where they lie in the ring (no copy); perf buffers
-        copy each record once into a reused array. The records are released to
-        the kernel when the ``with`` block ends (also by an exception), so keep
-        nothing of ``arr`` past it: a view kept past its block reads zeros
-        (``arr.copy()`` keeps records; :meth:`read_batch` returns arrays of
-        their own).
+        view of the records where they lie in the ring (no copy). Perf buffers
+        hand over a view of a run of same-size samples that don't wrap around
+        their CPU's ring, and copy the others once into a reused array; a perf
+        batch holds one run or one copied stretch, so drain in a loop until a
+        batch is empty. The records are released to the kernel when the
+        ``with`` block ends (also by an exception), so keep nothing of ``arr``
+        past it: a view kept past its block reads zeros (held by more than one
+        reference: from the block's end; by one name only, such as the ``as``
+        target: from the end of the next batch's block or the reader's close).
+        ``arr.copy()`` keeps records; :meth:`read_batch` returns arrays of their
+        own.
 
         While the block runs, ``poll()``, ``consume()``, reading and another
         ``batch()`` on this buffer raise BPFError (EBUSY).
