@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ._ffi import ffi, lib
 from .errors import BPFError, check_ptr, check_ret, error_from_errno
 from .map import Map, possible_cpus
-from .ringbuf import RecordType, _Reader, _Source, _numpy, record_codec
+from .ringbuf import RecordType, _Reader, _Source, _batchmod, _numpy, record_codec
 from .types import MapType
 
 __all__ = ["PerfBuffer"]
@@ -155,8 +155,7 @@ class PerfBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
-        from ._batch import PerfRings, Pool
-
+        bm = _batchmod()
         np = _numpy()
         ptr = self._ptr
         nbuf = int(lib.perf_buffer__buffer_cnt(ptr))
@@ -165,9 +164,9 @@ class PerfBuffer(_Reader):
         what = f"batch() of perf buffer on map {src.name!r}"
         guard = self._view_guard()
         if src.ring is None:
-            src.ring = PerfRings(f"perf buffer on map {src.name!r}", nbuf)
+            src.ring = bm.PerfRings(f"perf buffer on map {src.name!r}", nbuf)
         if src.out is None:
-            src.out, src.cpus_out = Pool(), Pool()
+            src.out, src.cpus_out = bm.Pool(), bm.Pool()
         start: List[int] = []
         for i in range(nbuf):
             t = int(lib.pylibbpf_pb_tail(ptr, i))

@@ -92,11 +92,30 @@ def _looks_like_format(s: str) -> bool:
                                                  for ch in s))
 
 
+_batch_module: Any = None
+
+
+def _batchmod() -> Any:
+    """pylibbpf._batch, imported on first use (a module-level lookup after that)."""
+    global _batch_module
+    if _batch_module is None:
+        from . import _batch
+        _batch_module = _batch
+    return _batch_module
+
+
+_numpy_module: Any = None
+
+
 def _numpy() -> Any:
-    try:
-        return importlib.import_module("numpy")
-    except ImportError:
-        return None
+    """NumPy (imported on first use), or None without it."""
+    global _numpy_module
+    if _numpy_module is None:
+        try:
+            _numpy_module = importlib.import_module("numpy")
+        except ImportError:
+            return None
+    return _numpy_module
 
 
 def _entry_point(callback: Any) -> Tuple[Any, int]:
@@ -576,9 +595,8 @@ class _Reader(Closeable):
             raise ValueError(f"max_records must be an int >= 0, not {max_records!r}")
         self._check()
         src = self._batch_source(map)
-        from ._batch import Batch
-
-        return Batch(functools.partial(self._open_batch, src, timeout_ms, max_records))
+        return _batchmod().Batch(functools.partial(self._open_batch, src, timeout_ms,
+                                                   max_records))
 
     def _open_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
@@ -614,8 +632,7 @@ class _Reader(Closeable):
     def _view_guard(self) -> Any:
         g = self.__dict__.get("_guard")
         if g is None:
-            from ._batch import Guard
-            g = self._guard = Guard()
+            g = self._guard = _batchmod().Guard()
         return g
 
     def _wait_ready(self, timeout_ms: int) -> bool:
@@ -830,12 +847,11 @@ class RingBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
-        from ._batch import Pool, RingMapping
-
+        bm = _batchmod()
         np = _numpy()
         rm = src.ring
         if rm is None:
-            rm = src.ring = RingMapping(src.map)
+            rm = src.ring = bm.RingMapping(src.map)
         size = src.stride
         s = rm.scan(size, max_records)
         if s.end == s.begin and self._wait_ready(timeout_ms):
@@ -851,7 +867,7 @@ class RingBuffer(_Reader):
                 guard.scope_ended(rm, ref)
             return arr, None, release
         if src.out is None:
-            src.out = Pool()
+            src.out = bm.Pool()
         out = src.out.get(np, src.dtype, count)
         if count:
             rm.copy(begin, end, size, out)
