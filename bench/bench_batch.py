@@ -9,7 +9,8 @@ every record, as the C references do (the sum of ``seq``):
   against ``with rb.batch() as arr: total += int(arr["seq"].sum())`` (a
   zero-copy view of the records in the ring);
 - perf buffer batch: C libbpf ``perf_buffer__consume`` against
-  ``with pb.batch() as arr`` (each record copied once into a reused array);
+  ``with pb.batch() as arr`` (zero-copy views of runs of samples in each CPU's
+  ring; a sample that wraps around the ring's end is copied);
 - perf and ring buffer per-record callbacks: the usual pure-Python design (a
   ctypes callback per record building a ``ctypes.Structure``) against a
   pylibbpf callback getting a decoded record (BTF ``record_type``).
@@ -284,7 +285,8 @@ def rows(r: Dict[str, List[float]]) -> List[Tuple[str, str, str, str, str]]:
     spec: List[Tuple[str, str, str, str, str, str]] = [
         ("ring buffer, `with rb.batch() as arr`, sum of `seq` (zero-copy view)",
          "py_ring_view_rps", "C libbpf", "c_ringbuf_rps", "ring_view_ratio", "≥ 1.0× C"),
-        ("perf buffer, `with pb.batch() as arr`, sum of `seq`", "py_perf_batch_rps",
+        ("perf buffer, `with pb.batch() as arr`, sum of `seq` (zero-copy views)",
+         "py_perf_batch_rps",
          "C libbpf", "c_perfbuf_rps", "perf_batch_ratio", "≥ 0.5× C"),
         ("perf buffer, per-record callback, decoded record", "py_perf_record_rps",
          "ctypes callback", "ctypes_perf_rps", "perf_record_ratio", "≥ 5× ctypes"),

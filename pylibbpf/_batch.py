@@ -8,15 +8,25 @@ records where they lie: no copy. When records are irregular (discarded ones
 in between, or sizes that differ from the record type) they are copied once
 into a reused array instead. The consumer position moves when the scope ends.
 
-A view kept past its scope would show whatever the kernel writes there next.
-So when the scope ends while such a view is still referenced, the ring's
-mapping moves to a new address (``mremap``: page tables move, nothing is
-mapped again) and the old range becomes zero pages: the view reads zeros and
-never crashes. The memory stays mapped until the last view of it is gone.
+Perf buffers: the reader maps each CPU's ring itself too (a second mapping of
+the same perf ring). A run of samples of one size that don't cross the end of
+their ring is handed over as a strided view in place; samples that wrap,
+differ in size or are shorter than the record type are copied once into a
+reused array. One batch is one such run or one copied stretch, so a drain
+loops until a batch comes back empty. Each ring's tail moves when the scope
+ends.
 
-Perf buffers: each sample is copied once, in C, from the per-CPU rings into
-a reused array (a sample may wrap around the end of its ring); each ring's
-tail moves when the scope ends.
+A view kept past its scope would show whatever the kernel writes there next.
+So a view still referenced when the scope ends is cut off from the ring: the
+ring's mapping moves to a new address (``mremap``: page tables move, nothing
+is mapped again) and the old range becomes zero pages: the view reads zeros
+and never crashes. The memory stays mapped until the last view of it is gone.
+Moving costs a few system calls, which a drain loop ``with rb.batch() as
+arr:`` would pay on every batch (``arr`` is still bound when the block ends).
+So when the only reference left is one name (the ``as`` target, as a rule),
+the decision waits for the end of the next batch's scope (or the reader's
+close): by then the loop has bound ``arr`` to the next batch and nothing
+moves; if the old view is still alive then, it is cut off then.
 """
 from __future__ import annotations
 
@@ -24,6 +34,7 @@ import errno as _errno
 import mmap
 import os
 import sys
+import weakref
 from typing import Any, Callable, List, Optional, Tuple
 
 from ._ffi import ffi, lib
@@ -41,30 +52,24 @@ def _address(buf: Any) -> int:
         del c  # no export may outlive this call: export counts track views
 
 
-class RingMapping:
-    """Our own mapping of one ring-buffer map, for zero-copy batches."""
+class _Mapping:
+    """Our own mapping of a ring (a ring buffer's, or one CPU's perf ring), at an
+    aligned address inside anonymous memory we own, so it can move away from
+    views kept past their scope."""
 
-    def __init__(self, map: Any) -> None:
-        self.name = map.name
-        self.size = size = int(map.max_entries)
-        self.page = page = mmap.PAGESIZE
-        self.len = page + 2 * size
-        self.mask = size - 1
-        self.scan_out = ffi.new("struct pylibbpf_scan *")
-        self._fd = -1
-        what = f"map ring buffer {self.name!r} for batch()"
-        try:
-            self._fd = os.dup(map.fd)  # ours: the Object may close the map's fd first
-            self.cons = mmap.mmap(self._fd, page)  # the consumer page, shared, read-write
-        except OSError as e:
-            if self._fd >= 0:
-                os.close(self._fd)
-            raise error_from_errno(e.errno or _errno.EINVAL, what) from None
-        self._cons_buf = ffi.from_buffer(self.cons)
-        self.cons_ptr = ffi.cast("uint64_t *", self._cons_buf)
+    name: str
+    len: int
+    page: int
+
+    def _map(self, addr: int) -> int:
+        raise NotImplementedError
+
+    def _aim(self) -> None:
+        """Recompute the pointers into the mapping after it moved."""
+
+    def _setup(self, what: str) -> None:
         self.region, self.off = self._reserve(what)
-        ret = lib.pylibbpf_ring_map_at(self._fd, ffi.cast("void *", self._addr()), self.len,
-                                       page)
+        ret = self._map(self._addr())
         if ret < 0:
             self.close()
             raise error_from_errno(-ret, what)
@@ -82,6 +87,70 @@ class RingMapping:
 
     def _addr(self) -> int:
         return _address(self.region) + self.off
+
+    def views(self) -> int:
+        """How many arrays still reference the current mapping."""
+        if self.region is None:
+            return 0
+        return sys.getrefcount(self.region) - self.baseline
+
+    def retire(self) -> None:
+        """Move the ring away from the views still referenced; they read zeros."""
+        what = f"batch() of {self.name}: move the ring away from a kept view"
+        new, off = self._reserve(what)
+        old = self._addr()
+        to = _address(new) + off
+        ret = lib.pylibbpf_ring_move(ffi.cast("void *", old), ffi.cast("void *", to), self.len)
+        if ret < 0:
+            # the views keep seeing the ring: make them read zeros, and map it afresh
+            lib.pylibbpf_blank(ffi.cast("void *", old), self.len)
+            ret = self._map(to)
+            if ret < 0:
+                self.region = None
+                raise error_from_errno(-ret, what)
+        self.region, self.off = new, off
+        del new  # the baseline counts the attribute's reference only
+        self._aim()
+        self.baseline = sys.getrefcount(self.region)
+
+    def _unmap(self) -> None:
+        region, self.region = self.region, None
+        if region is not None and sys.getrefcount(region) > 2:  # ours (local) + argument
+            lib.pylibbpf_blank(ffi.cast("void *", _address(region) + self.off), self.len)
+        del region
+
+    def close(self) -> None:
+        """Unmap (views still referenced keep zero pages until they go)."""
+        self._unmap()
+
+
+class RingMapping(_Mapping):
+    """Our own mapping of one ring-buffer map, for zero-copy batches."""
+
+    def __init__(self, map: Any) -> None:
+        self.name = f"ring buffer {map.name!r}"
+        self.size = size = int(map.max_entries)
+        self.page = page = mmap.PAGESIZE
+        self.len = page + 2 * size
+        self.mask = size - 1
+        self.scan_out = ffi.new("struct pylibbpf_scan *")
+        self.region = None
+        self._fd = -1
+        what = f"map ring buffer {map.name!r} for batch()"
+        try:
+            self._fd = os.dup(map.fd)  # ours: the Object may close the map's fd first
+            self.cons = mmap.mmap(self._fd, page)  # the consumer page, shared, read-write
+        except OSError as e:
+            if self._fd >= 0:
+                os.close(self._fd)
+            raise error_from_errno(e.errno or _errno.EINVAL, what) from None
+        self._cons_buf = ffi.from_buffer(self.cons)
+        self.cons_ptr = ffi.cast("uint64_t *", self._cons_buf)
+        self._setup(what)
+
+    def _map(self, addr: int) -> int:
+        return int(lib.pylibbpf_ring_map_at(self._fd, ffi.cast("void *", addr), self.len,
+                                            self.page))
 
     def _aim(self) -> None:
         a = self._addr()
@@ -107,35 +176,9 @@ class RingMapping:
     def release(self, pos: int) -> None:
         lib.pylibbpf_ring_release(self.cons_ptr, pos)
 
-    def kept(self) -> bool:
-        """A view of the current mapping is still referenced."""
-        return sys.getrefcount(self.region) > self.baseline
-
-    def retire(self) -> None:
-        """Move the ring away from the views still referenced; they read zeros."""
-        what = f"batch() of ring buffer {self.name!r}: move the ring away from a kept view"
-        new, off = self._reserve(what)
-        old = self._addr()
-        to = _address(new) + off
-        ret = lib.pylibbpf_ring_move(ffi.cast("void *", old), ffi.cast("void *", to), self.len)
-        if ret < 0:
-            # the views keep seeing the ring: make them read zeros, and map it afresh
-            lib.pylibbpf_blank(ffi.cast("void *", old), self.len)
-            ret = lib.pylibbpf_ring_map_at(self._fd, ffi.cast("void *", to), self.len,
-                                           self.page)
-            if ret < 0:
-                self.region = None
-                raise error_from_errno(-ret, what)
-        self.region, self.off = new, off
-        self._aim()
-        self.baseline = sys.getrefcount(self.region)
-
     def close(self) -> None:
         """Unmap (views still referenced keep zero pages until they go)."""
-        region, self.region = self.region, None
-        if region is not None and sys.getrefcount(region) > 2:  # ours (local) + argument
-            lib.pylibbpf_blank(ffi.cast("void *", _address(region) + self.off), self.len)
-        del region
+        self._unmap()
         self._cons_buf = None
         self.cons_ptr = ffi.NULL
         try:
@@ -145,6 +188,104 @@ class RingMapping:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
+
+
+class PerfMapping(_Mapping):
+    """Our own mapping of one CPU's perf ring (header page and data), for views."""
+
+    def __init__(self, name: str, fd: int, size: int) -> None:
+        self.name = name
+        self.size = size
+        self.page = mmap.PAGESIZE
+        self.len = self.page + size
+        self.mask = size - 1
+        self.region = None
+        what = f"map {name} for batch()"
+        try:
+            self._fd = os.dup(fd)  # libbpf's fd goes when the perf buffer is freed
+        except OSError as e:
+            raise error_from_errno(e.errno or _errno.EBADF, what) from None
+        try:
+            self._setup(what)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+
+    def _map(self, addr: int) -> int:
+        # read-write like libbpf's own mapping of the same perf ring
+        return int(lib.pylibbpf_map_at(self._fd, ffi.cast("void *", addr), self.len, 0, 1))
+
+    def view(self, np: Any, dtype: Any, start: int, span: int, count: int) -> Any:
+        # a sample: 8-byte perf_event_header, 4-byte size, then the data
+        offset = self.off + self.page + (start & self.mask) + 12
+        return np.ndarray((count,), dtype, buffer=self.region, offset=offset, strides=(span,))
+
+    def close(self) -> None:
+        self._unmap()
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+class PerfRings:
+    """The per-CPU perf rings of one PerfBuffer, each mapped on first use."""
+
+    def __init__(self, name: str, count: int) -> None:
+        self.name = name
+        self.maps: List[Optional[PerfMapping]] = [None] * count
+
+    def get(self, ptr: Any, idx: int, size: int) -> PerfMapping:
+        """CPU buffer ``idx`` (``size`` bytes of data) of the perf buffer ``ptr``."""
+        m = self.maps[idx]
+        if m is None:
+            fd = int(lib.perf_buffer__buffer_fd(ptr, idx))
+            if fd < 0:
+                raise error_from_errno(-fd, f"map CPU buffer {idx} of {self.name} for batch()")
+            m = self.maps[idx] = PerfMapping(f"CPU buffer {idx} of {self.name}", fd, size)
+        return m
+
+    def close(self) -> None:
+        maps, self.maps = self.maps, []
+        for m in maps:
+            if m is not None:
+                m.close()
+
+
+class Guard:
+    """Cuts views kept past their scope off their ring (see the module docstring):
+    at once when more than one reference holds them, else at the end of the
+    next scope if the view is still alive then."""
+
+    def __init__(self) -> None:
+        self.pending: Optional[Tuple[Any, _Mapping]] = None
+
+    def scope_ended(self, mapping: Optional[_Mapping], ref: Any) -> None:
+        """After a scope's records were released; ``ref`` a weak reference to its
+        view of ``mapping`` (both None for a copied batch)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            old = pending[0]()
+            if old is not None and pending[1].region is not None:
+                del old
+                pending[1].retire()
+            else:
+                del old
+        if mapping is None or mapping.region is None:
+            return
+        n = mapping.views()
+        if n <= 0:
+            return
+        arr = ref()
+        # references to the view: the caller's name, ours (local + argument)
+        if n == 1 and arr is not None and sys.getrefcount(arr) <= 3:
+            self.pending = (ref, mapping)
+            return
+        del arr
+        mapping.retire()
+
+    def close(self) -> None:
+        self.pending = None
 
 
 class Pool:
@@ -174,13 +315,14 @@ class Pool:
 class Batch:
     """The scope of one batch: ``with reader.batch() as arr:``.
 
-    ``arr`` is a NumPy structured array of the records (read-only for a ring
-    buffer's zero-copy view); ``cpus`` (perf buffers made with
+    ``arr`` is a NumPy structured array of the records (read-only for a
+    zero-copy view); ``cpus`` (perf buffers made with
     ``with_cpu=True``) the CPU of each record. The records are released to the
     kernel when the ``with`` block ends, also when it ends by an exception:
     they count as delivered once the block started. Don't keep ``arr`` past
-    the block: a kept zero-copy view reads zeros afterwards (copy with
-    ``arr.copy()`` to keep records, or use ``read_batch()``).
+    the block: a kept zero-copy view reads zeros afterwards — at once when
+    more than one reference holds it, else from the end of the next batch's
+    block (copy with ``arr.copy()`` to keep records, or use ``read_batch()``).
     """
 
     def __init__(self, opener: Callable[[], Tuple[Any, Any, Callable[[], None]]]) -> None:

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._ffi import ffi, lib
 from .errors import BPFError, check_ptr, check_ret, error_from_errno
 from .map import Map, possible_cpus
-from .ringbuf import RecordType, _Reader, _Source, _numpy, record_codec
+from .ringbuf import RecordType, _Reader, _Source, _batchmod, _numpy, record_codec
 from .types import MapType
 
 __all__ = ["PerfBuffer"]
+
+#: batch(): a run of at least this many samples in place is handed over as a
+#: view; shorter ones are copied with what surrounds them
+_MIN_VIEW = 16
+#: batch(): room for this many records at first when copying
+_COPY_FIRST = 1024
 
 
 class PerfBuffer(_Reader):
@@ -148,35 +155,72 @@ class PerfBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
-        from ._batch import Pool
-
+        bm = _batchmod()
         np = _numpy()
         ptr = self._ptr
         nbuf = int(lib.perf_buffer__buffer_cnt(ptr))
         cpu_of = self._buffer_cpus(nbuf)
         stride = src.stride
         what = f"batch() of perf buffer on map {src.name!r}"
-        # a record of the record type takes 8 (header) + 4 (size) + stride, 8-aligned
-        span = (12 + stride + 7) & ~7
+        guard = self._view_guard()
+        if src.ring is None:
+            src.ring = bm.PerfRings(f"perf buffer on map {src.name!r}", nbuf)
+        if src.out is None:
+            src.out, src.cpus_out = bm.Pool(), bm.Pool()
         start: List[int] = []
-        need = 0
         for i in range(nbuf):
             t = int(lib.pylibbpf_pb_tail(ptr, i))
-            avail = int(lib.pylibbpf_pb_avail(ptr, i))
-            if t < 0 or avail < 0:
-                check_ret(min(t, avail), what)
+            if t < 0:
+                check_ret(t, what)
             start.append(t)
-            need += avail // span
-        if max_records:
-            need = min(need, max_records)
         tails = list(start)
         tail_p = ffi.new("uint64_t *")
-        if src.out is None:
-            src.out, src.cpus_out = Pool(), Pool()
-        out = src.out.get(np, src.dtype, max(need, 1))  # never 0: the loop grows it
-        cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
-        total = 0
+        run = ffi.new("struct pylibbpf_pb_run *")
+
+        def release() -> None:
+            p = self._cptr
+            if p is not None:
+                for i in range(nbuf):
+                    if tails[i] != start[i]:
+                        lib.pylibbpf_pb_release(p, i, tails[i])
+            self._report_lost()
+
         for attempt in (0, 1):
+            # a long run of samples in place, on any CPU: handed over as a view
+            for i in range(nbuf):
+                tail_p[0] = tails[i]
+                n = int(lib.pylibbpf_pb_run(ptr, i, src.coll, cpu_of[i], tail_p, stride,
+                                            max_records, run))
+                if n < 0:
+                    check_ret(n, what)
+                tails[i] = int(tail_p[0])  # past lost-sample records
+                if n >= _MIN_VIEW or (n and n == max_records):
+                    m = src.ring.get(ptr, i, int(run.size))
+                    begin, span = int(run.start), int(run.span)
+                    arr = m.view(np, src.dtype, begin, span, n)
+                    cpu_arr = None
+                    if src.with_cpu:
+                        cpu_arr = src.cpus_out.get(np, np.uint32, n)[:n]
+                        cpu_arr.fill(cpu_of[i])
+                    tails[i] = begin + n * span
+                    ref = weakref.ref(arr)
+
+                    def release_view() -> None:
+                        try:
+                            release()
+                        finally:
+                            guard.scope_ended(m, ref)
+                    return arr, cpu_arr, release_view
+            # else copy: samples that wrap, differ in size or come few at a time
+            need = sum(max(int(lib.pylibbpf_pb_avail(ptr, i)), 0) for i in range(nbuf))
+            need = need // ((12 + stride + 7) & ~7)
+            if max_records:
+                need = min(need, max_records)
+            # a copied stretch is short as a rule (it ends where a run for a view
+            # starts): don't make fresh memory for all that is there; the loop grows it
+            out = src.out.get(np, src.dtype, max(min(need, _COPY_FIRST), 1))
+            cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
+            total = 0
             for i in range(nbuf):
                 while not max_records or total < max_records:
                     cap = len(out) - total
@@ -187,13 +231,13 @@ class PerfBuffer(_Reader):
                     cbase = (ffi.cast("uint32_t *", ffi.from_buffer(cpus)) + total
                              if cpus is not None else ffi.NULL)
                     n = int(lib.pylibbpf_pb_scan(ptr, i, src.coll, cpu_of[i], tail_p, base,
-                                                 stride, cap, cbase))
+                                                 stride, cap, cbase, _MIN_VIEW))
                     if n < 0:
                         check_ret(n, what)
                     tails[i] = int(tail_p[0])
                     total += n
                     if n < cap:
-                        break  # this CPU's buffer is read
+                        break  # this CPU's buffer is read (or a run for a view is next)
                     if max_records and total >= max_records:
                         break
                     if total == len(out):  # full (records smaller than the type, or new
@@ -206,24 +250,15 @@ class PerfBuffer(_Reader):
                             cpus = more
             if total or tails != start or attempt or not self._wait_ready(timeout_ms):
                 break
-            need = sum(max(int(lib.pylibbpf_pb_avail(ptr, i)), 0) for i in range(nbuf)) // span
-            if max_records:
-                need = min(need, max_records)
-            if need > len(out):
-                out = src.out.get(np, src.dtype, need)
-                if cpus is not None:
-                    cpus = src.cpus_out.get(np, np.uint32, len(out))
         arr = out[:total]
         cpu_arr = cpus[:total] if cpus is not None else None
 
-        def release() -> None:
-            p = self._cptr
-            if p is not None:
-                for i in range(nbuf):
-                    if tails[i] != start[i]:
-                        lib.pylibbpf_pb_release(p, i, tails[i])
-            self._report_lost()
-        return arr, cpu_arr, release
+        def release_copy() -> None:
+            try:
+                release()
+            finally:
+                guard.scope_ended(None, None)
+        return arr, cpu_arr, release_copy
 
     def _forget_collector(self, c: Any) -> None:
         self._lost_final = int(c.lost_total)

@@ -24,6 +24,7 @@ import functools
 import importlib
 import struct
 import threading
+import weakref
 from collections import deque
 from types import CodeType, FunctionType
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
@@ -91,11 +92,30 @@ def _looks_like_format(s: str) -> bool:
                                                  for ch in s))
 
 
+_batch_module: Any = None
+
+
+def _batchmod() -> Any:
+    """pylibbpf._batch, imported on first use (a module-level lookup after that)."""
+    global _batch_module
+    if _batch_module is None:
+        from . import _batch
+        _batch_module = _batch
+    return _batch_module
+
+
+_numpy_module: Any = None
+
+
 def _numpy() -> Any:
-    try:
-        return importlib.import_module("numpy")
-    except ImportError:
-        return None
+    """NumPy (imported on first use), or None without it."""
+    global _numpy_module
+    if _numpy_module is None:
+        try:
+            _numpy_module = importlib.import_module("numpy")
+        except ImportError:
+            return None
+    return _numpy_module
 
 
 def _entry_point(callback: Any) -> Tuple[Any, int]:
@@ -552,12 +572,17 @@ class _Reader(Closeable):
         callback) available now, or arriving within ``timeout_ms`` when none is;
         at most ``max_records`` (default: the reader's ``max_batch``, 65536 unless
         given; 0: no limit; batches that fit in the CPU caches are fastest). Ring buffers hand over a read-only
-        view of the records where they lie in the ring (no copy); perf buffers
-        copy each record once into a reused array. The records are released to
-        the kernel when the ``with`` block ends (also by an exception), so keep
-        nothing of ``arr`` past it: a view kept past its block reads zeros
-        (``arr.copy()`` keeps records; :meth:`read_batch` returns arrays of
-        their own).
+        view of the records where they lie in the ring (no copy). Perf buffers
+        hand over a view of a run of same-size samples that don't wrap around
+        their CPU's ring, and copy the others once into a reused array; a perf
+        batch holds one run or one copied stretch, so drain in a loop until a
+        batch is empty. The records are released to the kernel when the
+        ``with`` block ends (also by an exception), so keep nothing of ``arr``
+        past it: a view kept past its block reads zeros (held by more than one
+        reference: from the block's end; by one name only, such as the ``as``
+        target: from the end of the next batch's block or the reader's close).
+        ``arr.copy()`` keeps records; :meth:`read_batch` returns arrays of their
+        own.
 
         While the block runs, ``poll()``, ``consume()``, reading and another
         ``batch()`` on this buffer raise BPFError (EBUSY).
@@ -570,9 +595,8 @@ class _Reader(Closeable):
             raise ValueError(f"max_records must be an int >= 0, not {max_records!r}")
         self._check()
         src = self._batch_source(map)
-        from ._batch import Batch
-
-        return Batch(functools.partial(self._open_batch, src, timeout_ms, max_records))
+        return _batchmod().Batch(functools.partial(self._open_batch, src, timeout_ms,
+                                                   max_records))
 
     def _open_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
@@ -604,6 +628,12 @@ class _Reader(Closeable):
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
         raise NotImplementedError
+
+    def _view_guard(self) -> Any:
+        g = self.__dict__.get("_guard")
+        if g is None:
+            g = self._guard = _batchmod().Guard()
+        return g
 
     def _wait_ready(self, timeout_ms: int) -> bool:
         """Wait until the buffer is readable (or closed); False after timeout_ms."""
@@ -663,6 +693,9 @@ class _Reader(Closeable):
         w, self._waker = self._waker, None
         if w is not None:
             lib.pylibbpf_waker_close(w)
+        g = self.__dict__.get("_guard")
+        if g is not None:
+            g.close()
         for src in self._sources:
             c, src.coll = src.coll, None
             if c is not None:
@@ -814,27 +847,27 @@ class RingBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
-        from ._batch import Pool, RingMapping
-
+        bm = _batchmod()
         np = _numpy()
         rm = src.ring
         if rm is None:
-            rm = src.ring = RingMapping(src.map)
+            rm = src.ring = bm.RingMapping(src.map)
         size = src.stride
         s = rm.scan(size, max_records)
         if s.end == s.begin and self._wait_ready(timeout_ms):
             s = rm.scan(size, max_records)
         begin, end, count = int(s.begin), int(s.end), int(s.count)
+        guard = self._view_guard()
         if count and s.regular:
             arr = rm.view(np, src.dtype, size, begin, count)
+            ref = weakref.ref(arr)
 
             def release() -> None:
                 rm.release(end)
-                if rm.kept():
-                    rm.retire()
+                guard.scope_ended(rm, ref)
             return arr, None, release
         if src.out is None:
-            src.out = Pool()
+            src.out = bm.Pool()
         out = src.out.get(np, src.dtype, count)
         if count:
             rm.copy(begin, end, size, out)
@@ -842,6 +875,7 @@ class RingBuffer(_Reader):
 
         def release_copy() -> None:
             rm.release(end)
+            guard.scope_ended(None, None)
         return arr, None, release_copy
 
 

@@ -222,6 +222,45 @@ def test_view_kept_past_its_scope_reads_zeros_in_a_child(bpf_objects) -> None:
     assert p.stdout.splitlines() == ["after scope 0 0", "after reuse 0 0", "after close 0"]
 
 
+#: every view kept past its scope is cut off from the ring, not only the first;
+#: the plain ``as`` target alone is cut off when the next scope ends
+KEPT_VIEWS_LOOP = """
+import struct, sys
+import pylibbpf
+obj = pylibbpf.Object(sys.argv[1]); obj.load()
+def produce(n):
+    obj.programs["produce"].test_run(ctx=struct.pack("5Q", n, 0, 0, 0, 9), repeat=0,
+                                     ctx_out_size=0)
+rb = pylibbpf.RingBuffer(obj.maps["ring"], record_type="rec", batch=True)
+kept = []
+for i in range(4):
+    produce(100)
+    with rb.batch() as arr:
+        kept.append(arr)
+print("kept", [int(k["seq"].sum()) for k in kept], flush=True)
+produce(10)
+with rb.batch() as last:
+    pass
+print("alone", int(last["seq"].sum()), flush=True)
+with rb.batch() as arr:
+    pass
+print("next scope", int(last["seq"].sum()), flush=True)
+for _ in range(5):  # the ring goes around: the kernel rewrites where they were
+    produce(600)
+    with rb.batch(max_records=0) as arr:
+        pass
+print("after reuse", [int(k["tag"].sum()) for k in kept], int(last["tag"].sum()), flush=True)
+"""
+
+
+def test_views_kept_from_every_batch_read_zeros_in_a_child(bpf_objects) -> None:
+    p = subprocess.run([sys.executable, "-c", KEPT_VIEWS_LOOP, str(bpf_objects["batch"])],
+                       capture_output=True, text=True, timeout=120, **same_pylibbpf())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["kept [0, 0, 0, 0]", f"alone {sum(range(400, 410))}",
+                                     "next scope 0", "after reuse [0, 0, 0, 0] 0"]
+
+
 # --- perf buffer ---------------------------------------------------------------
 
 def test_perf_batch_hands_every_record_once_with_cpus(obj, one_cpu) -> None:
@@ -232,6 +271,7 @@ def test_perf_batch_hands_every_record_once_with_cpus(obj, one_cpu) -> None:
         with scope as arr:
             assert seqs(arr) == list(range(50))
             assert set(arr["tag"]) == {3}
+            assert not arr.flags.owndata and not arr.flags.writeable  # in place in the ring
             assert [int(c) for c in scope.cpus] == [one_cpu] * 50
         with pb.batch() as arr:
             assert len(arr) == 0
@@ -246,9 +286,13 @@ def test_perf_batch_records_spanning_the_end_of_the_ring(obj, one_cpu) -> None:
                              page_count=1) as pb:
         for _ in range(10):
             assert produce(obj, 50, big_every=1, perf=True) == 0
-            with pb.batch() as arr:
-                seen.extend(int(r["r"]["seq"]) for r in arr)
-                assert [int(r["extra"][0]) for r in arr] == [int(r["r"]["seq"]) for r in arr]
+            while True:  # a batch ends where a sample crosses the end: loop until empty
+                with pb.batch() as arr:
+                    if not len(arr):
+                        break
+                    seen.extend(int(r["r"]["seq"]) for r in arr)
+                    assert ([int(r["extra"][0]) for r in arr] ==
+                            [int(r["r"]["seq"]) for r in arr])
         assert pb.lost == 0
     assert seen == list(range(500))
 
@@ -281,6 +325,65 @@ def test_perf_batch_kept_arrays_keep_their_records(obj, one_cpu) -> None:
             with pb.batch() as arr:
                 kept.append(arr)
     assert [seqs(a) for a in kept] == [list(range(5 * i, 5 * i + 5)) for i in range(4)]
+
+
+def test_perf_batch_copies_short_runs_and_views_long_ones(obj, one_cpu) -> None:
+    """Samples of two sizes alternating are copied; a long run of one size after
+    them is a view of its own batch. Every record arrives once, in order."""
+    with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                             page_count=4) as pb:
+        assert produce(obj, 10, big_every=2, perf=True) == 0  # sizes 16, 32, 16, ...
+        assert produce(obj, 40, perf=True) == 0
+        batches = []
+        while True:
+            with pb.batch() as arr:
+                if not len(arr):
+                    break
+                batches.append((bool(arr.flags.writeable), seqs(arr)))  # views: read-only
+        assert [s for _, s in batches] == [list(range(10)), list(range(10, 50))]
+        assert [copied for copied, _ in batches] == [True, False]
+
+
+#: perf views kept past their scope: read zeros, never crash, also after close
+PERF_KEPT_VIEW = """
+import struct, sys, os
+import pylibbpf
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+obj = pylibbpf.Object(sys.argv[1]); obj.load()
+def produce(n):
+    obj.programs["produce"].test_run(ctx=struct.pack("5Q", n, 0, 0, 1, 9), repeat=0,
+                                     ctx_out_size=0)
+pb = pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True, page_count=4)
+kept = []
+for i in range(3):
+    produce(40)
+    with pb.batch() as arr:
+        assert not arr.flags.owndata and len(arr) == 40, (arr.flags, len(arr))
+        kept.append(arr)
+        part = arr["seq"][1:]
+    assert int(arr["seq"].sum()) == 0 and int(part.sum()) == 0
+print("after scopes", [int(k["seq"].sum()) for k in kept], flush=True)
+produce(60)
+with pb.batch() as last:  # only this name holds it: cut off at the next scope's end
+    assert list(last["seq"]) == list(range(120, 180))
+print("alone", int(last["seq"].sum()) == sum(range(120, 180)), flush=True)
+with pb.batch() as arr:
+    assert len(arr) == 0
+print("next scope", int(last["seq"].sum()), flush=True)
+produce(30)
+with pb.batch() as arr:
+    pass
+pb.close(); obj.close()
+print("after close", int(arr["seq"].sum()), [int(k["tag"].sum()) for k in kept], flush=True)
+"""
+
+
+def test_perf_views_kept_past_their_scope_read_zeros_in_a_child(bpf_objects) -> None:
+    p = subprocess.run([sys.executable, "-c", PERF_KEPT_VIEW, str(bpf_objects["batch"])],
+                       capture_output=True, text=True, timeout=120, **same_pylibbpf())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["after scopes [0, 0, 0]", "alone True", "next scope 0",
+                                     "after close 0 [0, 0, 0]"]
 
 
 def test_perf_batch_misuse(obj) -> None:

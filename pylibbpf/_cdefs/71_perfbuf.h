@@ -5,6 +5,7 @@ int perf_buffer__epoll_fd(const struct perf_buffer *pb);
 int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
 int perf_buffer__consume(struct perf_buffer *pb);
 size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
+int perf_buffer__buffer_fd(const struct perf_buffer *pb, size_t buf_idx);
 
 struct user_ring_buffer;
 struct user_ring_buffer_opts { size_t sz; ...; };

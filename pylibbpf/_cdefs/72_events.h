@@ -42,7 +42,12 @@ int pylibbpf_blank(void *addr, size_t len);
 int64_t pylibbpf_pb_tail(struct perf_buffer *pb, size_t idx);
 long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
                       uint32_t cpu, uint64_t *tail, char *out, uint32_t stride, size_t cap,
-                      uint32_t *cpus);
+                      uint32_t *cpus, size_t min_run);
+struct pylibbpf_pb_run { uint64_t start; size_t count; uint32_t span; uint64_t size; };
+long pylibbpf_pb_run(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
+                     uint32_t cpu, uint64_t *tail, uint32_t stride, size_t max,
+                     struct pylibbpf_pb_run *out);
+int pylibbpf_map_at(int fd, void *addr, size_t len, size_t off, int writable);
 int pylibbpf_pb_release(struct perf_buffer *pb, size_t idx, uint64_t tail);
 int pylibbpf_ring_map_at(int fd, void *addr, size_t len, size_t page);
 int pylibbpf_ring_move(void *old, void *to, size_t len);

@@ -402,6 +402,16 @@ static int pylibbpf_blank(void *addr, size_t len)
     return p == MAP_FAILED ? -errno : 0;
 }
 
+/* map len bytes of fd from offset off at addr (memory the caller owns,
+ * MAP_FIXED), shared; 0 or -errno */
+static int pylibbpf_map_at(int fd, void *addr, size_t len, size_t off, int writable)
+{
+    void *p = mmap(addr, len, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                   MAP_SHARED | MAP_FIXED, fd, (off_t)off);
+
+    return p == MAP_FAILED ? -errno : 0;
+}
+
 /* map a ring's producer page and data (read-only, the data twice) at addr,
  * over memory the caller owns (MAP_FIXED); 0 or -errno */
 static int pylibbpf_ring_map_at(int fd, void *addr, size_t len, size_t page)
@@ -501,14 +511,106 @@ static int64_t pylibbpf_pb_avail(struct perf_buffer *pb, size_t idx)
                       - __atomic_load_n(&h->data_tail, __ATOMIC_ACQUIRE)) & INT64_MAX);
 }
 
+/* how many samples from pos on can be seen in place as one strided array of
+ * stride-byte records: samples of the same size and length as the first, none
+ * crossing the end of the ring, each with at least stride bytes of data; at
+ * most max (0: no limit). Their size in *span. */
+static size_t pylibbpf_pb_runlen(const char *data, size_t size, uint64_t pos, uint64_t head,
+                                 uint32_t stride, size_t max, uint32_t *span)
+{
+    uint64_t off = pos & (size - 1);
+    struct perf_event_header eh;
+    uint32_t len;
+    size_t lim, i;
+
+    *span = 0;
+    if (pos >= head || off + 12 > size)
+        return 0;
+    memcpy(&eh, data + off, 8);
+    memcpy(&len, data + off + 8, 4);
+    if (eh.type != PERF_RECORD_SAMPLE || eh.size < 12 + stride || eh.size > head - pos
+        || off + eh.size > size || len < stride || len > eh.size - 12u)
+        return 0;
+    lim = (size_t)((head - pos) / eh.size);
+    if (lim > (size - off) / eh.size)
+        lim = (size_t)((size - off) / eh.size);
+    if (max && lim > max)
+        lim = max;
+    for (i = 1; i < lim; i++) {
+        const char *r = data + off + i * eh.size;
+        struct perf_event_header e2;
+        uint32_t l2;
+
+        memcpy(&e2, r, 8);
+        memcpy(&l2, r + 8, 4);
+        if (e2.type != PERF_RECORD_SAMPLE || e2.size != eh.size || l2 != len)
+            break;
+    }
+    *span = eh.size;
+    return i;
+}
+
+struct pylibbpf_pb_run {
+    uint64_t start;     /* position of the run's first sample */
+    size_t count;       /* samples in the run */
+    uint32_t span;      /* bytes per sample */
+    uint64_t size;      /* the ring's data size */
+};
+
+/* Skip (and count) the lost-sample and other non-sample records at *tail of CPU
+ * buffer idx, then measure the run of samples there that can be seen in place
+ * (pylibbpf_pb_runlen), at most max. *tail moves past the skipped records only.
+ * Returns the run's length (0: none there), or -errno. */
+static long pylibbpf_pb_run(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
+                            uint32_t cpu, uint64_t *tail, uint32_t stride, size_t max,
+                            struct pylibbpf_pb_run *out)
+{
+    struct perf_event_mmap_page *h;
+    char *data;
+    size_t size;
+    uint64_t head, pos = *tail;
+    int err = pylibbpf_pb_ring(pb, idx, &h, &data, &size);
+
+    out->count = 0;
+    out->span = 0;
+    if (err)
+        return err;
+    out->size = size;
+    head = __atomic_load_n(&h->data_head, __ATOMIC_ACQUIRE);
+    while (pos < head) {
+        struct perf_event_header eh;
+
+        pylibbpf_ring_read(data, size, pos, &eh, sizeof(eh));
+        if (eh.size < sizeof(eh) || eh.size > head - pos)
+            break;
+        if (eh.type == PERF_RECORD_SAMPLE)
+            break;
+        if (eh.type == PERF_RECORD_LOST && eh.size >= sizeof(eh) + 16) {
+            uint64_t lost;
+
+            pylibbpf_ring_read(data, size, pos + sizeof(eh) + 8, &lost, 8);
+            if (cpu < c->ncpus)
+                c->lost[cpu] += lost;
+            c->lost_total += lost;
+        }
+        pos += eh.size;
+    }
+    *tail = pos;
+    out->start = pos;
+    out->count = pylibbpf_pb_runlen(data, size, pos, head, stride, max, &out->span);
+    return (long)out->count;
+}
+
 /* Copy the samples of CPU buffer idx from *tail on into out (stride bytes
  * each, cut or zero-padded; their CPU into cpus when given), at most cap of
  * them; lost-sample records are counted into c. *tail moves past what was
- * read; the ring's own tail is left alone (pylibbpf_pb_release). Returns the
- * count, or -errno. */
+ * read; the ring's own tail is left alone (pylibbpf_pb_release). With
+ * min_run, stops before a run of at least min_run samples that can be seen in
+ * place (pylibbpf_pb_runlen): those are for a view. Returns the count, or
+ * -errno. */
 static long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
                              uint32_t cpu, uint64_t *tail, char *out, uint32_t stride,
-                             size_t cap, uint32_t *cpus)
+                             size_t cap, uint32_t *cpus, size_t min_run)
 {
     struct perf_event_mmap_page *h;
     char *data;
@@ -527,6 +629,12 @@ static long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf
             const char *rec = data + off;
 
             memcpy(&eh, rec, 8);
+            if (min_run && eh.type == PERF_RECORD_SAMPLE) {
+                uint32_t sp;
+
+                if (pylibbpf_pb_runlen(data, size, pos, head, stride, min_run, &sp) >= min_run)
+                    break;
+            }
             if (eh.type == PERF_RECORD_SAMPLE && eh.size >= sizeof(eh) + 4
                 && eh.size <= head - pos && off + eh.size <= size) {
                 uint32_t len, k;
