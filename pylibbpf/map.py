@@ -21,7 +21,7 @@ from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional
                     Tuple, Union)
 
 from ._owner import Closeable
-from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts
+from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts, to_str
 from .attach._map_api import MapAttachMixin
 from .btf import MAX_TYPE_BYTES, BTF, btf_of_object, map_def_types
 from .errors import (ENOTSUPP, BPFError, BPFNotFoundError, ClosedError, ELFError, as_path,
@@ -526,7 +526,7 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
         """The map's name."""
         self._check()
         if self._ptr is not None:
-            return ffi.string(lib.bpf_map__name(self._ptr)).decode()
+            return to_str(lib.bpf_map__name(self._ptr))  # corrupt ELF: not UTF-8
         assert self._info is not None
         return self._info.name
 

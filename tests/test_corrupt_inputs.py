@@ -456,3 +456,29 @@ def test_a_global_whose_btf_name_is_not_utf8_is_an_elf_error() -> None:
                              "[EINVAL]"), str(ei.value)
     with pylibbpf.Object(data, name="good") as obj:  # the intact object reads fine
         assert obj.section(".rodata").to_dict() == {"plbknob": 3}
+
+
+_NAMED_MAP = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, int);
+	__type(value, long);
+} plbmapname SEC(".maps");
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int count(void *ctx) { int k = 0; long *v = bpf_map_lookup_elem(&plbmapname, &k);
+	if (v) __sync_fetch_and_add(v, 1); return 0; }
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_a_map_whose_name_is_not_utf8_opens_with_an_escaped_name() -> None:
+    """A map's ELF symbol (and BTF variable) name that is not UTF-8: libbpf takes it
+    as it is; its name reads back with the byte escaped, never a UnicodeDecodeError."""
+    data = Path(pylibbpf.compile(text=_NAMED_MAP)).read_bytes()
+    assert b"plbmapname" in data
+    with pylibbpf.Object(data.replace(b"plbmapname", b"plbm\xbcpname"), name="bad") as obj:
+        assert list(obj.maps) == ["plbm\\xbcpname"]
+        assert obj.maps["plbm\\xbcpname"].name == "plbm\\xbcpname"
