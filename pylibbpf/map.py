@@ -774,6 +774,13 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                 if vc is None and vid and mtype not in _FD_VALUE_TYPES:
                     c = btf.sized_codec(vid, vs, f"value of map {self.name!r}")
                     vc = c if c is not None and c.size == vs else None
+        # (after BTF, whose error names the type) the codecs below allocate the size
+        for what, size in (("key_size", ks), ("value_size", vs)):
+            if size > MAX_TYPE_BYTES:
+                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
+                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
+                                             "MiB; no kernel map is that big: corrupt BTF?)")
+        if self._typed:
             if vc is None and mtype in _FD_VALUE_TYPES:
                 vc = FdCodec(vs)
             if vc is None and mtype == MapType.STACK_TRACE and vs % 8 == 0 \
@@ -781,12 +788,6 @@ class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
                 vc = StackCodec(vs // 8)
             if kc is None and mtype in _INDEX_KEY_TYPES and ks == 4:
                 kc = IntCodec(4, False, "u32")
-        # (after BTF, whose error names the type) raw codecs allocate the size too
-        for what, size in (("key_size", ks), ("value_size", vs)):
-            if size > MAX_TYPE_BYTES:
-                raise ELFError(_errno.E2BIG, f"map {self.name!r}: its {what} {size} is more "
-                                             f"than pylibbpf decodes ({MAX_TYPE_BYTES >> 20} "
-                                             "MiB; no kernel map is that big: corrupt BTF?)")
         if kc is None:
             kc = RawCodec(ks, f"key of map {self.name!r}")
         if vc is None:
