@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Optional, Sequence, Type
+from typing import Any, Iterator, List, Optional, Sequence, Type
 
 __all__ = [
     "BPFError",
@@ -68,13 +68,49 @@ MAX_ERRNO = 4095  # errors are -1 .. -MAX_ERRNO (and ERR_PTRs in that range)
 _USER_PTR_LIMIT = 1 << 56
 
 
+class DeferredLog(Sequence[str]):
+    """libbpf's warnings captured during a failed call, parsed only when an error's
+    ``libbpf_log`` is read: a failing attach in a loop never pays for it. ``capture``
+    is the call's ``LogCapture`` (anything with a ``warnings`` list)."""
+
+    __slots__ = ("_capture",)
+
+    def __init__(self, capture: Any) -> None:
+        self._capture = capture
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._capture.warnings)
+
+    def __len__(self) -> int:
+        return len(self._capture.warnings)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._capture.warnings[i]
+
+
 class BPFError(OSError):
     """Base class of every pylibbpf error. ``errno`` holds the C error code."""
 
     def __init__(self, errno: int, message: str, *, libbpf_log: Sequence[str] = ()) -> None:
         super().__init__(errno, message)
-        #: libbpf's own warnings printed while the failing call ran
-        self.libbpf_log = list(libbpf_log)
+        self._libbpf_log: Any = (libbpf_log if type(libbpf_log) is DeferredLog
+                                 else list(libbpf_log))
+
+    @property
+    def libbpf_log(self) -> List[str]:
+        """libbpf's own warnings printed while the failing call ran (lines)."""
+        log = self._libbpf_log
+        if type(log) is DeferredLog:  # parsed when first read
+            log = self._libbpf_log = list(log)
+        return log  # type: ignore[no-any-return]
+
+    @libbpf_log.setter
+    def libbpf_log(self, value: Sequence[str]) -> None:
+        self._libbpf_log = list(value)
+
+    def __reduce__(self) -> Any:
+        self.libbpf_log  # a deferred log becomes plain data before pickling
+        return super().__reduce__()
 
     def __str__(self) -> str:
         text = str(self.strerror)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import errno
 import os
+import pickle
 import re
 import socket
 import struct
@@ -586,6 +587,24 @@ def test_kprobe_on_missing_function(kprobe_obj) -> None:
     else:
         with pytest.raises(pylibbpf.BPFNotFoundError, match="no kernel function 'no_such_fn_plb'"):
             prog.attach_kprobe("no_such_fn_plb")
+
+
+def test_a_failed_kprobe_keeps_libbpfs_words_for_later(kprobe_obj) -> None:
+    # libbpf's warnings are parsed when first read (a failing attach in a loop never
+    # pays for them): read after more failures, they are still this call's, as str
+    # lines, and survive pickling as plain data
+    prog = kprobe_obj.programs["on_kprobe"]
+    with pytest.raises(pylibbpf.BPFError) as first:
+        prog.attach_kprobe("no_such_fn_plb_a")
+    with pytest.raises(pylibbpf.BPFError):
+        prog.attach_kprobe("no_such_fn_plb_b")
+    log = first.value.libbpf_log
+    assert type(log) is list and log and all(type(ln) is str for ln in log), log
+    assert any("no_such_fn_plb_a" in ln for ln in log), log
+    assert not any("no_such_fn_plb_b" in ln for ln in log), log
+    again = pickle.loads(pickle.dumps(first.value))
+    assert again.libbpf_log == log and str(again) == str(first.value)
+    assert type(again) is type(first.value)
 
 
 def test_failing_kprobes_read_kallsyms_once(kprobe_obj, monkeypatch) -> None:

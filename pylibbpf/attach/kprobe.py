@@ -12,7 +12,8 @@ import errno as _errno
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from .._ffi import ffi, lib, libbpf_log, opts
-from ..errors import BPFError, BPFNotFoundError, NotSupportedError, error_from_errno
+from ..errors import (BPFError, BPFNotFoundError, DeferredLog, NotSupportedError,
+                      error_from_errno)
 from ..link import Link
 from ..types import AttachType, ProgramType
 from ._args import check_cookie, check_name, check_offset, object_program
@@ -63,7 +64,7 @@ def attach_kprobe(prog: "Program", symbol: str, *, retprobe: bool = False, offse
         err = ffi.errno
     if link == ffi.NULL:
         raise _kprobe_error(err, "kretprobe" if retprobe else "kprobe", symbol,
-                            _kprobe_what(prog, symbol, retprobe, offset), log.warnings)
+                            _kprobe_what(prog, symbol, retprobe, offset), DeferredLog(log))
     return Link(made_from=prog, ptr=link,
                 description=f"{'kretprobe' if retprobe else 'kprobe'} "
                             f"{_kprobe_target(symbol, offset)!r} ({prog._raw_name!r})")
@@ -79,7 +80,7 @@ def _kprobe_what(prog: "Program", symbol: str, retprobe: bool, offset: int) -> s
 
 
 def _kprobe_error(err: int, kind: str, symbol: str, what: str,
-                  warnings: List[str]) -> BPFError:
+                  warnings: Sequence[str]) -> BPFError:
     reason = kprobe_unsupported_reason()
     if reason:
         return NotSupportedError(err, f"{what}: {reason}{missing_symbol_note(symbol)}",
