@@ -18,10 +18,10 @@ import operator
 import os
 import struct
 import sys
-from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._files import open_regular
+from .._record import record
 from . import _diskcache
 from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
 
@@ -58,19 +58,30 @@ _MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S3
 Identity = Tuple[int, int, int, int]
 
 
+_set = object.__setattr__
+
+
 def file_identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True)
+@record(("vaddr", "offset", "filesz", "memsz", "flags"))
 class Segment:
     """A ``PT_LOAD`` program header."""
 
+    __slots__ = ("vaddr", "offset", "filesz", "memsz", "flags")
     vaddr: int
     offset: int
     filesz: int
     memsz: int
     flags: int
+
+    def __init__(self, vaddr: int, offset: int, filesz: int, memsz: int, flags: int) -> None:
+        _set(self, "vaddr", vaddr)
+        _set(self, "offset", offset)
+        _set(self, "filesz", filesz)
+        _set(self, "memsz", memsz)
+        _set(self, "flags", flags)
 
     @property
     def executable(self) -> bool:
@@ -112,16 +123,27 @@ SHF_COMPRESSED = 0x800
 _NATIVE_LITTLE = sys.byteorder == "little"
 _INC = (1).__add__
 
-# GNU hash in bulk: h = 5381 * 33**n + sum(c_i * 33**(n-1-i)) mod 2**32
+# GNU hash in bulk: h = 5381 * 33**n + sum(c_i * 33**(n-1-i)) mod 2**32, with the
+# powers made by the first call (lookups normally run in C: pylibbpf/_csrc/elfsym.c)
 _POW_N = 1024
-_POWS = [pow(33, k, 1 << 32) for k in range(_POW_N + 1)]
-_REV_POWS = _POWS[_POW_N - 1::-1]  # [33**(N-1), ..., 33**0]
+_POWS: List[int] = []
+_REV_POWS: List[int] = []  # [33**(N-1), ..., 33**0]
+
+
+def _make_powers() -> None:
+    pows = [1]
+    for _ in range(_POW_N):
+        pows.append(pows[-1] * 33 & 0xFFFFFFFF)
+    _REV_POWS[:] = pows[_POW_N - 1::-1]
+    _POWS[:] = pows
 
 
 def gnu_hash(name: bytes) -> int:
     """The GNU hash of a symbol name (DT_GNU_HASH)."""
     n = len(name)
     if n <= _POW_N:
+        if not _POWS:
+            _make_powers()
         return (5381 * _POWS[n] + sum(map(operator.mul, name, _REV_POWS[_POW_N - n:]))) \
             & 0xFFFFFFFF
     h = 5381

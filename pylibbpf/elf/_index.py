@@ -3,7 +3,6 @@ glob/regex listing, with a separate debug file used for stripped binaries."""
 from __future__ import annotations
 
 import errno as _errno
-import fnmatch
 import itertools
 import operator
 import os
@@ -12,10 +11,10 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
+from .._record import record
 from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
 from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
@@ -27,12 +26,18 @@ __all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_versio
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-# __slots__ where dataclasses can make them (3.10+): no instance dict to fill,
+_FIELDS = ("name", "version", "default_version", "address", "size", "type", "binding",
+           "offset", "table", "file", "_demangled")
+_set = object.__setattr__
+
+
+# A frozen record with __slots__ (pylibbpf/_record.py: no dataclasses to import):
 # pylibbpf/_csrc/elfsym.c stores the fields of each Symbol it builds directly
-@dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
+@record(_FIELDS, compare=_FIELDS[:-1], repr=_FIELDS[:-1], defaults={"_demangled": None})
 class Symbol:
     """A function symbol, with the file offset a uprobe needs."""
 
+    __slots__ = _FIELDS
     #: raw (mangled) name, without version
     name: str
     #: symbol version (``"GLIBC_2.2.5"``) or None
@@ -52,7 +57,22 @@ class Symbol:
     table: str
     #: the file the symbol was read from (the binary, or its separate debug file)
     file: str
-    _demangled: Optional[str] = field(default=None, compare=False, repr=False)
+    _demangled: Optional[str]
+
+    def __init__(self, name: str, version: Optional[str], default_version: bool, address: int,
+                 size: int, type: str, binding: str, offset: Optional[int], table: str,
+                 file: str, _demangled: Optional[str] = None) -> None:
+        _set(self, "name", name)
+        _set(self, "version", version)
+        _set(self, "default_version", default_version)
+        _set(self, "address", address)
+        _set(self, "size", size)
+        _set(self, "type", type)
+        _set(self, "binding", binding)
+        _set(self, "offset", offset)
+        _set(self, "table", table)
+        _set(self, "file", file)
+        _set(self, "_demangled", _demangled)
 
     @property
     def demangled(self) -> str:
@@ -289,7 +309,11 @@ class SymbolIndex:
             demangled = pattern is not None and ("::" in pattern or "(" in pattern)
         rx: Optional["re.Pattern[str]"] = None
         if pattern is not None:
-            rx = re.compile(pattern if regex else fnmatch.translate(pattern))
+            if not regex:
+                import fnmatch  # only here: ~0.3 ms of a first attach by name otherwise
+
+                pattern = fnmatch.translate(pattern)
+            rx = re.compile(pattern)
         out: List[Symbol] = []
         seen = set()
         for owner, table in self._sources(root):
@@ -370,7 +394,8 @@ def _c_module() -> Any:
 # (a type and a module object: ~50 us that a first index would otherwise pay).
 _c_module()
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+# compiled by re's own cache on first use, not when the module is imported
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def _source_name_token(query: str) -> Optional[bytes]:
@@ -381,7 +406,7 @@ def _source_name_token(query: str) -> Optional[bytes]:
     last = head.rsplit("::", 1)[-1].strip()
     if "<" in last:
         last = last.split("<", 1)[0].strip()
-    if not _IDENT.match(last) or last.startswith("operator"):
+    if not re.match(_IDENT, last) or last.startswith("operator"):
         return None
     return f"{len(last)}{last}".encode()
 

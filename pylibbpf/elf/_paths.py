@@ -8,10 +8,10 @@ import os
 import re
 import struct
 import zlib
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
+from .._record import record
 from ..errors import BPFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "process_maps",
@@ -242,10 +242,15 @@ def check_pid(pid: int) -> None:
         raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}")
 
 
-@dataclass(frozen=True)
+_MAP_FIELDS = ("start", "end", "perms", "offset", "inode", "path", "deleted")
+_set = object.__setattr__
+
+
+@record(_MAP_FIELDS)
 class MapEntry:
     """One line of ``/proc/PID/maps``."""
 
+    __slots__ = _MAP_FIELDS
     start: int
     end: int
     perms: str
@@ -253,6 +258,16 @@ class MapEntry:
     inode: int
     path: str
     deleted: bool
+
+    def __init__(self, start: int, end: int, perms: str, offset: int, inode: int, path: str,
+                 deleted: bool) -> None:
+        _set(self, "start", start)
+        _set(self, "end", end)
+        _set(self, "perms", perms)
+        _set(self, "offset", offset)
+        _set(self, "inode", inode)
+        _set(self, "path", path)
+        _set(self, "deleted", deleted)
 
 
 def process_maps(pid: int) -> List[MapEntry]:

@@ -1,0 +1,159 @@
+"""pylibbpf.elf's result classes (Symbol, Segment, Target, Resolution, USDTProbe,
+MapEntry) are frozen records made without ``dataclasses`` (pylibbpf/_record.py),
+so that a first ``attach_uprobe_multi(symbols=…)`` need not import it: they keep
+behaving as the frozen dataclasses they were (repr, ==, hash, pickling, frozen
+fields, ``dataclasses.fields/asdict/astuple/replace``). The multi-uprobe attach
+resolves names with ``symbol_offsets``, which must agree with
+``resolve_symbols``, errors included."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from pylibbpf import elf
+from pylibbpf.elf._paths import MapEntry
+from pylibbpf.elf._resolve import symbol_offsets
+
+SRC = Path(__file__).resolve().parent / "uprobe"
+sys.path.insert(0, str(SRC))
+import build_targets  # noqa: E402
+from _children import same_pylibbpf  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def progs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    return build_targets.build(tmp_path_factory.mktemp("elfrec"))
+
+
+def test_elf_and_uprobe_attach_import_without_dataclasses_or_inspect() -> None:
+    """Importing pylibbpf.elf and the uprobe attach code, resolving names, and
+    every record's repr, ==, hash and pickling leave dataclasses, inspect (and
+    what they import) out of the process."""
+    code = """
+import json, os, pickle, sys
+import pylibbpf
+import pylibbpf.attach.uprobe
+from pylibbpf import elf
+from pylibbpf.elf._resolve import symbol_offsets
+t, res = elf.resolve_symbols("c", ["malloc", "free"])
+t2, offs = symbol_offsets("c", ["malloc", "free"])
+things = [t, res[0], res[0].symbol, elf.symbol_index(t.path).image.segments[0],
+          elf.process_maps(os.getpid())[0]]
+for x in things:
+    repr(x); hash(x); assert pickle.loads(pickle.dumps(x)) == x
+print(json.dumps([[r.offset for r in res], offs,
+                  [m for m in ("dataclasses", "inspect", "ast", "dis") if m in sys.modules]]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, **same_pylibbpf())
+    assert out.returncode == 0, out.stderr
+    offsets, offs, imported = json.loads(out.stdout)
+    assert offsets == offs and all(o > 0 for o in offs)
+    assert imported == []
+
+
+def _records(progs: Dict[str, Path]) -> List[Any]:
+    res = elf.resolve(progs["prog_pie"], "add_i")
+    idx = elf.symbol_index(res.path)
+    (probe,) = elf.usdt_probes(progs["prog_pie"])
+    maps = elf.process_maps(os.getpid())
+    return [res, res.target, res.symbol, idx.image.segments[0], probe, maps[0]]
+
+
+FIELDS = {
+    "Symbol": ["name", "version", "default_version", "address", "size", "type", "binding",
+               "offset", "table", "file", "_demangled"],
+    "Segment": ["vaddr", "offset", "filesz", "memsz", "flags"],
+    "Target": ["given", "path", "pid", "how"],
+    "Resolution": ["target", "symbol", "address", "offset", "reasons"],
+    "USDTProbe": ["provider", "name", "arguments", "address", "offset", "semaphore",
+                  "semaphore_offset", "file"],
+    "MapEntry": ["start", "end", "perms", "offset", "inode", "path", "deleted"],
+}
+
+
+def test_records_behave_as_frozen_dataclasses(progs) -> None:
+    for rec in _records(progs):
+        cls = type(rec)
+        names = FIELDS[cls.__name__]
+        # the fields, as dataclasses sees them
+        assert dataclasses.is_dataclass(rec)
+        assert [f.name for f in dataclasses.fields(rec)] == names
+        assert dataclasses.astuple(rec) == tuple(dataclasses.astuple(getattr(rec, n))
+                                                 if dataclasses.is_dataclass(getattr(rec, n))
+                                                 else getattr(rec, n) for n in names)
+        assert list(dataclasses.asdict(rec)) == names
+        assert cls.__match_args__ == tuple(names)
+        # repr: ClassName(field=value, ...), without Symbol's private cache
+        shown = [n for n in names if n != "_demangled"]
+        assert repr(rec) == f"{cls.__name__}(" + ", ".join(
+            f"{n}={getattr(rec, n)!r}" for n in shown) + ")"
+        # equal copies, equal hashes; another value differs
+        for twin in (copy.copy(rec), copy.deepcopy(rec), pickle.loads(pickle.dumps(rec)),
+                     cls(*[getattr(rec, n) for n in names])):
+            assert type(twin) is cls and twin == rec and hash(twin) == hash(rec)
+        changed = dataclasses.replace(rec, **{names[1]: "other"})
+        assert changed != rec and getattr(changed, names[1]) == "other"
+        assert rec != tuple(getattr(rec, n) for n in names)  # not equal to its values
+        # frozen
+        with pytest.raises(dataclasses.FrozenInstanceError, match=f"field {names[0]!r}"):
+            setattr(rec, names[0], 1)
+        with pytest.raises(dataclasses.FrozenInstanceError, match=f"field {names[0]!r}"):
+            delattr(rec, names[0])
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            rec.not_a_field = 1  # type: ignore[union-attr]
+
+
+def test_symbol_demangled_cache_is_not_compared(progs) -> None:
+    res = elf.resolve(progs["cxxprog"], "plb::area")
+    sym = res.symbol
+    assert sym is not None and sym.demangled == "plb::area(int, int)"
+    fresh = elf.Symbol(*[getattr(sym, n) for n in FIELDS["Symbol"][:-1]])
+    assert fresh._demangled is None and fresh == sym and hash(fresh) == hash(sym)
+    assert repr(fresh) == repr(sym) and "_demangled" not in repr(sym)
+    assert fresh.demangled == sym.demangled and str(fresh) == str(sym)
+
+
+def test_symbol_offsets_match_resolve_symbols(progs) -> None:
+    exe = progs["prog_pie"]
+    libc = elf.find_library("c")
+    cases = [(exe, ["add_i", "mul_l", "add_i+4", "add_i+0x8"]),
+             ("c", ["malloc", "free", "memcpy@@GLIBC_2.14", "memcpy@GLIBC_2.2.5", "getpgrp"]),
+             (libc, elf.symbol_index(libc).function_names()[:300])]
+    if "cxxprog" in progs:
+        cases.append((progs["cxxprog"], ["plb::area", "plb::twice(int)", "_ZN3plb4areaEii"]))
+    for binary, names in cases:
+        t1, res = elf.resolve_symbols(binary, names)
+        t2, offs = symbol_offsets(binary, names)
+        assert t1 == t2
+        assert offs == [r.offset for r in res], binary
+
+
+def _error(fn: Any, *args: Any) -> BaseException:
+    with pytest.raises(Exception) as ei:
+        fn(*args)
+    return ei.value
+
+
+def test_symbol_offsets_fail_as_resolve_symbols(progs) -> None:
+    exe = progs["prog_pie"]
+    bad = [(exe, ["add_i", "add_ii"]), (exe, ["add_i", ""]), (exe, ["add_i", 5]),
+           (exe, "add_i"), (exe, []), ("/no/such/binary", ["f"])]
+    if "cxxprog" in progs:
+        bad.append((progs["cxxprog"], ["plb::area", "plb::twice"]))
+    for binary, names in bad:
+        a = _error(elf.resolve_symbols, binary, names)
+        b = _error(symbol_offsets, binary, names)
+        assert type(a) is type(b) and str(a) == str(b), (names, a, b)
+    err = _error(symbol_offsets, exe, ["add_i", "add_ii"])
+    assert isinstance(err, elf.SymbolNotFoundError) and "add_ii" in str(err)
+    assert "add_i" in err.suggestions
