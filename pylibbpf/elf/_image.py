@@ -18,7 +18,8 @@ import operator
 import os
 import struct
 import sys
-from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from .._files import open_regular
 from .._record import record
@@ -91,20 +92,68 @@ class Segment:
         return self.vaddr <= address < self.vaddr + max(self.memsz, self.filesz)
 
 
-class SectionInfo(NamedTuple):
-    """The parts of a section header that the symbol index needs (a tuple:
-    a file has dozens of sections, read on every first use of the file)."""
+if TYPE_CHECKING:
+    class SectionInfo(NamedTuple):
+        """The parts of a section header that the symbol index needs (a tuple:
+        a file has dozens of sections, read on every first use of the file)."""
 
-    index: int  # type: ignore[assignment]  # (shadows tuple.index)
-    name: str
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    entsize: int
+        index: int  # type: ignore[assignment]  # (shadows tuple.index)
+        name: str
+        type: int
+        flags: int
+        addr: int
+        offset: int
+        size: int
+        link: int
+        info: int
+        entsize: int
+else:
+    _SECTION_FIELDS = ("index", "name", "type", "flags", "addr", "offset", "size", "link",
+                       "info", "entsize")
+
+    class SectionInfo(tuple):
+        """The parts of a section header that the symbol index needs (a tuple:
+        a file has dozens of sections, read on every first use of the file)."""
+
+        # What typing.NamedTuple makes (fields, repr, _asdict, _replace, _make,
+        # pickling), written out: NamedTuple's class creation alone was ~0.3 ms
+        # of a first attach_uprobe_multi(symbols=...).
+        __slots__ = ()
+        _fields = _SECTION_FIELDS
+        _field_defaults: Dict[str, Any] = {}
+        __match_args__ = _SECTION_FIELDS
+
+        def __new__(cls, index, name, type, flags, addr, offset, size, link, info, entsize):
+            return tuple.__new__(cls, (index, name, type, flags, addr, offset, size, link, info,
+                                       entsize))
+
+        @classmethod
+        def _make(cls, iterable):
+            result = tuple.__new__(cls, iterable)
+            if len(result) != 10:
+                raise TypeError(f"Expected 10 arguments, got {len(result)}")
+            return result
+
+        def _replace(self, **kwds):
+            result = self._make(map(kwds.pop, _SECTION_FIELDS, self))
+            if kwds:
+                raise ValueError(f"Got unexpected field names: {list(kwds)!r}")
+            return result
+
+        def _asdict(self):
+            return dict(zip(_SECTION_FIELDS, self))
+
+        def __repr__(self):
+            return "SectionInfo(" + ", ".join(
+                f"{n}={v!r}" for n, v in zip(_SECTION_FIELDS, self)) + ")"
+
+        def __getnewargs__(self):
+            return tuple(self)
+
+    for _i, _n in enumerate(_SECTION_FIELDS):
+        setattr(SectionInfo, _n, property(operator.itemgetter(_i),
+                                          doc=f"Alias for field number {_i}"))
+    del _i, _n
 
 
 # section types (elf.h)
