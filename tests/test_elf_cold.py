@@ -1,10 +1,14 @@
-"""pylibbpf.elf's result classes (Symbol, Segment, Target, Resolution, USDTProbe,
-MapEntry) are frozen records made without ``dataclasses`` (pylibbpf/_record.py),
-so that a first ``attach_uprobe_multi(symbols=…)`` need not import it: they keep
-behaving as the frozen dataclasses they were (repr, ==, hash, pickling, frozen
-fields, ``dataclasses.fields/asdict/astuple/replace``). The multi-uprobe attach
-resolves names with ``symbol_offsets``, which must agree with
-``resolve_symbols``, errors included."""
+"""The cold path of a first ``attach_uprobe_multi(symbols=…)`` keeps every
+behaviour while importing and reading less.
+
+pylibbpf.elf's result classes (Symbol, Segment, Target, Resolution, USDTProbe,
+MapEntry) are frozen records made without ``dataclasses`` (pylibbpf/_record.py):
+they keep behaving as the frozen dataclasses they were (repr, ==, hash,
+pickling, frozen fields, ``dataclasses.fields/asdict/astuple/replace``). The
+multi-uprobe attach resolves names with ``symbol_offsets``, which must agree
+with ``resolve_symbols``, errors included. Executables are found on PATH as
+``shutil.which`` finds them, without importing shutil, and a library name
+stops at its first candidate (the directories after it are not listed)."""
 from __future__ import annotations
 
 import copy
@@ -19,6 +23,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+import pylibbpf
 from pylibbpf import elf
 from pylibbpf.elf._paths import MapEntry
 from pylibbpf.elf._resolve import symbol_offsets
@@ -35,9 +40,9 @@ def progs(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
 
 def test_elf_and_uprobe_attach_import_without_dataclasses_or_inspect() -> None:
-    """Importing pylibbpf.elf and the uprobe attach code, resolving names, and
-    every record's repr, ==, hash and pickling leave dataclasses, inspect (and
-    what they import) out of the process."""
+    """Importing pylibbpf.elf and the uprobe attach code, resolving names in a
+    library named "c", and every record's repr, ==, hash and pickling leave
+    dataclasses, inspect, shutil (and what they import) out of the process."""
     code = """
 import json, os, pickle, sys
 import pylibbpf
@@ -51,7 +56,8 @@ things = [t, res[0], res[0].symbol, elf.symbol_index(t.path).image.segments[0],
 for x in things:
     repr(x); hash(x); assert pickle.loads(pickle.dumps(x)) == x
 print(json.dumps([[r.offset for r in res], offs,
-                  [m for m in ("dataclasses", "inspect", "ast", "dis") if m in sys.modules]]))
+                  [m for m in ("dataclasses", "inspect", "ast", "dis", "shutil", "zlib",
+                                        "bz2", "lzma") if m in sys.modules]]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, **same_pylibbpf())
@@ -157,3 +163,37 @@ def test_symbol_offsets_fail_as_resolve_symbols(progs) -> None:
     err = _error(symbol_offsets, exe, ["add_i", "add_ii"])
     assert isinstance(err, elf.SymbolNotFoundError) and "add_ii" in str(err)
     assert "add_i" in err.suggestions
+
+
+@pytest.mark.parametrize("path", [None, "", "/usr/bin:/bin", ":/bin", "/nonexistent:/usr/bin",
+                                  "/etc:/bin", "/bin:/bin"])
+def test_which_finds_what_shutil_which_finds(monkeypatch, tmp_path, path) -> None:
+    import shutil
+
+    from pylibbpf.elf._paths import which
+
+    if path is None:
+        monkeypatch.delenv("PATH", raising=False)
+    else:
+        monkeypatch.setenv("PATH", path)
+    (tmp_path / "notexec").write_text("#!/bin/sh\n")
+    (tmp_path / "adir").mkdir()
+    monkeypatch.chdir(tmp_path)  # an empty PATH entry is the current directory
+    for name in ("sh", "ls", "hosts", "passwd", "notexec", "adir", "no_such_program", "c",
+                 "/bin/sh", "./notexec"):
+        assert which(name) == shutil.which(name), (path, name)
+
+
+def test_library_name_resolves_to_its_first_candidate() -> None:
+    from pylibbpf.elf._paths import first_library_candidate, library_candidates
+
+    for name in ("c", "libc", "libc.so.6", "m", "z", "elf", "no_such_library_xyz"):
+        cands = library_candidates(name)
+        first = first_library_candidate(name)
+        assert first == (cands[0] if cands else None), name
+        if cands:
+            assert elf.find_library(name) == cands[0][0]
+            if name.startswith("lib"):  # a library name: not looked for on PATH first
+                assert elf.resolve_binary(name).path == cands[0][0]
+    with pytest.raises(pylibbpf.BPFNotFoundError, match="no_such_library_xyz"):
+        elf.find_library("no_such_library_xyz")

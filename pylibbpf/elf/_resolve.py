@@ -12,7 +12,7 @@ from .._record import record
 from ..errors import BPFError, BPFNotFoundError, ELFError
 from ._index import Symbol, SymbolIndex, split_version, symbol_index
 from ._paths import (check_path, check_pid, find_library_explained, is_library_name,
-                     library_candidates, process_exe, process_files, process_root, which)
+                     first_library_candidate, process_exe, process_files, process_root, which)
 from ._usdt import USDTProbe, usdt_probes
 
 __all__ = ["Target", "Resolution", "SymbolNotFoundError", "AmbiguousSymbolError",
@@ -148,9 +148,9 @@ def resolve_binary(binary: PathLike, *, pid: Optional[int] = None) -> Target:
             if exe is not None:
                 return Target(given, exe, None, f"executable {given!r} found on PATH")
         else:
-            cands = library_candidates(given)
-            if cands:
-                path, how = cands[0]
+            first = first_library_candidate(given)
+            if first is not None:
+                path, how = first
                 return Target(given, path, None, f"library {given!r} found via {how}")
     raise BPFNotFoundError(_errno.ENOENT,
                            f"binary {given!r} not found: not a path, not an executable on PATH, "
