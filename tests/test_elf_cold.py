@@ -49,22 +49,46 @@ import pylibbpf
 import pylibbpf.attach.uprobe
 from pylibbpf import elf
 from pylibbpf.elf._resolve import symbol_offsets
-t, res = elf.resolve_symbols("c", ["malloc", "free"])
 t2, offs = symbol_offsets("c", ["malloc", "free"])
+lean = [m for m in ("pylibbpf.elf._demangle", "pylibbpf.elf._usdt") if m in sys.modules]
+t, res = elf.resolve_symbols("c", ["malloc", "free"])
 things = [t, res[0], res[0].symbol, elf.symbol_index(t.path).image.segments[0],
           elf.process_maps(os.getpid())[0]]
 for x in things:
     repr(x); hash(x); assert pickle.loads(pickle.dumps(x)) == x
-print(json.dumps([[r.offset for r in res], offs,
-                  [m for m in ("dataclasses", "inspect", "ast", "dis", "shutil", "zlib",
-                                        "bz2", "lzma") if m in sys.modules]]))
+print(json.dumps([[r.offset for r in res], offs, lean,
+                  [m for m in ("dataclasses", "inspect", "ast", "dis", "shutil", "zlib", "bz2",
+                               "lzma") if m in sys.modules]]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, **same_pylibbpf())
     assert out.returncode == 0, out.stderr
-    offsets, offs, imported = json.loads(out.stdout)
+    offsets, offs, lean, imported = json.loads(out.stdout)
     assert offsets == offs and all(o > 0 for o in offs)
     assert imported == []
+    assert lean == []  # no demangler, no USDT reader for offsets of raw names
+
+
+def test_usdt_and_demangler_names_load_on_first_use() -> None:
+    code = """
+import json, sys
+from pylibbpf import elf
+before = [m for m in ("pylibbpf.elf._usdt", "pylibbpf.elf._demangle") if m in sys.modules]
+from pylibbpf.elf import USDTProbe
+ns = {}
+exec("from pylibbpf.elf import *", ns)
+print(json.dumps([before, USDTProbe.__name__, elf.USDTProbe is USDTProbe,
+                  ns["USDTProbe"] is USDTProbe, sorted(set(elf.__all__) - set(ns)),
+                  "USDTProbe" in dir(elf), elf.demangle("_ZN3plb4areaEii")]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, **same_pylibbpf())
+    assert out.returncode == 0, out.stderr
+    before, name, same, star, missing, listed, demangled = json.loads(out.stdout)
+    assert before == [] and name == "USDTProbe" and same and star and missing == [] and listed
+    assert demangled in ("plb::area(int, int)", "_ZN3plb4areaEii")  # without a demangler
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        elf.NoSuchName  # type: ignore[attr-defined]
 
 
 def _records(progs: Dict[str, Path]) -> List[Any]:

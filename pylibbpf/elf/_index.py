@@ -16,7 +16,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from .._files import regular_file
 from .._record import record
 from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
-from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
 from ._paths import find_debug_file
@@ -79,6 +78,8 @@ class Symbol:
         """The demangled C++/Rust name, or the raw name when it is not mangled."""
         if self._demangled is not None:
             return self._demangled
+        from ._demangle import demangle
+
         d = demangle(self.name.encode("utf-8", "surrogateescape"))
         object.__setattr__(self, "_demangled", d or self.name)
         return self._demangled or self.name
@@ -193,7 +194,7 @@ class SymbolIndex:
         name, version, default = split_version(query)
         syms = self._lookup_raw(name.encode("utf-8", "surrogateescape"), root)
         if not syms and not name.startswith(("_Z", "_R")) and \
-                any(c in name for c in ":(<~") and demangler_available():
+                any(c in name for c in ":(<~") and _demangle().demangler_available():
             syms = []
             for raw in self._demangled_candidates(name, root):
                 syms += self._lookup_raw(raw.encode("utf-8", "surrogateescape"), root)
@@ -240,6 +241,8 @@ class SymbolIndex:
         return out
 
     def _demangled_maps(self, root: str) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
+        dm = _demangle()
+        demangle, normalize, strip_parameters = dm.demangle, dm.normalize, dm.strip_parameters
         fn_names = self._function_names(root)
         with self._lock:
             if self._demangled is None:
@@ -258,6 +261,8 @@ class SymbolIndex:
             return self._demangled
 
     def _demangled_candidates(self, name: str, root: str) -> List[str]:
+        dm = _demangle()
+        demangle, normalize, strip_parameters = dm.demangle, dm.normalize, dm.strip_parameters
         key = normalize(name)
         token = _source_name_token(name)
         if token is not None and self._demangled is None:
@@ -307,6 +312,7 @@ class SymbolIndex:
         """
         if demangled is None:
             demangled = pattern is not None and ("::" in pattern or "(" in pattern)
+        demangle = _demangle().demangle
         rx: Optional["re.Pattern[str]"] = None
         if pattern is not None:
             if not regex:
@@ -342,6 +348,9 @@ class SymbolIndex:
         """Names close to ``query`` (raw and demangled), for "did you mean" hints."""
         import difflib
 
+        dm = _demangle()
+        demangle, demangler_available, strip_parameters = \
+            dm.demangle, dm.demangler_available, dm.strip_parameters
         name = split_version(query)[0]
         raws = self.function_names(root=root)
         pool: List[str] = list(raws)
@@ -359,6 +368,14 @@ class SymbolIndex:
         close = difflib.get_close_matches(name, near, n=n, cutoff=0.6)
         out = list(dict.fromkeys(close + contains[:n]))
         return out[:n]
+
+
+def _demangle() -> Any:
+    """pylibbpf.elf._demangle, imported by the first lookup that needs it (a
+    lookup by raw name, as a uprobe attach makes, does not)."""
+    from . import _demangle as mod
+
+    return mod
 
 
 def _lookup_fallback(index: SymbolIndex, query: str, root: str) -> List[Symbol]:
@@ -402,7 +419,7 @@ def _source_name_token(query: str) -> Optional[bytes]:
     """``b"4sdiv"`` for ``llvm::APInt::sdiv(...)``: how the last identifier of a
     demangled name appears in its mangled form; None when it is not a plain
     identifier (operators, destructors, templates of it)."""
-    head = strip_parameters(query.strip())
+    head = _demangle().strip_parameters(query.strip())
     last = head.rsplit("::", 1)[-1].strip()
     if "<" in last:
         last = last.split("<", 1)[0].strip()

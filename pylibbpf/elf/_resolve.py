@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
 from .._record import record
@@ -13,7 +13,9 @@ from ..errors import BPFError, BPFNotFoundError, ELFError
 from ._index import Symbol, SymbolIndex, split_version, symbol_index
 from ._paths import (check_path, check_pid, find_library_explained, is_library_name,
                      first_library_candidate, process_exe, process_files, process_root, which)
-from ._usdt import USDTProbe, usdt_probes
+
+if TYPE_CHECKING:
+    from ._usdt import USDTProbe  # imported by the first USDT lookup
 
 __all__ = ["Target", "Resolution", "SymbolNotFoundError", "AmbiguousSymbolError",
            "USDTNotFoundError", "resolve_binary", "resolve", "resolve_pattern",
@@ -452,6 +454,8 @@ def explain(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
 # --- USDT ----------------------------------------------------------------------------------
 
 def _usdt_in(path: str, provider: str, name: str) -> Tuple[List[USDTProbe], List[USDTProbe]]:
+    from ._usdt import usdt_probes
+
     try:
         probes = usdt_probes(symbol_index(path).image)
     except (ELFError, OSError):
