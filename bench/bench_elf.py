@@ -4,6 +4,7 @@ C references compiled in the same run.
 
     sudo python3 bench/bench_elf.py                 # the table (medians of 7 runs)
     python3 bench/bench_elf.py --runs 5 --no-uprobe # without root: index rows only
+    sudo python3 bench/bench_elf.py --no-index      # the uprobe row only
     python3 bench/bench_elf.py --update-readme      # write the table into bench/README.md
     python3 bench/bench_elf.py --warm-build [FILE]  # the in-process build benchmark
 
@@ -291,7 +292,7 @@ def update_readme(text: str, runs: int) -> None:
     readme.write_text(s)
 
 
-def measure(runs: int = 7, uprobe: bool = True) -> Dict[str, Any]:
+def measure(runs: int = 7, uprobe: bool = True, index: bool = True) -> Dict[str, Any]:
     """Every row, as a dict (bench/run.py may call this)."""
     # Up-to-date .pyc files, as an installed package has: with PYTHONDONTWRITEBYTECODE
     # set and a source newer than its .pyc, each child would compile the module
@@ -302,8 +303,9 @@ def measure(runs: int = 7, uprobe: bool = True) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         env = dict(os.environ, PYLIBBPF_CACHE=str(tmp / "cache"))
-        exe = build_c(tmp)
-        result: Dict[str, Any] = {"runs": runs, "index": bench_index(exe, tmp, runs, env)}
+        result: Dict[str, Any] = {"runs": runs}
+        if index:
+            result["index"] = bench_index(build_c(tmp), tmp, runs, env)
         if uprobe:
             result["uprobe"] = bench_uprobe(tmp, runs, env)
     return result
@@ -365,6 +367,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=7, help="fresh-process runs per side (>= 5)")
     ap.add_argument("--no-uprobe", action="store_true", help="leave out the uprobe row")
+    ap.add_argument("--no-index", action="store_true",
+                    help="leave out the symbol index rows (the uprobe row only)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--update-readme", action="store_true",
                     help="write the table into bench/README.md")
@@ -383,7 +387,9 @@ def main() -> int:
     if args.runs < 5:
         ap.error("--runs must be at least 5 (medians)")
     uprobe = not args.no_uprobe and os.geteuid() == 0
-    result = measure(args.runs, uprobe)
+    if args.update_readme and args.no_index:
+        ap.error("--update-readme writes every row: leave out --no-index")
+    result = measure(args.runs, uprobe, index=not args.no_index)
     text = table(result)
     if args.json:
         print(json.dumps(result, indent=2))

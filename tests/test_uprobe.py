@@ -354,6 +354,23 @@ def test_multi_needs_multi_program(obj, progs) -> None:
         obj.programs["on_multi"].attach_uprobe_multi(progs["prog_pie"], "nothing_like_this*")
 
 
+def test_multi_symbols_refused_as_resolve_symbols_refuses(obj, progs) -> None:
+    """attach_uprobe_multi(symbols=...) chooses and refuses names as
+    elf.resolve_symbols does (it skips only writing their reasons): a missing,
+    empty or ambiguous name is an error naming it, before anything attaches."""
+    prog = obj.programs["on_multi"]
+    with pytest.raises(elf.SymbolNotFoundError, match="symbol 'add_ii' not found") as ei:
+        prog.attach_uprobe_multi(progs["prog_pie"], symbols=["add_i", "add_ii"])
+    assert "add_i" in ei.value.suggestions
+    with pytest.raises(ValueError, match="symbol must not be empty"):
+        prog.attach_uprobe_multi(progs["prog_pie"], symbols=["add_i", ""])
+    with pytest.raises(TypeError, match="symbol must be a str, not int"):
+        prog.attach_uprobe_multi(progs["prog_pie"], symbols=["add_i", 3])
+    if "cxxprog" in progs:
+        with pytest.raises(elf.AmbiguousSymbolError, match="'plb::twice' is ambiguous"):
+            prog.attach_uprobe_multi(progs["cxxprog"], symbols=["plb::area", "plb::twice"])
+
+
 # --- USDT --------------------------------------------------------------------------------------
 
 def test_usdt_in_binary(obj, progs) -> None:

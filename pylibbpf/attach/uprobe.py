@@ -11,7 +11,8 @@ import os
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
-from ..elf import resolve, resolve_pattern, resolve_symbols
+from ..elf import resolve, resolve_pattern
+from ..elf._resolve import symbol_offsets
 from ..errors import BPFError
 from ..link import Link
 from ..types import AttachType, ProgramType
@@ -153,8 +154,8 @@ def attach_uprobe_multi(prog: "Program", binary: PathLike, pattern: Optional[str
         elif symbols is not None:
             if isinstance(symbols, str):
                 raise TypeError("symbols must be a sequence of names, not a str")
-            target, res = resolve_symbols(binary, list(symbols), pid=rpid)
-            path, offs = target.path, [r.offset for r in res]
+            target, offs = symbol_offsets(binary, list(symbols), pid=rpid)
+            path = target.path
         else:
             assert offsets is not None
             if isinstance(offsets, (str, bytes)):

@@ -18,9 +18,8 @@ identity (device, inode, size, mtime).
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Union
+from typing import TYPE_CHECKING, Any, List, Optional, Union
 
-from ._demangle import demangle as _demangle_bytes
 from ._image import ElfImage, Segment
 from ._index import Symbol, SymbolIndex, clear_cache, symbol_index
 from ._paths import (DEBUG_DIRS, find_debug_file, find_library, ld_so_cache, process_maps,
@@ -28,7 +27,9 @@ from ._paths import (DEBUG_DIRS, find_debug_file, find_library, ld_so_cache, pro
 from ._resolve import (AmbiguousSymbolError, Resolution, SymbolNotFoundError, Target,
                        USDTNotFoundError, explain, explain_usdt, find_usdt, resolve,
                        resolve_binary, resolve_pattern, resolve_symbols)
-from ._usdt import USDTProbe, usdt_probes as _usdt_probes
+
+if TYPE_CHECKING:
+    from ._usdt import USDTProbe
 
 __all__ = [
     "Symbol", "SymbolIndex", "ElfImage", "Segment", "Target", "Resolution", "USDTProbe",
@@ -56,10 +57,29 @@ def functions(binary: PathLike, pattern: Optional[str] = None, *, regex: bool = 
 
 def usdt_probes(binary: PathLike, *, pid: Optional[int] = None) -> List[USDTProbe]:
     """Every USDT probe site of ``binary``."""
-    return _usdt_probes(symbol_index(resolve_binary(binary, pid=pid).path).image)
+    from ._usdt import usdt_probes as probes
+
+    return probes(symbol_index(resolve_binary(binary, pid=pid).path).image)
 
 
 def demangle(name: str) -> str:
     """The demangled form of a C++ or Rust symbol name (``name`` itself when it
     is not mangled, or when no demangler is installed)."""
-    return _demangle_bytes(name.encode("utf-8", "surrogateescape")) or name
+    from ._demangle import demangle as demangle_bytes
+
+    return demangle_bytes(name.encode("utf-8", "surrogateescape")) or name
+
+
+def __getattr__(name: str) -> Any:
+    # USDTProbe's module is imported on first use: a uprobe attach by name needs
+    # neither it nor the demangler (pylibbpf.elf._demangle, imported likewise)
+    if name == "USDTProbe":
+        from ._usdt import USDTProbe as cls
+
+        globals()["USDTProbe"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | {"USDTProbe"})

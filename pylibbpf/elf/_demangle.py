@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 __all__ = ["demangle", "strip_parameters", "normalize", "demangler_available"]
 
 logger = logging.getLogger("pylibbpf")
 
-_RUST_LEGACY = re.compile(rb"^_ZN.*17h[0-9a-f]{16}E$")
-_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+# compiled by the first demangle() (_load), not when pylibbpf.elf is imported
+_RUST_LEGACY: Any = None  # re.Pattern[bytes]: a legacy Rust name, _ZN...17h<hash>E
+_RUST_HASH: Any = None  # re.Pattern[str]: its ::h<hash> suffix, once demangled
 
 _cxx: Optional[Callable[[bytes], bytes]] = None
 _rust: Optional[Callable[[str], str]] = None
@@ -24,9 +25,11 @@ _loaded = False
 
 
 def _load() -> None:
-    global _cxx, _rust, _loaded
+    global _cxx, _rust, _loaded, _RUST_LEGACY, _RUST_HASH
     if _loaded:
         return
+    _RUST_LEGACY = re.compile(rb"^_ZN.*17h[0-9a-f]{16}E$")
+    _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
     _loaded = True
     missing = []
     try:

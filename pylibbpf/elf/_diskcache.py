@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
-from typing import Callable, Optional, Tuple
+import sys
+from typing import Any, Callable, Optional, Tuple
 
 __all__ = ["cached_hash", "cache_dir", "MIN_ENTRIES"]
 
@@ -28,6 +28,18 @@ _MAGIC = b"PLBSYMH1"
 _HEAD = struct.Struct("<8sQQQqQQI40sQI")
 
 Key = Tuple[int, int, int, int, int, int, int, str]
+
+
+def _zlib() -> Any:
+    """zlib's crc32 and adler32: pylibbpf._elfsym's (the C module, set up when
+    pylibbpf.elf._index is imported), so that a first index need not import
+    the zlib module (~0.3 ms), else the zlib module's."""
+    mod = sys.modules.get("pylibbpf._elfsym")
+    if mod is not None and hasattr(mod, "crc32"):
+        return mod
+    import zlib
+
+    return zlib
 
 
 def cache_dir() -> str:
@@ -49,7 +61,8 @@ def _path(key: Key) -> str:
     # fresh process, paid by its first index). Two keys with one name only cost a
     # miss: each file holds its key and is checked against it.
     raw = repr(key).encode()
-    digest = f"{zlib.crc32(raw):08x}{zlib.adler32(raw):08x}"
+    z = _zlib()
+    digest = f"{z.crc32(raw):08x}{z.adler32(raw):08x}"
     return os.path.join(cache_dir(), digest + ".symhash")
 
 
@@ -65,7 +78,7 @@ def _load(path: str, key: Key, valid: Callable[[bytes], bool]) -> Optional[bytes
             blob = f.read(length + 1)
     except (OSError, ValueError, struct.error):
         return None
-    if len(blob) != length or zlib.crc32(blob) != crc or not valid(blob):
+    if len(blob) != length or _zlib().crc32(blob) != crc or not valid(blob):
         return None
     return blob
 
@@ -78,7 +91,7 @@ def _store(path: str, key: Key, blob: bytes) -> None:
 
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(_head(key, len(blob), zlib.crc32(blob)))
+            f.write(_head(key, len(blob), _zlib().crc32(blob)))
             f.write(blob)
         os.replace(tmp, path)
         tmp = None

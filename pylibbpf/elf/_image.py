@@ -18,10 +18,11 @@ import operator
 import os
 import struct
 import sys
-from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from .._files import open_regular
+from .._record import record
 from . import _diskcache
 from ..errors import BPFError, ELFError, BPFNotFoundError, BPFPermissionError
 
@@ -58,19 +59,30 @@ _MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S3
 Identity = Tuple[int, int, int, int]
 
 
+_set = object.__setattr__
+
+
 def file_identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-@dataclass(frozen=True)
+@record(("vaddr", "offset", "filesz", "memsz", "flags"))
 class Segment:
     """A ``PT_LOAD`` program header."""
 
+    __slots__ = ("vaddr", "offset", "filesz", "memsz", "flags")
     vaddr: int
     offset: int
     filesz: int
     memsz: int
     flags: int
+
+    def __init__(self, vaddr: int, offset: int, filesz: int, memsz: int, flags: int) -> None:
+        _set(self, "vaddr", vaddr)
+        _set(self, "offset", offset)
+        _set(self, "filesz", filesz)
+        _set(self, "memsz", memsz)
+        _set(self, "flags", flags)
 
     @property
     def executable(self) -> bool:
@@ -80,20 +92,68 @@ class Segment:
         return self.vaddr <= address < self.vaddr + max(self.memsz, self.filesz)
 
 
-class SectionInfo(NamedTuple):
-    """The parts of a section header that the symbol index needs (a tuple:
-    a file has dozens of sections, read on every first use of the file)."""
+if TYPE_CHECKING:
+    class SectionInfo(NamedTuple):
+        """The parts of a section header that the symbol index needs (a tuple:
+        a file has dozens of sections, read on every first use of the file)."""
 
-    index: int  # type: ignore[assignment]  # (shadows tuple.index)
-    name: str
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    entsize: int
+        index: int  # type: ignore[assignment]  # (shadows tuple.index)
+        name: str
+        type: int
+        flags: int
+        addr: int
+        offset: int
+        size: int
+        link: int
+        info: int
+        entsize: int
+else:
+    _SECTION_FIELDS = ("index", "name", "type", "flags", "addr", "offset", "size", "link",
+                       "info", "entsize")
+
+    class SectionInfo(tuple):
+        """The parts of a section header that the symbol index needs (a tuple:
+        a file has dozens of sections, read on every first use of the file)."""
+
+        # What typing.NamedTuple makes (fields, repr, _asdict, _replace, _make,
+        # pickling), written out: NamedTuple's class creation alone was ~0.3 ms
+        # of a first attach_uprobe_multi(symbols=...).
+        __slots__ = ()
+        _fields = _SECTION_FIELDS
+        _field_defaults: Dict[str, Any] = {}
+        __match_args__ = _SECTION_FIELDS
+
+        def __new__(cls, index, name, type, flags, addr, offset, size, link, info, entsize):
+            return tuple.__new__(cls, (index, name, type, flags, addr, offset, size, link, info,
+                                       entsize))
+
+        @classmethod
+        def _make(cls, iterable):
+            result = tuple.__new__(cls, iterable)
+            if len(result) != 10:
+                raise TypeError(f"Expected 10 arguments, got {len(result)}")
+            return result
+
+        def _replace(self, **kwds):
+            result = self._make(map(kwds.pop, _SECTION_FIELDS, self))
+            if kwds:
+                raise ValueError(f"Got unexpected field names: {list(kwds)!r}")
+            return result
+
+        def _asdict(self):
+            return dict(zip(_SECTION_FIELDS, self))
+
+        def __repr__(self):
+            return "SectionInfo(" + ", ".join(
+                f"{n}={v!r}" for n, v in zip(_SECTION_FIELDS, self)) + ")"
+
+        def __getnewargs__(self):
+            return tuple(self)
+
+    for _i, _n in enumerate(_SECTION_FIELDS):
+        setattr(SectionInfo, _n, property(operator.itemgetter(_i),
+                                          doc=f"Alias for field number {_i}"))
+    del _i, _n
 
 
 # section types (elf.h)
@@ -112,16 +172,27 @@ SHF_COMPRESSED = 0x800
 _NATIVE_LITTLE = sys.byteorder == "little"
 _INC = (1).__add__
 
-# GNU hash in bulk: h = 5381 * 33**n + sum(c_i * 33**(n-1-i)) mod 2**32
+# GNU hash in bulk: h = 5381 * 33**n + sum(c_i * 33**(n-1-i)) mod 2**32, with the
+# powers made by the first call (lookups normally run in C: pylibbpf/_csrc/elfsym.c)
 _POW_N = 1024
-_POWS = [pow(33, k, 1 << 32) for k in range(_POW_N + 1)]
-_REV_POWS = _POWS[_POW_N - 1::-1]  # [33**(N-1), ..., 33**0]
+_POWS: List[int] = []
+_REV_POWS: List[int] = []  # [33**(N-1), ..., 33**0]
+
+
+def _make_powers() -> None:
+    pows = [1]
+    for _ in range(_POW_N):
+        pows.append(pows[-1] * 33 & 0xFFFFFFFF)
+    _REV_POWS[:] = pows[_POW_N - 1::-1]
+    _POWS[:] = pows
 
 
 def gnu_hash(name: bytes) -> int:
     """The GNU hash of a symbol name (DT_GNU_HASH)."""
     n = len(name)
     if n <= _POW_N:
+        if not _POWS:
+            _make_powers()
         return (5381 * _POWS[n] + sum(map(operator.mul, name, _REV_POWS[_POW_N - n:]))) \
             & 0xFFFFFFFF
     h = 5381

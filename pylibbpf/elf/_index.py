@@ -3,7 +3,6 @@ glob/regex listing, with a separate debug file used for stripped binaries."""
 from __future__ import annotations
 
 import errno as _errno
-import fnmatch
 import itertools
 import operator
 import os
@@ -12,12 +11,11 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
+from .._record import record
 from ..errors import BPFNotFoundError, BPFPermissionError, ELFError
-from ._demangle import demangle, demangler_available, normalize, strip_parameters
 from ._image import (BINDINGS, FUNC_TYPES, SHN_UNDEF, TYPES, ElfImage, Identity, SymbolTable,
                      file_identity)
 from ._paths import find_debug_file
@@ -27,12 +25,18 @@ __all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_versio
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-# __slots__ where dataclasses can make them (3.10+): no instance dict to fill,
+_FIELDS = ("name", "version", "default_version", "address", "size", "type", "binding",
+           "offset", "table", "file", "_demangled")
+_set = object.__setattr__
+
+
+# A frozen record with __slots__ (pylibbpf/_record.py: no dataclasses to import):
 # pylibbpf/_csrc/elfsym.c stores the fields of each Symbol it builds directly
-@dataclass(frozen=True, **({"slots": True} if sys.version_info >= (3, 10) else {}))
+@record(_FIELDS, compare=_FIELDS[:-1], repr=_FIELDS[:-1], defaults={"_demangled": None})
 class Symbol:
     """A function symbol, with the file offset a uprobe needs."""
 
+    __slots__ = _FIELDS
     #: raw (mangled) name, without version
     name: str
     #: symbol version (``"GLIBC_2.2.5"``) or None
@@ -52,13 +56,30 @@ class Symbol:
     table: str
     #: the file the symbol was read from (the binary, or its separate debug file)
     file: str
-    _demangled: Optional[str] = field(default=None, compare=False, repr=False)
+    _demangled: Optional[str]
+
+    def __init__(self, name: str, version: Optional[str], default_version: bool, address: int,
+                 size: int, type: str, binding: str, offset: Optional[int], table: str,
+                 file: str, _demangled: Optional[str] = None) -> None:
+        _set(self, "name", name)
+        _set(self, "version", version)
+        _set(self, "default_version", default_version)
+        _set(self, "address", address)
+        _set(self, "size", size)
+        _set(self, "type", type)
+        _set(self, "binding", binding)
+        _set(self, "offset", offset)
+        _set(self, "table", table)
+        _set(self, "file", file)
+        _set(self, "_demangled", _demangled)
 
     @property
     def demangled(self) -> str:
         """The demangled C++/Rust name, or the raw name when it is not mangled."""
         if self._demangled is not None:
             return self._demangled
+        from ._demangle import demangle
+
         d = demangle(self.name.encode("utf-8", "surrogateescape"))
         object.__setattr__(self, "_demangled", d or self.name)
         return self._demangled or self.name
@@ -173,7 +194,7 @@ class SymbolIndex:
         name, version, default = split_version(query)
         syms = self._lookup_raw(name.encode("utf-8", "surrogateescape"), root)
         if not syms and not name.startswith(("_Z", "_R")) and \
-                any(c in name for c in ":(<~") and demangler_available():
+                any(c in name for c in ":(<~") and _demangle().demangler_available():
             syms = []
             for raw in self._demangled_candidates(name, root):
                 syms += self._lookup_raw(raw.encode("utf-8", "surrogateescape"), root)
@@ -220,6 +241,8 @@ class SymbolIndex:
         return out
 
     def _demangled_maps(self, root: str) -> Tuple[Dict[str, List[str]], Dict[str, List[str]]]:
+        dm = _demangle()
+        demangle, normalize, strip_parameters = dm.demangle, dm.normalize, dm.strip_parameters
         fn_names = self._function_names(root)
         with self._lock:
             if self._demangled is None:
@@ -238,6 +261,8 @@ class SymbolIndex:
             return self._demangled
 
     def _demangled_candidates(self, name: str, root: str) -> List[str]:
+        dm = _demangle()
+        demangle, normalize, strip_parameters = dm.demangle, dm.normalize, dm.strip_parameters
         key = normalize(name)
         token = _source_name_token(name)
         if token is not None and self._demangled is None:
@@ -287,9 +312,14 @@ class SymbolIndex:
         """
         if demangled is None:
             demangled = pattern is not None and ("::" in pattern or "(" in pattern)
+        demangle = _demangle().demangle
         rx: Optional["re.Pattern[str]"] = None
         if pattern is not None:
-            rx = re.compile(pattern if regex else fnmatch.translate(pattern))
+            if not regex:
+                import fnmatch  # only here: ~0.3 ms of a first attach by name otherwise
+
+                pattern = fnmatch.translate(pattern)
+            rx = re.compile(pattern)
         out: List[Symbol] = []
         seen = set()
         for owner, table in self._sources(root):
@@ -318,6 +348,9 @@ class SymbolIndex:
         """Names close to ``query`` (raw and demangled), for "did you mean" hints."""
         import difflib
 
+        dm = _demangle()
+        demangle, demangler_available, strip_parameters = \
+            dm.demangle, dm.demangler_available, dm.strip_parameters
         name = split_version(query)[0]
         raws = self.function_names(root=root)
         pool: List[str] = list(raws)
@@ -335,6 +368,14 @@ class SymbolIndex:
         close = difflib.get_close_matches(name, near, n=n, cutoff=0.6)
         out = list(dict.fromkeys(close + contains[:n]))
         return out[:n]
+
+
+def _demangle() -> Any:
+    """pylibbpf.elf._demangle, imported by the first lookup that needs it (a
+    lookup by raw name, as a uprobe attach makes, does not)."""
+    from . import _demangle as mod
+
+    return mod
 
 
 def _lookup_fallback(index: SymbolIndex, query: str, root: str) -> List[Symbol]:
@@ -370,18 +411,19 @@ def _c_module() -> Any:
 # (a type and a module object: ~50 us that a first index would otherwise pay).
 _c_module()
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+# compiled by re's own cache on first use, not when the module is imported
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def _source_name_token(query: str) -> Optional[bytes]:
     """``b"4sdiv"`` for ``llvm::APInt::sdiv(...)``: how the last identifier of a
     demangled name appears in its mangled form; None when it is not a plain
     identifier (operators, destructors, templates of it)."""
-    head = strip_parameters(query.strip())
+    head = _demangle().strip_parameters(query.strip())
     last = head.rsplit("::", 1)[-1].strip()
     if "<" in last:
         last = last.split("<", 1)[0].strip()
-    if not _IDENT.match(last) or last.startswith("operator"):
+    if not re.match(_IDENT, last) or last.startswith("operator"):
         return None
     return f"{len(last)}{last}".encode()
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
+import stat
 import struct
-import zlib
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
+from .._record import record
 from ..errors import BPFError, BPFNotFoundError, BPFPermissionError
 
 __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "process_maps",
@@ -154,34 +154,48 @@ def library_candidates(name: str, *, root: str = "") -> List[Tuple[str, str]]:
     Returns (path, where-found) pairs; ``root`` prefixes every path (a process's
     root directory).
     """
+    return list(_library_candidates(name, root))
+
+
+def first_library_candidate(name: str, *, root: str = "") -> Optional[Tuple[str, str]]:
+    """``library_candidates(name, root=root)[0]`` (None when there is none),
+    found without listing the directories searched after it."""
+    return next(_library_candidates(name, root), None)
+
+
+def _library_candidates(name: str, root: str) -> Iterator[Tuple[str, str]]:
     rx = library_name_regex(name)
-    out: List[Tuple[str, str]] = []
     seen = set()
 
-    def add(path: str, how: str) -> None:
+    def usable(path: str) -> Optional[str]:
         real = os.path.realpath(root + path) if root else os.path.realpath(path)
         if real in seen or not _usable(root + path if root else path):
-            return
+            return None
         seen.add(real)
-        out.append((root + path if root else path, how))
+        return root + path if root else path
 
-    def scan(d: str, how: str) -> None:
+    def scan(d: str) -> Iterator[str]:
         try:
             entries = os.listdir(root + d)
         except OSError:
             return
         for b in sorted((e for e in entries if rx.match(e)), key=_rank):
-            add(os.path.join(d, b), how)
+            p = usable(os.path.join(d, b))
+            if p is not None:
+                yield p
 
     if not root:
         for d in filter(None, os.environ.get("LD_LIBRARY_PATH", "").split(":")):
-            scan(d, "LD_LIBRARY_PATH")
+            for p in scan(d):
+                yield p, "LD_LIBRARY_PATH"
     entries = [(so, p) for so, p, _fl in _cached_ld_so_cache(root) if rx.match(so)]
     for so, p in sorted(entries, key=lambda e: _rank(e[0])):
-        add(p, LD_SO_CACHE)
+        found = usable(p)
+        if found is not None:
+            yield found, LD_SO_CACHE
     for d in default_library_dirs():
-        scan(d, "default library directory")
-    return out
+        for p in scan(d):
+            yield p, "default library directory"
 
 
 def find_library(name: str, *, pid: Optional[int] = None) -> str:
@@ -206,12 +220,12 @@ def find_library_explained(name: str, *, pid: Optional[int] = None) -> Tuple[str
         if not check_path(name, "library"):
             raise BPFNotFoundError(_errno.ENOENT, f"library {name!r} does not exist")
         return name, "given as a path"
-    cands = library_candidates(name)
-    if not cands:
+    first = first_library_candidate(name)
+    if first is None:
         raise BPFNotFoundError(
             _errno.ENOENT, f"library {name!r} not found in LD_LIBRARY_PATH, "
                            f"{LD_SO_CACHE} or {', '.join(default_library_dirs())}")
-    path, how = cands[0]
+    path, how = first
     return path, f"library {name!r} found via {how}"
 
 
@@ -242,10 +256,15 @@ def check_pid(pid: int) -> None:
         raise BPFNotFoundError(_errno.ESRCH, f"no process with pid {pid}")
 
 
-@dataclass(frozen=True)
+_MAP_FIELDS = ("start", "end", "perms", "offset", "inode", "path", "deleted")
+_set = object.__setattr__
+
+
+@record(_MAP_FIELDS)
 class MapEntry:
     """One line of ``/proc/PID/maps``."""
 
+    __slots__ = _MAP_FIELDS
     start: int
     end: int
     perms: str
@@ -253,6 +272,16 @@ class MapEntry:
     inode: int
     path: str
     deleted: bool
+
+    def __init__(self, start: int, end: int, perms: str, offset: int, inode: int, path: str,
+                 deleted: bool) -> None:
+        _set(self, "start", start)
+        _set(self, "end", end)
+        _set(self, "perms", perms)
+        _set(self, "offset", offset)
+        _set(self, "inode", inode)
+        _set(self, "path", path)
+        _set(self, "deleted", deleted)
 
 
 def process_maps(pid: int) -> List[MapEntry]:
@@ -383,6 +412,8 @@ def _library_in_process(name: str, pid: int) -> Tuple[str, str]:
 def _crc_ok(path: str, crc: int) -> bool:
     if not crc:
         return True
+    import zlib  # only here: a .gnu_debuglink's CRC, when no build-id path matched
+
     value = 0
     try:
         with open_regular(path, "debug file") as f:
@@ -429,13 +460,40 @@ def find_debug_file(binary: str, build_id: Optional[str],
 
 
 def which(name: str, *, root: str = "") -> Optional[str]:
-    """An executable on ``PATH`` (inside ``root`` when given)."""
+    """An executable on ``PATH`` (inside ``root`` when given), as
+    ``shutil.which`` finds it: the first ``PATH`` entry holding a file of that
+    name this user may execute (not a directory). Written out: ``shutil``
+    imports its archive modules (zlib, bz2, lzma: ~3 ms of a first attach to
+    ``"c"``)."""
     if root:
         for d in os.environ.get("PATH", os.defpath).split(":"):
             cand = os.path.join(root + d, name)
             if os.path.isfile(cand) and os.access(cand, os.X_OK):
                 return cand
         return None
-    import shutil  # (with its archive modules: not imported with pylibbpf.elf)
+    if os.path.dirname(name):
+        return name if _executable(name) else None
+    dirs = os.environ.get("PATH")
+    if dirs is None:
+        try:
+            dirs = os.confstr("CS_PATH")
+        except (AttributeError, ValueError):
+            dirs = None
+        dirs = dirs or os.defpath
+    seen = set()
+    for d in dirs.split(os.pathsep) if dirs else ():
+        if d in seen:
+            continue
+        seen.add(d)
+        cand = os.path.join(d, name)
+        if _executable(cand):
+            return cand
+    return None
 
-    return shutil.which(name)
+
+def _executable(path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISDIR(st.st_mode) and os.access(path, os.X_OK)

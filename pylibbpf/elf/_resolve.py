@@ -5,15 +5,17 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
+from .._record import record
 from ..errors import BPFError, BPFNotFoundError, ELFError
 from ._index import Symbol, SymbolIndex, split_version, symbol_index
 from ._paths import (check_path, check_pid, find_library_explained, is_library_name,
-                     library_candidates, process_exe, process_files, process_root, which)
-from ._usdt import USDTProbe, usdt_probes
+                     first_library_candidate, process_exe, process_files, process_root, which)
+
+if TYPE_CHECKING:
+    from ._usdt import USDTProbe  # imported by the first USDT lookup
 
 __all__ = ["Target", "Resolution", "SymbolNotFoundError", "AmbiguousSymbolError",
            "USDTNotFoundError", "resolve_binary", "resolve", "resolve_pattern",
@@ -57,10 +59,16 @@ class USDTNotFoundError(BPFNotFoundError):
         self.available = list(available)
 
 
-@dataclass(frozen=True)
+_set = object.__setattr__
+_TARGET = ("given", "path", "pid", "how")
+_RESOLUTION = ("target", "symbol", "address", "offset", "reasons")
+
+
+@record(_TARGET)
 class Target:
     """A binary as named by the user, and the file that stands for it."""
 
+    __slots__ = _TARGET
     #: what the user gave (path, short library name, executable name)
     given: str
     #: the file to read and attach to (may go through /proc/PID/root)
@@ -69,16 +77,31 @@ class Target:
     #: how ``path`` was found
     how: str
 
+    def __init__(self, given: str, path: str, pid: Optional[int], how: str) -> None:
+        _set(self, "given", given)
+        _set(self, "path", path)
+        _set(self, "pid", pid)
+        _set(self, "how", how)
 
-@dataclass(frozen=True)
+
+@record(_RESOLUTION)
 class Resolution:
     """Where a probe goes: file, symbol, address, file offset, and why."""
 
+    __slots__ = _RESOLUTION
     target: Target
     symbol: Optional[Symbol]
     address: Optional[int]
     offset: int
     reasons: Tuple[str, ...]
+
+    def __init__(self, target: Target, symbol: Optional[Symbol], address: Optional[int],
+                 offset: int, reasons: Tuple[str, ...]) -> None:
+        _set(self, "target", target)
+        _set(self, "symbol", symbol)
+        _set(self, "address", address)
+        _set(self, "offset", offset)
+        _set(self, "reasons", reasons)
 
     @property
     def path(self) -> str:
@@ -127,9 +150,9 @@ def resolve_binary(binary: PathLike, *, pid: Optional[int] = None) -> Target:
             if exe is not None:
                 return Target(given, exe, None, f"executable {given!r} found on PATH")
         else:
-            cands = library_candidates(given)
-            if cands:
-                path, how = cands[0]
+            first = first_library_candidate(given)
+            if first is not None:
+                path, how = first
                 return Target(given, path, None, f"library {given!r} found via {how}")
     raise BPFNotFoundError(_errno.ENOENT,
                            f"binary {given!r} not found: not a path, not an executable on PATH, "
@@ -167,7 +190,8 @@ def _binary_in_process(given: str, pid: int) -> Target:
 
 # --- symbols -------------------------------------------------------------------------------
 
-_PLUS_OFFSET = re.compile(r"^(.+?)\+(0[xX][0-9a-fA-F]+|\d+)$")
+# name+0x10 (compiled by re's own cache on first use, not at import)
+_PLUS_OFFSET = r"^(.+?)\+(0[xX][0-9a-fA-F]+|\d+)$"
 
 
 def _root_for(target: Target) -> str:
@@ -290,22 +314,39 @@ def resolve(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _find_symbol(target: Target, idx: SymbolIndex, root: str, symbol: str) \
+        -> Tuple[Symbol, str, int, List[str]]:
+    """The symbol a probe on ``symbol`` goes to, the name looked up, the bytes
+    added to it (``name+0x10``) and why it was chosen among several; raises as
+    :func:`resolve` does (not found, ambiguous, in no loadable segment)."""
+    if not symbol:
+        raise ValueError("symbol must not be empty")
+    query, extra = symbol, 0
+    if "+" in symbol:
+        m = re.match(_PLUS_OFFSET, symbol)
+        if m and not idx.lookup(symbol, root=root):
+            query, extra = m.group(1), int(m.group(2), 0)
+    syms = idx.lookup(query, root=root)
+    if not syms:
+        raise _not_found(idx, target, query, root)
+    why: List[str] = []
+    if len(syms) == 1:
+        sym = syms[0]  # what _choose picks, and says nothing, for one match
+    else:
+        sym, why = _choose(idx, target, query, syms)
+    if sym.offset is None:
+        raise ELFError(_errno.EINVAL, f"symbol {query!r} in {target.given!r} is at "
+                                      f"{sym.address:#x}, in no loadable segment")
+    return sym, query, extra, why
+
+
 def _resolve_symbol(target: Target, idx: SymbolIndex, root: str, head: List[str], symbol: str,
                     offset: int) -> Resolution:
     """:func:`resolve` of ``symbol`` once the binary, its index and the first
     reasons are known (:func:`resolve_symbols` finds those once for every name)."""
-    if not symbol:
-        raise ValueError("symbol must not be empty")
-    reasons = list(head)
-    query, extra = symbol, 0
-    m = _PLUS_OFFSET.match(symbol) if "+" in symbol else None
-    if m and not idx.lookup(symbol, root=root):
-        query, extra = m.group(1), int(m.group(2), 0)
-    syms = idx.lookup(query, root=root)
-    if not syms:
-        raise _not_found(idx, target, query, root)
-    sym, why = _choose(idx, target, query, syms)
-    reasons += why
+    sym, _query, extra, why = _find_symbol(target, idx, root, symbol)
+    assert sym.offset is not None
+    reasons = head + why
     src = sym.table if sym.file == target.path else f"{sym.table} of debug file {sym.file}"
     desc = f"symbol {sym.versioned_name!r}"
     if sym.demangled != sym.name:
@@ -316,9 +357,6 @@ def _resolve_symbol(target: Target, idx: SymbolIndex, root: str, head: List[str]
         reasons.append("note: this is a GNU indirect function: the address is its resolver, "
                        "which runs once when the dynamic linker binds the symbol")
     reasons.append(_describe_segment(idx, sym.address))
-    if sym.offset is None:
-        raise ELFError(_errno.EINVAL, f"symbol {query!r} in {target.given!r} is at "
-                                      f"{sym.address:#x}, in no loadable segment")
     total = extra + offset
     if total:
         reasons.append(f"plus {total:#x} bytes into the function")
@@ -359,25 +397,51 @@ def resolve_pattern(binary: PathLike, pattern: str, *, pid: Optional[int] = None
     return target, out
 
 
-def resolve_symbols(binary: PathLike, symbols: Sequence[str], *,
-                    pid: Optional[int] = None) -> Tuple[Target, List[Resolution]]:
-    """:func:`resolve` for each name of ``symbols`` (the binary is found once)."""
+def _symbols_target(binary: PathLike, symbols: Sequence[str], pid: Optional[int]) \
+        -> Tuple[Target, Target, SymbolIndex]:
     if isinstance(symbols, str) or not symbols:
         raise TypeError("symbols must be a non-empty sequence of names")
     target = resolve_binary(binary, pid=pid)
-    # each name as resolve(target.path, name) would, with the file found, its
-    # index and its description made once for all of them
+    # each name as resolve(target.path, name) would, with the file found and its
+    # index made once for all of them
     inner = resolve_binary(target.path)
-    idx = symbol_index(inner.path)
+    return target, inner, symbol_index(inner.path)
+
+
+def _check_symbol(s: object) -> None:
+    if s is not None and not isinstance(s, str):
+        raise TypeError(f"symbol must be a str, not {type(s).__name__}")
+
+
+def resolve_symbols(binary: PathLike, symbols: Sequence[str], *,
+                    pid: Optional[int] = None) -> Tuple[Target, List[Resolution]]:
+    """:func:`resolve` for each name of ``symbols`` (the binary is found once)."""
+    target, inner, idx = _symbols_target(binary, symbols, pid)
     head = [inner.how, f"{inner.path}: {_describe_file(idx)}"]
     out = []
     for s in symbols:
-        if s is not None and not isinstance(s, str):
-            raise TypeError(f"symbol must be a str, not {type(s).__name__}")
+        _check_symbol(s)
         if s is None:
             out.append(resolve(inner.path, None))
         else:
             out.append(_resolve_symbol(inner, idx, "", head, s, 0))
+    return target, out
+
+
+def symbol_offsets(binary: PathLike, symbols: Sequence[str], *,
+                   pid: Optional[int] = None) -> Tuple[Target, List[int]]:
+    """The file offsets :func:`resolve_symbols` finds (the same choices and
+    errors), without writing each one's reasons: what a multi-uprobe attach
+    needs."""
+    target, inner, idx = _symbols_target(binary, symbols, pid)
+    out = []
+    for s in symbols:
+        _check_symbol(s)
+        if s is None:
+            out.append(resolve(inner.path, None).offset)
+        else:
+            sym, _query, extra, _why = _find_symbol(inner, idx, "", s)
+            out.append(sym.offset + extra)  # type: ignore[operator]  # checked: not None
     return target, out
 
 
@@ -390,6 +454,8 @@ def explain(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
 # --- USDT ----------------------------------------------------------------------------------
 
 def _usdt_in(path: str, provider: str, name: str) -> Tuple[List[USDTProbe], List[USDTProbe]]:
+    from ._usdt import usdt_probes
+
     try:
         probes = usdt_probes(symbol_index(path).image)
     except (ELFError, OSError):

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import List, Optional
 
+from .._record import record
 from ._image import ElfImage
 
 __all__ = ["USDTProbe", "usdt_probes"]
@@ -12,10 +12,16 @@ __all__ = ["USDTProbe", "usdt_probes"]
 _NT_STAPSDT = 3
 
 
-@dataclass(frozen=True)
+_FIELDS = ("provider", "name", "arguments", "address", "offset", "semaphore",
+           "semaphore_offset", "file")
+_set = object.__setattr__
+
+
+@record(_FIELDS)
 class USDTProbe:
     """One USDT probe site (a provider:name may have several)."""
 
+    __slots__ = _FIELDS
     provider: str
     name: str
     #: the argument specification, e.g. ``"-4@%edi 8@%rsi"``
@@ -29,6 +35,18 @@ class USDTProbe:
     #: file offset of the semaphore (0: none)
     semaphore_offset: int
     file: str
+
+    def __init__(self, provider: str, name: str, arguments: str, address: int,
+                 offset: Optional[int], semaphore: int, semaphore_offset: int,
+                 file: str) -> None:
+        _set(self, "provider", provider)
+        _set(self, "name", name)
+        _set(self, "arguments", arguments)
+        _set(self, "address", address)
+        _set(self, "offset", offset)
+        _set(self, "semaphore", semaphore)
+        _set(self, "semaphore_offset", semaphore_offset)
+        _set(self, "file", file)
 
     @property
     def full_name(self) -> str:
