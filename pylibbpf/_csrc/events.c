@@ -557,6 +557,20 @@ struct pylibbpf_pb_run {
     uint64_t size;      /* the ring's data size */
 };
 
+/* a PERF_RECORD_LOST at pos (header, id, lost count): add its count to the collector */
+static void pylibbpf_pb_count_lost(struct pylibbpf_collector *c, uint32_t cpu, const char *data,
+                                   uint64_t size, uint64_t pos, uint16_t rec_size)
+{
+    uint64_t lost;
+
+    if (rec_size < sizeof(struct perf_event_header) + 16)
+        return;
+    pylibbpf_ring_read(data, size, pos + sizeof(struct perf_event_header) + 8, &lost, 8);
+    if (cpu < c->ncpus)
+        c->lost[cpu] += lost;
+    c->lost_total += lost;
+}
+
 /* Skip (and count) the lost-sample and other non-sample records at *tail of CPU
  * buffer idx, then measure the run of samples there that can be seen in place
  * (pylibbpf_pb_runlen), at most max. *tail moves past the skipped records only.
@@ -585,14 +599,8 @@ static long pylibbpf_pb_run(struct perf_buffer *pb, size_t idx, struct pylibbpf_
             break;
         if (eh.type == PERF_RECORD_SAMPLE)
             break;
-        if (eh.type == PERF_RECORD_LOST && eh.size >= sizeof(eh) + 16) {
-            uint64_t lost;
-
-            pylibbpf_ring_read(data, size, pos + sizeof(eh) + 8, &lost, 8);
-            if (cpu < c->ncpus)
-                c->lost[cpu] += lost;
-            c->lost_total += lost;
-        }
+        if (eh.type == PERF_RECORD_LOST)
+            pylibbpf_pb_count_lost(c, cpu, data, size, pos, eh.size);
         pos += eh.size;
     }
     *tail = pos;
@@ -699,13 +707,8 @@ static long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf
             if (cpus)
                 cpus[n] = cpu;
             n++;
-        } else if (eh.type == PERF_RECORD_LOST && eh.size >= sizeof(eh) + 16) {
-            uint64_t lost;
-
-            pylibbpf_ring_read(data, size, pos + sizeof(eh) + 8, &lost, 8);
-            if (cpu < c->ncpus)
-                c->lost[cpu] += lost;
-            c->lost_total += lost;
+        } else if (eh.type == PERF_RECORD_LOST) {
+            pylibbpf_pb_count_lost(c, cpu, data, size, pos, eh.size);
         }
         pos += eh.size;
     }
