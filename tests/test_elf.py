@@ -394,3 +394,88 @@ def test_lookup_through_the_c_entry_point_keeps_every_form(progs) -> None:
     del idx
     gc.collect()
     assert ref() is None  # no reference cycle keeps an index (and its tables) alive
+
+
+_VERSIONED_A = r"""
+/* foo: a compat version and a default one; bar, qux: a compat version only;
+ * baz: a default version, and a static baz elsewhere (versioned.b.c) */
+__attribute__((noinline, noipa)) int foo_v1(int x) { return x + 1; }
+__attribute__((noinline, noipa)) int foo_v2(int x) { return x + 2; }
+__attribute__((noinline, noipa)) int bar_v1(int x) { return x + 3; }
+__attribute__((noinline, noipa)) int qux_v1(int x) { return x + 4; }
+__attribute__((noinline, noipa)) int baz(int x) { return x + 5; }
+__asm__(".symver foo_v1, foo@V1");
+__asm__(".symver foo_v2, foo@@V2");
+__asm__(".symver bar_v1, bar@V1");
+__asm__(".symver qux_v1, qux@V1");
+"""
+_VERSIONED_B = r"""
+__attribute__((noinline, noipa)) static int baz(int x) { return x * 7; }
+__attribute__((noinline, noipa)) static int qux(int x) { return x * 11; }
+int use_locals(int x) { return baz(x) + qux(x); }
+"""
+_VERSIONED_MAP = "V1 { global: foo; bar; qux; local: *; };\nV2 { global: foo; baz; use_locals; } V1;\n"
+
+
+def _outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except Exception as e:  # noqa: BLE001 - the error itself is what is compared
+        return (type(e).__name__, str(e))
+
+
+def test_symbol_offsets_choose_as_resolve_does(progs, tmp_path) -> None:
+    """The multi-uprobe resolution (every name in C at once: elfsym.c's
+    Lookup.offsets, .dynsym alone first) gives the offsets resolve() gives, and
+    the same error for the first bad name: default and compat versions, a static
+    function of the same name in .symtab or in the debug file, name+0x4,
+    versions, names not found, empty or not a str."""
+    from pylibbpf.elf import ElfImage, SymbolIndex
+    from pylibbpf.elf._resolve import symbol_offsets
+
+    for name, text in (("versioned_a.c", _VERSIONED_A), ("versioned_b.c", _VERSIONED_B),
+                       ("versioned.map", _VERSIONED_MAP)):
+        (tmp_path / name).write_text(text)
+    lib = tmp_path / "libversioned.so"
+    subprocess.run(["gcc", "-O1", "-g", "-shared", "-fPIC", f"-Wl,--version-script={tmp_path}/versioned.map",
+                    "-o", str(lib), str(tmp_path / "versioned_a.c"), str(tmp_path / "versioned_b.c")],
+                   check=True)
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(tmp_path / "libversioned.debug")],
+                   check=True)
+    stripped = tmp_path / "libversioned_stripped.so"
+    subprocess.run(["strip", "--strip-all", "-o", str(stripped), str(lib)], check=True)
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={tmp_path / 'libversioned.debug'}",
+                    str(stripped)], check=True)
+    for path in (str(lib), str(stripped)):
+        # the static baz and qux are there, at other addresses than the exported ones
+        local = {s.name for s in elf.symbol_index(path).lookup("baz") if s.binding == "LOCAL"}
+        assert local == {"baz"}, path
+    files = [str(lib), str(stripped), elf.find_library("c"), str(progs["prog_pie"]),
+             str(progs["prog_stripped"]), str(progs["libplbtarget.so"])]
+    odd = ["foo", "foo@V1", "foo@@V2", "bar", "qux", "baz", "baz+0x4", "use_locals",
+           "no_such_function", "", None, 7, b"foo", "memcpy", "memcpy@GLIBC_2.2.5",
+           "local_twice", "add_i", "\udcff"]
+    for path in files:
+        names = elf.symbol_index(path).function_names()[:400] + odd
+        elf.clear_cache()
+        want = [_outcome(lambda n: elf.resolve(path, n).offset, n) for n in names]
+        for n, w in zip(names, want):
+            assert _outcome(lambda: symbol_offsets(path, [n])[1][0]) == w, (path, n)
+        good = [n for n, w in zip(names, want) if w[0] == "ok"]
+        elf.clear_cache()
+        assert symbol_offsets(path, good)[1] == [w[1] for w in want if w[0] == "ok"], path
+        # a list with bad names fails as the first bad one does alone
+        for bad in [i for i, w in enumerate(want) if w[0] != "ok"][:6]:
+            mixed = good[:50] + names[bad:]
+            first = next(w for w in want[bad:] if w[0] != "ok")
+            elf.clear_cache()
+            assert _outcome(lambda: symbol_offsets(path, mixed)) == first, (path, names[bad])
+    # names with one default version are answered from .dynsym: the debug file is
+    # not read for them. It is for a compat-only name: bar has one address there,
+    # qux two (the static one), which the Python path chooses between
+    idx = SymbolIndex(ElfImage(str(stripped)))
+    assert idx._offsets(["foo", "baz", "use_locals"]) == \
+        [elf.resolve(str(lib), n).offset for n in ("foo", "baz", "use_locals")]
+    assert idx._debug is None
+    assert idx._offsets(["bar", "qux"]) == [elf.resolve(str(lib), "bar").offset, None]
+    assert idx._debug is not None and idx._debug[0] is not None

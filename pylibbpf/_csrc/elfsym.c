@@ -470,6 +470,27 @@ static int es_same_version(PyObject *a, PyObject *b)
     return PyObject_RichCompareBool(a, b, Py_EQ);
 }
 
+/* _dedupe: 1 when hits[a] stays in lookup()'s answer, 0 when it goes (an
+ * unversioned copy of a versioned symbol at the same address goes, then the first
+ * of each (address, version, default) stays), -1 on error */
+static int es_survives(const es_hit *hits, Py_ssize_t nhits, Py_ssize_t a)
+{
+    const es_hit *h = &hits[a];
+
+    for (Py_ssize_t b = 0; b < nhits; b++) {
+        if (b == a)
+            continue;
+        if (!h->version && hits[b].version && hits[b].sym.value == h->sym.value)
+            return 0;
+        if (b < a && hits[b].sym.value == h->sym.value && hits[b].dflt == h->dflt) {
+            int same = es_same_version(hits[b].version, h->version);
+            if (same)
+                return same < 0 ? -1 : 0;
+        }
+    }
+    return 1;
+}
+
 static PyObject *es_offset(ESLookup *l, uint64_t value)
 {
     es_seg *best = NULL;
@@ -574,25 +595,12 @@ static PyObject *eslookup_lookup(PyObject *self, PyObject *const *args, Py_ssize
     if (!out)
         goto done;
     for (Py_ssize_t a = 0; a < nhits; a++) {
-        es_hit *h = &hits[a];
-        int skip = 0;
-        /* _dedupe: an unversioned copy of a versioned symbol (same address) goes,
-         * then the first of each (address, version, default) stays */
-        for (Py_ssize_t b = 0; b < nhits && !skip; b++) {
-            if (b == a)
-                continue;
-            if (!h->version && hits[b].version && hits[b].sym.value == h->sym.value)
-                skip = 1;
-            else if (b < a && hits[b].sym.value == h->sym.value && hits[b].dflt == h->dflt) {
-                int same = es_same_version(hits[b].version, h->version);
-                if (same < 0)
-                    goto fail;
-                if (same)
-                    skip = 1;
-            }
-        }
-        if (skip)
+        int keep = es_survives(hits, nhits, a);
+        if (keep < 0)
+            goto fail;
+        if (!keep)
             continue;
+        es_hit *h = &hits[a];
         PyObject *sym = es_symbol(l, args[0], h);
         if (!sym || PyList_Append(out, sym)) {
             Py_XDECREF(sym);
@@ -667,7 +675,80 @@ static PyObject *eslookup_lookup_all(PyObject *self, PyObject *const *args, Py_s
     return out;
 }
 
+/* Lookup.offsets(names) -> [int | None]: for each name, the file offset a probe on it
+ * goes to when that needs no choice (lookup() finds it, every match is at one address,
+ * in a loadable segment: _find_symbol's answer), else None, and the caller's Python
+ * path decides (not a str, empty, a version, name+0x10, not found, several
+ * addresses, a table error): so the same choices and the same errors, in order.
+ * need_default (a Lookup over .dynsym alone): only entries with a default version
+ * (name@@VER) count, and there must be one. _choose answers such a query with them
+ * whatever .symtab or a debug file adds (their entries carry no version: either all
+ * matches are at that address, or the default versions decide), so the file's other
+ * tables need not be read. */
+static PyObject *eslookup_offsets(PyObject *self, PyObject *args)
+{
+    ESLookup *l = (ESLookup *)self;
+    PyObject *names, *seq, *out;
+    es_hit *hits;
+    Py_ssize_t cap = 8, count;
+    int need_default = 0;
+
+    if (!PyArg_ParseTuple(args, "O|p", &names, &need_default))
+        return NULL;
+    seq = PySequence_Fast(names, "offsets(names): a sequence of names");
+    if (!seq)
+        return NULL;
+    count = PySequence_Fast_GET_SIZE(seq);
+    out = PyList_New(count);
+    hits = PyMem_Malloc(cap * sizeof(es_hit));
+    if (!out || !hits) {
+        Py_DECREF(seq);
+        Py_XDECREF(out);
+        PyMem_Free(hits);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, k), *off = NULL;
+        Py_ssize_t n, nhits = 0, first = -1;
+        const char *name;
+        int bad = 0;
+
+        if (PyUnicode_Check(item) && (name = PyUnicode_AsUTF8AndSize(item, &n)) != NULL
+            && n > 0 && !memchr(name, '@', n) && !memchr(name, '+', n) && !memchr(name, 0, n)) {
+            for (Py_ssize_t s = 0; s < l->nsrc && !bad; s++)
+                bad = es_find(l, &l->src[s], name, n, &hits, &nhits, &cap) != 0;
+            for (Py_ssize_t a = 0; a < nhits && !bad; a++) {
+                int keep = es_survives(hits, nhits, a);
+                if (keep < 0)
+                    bad = 1;
+                else if (!keep || (need_default && !(hits[a].version && hits[a].dflt)))
+                    continue;
+                else if (first < 0)
+                    first = a;
+                else if (hits[a].sym.value != hits[first].sym.value)
+                    bad = 1;  /* several addresses: _choose's reasons */
+            }
+            if (!bad && first >= 0) {
+                off = es_offset(l, hits[first].sym.value);
+                if (off == Py_None)
+                    Py_CLEAR(off);  /* in no loadable segment: Python's error */
+            }
+        }
+        if (PyErr_Occurred())
+            PyErr_Clear();  /* the Python path meets it again, in the names' order */
+        PyList_SET_ITEM(out, k, off ? off : Py_NewRef(Py_None));
+    }
+    PyMem_Free(hits);
+    Py_DECREF(seq);
+    return out;
+}
+
 static PyMethodDef eslookup_methods[] = {
+    {"offsets", eslookup_offsets, METH_VARARGS,
+     "offsets(names, need_default=False) -> [int | None]: each name's file offset when\n"
+     "lookup() finds it at one address in a loadable segment, else None (the caller's\n"
+     "Python path decides). need_default: only the default-version entries count, and\n"
+     "one is needed (a query _choose answers from them whatever the other tables hold)"},
     {"lookup_all", (PyCFunction)(void (*)(void))eslookup_lookup_all,
      METH_FASTCALL | METH_KEYWORDS,
      "lookup_all(query, *, root='') -> [Symbol]: SymbolIndex.lookup, the fallback\n"

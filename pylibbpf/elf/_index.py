@@ -124,6 +124,7 @@ class SymbolIndex:
         self._fn_names: Dict[str, List[bytes]] = {}
         self._own_sources = [(self, t) for t in image.tables]
         self._fast: Dict[str, Any] = {}  # root -> pylibbpf._elfsym.Lookup, or None
+        self._dyn_fast: Any = _MISSING  # the Lookup of _offsets' first pass, or None
 
     # --- debug file ------------------------------------------------------------
     @property
@@ -203,14 +204,41 @@ class SymbolIndex:
                     and (default is None or s.default_version == default)]
         return _dedupe(syms)
 
-    def _fast_lookup(self, root: str) -> Any:
+    def _offsets(self, names: Sequence[object]) -> List[Optional[int]]:
+        """For each name, the file offset of the one address :meth:`lookup` finds
+        for it (in a loadable segment), or None where a probe's resolution needs
+        the Python path (its choices, reasons and errors): every name in C at once
+        when the C lookup is built in."""
+        # first the dynamic symbols alone: a name with one default version
+        # (name@@VER, every glibc export) is answered from them, whatever the
+        # file's .symtab or its debug file holds, so those are not read for it
+        dyn = self._dyn_fast
+        if dyn is _MISSING:
+            dyn = self._dyn_fast = self._fast_lookup("", dynamic_only=True)
+        out: List[Optional[int]] = (dyn.offsets(names, True) if dyn is not None
+                                    else [None] * len(names))
+        rest = [i for i, off in enumerate(out) if off is None]
+        if rest:
+            fast = self._fast.get("", _MISSING)
+            if fast is _MISSING:
+                fast = self._fast_lookup("")
+            if fast is not None:
+                for i, off in zip(rest, fast.offsets([names[i] for i in rest])):
+                    out[i] = off
+        return out
+
+    def _fast_lookup(self, root: str, dynamic_only: bool = False) -> Any:
         """The C lookup over this index's sources (None when the C module is not
-        built in, or a table is not in the machine's byte order)."""
+        built in, or a table is not in the machine's byte order); with
+        ``dynamic_only``, over this file's dynamic symbols alone (for
+        :meth:`_offsets`)."""
         fast = None
         mod = _c_module()
         if mod is not None:
             srcs: Optional[List[Any]] = []
-            for owner, table in self._sources(root):
+            sources = ([(o, t) for o, t in self._own_sources if t.is_dynamic]
+                       if dynamic_only else self._sources(root))
+            for owner, table in sources:
                 src = table.c_source(owner.path, mod.build_hash)
                 if src is None or srcs is None:
                     srcs = None
@@ -221,6 +249,8 @@ class SymbolIndex:
                         for s in self.image.segments]
                 fast = mod.Lookup(Symbol, _TYPE_NAMES, _BINDING_NAMES, segs, srcs, ELFError,
                                   self.path)
+        if dynamic_only:
+            return fast
         self._fast[root] = fast
         if fast is not None and not root and hasattr(fast, "lookup_all"):
             # From now on idx.lookup(...) is the C entry point itself (no Python

@@ -434,15 +434,20 @@ def symbol_offsets(binary: PathLike, symbols: Sequence[str], *,
     errors), without writing each one's reasons: what a multi-uprobe attach
     needs."""
     target, inner, idx = _symbols_target(binary, symbols, pid)
-    out = []
-    for s in symbols:
+    # the names found at one address, in C at once; the others (and their errors,
+    # in the names' order) as resolve() finds them
+    out = idx._offsets(symbols)
+    for i, off in enumerate(out):
+        if off is not None:
+            continue
+        s = symbols[i]
         _check_symbol(s)
         if s is None:
-            out.append(resolve(inner.path, None).offset)
+            out[i] = resolve(inner.path, None).offset
         else:
             sym, _query, extra, _why = _find_symbol(inner, idx, "", s)
-            out.append(sym.offset + extra)  # type: ignore[operator]  # checked: not None
-    return target, out
+            out[i] = sym.offset + extra  # type: ignore[operator]  # checked: not None
+    return target, out  # type: ignore[return-value]  # every None replaced
 
 
 def explain(binary: PathLike, symbol: Optional[str] = None, *, offset: int = 0,
