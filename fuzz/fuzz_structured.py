@@ -12,17 +12,19 @@ its globals (``.rodata``/``.data``/``.bss``) read, and (sometimes) loaded.
 Ordinary ELF files (other seeds): ``.dynsym``/``.symtab`` entries, the string
 tables' offsets, ``.gnu.version``/``.gnu.version_d``/``.gnu.version_r`` records,
 ``.gnu.hash``/``.hash`` headers and section links, read through
-:func:`pylibbpf.elf.functions`, ``symbol_index`` and ``resolve``.
+:func:`pylibbpf.elf.functions`, ``symbol_index`` and ``resolve``, and the
+multi-uprobe resolution (``symbol_offsets``, every name in C at once) against
+``resolve`` name by name (a different offset is a mismatch).
 
 Inputs run in worker child processes with an address-space limit
 (``--memory``, RLIMIT_AS) and a per-input time limit (``--hang``). Crashes
 (signals), hangs, memory blow-ups (MemoryError, or peak RSS growing by more
 than ``--rss`` MiB on one input) and escapes (any exception that is not a
-``pylibbpf.BPFError``) are failures; each saves its input under ``--out``.
+``pylibbpf.BPFError``) and mismatches are failures; each saves its input under ``--out``.
 
     python fuzz/fuzz_structured.py --seconds 600 tests/.build/*.bpf.o /usr/bin/true
 
-Prints one JSON line: inputs tried, crashes, hangs, escapes, memory, saved.
+Prints one JSON line: inputs tried, crashes, hangs, escapes, memory, mismatches, saved.
 """
 from __future__ import annotations
 
@@ -448,6 +450,12 @@ def exercise_object(data: bytes, rng: random.Random, out: Callable[[str], None],
     _try(out, "object", run)
 
 
+def symbol_offsets_all(path: str, names: List[str]) -> object:
+    from pylibbpf.elf._resolve import symbol_offsets
+
+    return symbol_offsets(path, names)
+
+
 def exercise_elf(data: bytes, path: str, names: List[str], out: Callable[[str], None]) -> None:
     from pylibbpf import elf
 
@@ -458,6 +466,30 @@ def exercise_elf(data: bytes, path: str, names: List[str], out: Callable[[str], 
     _try(out, "elf.symbol_index", lambda: [elf.symbol_index(path).lookup(n) for n in names])
     for n in names[:3]:
         _try(out, "elf.resolve", lambda: elf.resolve(path, n))
+
+    def offsets_as_resolve() -> None:
+        # the multi-uprobe resolution (names in C at once) against resolve(), name
+        # by name: for the names resolve() finds, the same offsets
+        import pylibbpf
+        from pylibbpf.elf._resolve import symbol_offsets
+
+        want = {}
+        for n in names:
+            try:
+                want[n] = elf.resolve(path, n).offset
+            except pylibbpf.BPFError:
+                pass
+        good = [n for n in names if n in want]
+        if not good:
+            return
+        elf.clear_cache()
+        for n, off in zip(good, symbol_offsets(path, good)[1]):
+            if off != want[n]:
+                out(f"mismatch elf.symbol_offsets: {n!r} at {off:#x}, resolve() says "
+                    f"{want[n]:#x}")
+                return
+    _try(out, "elf.symbol_offsets", lambda: symbol_offsets_all(path, names))
+    _try(out, "elf.symbol_offsets", offsets_as_resolve)
     _try(out, "elf.functions pattern", lambda: elf.functions(path, "lib_*"))
 
 
@@ -573,7 +605,7 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
     out_dir.mkdir(parents=True, exist_ok=True)
     current = out_dir / f".current-{os.getpid()}"
     stats: dict = {"inputs": 0, "bpf": 0, "elf": 0, "crashes": 0, "hangs": 0, "escapes": 0,
-                   "memory": 0, "kinds": {}, "saved": []}
+                   "memory": 0, "mismatches": 0, "kinds": {}, "saved": []}
     seen: Dict[str, int] = {}
     deadline = time.monotonic() + seconds
     worker = 0
@@ -630,6 +662,9 @@ def run(seconds: float, seed_paths: List[str], out_dir: Path, hang: float, base_
             elif line.startswith("memory"):
                 stats["memory"] += 1
                 save("memory", f"{base_seed + worker}-{last}", line.strip(), ext)
+            elif line.startswith("mismatch"):
+                stats["mismatches"] += 1
+                save("mismatch", f"{base_seed + worker}-{last}", line.strip(), ext)
             else:
                 num, kind_now = line.split()
                 last = int(num)
@@ -699,7 +734,8 @@ def main() -> int:
                 args.rss, args.load_ratio, args.nice, args.elf_share, args.inputs,
                 args.progress)
     print(json.dumps(stats))
-    bad = stats["crashes"] or stats["hangs"] or stats["escapes"] or stats["memory"]
+    bad = (stats["crashes"] or stats["hangs"] or stats["escapes"] or stats["memory"]
+           or stats["mismatches"])
     return 1 if bad else 0
 
 
