@@ -5,8 +5,14 @@ import errno as _errno
 import os
 import re
 import struct
-from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence,
-                    TypeVar, Union)
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                        TypeVar, Union)
+    PathLike = Union[str, "os.PathLike[str]"]
+    T = TypeVar("T")
 
 from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
@@ -23,8 +29,6 @@ from .arena import Arena, _Release
 
 __all__ = ["Object"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-T = TypeVar("T")
 
 EM_BPF = 247
 _EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V",
@@ -114,7 +118,7 @@ def _map_refusal(m: Map, err: int) -> str:
     return f"map {m.name!r}: {sup.name} maps: {sup.reason}"
 
 
-class _Names(Mapping[str, T], Generic[T]):
+class _Names(Mapping[str, "T"]):
     """Read-only name → item mapping whose KeyError lists what there is."""
 
     def __init__(self, items: Dict[str, T], kind: str, owner: str,

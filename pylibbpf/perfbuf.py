@@ -11,12 +11,16 @@ from __future__ import annotations
 import errno as _errno
 import os
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from .ringbuf import RecordType
 
 from ._ffi import ffi, lib
 from .errors import BPFError, check_ptr, check_ret, error_from_errno
 from .map import Map, possible_cpus
-from .ringbuf import RecordType, _Reader, _Source, _batchmod, _numpy, record_codec
+from .ringbuf import _Reader, _Source, _batchmod, _numpy, record_codec
 from .types import MapType
 
 __all__ = ["PerfBuffer"]

@@ -27,10 +27,11 @@ import threading
 import weakref
 from collections import deque
 from types import CodeType, FunctionType
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
-                    Optional, Sequence, Tuple, Union)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import (Any, AsyncIterator, Callable, Deque, Iterator, List, Optional, Sequence,
+                        Tuple, Union)
     import asyncio
 
 from ._owner import Closeable
@@ -43,8 +44,10 @@ from .types import MapType
 
 __all__ = ["RingBuffer", "UserRingBuffer", "record_codec"]
 
-Callback = Callable[[Any], Optional[int]]
-RecordType = Union[str, Codec, type, None]
+if TYPE_CHECKING:
+    Callback = Callable[[Any], Optional[int]]
+    RecordType = Union[str, Codec, type, None]
+
 
 DEFAULT_MAX_BATCH = 65536
 

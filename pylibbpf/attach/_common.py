@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import errno as _errno
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterator, Union
 
 from ..errors import BPFError, BPFNotFoundError, error_from_errno
 from ..types import ProgramType

@@ -12,7 +12,10 @@ import functools
 import os
 import re
 import time
-from typing import Any, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence, Tuple
 
 from ..types import ProgramType
 
