@@ -8,7 +8,10 @@ mangled and a warning is logged once.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["demangle", "strip_parameters", "normalize", "demangler_available"]
 
