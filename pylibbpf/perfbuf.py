@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import weakref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -159,6 +158,8 @@ class PerfBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        import weakref  # (imported by the first batch, not with pylibbpf)
+
         bm = _batchmod()
         np = _numpy()
         ptr = self._ptr
