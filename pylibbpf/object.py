@@ -8,8 +8,7 @@ from collections.abc import Mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
-                        TypeVar, Union)
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar, Union
     PathLike = Union[str, "os.PathLike[str]"]
     T = TypeVar("T")
 
