@@ -29,11 +29,12 @@ def test_import_does_not_pull_numpy_elftools_or_asyncio() -> None:
     assert out == "[]"
 
 
-def test_import_does_not_pull_typing_logging_or_re() -> None:
+def test_import_does_not_pull_typing_logging_re_or_threading() -> None:
     """typing is for annotations only (TYPE_CHECKING), the logger is made by the first
-    message, regular expressions are compiled by their first use."""
-    out = _child("import pylibbpf, sys; print(sorted(m for m in "
-                 "('typing','logging','re') if m in sys.modules))")
+    message, regular expressions are compiled by their first use, threading and
+    weakref are imported by the first ring or perf buffer."""
+    out = _child("import pylibbpf, sys; print(sorted(m for m in ('typing', 'logging', 're', "
+                 "'contextlib', 'threading', 'weakref') if m in sys.modules))")
     assert out == "[]"
 
 
