@@ -8,7 +8,10 @@
 from __future__ import annotations
 
 import builtins as _builtins
-from typing import TYPE_CHECKING, Any, List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List
 
 from ._ffi import ffi as _ffi_mod, lib as _lib
 from .btf import vmlinux_h

@@ -8,7 +8,10 @@ devices of the mounted bpffs instances.
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 
 def _mounts() -> Optional[Dict[int, str]]:

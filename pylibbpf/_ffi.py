@@ -6,9 +6,12 @@ exception can carry libbpf's own explanation.
 """
 from __future__ import annotations
 
-import logging
-from typing import Any, Dict, List, Optional, Tuple
 import sys as _sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import Any, Dict, List, Optional, Tuple
 
 
 def _extension_error(err: ImportError) -> str:
@@ -89,14 +92,29 @@ if lib.pylibbpf_fast_install() != 0:  # pragma: no cover - the error was printed
 
 fast: Any = _sys.modules["pylibbpf._fast"]
 
-__all__ = ["ffi", "lib", "fast", "logger", "libbpf_log", "sync_log_level", "cstr", "opts", "to_str"]
+__all__ = ["ffi", "lib", "fast", "get_logger", "libbpf_log", "sync_log_level", "cstr", "opts",
+           "to_str"]
 
-logger = logging.getLogger("pylibbpf")
+# logging is imported when something is first logged (or when the user's program
+# has imported it), not with pylibbpf: the logger is logging.getLogger("pylibbpf")
+_logger: Optional[logging.Logger] = None
 
+
+def get_logger() -> logging.Logger:
+    """``logging.getLogger("pylibbpf")``, importing logging on first use."""
+    global _logger
+    if _logger is None:
+        import logging
+        _logger = logging.getLogger("pylibbpf")
+    return _logger
+
+
+# logging.DEBUG, INFO, WARNING (fixed values, documented by logging)
+_DEBUG, _INFO, _WARNING = 10, 20, 30
 _LEVELS = {
-    lib.LIBBPF_WARN: logging.WARNING,
-    lib.LIBBPF_INFO: logging.INFO,
-    lib.LIBBPF_DEBUG: logging.DEBUG,
+    lib.LIBBPF_WARN: _WARNING,
+    lib.LIBBPF_INFO: _INFO,
+    lib.LIBBPF_DEBUG: _DEBUG,
 }
 
 class LogCapture(fast.LogCaptureBase):  # type: ignore[misc, name-defined]
@@ -126,7 +144,8 @@ class LogCapture(fast.LogCaptureBase):  # type: ignore[misc, name-defined]
 
     def _log_debug(self) -> None:
         # called by __exit__ when libbpf prints at DEBUG, i.e. the logger is there
-        if logger.isEnabledFor(logging.DEBUG):
+        logger = get_logger()
+        if logger.isEnabledFor(_DEBUG):
             for _, text in self.records:
                 logger.debug("%s", text.rstrip("\n"))
 
@@ -142,14 +161,20 @@ def _parse_records(raw: bytes) -> List[Tuple[int, str]]:
 @ffi.def_extern()  # type: ignore[misc, untyped-decorator, unused-ignore]
 def pylibbpf_print_cb(level: int, msg: Any) -> None:
     text = ffi.string(msg).decode("utf-8", "replace")
-    logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text.rstrip("\n"))
+    get_logger().log(_LEVELS.get(level, _DEBUG), "%s", text.rstrip("\n"))
 
 
 def sync_log_level() -> None:
     """Let libbpf format only what the ``pylibbpf`` logger would emit."""
-    if logger.isEnabledFor(logging.DEBUG):
+    if _logger is None and "logging" not in _sys.modules:
+        # logging was never imported, so nothing configured it: the logger's
+        # effective level is the root logger's default, WARNING
+        lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)
+        return
+    logger = get_logger()
+    if logger.isEnabledFor(_DEBUG):
         lib.pylibbpf_set_print_level(lib.LIBBPF_DEBUG)
-    elif logger.isEnabledFor(logging.INFO):
+    elif logger.isEnabledFor(_INFO):
         lib.pylibbpf_set_print_level(lib.LIBBPF_INFO)
     else:
         lib.pylibbpf_set_print_level(lib.LIBBPF_WARN)

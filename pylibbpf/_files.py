@@ -13,7 +13,10 @@ import fcntl
 import io
 import os
 import stat
-from typing import BinaryIO, Type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Type
 
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 

@@ -10,7 +10,10 @@ module's (``__module__``), where it is documented.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 from .types import MapType, ProgramType
 

@@ -9,7 +9,10 @@ of what ``import pylibbpf`` would otherwise cost. They present themselves as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 from .types import AttachType, LinkType
 

@@ -1,10 +1,11 @@
 """The lifetime protocol every owner of a C resource shares."""
 from __future__ import annotations
 
-import logging
-from typing import Any, Dict, List, TypeVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, TypeVar
 
-T = TypeVar("T", bound="Closeable")
+    T = TypeVar("T", bound="Closeable")
 
 
 class Closeable:
@@ -54,4 +55,6 @@ class LinkHolder:
             try:
                 attachment.close()
             except Exception as e:  # one failing detach must not keep the rest attached
+                import logging  # (imported by the first warning, not with pylibbpf)
+
                 logging.getLogger("pylibbpf").warning("closing %r: %s", attachment, e)

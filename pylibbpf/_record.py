@@ -14,11 +14,15 @@ first time one of them asks).
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type, TypeVar
 
 __all__ = ["record"]
 
-T = TypeVar("T", bound=type)
+if TYPE_CHECKING:
+    T = TypeVar("T", bound=type)
 
 _set = object.__setattr__
 

@@ -40,7 +40,10 @@ from __future__ import annotations
 import errno as _errno
 import mmap
 import struct
-from typing import TYPE_CHECKING, Any, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 from ._ffi import ffi, lib
 from .errors import BPFError, ClosedError

@@ -10,7 +10,10 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import Any, Dict, List, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._ffi import ffi, lib, libbpf_log
 from ._files import regular_file

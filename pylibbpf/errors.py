@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Iterator, List, Optional, Sequence, Type
+from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, List, Optional, Type
 
 __all__ = [
     "BPFError",

@@ -9,7 +9,10 @@ BTF type (ints, enums, structs as records, arrays, ``char[]``).
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Tuple
 
 from ._ffi import ffi, lib
 from .btf import DataSecVar, btf_of_object

@@ -31,13 +31,20 @@ from __future__ import annotations
 import errno as _errno
 import os
 import struct
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union, overload)
-from typing import Iterator as _Iter
+from collections.abc import Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union, overload
+    from typing import Iterator as _Iter
+    PathLike = Union[str, "os.PathLike[str]"]
+else:
+    def overload(f: object) -> object:  # typing.overload, not imported at run time
+        return f
 
 from ._owner import Closeable, LinkHolder
 from ._bpffs import check_pin
-from ._ffi import ffi, lib, libbpf_log, logger
+from ._ffi import ffi, get_logger, lib, libbpf_log
 from .errors import (BPFError, ClosedError, NotSupportedError, as_path, check_ptr, check_ret,
                      error_from_errno)
 from .types import AttachType, LinkType
@@ -54,8 +61,6 @@ __all__ = [
     "KprobeMultiLinkInfo", "UprobeMultiLinkInfo", "PerfEventLinkInfo", "TCXLinkInfo",
     "NetkitLinkInfo", "SockmapLinkInfo",
 ]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 # --- what the kernel reports (struct bpf_link_info) --------------------------------
@@ -652,9 +657,9 @@ class Link(Closeable):
                 lib.bpf_link__disconnect(ptr)
                 lib.bpf_link__destroy(ptr)
                 if not self._disconnected:
-                    logger.warning("%s was closed after its Object %r: its probes stay "
-                                   "attached until the process exits", self._description,
-                                   getattr(holder, "_label", "?"))
+                    get_logger().warning("%s was closed after its Object %r: its probes "
+                                         "stay attached until the process exits",
+                                         self._description, getattr(holder, "_label", "?"))
             elif ptr is not None:
                 lib.bpf_link__destroy(ptr)  # after disconnect(): frees, leaves it attached
             elif fd >= 0 and not self._disconnected:

@@ -16,9 +16,13 @@ import errno as _errno
 import os
 import struct
 import sys
-from collections.abc import ItemsView, KeysView, ValuesView
-from typing import (TYPE_CHECKING, Any, Iterator, List, MutableMapping, Optional, Sequence,
-                    Tuple, Union)
+from collections.abc import ItemsView, KeysView, MutableMapping, Sequence, ValuesView
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, List, Optional, Tuple, Union
+    PathLike = Union[str, "os.PathLike[str]"]
+    Buffer = Union[bytes, bytearray, memoryview]
 
 from ._owner import Closeable
 from ._ffi import cstr, fast, ffi, lib, libbpf_log, opts, to_str
@@ -38,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Map", "MapInfo", "BPF_ANY", "BPF_NOEXIST", "BPF_EXIST", "BPF_F_LOCK"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-Buffer = Union[bytes, bytearray, memoryview]
 
 BPF_ANY = int(lib.BPF_ANY)
 BPF_NOEXIST = int(lib.BPF_NOEXIST)
@@ -333,7 +335,7 @@ def zero_size_field(mtype: MapType, max_entries: int, value_size: int) -> str:
     return ""
 
 
-class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping[Any, Any]):
+class Map(_MapBase, Closeable, MapAttachMixin, MutableMapping["Any", "Any"]):
     """A BPF map: ``m[key]``, ``m[key] = value``, ``del m[key]``, iteration.
 
     Keys and values are decoded from BTF when the map has types (ints, enums,

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import re
 import struct
-from typing import (Any, Callable, Dict, Generic, Iterator, List, Mapping, Optional, Sequence,
-                    TypeVar, Union)
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar, Union
+    PathLike = Union[str, "os.PathLike[str]"]
+    T = TypeVar("T")
 
 from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
@@ -23,8 +27,6 @@ from .arena import Arena, _Release
 
 __all__ = ["Object"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-T = TypeVar("T")
 
 EM_BPF = 247
 _EM_NAMES = {3: "i386", 62: "x86-64", 40: "ARM", 183: "AArch64", 243: "RISC-V",
@@ -65,12 +67,17 @@ def check_elf_header(data: bytes, size: int, label: str) -> None:
 
 BPF_F_LINK = 1 << 13
 
-_C_START = re.compile(rb"\s*(#\s*(include|define|if|pragma)|//|/\*|struct |SEC\(|char LICENSE)")
+# (regular expressions are compiled by their first use, not with pylibbpf: re's cache)
+_C_START = rb"\s*(#\s*(include|define|if|pragma)|//|/\*|struct |SEC\(|char LICENSE)"
 
 
 def _looks_like_c(path: str, head: bytes) -> bool:
     """A C source file (by its name, or by how it starts) given where an object was due."""
-    return path.endswith((".c", ".h")) or bool(_C_START.match(head))
+    if path.endswith((".c", ".h")):
+        return True
+    import re
+
+    return bool(re.match(_C_START, head))
 
 
 def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
@@ -114,7 +121,7 @@ def _map_refusal(m: Map, err: int) -> str:
     return f"map {m.name!r}: {sup.name} maps: {sup.reason}"
 
 
-class _Names(Mapping[str, T], Generic[T]):
+class _Names(Mapping[str, "T"]):
     """Read-only name → item mapping whose KeyError lists what there is."""
 
     def __init__(self, items: Dict[str, T], kind: str, owner: str,
@@ -147,17 +154,17 @@ class _Names(Mapping[str, T], Generic[T]):
         return f"<{self._kind}s of {self._owner!r}: {', '.join(self._items)}>"
 
 
-_FAILED_PROG = re.compile(r"prog '([^']+)': BPF program load failed")
-_LOAD_LOG = re.compile(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
-                       re.S)
-_FAILED_PREPARE = re.compile(r"prog '([^']+)': failed to")
-_FAILED_MAP = re.compile(r"map '([^']+)': failed to create")
+# what libbpf prints about a failed load (patterns for re.search in _load_error)
+_FAILED_PROG = r"prog '([^']+)': BPF program load failed"
+_LOAD_LOG = r"(?s)prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --"
+_FAILED_PREPARE = r"prog '([^']+)': failed to"
+_FAILED_MAP = r"map '([^']+)': failed to create"
 #: libbpf could not make the BPF token token_path asked for (bpf_object_prepare_token)
-_TOKEN_FAILED = re.compile(r"failed \([^)]*\) to (create BPF token from|open BPF FS mount "
-                           r"at) '([^']*)'")
-_NO_KERNEL_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
-_NO_PROG_TARGET = re.compile(r"prog '([^']+)': failed to find BPF program \(FD (\d+)\) BTF ID "
-                             r"for '([^']+)'")
+_TOKEN_FAILED = (r"failed \([^)]*\) to (create BPF token from|open BPF FS mount "
+                 r"at) '([^']*)'")
+_NO_KERNEL_TARGET = r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'"
+_NO_PROG_TARGET = (r"prog '([^']+)': failed to find BPF program \(FD (\d+)\) BTF ID "
+                   r"for '([^']+)'")
 
 def _unsized_map(m: Map) -> str:
     """The hint for a map the kernel refused (EINVAL) with a size left at 0, or ""."""
@@ -610,8 +617,10 @@ class Object(LinkHolder, Closeable):
             m = lib.bpf_object__next_map(self._ptr, m)
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
+        import re
+
         text = log.text()
-        m = _TOKEN_FAILED.search(text)
+        m = re.search(_TOKEN_FAILED, text)
         if m and m.group(1).startswith("open"):
             return error_from_errno(err, f"load BPF object {self.name!r}: open the bpffs "
                                          f"of token_path {m.group(2)!r}")
@@ -620,12 +629,12 @@ class Object(LinkHolder, Closeable):
 
             return _token_error(err, f"load BPF object {self.name!r}: create a BPF token "
                                      f"from token_path {m.group(2)!r}")
-        m = _FAILED_PROG.search(text)
+        m = re.search(_FAILED_PROG, text)
         if m:
             name = m.group(1)
             prog = self._programs.get(name)
             vlog = ""
-            for lm in _LOAD_LOG.finditer(text):
+            for lm in re.finditer(_LOAD_LOG, text):
                 if lm.group(1) == name:
                     vlog = lm.group(2)
             if prog is not None and prog._log_buf is not None:
@@ -639,21 +648,21 @@ class Object(LinkHolder, Closeable):
                                    f"load program {name!r} of {self.name!r}", warnings,
                                    section=prog.section, attach_type=eat)
         what = f"load BPF object {self.name!r}"
-        m = _NO_KERNEL_TARGET.search(text)
+        m = re.search(_NO_KERNEL_TARGET, text)
         if m and m.group(1) in self._programs:
             prog = self._programs[m.group(1)]
             return BPFNotFoundError(
                 err, f"load program {prog.name!r} of {self.name!r}: its SEC({prog.section!r}) "
                      f"attaches to {_missing_target(prog.section, m.group(2))}",
                 libbpf_log=log.warnings)
-        m = _NO_PROG_TARGET.search(text)
+        m = re.search(_NO_PROG_TARGET, text)
         if m and m.group(1) in self._programs:
             return BPFNotFoundError(
                 err, f"load program {m.group(1)!r} of {self.name!r}: its target program "
                      f"(fd {m.group(2)}) has no function {m.group(3)!r} in its BTF (give "
                      "set_attach_target() a program and one of its global functions)",
                 libbpf_log=log.warnings)
-        m = _FAILED_MAP.search(text)
+        m = re.search(_FAILED_MAP, text)
         if m and m.group(1) in self._maps:
             refusal = _map_refusal(self._maps[m.group(1)], err)
             if refusal:

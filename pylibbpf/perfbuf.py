@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from .ringbuf import RecordType
 
 from ._ffi import ffi, lib
 from .errors import BPFError, check_ptr, check_ret, error_from_errno
 from .map import Map, possible_cpus
-from .ringbuf import RecordType, _Reader, _Source, _batchmod, _numpy, record_codec
+from .ringbuf import _Reader, _Source, _batchmod, _numpy, record_codec
 from .types import MapType
 
 __all__ = ["PerfBuffer"]
@@ -155,6 +158,8 @@ class PerfBuffer(_Reader):
 
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
+        import weakref  # (imported by the first batch, not with pylibbpf)
+
         bm = _batchmod()
         np = _numpy()
         ptr = self._ptr

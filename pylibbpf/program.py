@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Union
+    PathLike = Union[str, "os.PathLike[str]"]
+    Buffer = Union[bytes, bytearray, memoryview]
 
 from ._owner import Closeable, LinkHolder
 from ._bpffs import check_pin
@@ -25,8 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Program", "ProgramInfo", "TestRunResult"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-Buffer = Union[bytes, bytearray, memoryview]
 
 #: log size used when a load fails without a log and is retried to get one
 _FIRST_LOG_SIZE = 1 << 16

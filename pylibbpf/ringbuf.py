@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import errno as _errno
 import functools
-import importlib
 import struct
-import threading
-import weakref
 from collections import deque
 from types import CodeType, FunctionType
-from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Deque, Iterator, List,
-                    Optional, Sequence, Tuple, Union)
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import (Any, AsyncIterator, Callable, Deque, Iterator, List, Optional, Sequence,
+                        Tuple, Union)
     import asyncio
 
 from ._owner import Closeable
@@ -43,8 +41,10 @@ from .types import MapType
 
 __all__ = ["RingBuffer", "UserRingBuffer", "record_codec"]
 
-Callback = Callable[[Any], Optional[int]]
-RecordType = Union[str, Codec, type, None]
+if TYPE_CHECKING:
+    Callback = Callable[[Any], Optional[int]]
+    RecordType = Union[str, Codec, type, None]
+
 
 DEFAULT_MAX_BATCH = 65536
 
@@ -112,7 +112,7 @@ def _numpy() -> Any:
     global _numpy_module
     if _numpy_module is None:
         try:
-            _numpy_module = importlib.import_module("numpy")
+            _numpy_module = __import__("numpy")
         except ImportError:
             return None
     return _numpy_module
@@ -294,6 +294,8 @@ class _Reader(Closeable):
         self._sources: List[_Source] = []
         self._queue: Deque[Any] = deque()  # pylibbpf._fast.Records
         self._closed = False  # the C buffer is made by the first add(): _ptr can't tell
+        import threading  # (imported by the first buffer, not with pylibbpf)
+
         self._lock = threading.RLock()
         self._users = 0
         self._out: List[Any] = []  # records read() took but did not return yet
@@ -860,6 +862,8 @@ class RingBuffer(_Reader):
         guard = self._view_guard()
         if count and s.regular:
             arr = rm.view(np, src.dtype, size, begin, count)
+            import weakref  # (imported by the first view, not with pylibbpf)
+
             ref = weakref.ref(arr)
 
             def release() -> None:

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import errno as _errno
 import io
-from typing import TYPE_CHECKING, Any, List, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Union
 
 from ._ffi import ffi, lib
 from .errors import BPFError, error_from_errno, not_supported

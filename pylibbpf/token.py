@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import Any, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Union
 
 from ._ffi import ffi, lib, opts
 from ._owner import Closeable
@@ -25,7 +28,8 @@ __all__ = ["Token", "BPF_F_TOKEN_FD"]
 #: ``map_flags`` / ``prog_flags`` / ``btf_flags`` bit saying "token_fd is set" (uapi bpf.h)
 BPF_F_TOKEN_FD = 1 << 16
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 class Token(Closeable):

@@ -18,10 +18,13 @@ import enum
 import functools
 import keyword
 import operator
-import re
 import struct
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 from ._ffi import fast
 
@@ -861,7 +864,25 @@ def codec_for(spec: Any, size: Optional[int] = None, what: str = "type") -> Code
     return c
 
 
-_ITEM = re.compile(r"(\d*)(.)")
+_ITEM = r"(\d*)(.)"  # one struct format item: (repeat count, code)
+
+
+def _format_items(fmt: str) -> List[Tuple[str, str]]:
+    """``re.findall(_ITEM, fmt)``; the usual formats (letters, digits, ``?``) are
+    split here, so that the first map or ring buffer does not import re."""
+    if not fmt.isascii() or not fmt.replace("?", "a").isalnum() or fmt[-1].isdigit():
+        import re
+
+        return re.findall(_ITEM, fmt)
+    out = []
+    count = ""
+    for ch in fmt:
+        if ch.isdigit():
+            count += ch
+        else:
+            out.append((count, ch))
+            count = ""
+    return out
 _C_ITEM_CODES = frozenset("BbHhIiQq?fdsc")  # what fast.c's unpack_item reads
 
 
@@ -873,7 +894,7 @@ def _flat_items(codec: Codec) -> Optional[List[Tuple[int, str, int]]]:
         return None
     out: List[Tuple[int, str, int]] = []
     off = 0
-    for count, code in _ITEM.findall(fmt[1:]):
+    for count, code in _format_items(fmt[1:]):
         k = int(count) if count else 1
         if code == "x":
             off += k

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import enum
-from typing import Type, TypeVar
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Type, TypeVar
+    E = TypeVar("E", bound=enum.IntEnum)
 
 from ._ffi import lib
 
@@ -194,9 +198,6 @@ def _str(ptr: object) -> str:
     from ._ffi import ffi
 
     return "" if ptr == ffi.NULL else ffi.string(ptr).decode()
-
-
-E = TypeVar("E", bound=enum.IntEnum)
 
 
 def _coerce(enum_cls: Type[E], value: object, what: str) -> E:

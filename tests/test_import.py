@@ -29,6 +29,68 @@ def test_import_does_not_pull_numpy_elftools_or_asyncio() -> None:
     assert out == "[]"
 
 
+def test_import_does_not_pull_typing_logging_re_or_threading() -> None:
+    """typing is for annotations only (TYPE_CHECKING), the logger is made by the first
+    message, regular expressions are compiled by their first use, threading and
+    weakref are imported by the first ring or perf buffer."""
+    out = _child("import pylibbpf, sys; print(sorted(m for m in ('typing', 'logging', 're', "
+                 "'contextlib', 'threading', 'weakref') if m in sys.modules))")
+    assert out == "[]"
+
+
+def test_libbpf_messages_reach_logging_imported_before_or_after_pylibbpf() -> None:
+    """With logging never imported, a libbpf warning reaches stderr (logging's last
+    resort) and a debug message is not formatted; a ``pylibbpf`` logger set to DEBUG
+    after the import gets the debug messages from the next Object on, and one set
+    to DEBUG before the import gets them from the start."""
+    after = """
+import json, sys, pylibbpf
+from pylibbpf._ffi import lib
+lib.pylibbpf_log_emit(lib.LIBBPF_DEBUG, b"libbpf: a debug line before\\n")
+lib.pylibbpf_log_emit(lib.LIBBPF_WARN, b"libbpf: a warning before\\n")
+import logging
+got = []
+class H(logging.Handler):
+    def emit(self, r): got.append([r.name, r.levelno, r.getMessage()])
+logging.getLogger("pylibbpf").addHandler(H())
+logging.getLogger("pylibbpf").setLevel(logging.DEBUG)
+try:
+    pylibbpf.Object(b"not an ELF file")
+except pylibbpf.ELFError:
+    pass
+lib.pylibbpf_log_emit(lib.LIBBPF_DEBUG, b"libbpf: a debug line after\\n")
+print(json.dumps(got[-1]))
+"""
+    out = subprocess.run([sys.executable, "-c", after], capture_output=True, text=True,
+                         timeout=120, **same_pylibbpf())
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "libbpf: a warning before\n"
+    assert json.loads(out.stdout) == ["pylibbpf", 10, "libbpf: a debug line after"]
+
+    before = """
+import json, logging
+got = []
+class H(logging.Handler):
+    def emit(self, r): got.append([r.name, r.levelno, r.getMessage()])
+logging.getLogger("pylibbpf").addHandler(H())
+logging.getLogger("pylibbpf").setLevel(logging.DEBUG)
+from pylibbpf._ffi import lib
+lib.pylibbpf_log_emit(lib.LIBBPF_DEBUG, b"libbpf: a debug line\\n")
+print(json.dumps(got))
+"""
+    assert json.loads(_child(before)) == [["pylibbpf", 10, "libbpf: a debug line"]]
+
+
+def test_struct_format_items_split_as_the_regular_expression_does() -> None:
+    import re
+
+    from pylibbpf.typed import _ITEM, _format_items
+
+    for fmt in ["", "I", "4sI", "Q2xI", "?", "3s", "10I?b", "I 4s", "4\nI", "I4", "\u0663I",
+                "\u00b2I", "é"]:
+        assert _format_items(fmt) == re.findall(_ITEM, fmt), fmt
+
+
 def test_import_leaves_the_compiler_elf_reader_and_tools_for_later() -> None:
     heavy = ["subprocess", "tempfile", "hashlib", "dataclasses", "inspect", "ctypes",
              "socket", "ipaddress", "pylibbpf.compiler", "pylibbpf.elf", "pylibbpf.system",

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 from ..errors import BPFError
 

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import errno as _errno
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Optional, Type, Union
 
 from ..errors import BPFError, BPFNotFoundError, error_from_errno
 from ..types import ProgramType
@@ -42,23 +45,33 @@ def require_type(prog: "Program", what: str, *types: ProgramType) -> None:
                                       f"{ptype.name.lower()}, this needs {want}")
 
 
-@contextmanager
-def during(what: str) -> Iterator[None]:
-    """Errors raised inside (finding files, reading ``/proc``, symbols) name ``what``.
+class during:
+    """``with during(what):`` errors raised inside (finding files, reading
+    ``/proc``, symbols) name ``what``.
 
     A pylibbpf error keeps its class and attributes and gets ``what:`` in front
     of its message; any other ``OSError`` becomes the pylibbpf error of its errno,
-    naming the file it was about.
+    naming the file it was about. (A class, not contextlib.contextmanager: contextlib
+    is not imported with pylibbpf.)
     """
-    try:
-        yield
-    except BPFError as e:
-        if not str(e.strerror).startswith(what):
-            e.strerror = f"{what}: {e.strerror}"
-            e.args = (e.errno, e.strerror)
-        raise
-    except OSError as e:
-        about = f" ({e.filename})" if e.filename is not None else ""
-        hint = "a file this needs is not readable with your privileges" \
-            if isinstance(e, PermissionError) else ""
-        raise error_from_errno(e.errno or _errno.EIO, f"{what}{about}", hint=hint) from e
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: Optional[Type[BaseException]], e: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        what = self.what
+        if isinstance(e, BPFError):
+            if not str(e.strerror).startswith(what):
+                e.strerror = f"{what}: {e.strerror}"
+                e.args = (e.errno, e.strerror)
+        elif isinstance(e, OSError):
+            about = f" ({e.filename})" if e.filename is not None else ""
+            hint = "a file this needs is not readable with your privileges" \
+                if isinstance(e, PermissionError) else ""
+            raise error_from_errno(e.errno or _errno.EIO, f"{what}{about}", hint=hint) from e

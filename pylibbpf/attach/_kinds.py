@@ -10,9 +10,11 @@ from __future__ import annotations
 import errno as _errno
 import functools
 import os
-import re
 import time
-from typing import Any, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence, Tuple
 
 from ..types import ProgramType
 
@@ -52,15 +54,17 @@ TRAMPOLINE_KIND = {ProgramType.TRACING: "fentry/fexit/fmod_ret (trampoline traci
                     ProgramType.LSM: "LSM", ProgramType.EXT: "freplace"}
 
 #: a verifier log that says the verifier stopped before looking at any instruction
-_NOTHING_VERIFIED = re.compile(r"^\s*(processed 0 insns\b.*|verification time .*|)\s*$")
+_NOTHING_VERIFIED = r"^\s*(processed 0 insns\b.*|verification time .*|)\s*$"
 
 
 def refused_before_verification(err: int, log: str) -> bool:
     """Whether a failed program load was refused by the kernel before the verifier
     looked at a single instruction: EPERM/EOPNOTSUPP/ENOTSUPP with an empty log or
     one that only says "processed 0 insns", or EINVAL with that line."""
+    import re
+
     lines = log.strip().splitlines()
-    if not all(_NOTHING_VERIFIED.match(line) for line in lines):
+    if not all(re.match(_NOTHING_VERIFIED, line) for line in lines):
         return False  # the verifier said why: that is a verifier rejection
     if err in (_errno.EPERM, _errno.EOPNOTSUPP, 524):
         return True
@@ -248,6 +252,8 @@ class KallsymsIndex:
 
     def __init__(self, path: Optional[str] = None) -> None:
         modules = _module_list()
+        import re
+
         with open(path or KALLSYMS, "rb") as f:
             data = f.read()
         names = re.findall(rb"^\S+ \S (\S+)", data, re.M)

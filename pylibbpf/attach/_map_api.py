@@ -1,15 +1,16 @@
 """``Map`` methods that attach something (struct_ops); each calls its kind's module."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from ..link import Link
     from ..map import Map
 
 
 def _map(self: Any) -> "Map":
-    return cast("Map", self)
+    m: Map = self  # (an Any; no typing.cast at run time)
+    return m
 
 
 class MapAttachMixin:

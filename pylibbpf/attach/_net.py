@@ -8,7 +8,10 @@ import errno as _errno
 import os
 import socket
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Optional, Tuple, Union
 
 from .._ffi import lib
 from ..errors import BPFError, BPFNotFoundError, as_path, error_from_errno
@@ -17,8 +20,9 @@ from ..types import AttachType, ProgramType
 if TYPE_CHECKING:
     from ..program import Program
 
-PathLike = Union[str, "os.PathLike[str]"]
-CgroupTarget = Union[str, "os.PathLike[str]", int]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
+    CgroupTarget = Union[str, "os.PathLike[str]", int]
 
 CLONE_NEWNET = 0x40000000
 _libc: Optional[ctypes.CDLL] = None

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Union
 
 if TYPE_CHECKING:  # (socket: only in annotations, not imported with pylibbpf)
     import socket as _socket
@@ -14,7 +17,8 @@ if TYPE_CHECKING:  # (socket: only in annotations, not imported with pylibbpf)
 
 
 def _prog(self: Any) -> "Program":
-    return cast("Program", self)
+    prog: Program = self  # (an Any; no typing.cast at run time)
+    return prog
 
 
 class NetworkAttachMixin:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Tuple, Union, cast
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Sequence, Tuple, Union
     from ..link import Link
     from ..map import Map
     from ..program import Program
@@ -12,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def _prog(self: Any) -> "Program":
-    return cast("Program", self)
+    prog: Program = self  # (an Any; no typing.cast at run time)
+    return prog
 
 
 _ATTACH_KPROBE: Optional[Callable[..., "Link"]] = None

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union, cast
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence, Union
     from ..link import Link
     from ..program import Program
-
-PathLike = Union[str, "os.PathLike[str]"]
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _prog(self: Any) -> "Program":
-    return cast("Program", self)
+    prog: Program = self  # (an Any; no typing.cast at run time)
+    return prog
 
 
 class UprobeAttachMixin:

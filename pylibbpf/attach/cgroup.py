@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Dict, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple, Union
 
 from .._ffi import lib, opts
 from ..errors import BPFError, check_ret
 from ..link import Link
 from ..types import AttachType as A, ProgramType as P, _coerce
-from ._net import CgroupTarget, check_attach_type, expected_attach_type, open_cgroup
+from ._net import check_attach_type, expected_attach_type, open_cgroup
 from .raw import AttachQuery, legacy_attach, legacy_flags, prog_query
 
 if TYPE_CHECKING:
     from ..program import Program
+    from ._net import CgroupTarget
 
 __all__ = ["attach_cgroup", "cgroup_query", "CGROUP_ATTACH_TYPES"]
 

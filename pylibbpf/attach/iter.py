@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Union
 
 from .._owner import Closeable
 from .._ffi import ffi, lib, libbpf_log, opts

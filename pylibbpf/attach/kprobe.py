@@ -9,7 +9,10 @@ function that is not in ``/proc/kallsyms``.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import (BPFError, BPFNotFoundError, DeferredLog, NotSupportedError,

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Dict, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, check_ptr

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 from ..errors import BPFError, NotSupportedError, error_from_errno
 from ..link import Link

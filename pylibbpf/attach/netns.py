@@ -3,22 +3,27 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 from .._ffi import lib, opts
 from ..errors import BPFError, check_ret
 from ..link import Link
 from ..types import AttachType, ProgramType, _coerce
 from ._common import require_type
-from ._net import PathLike, open_netns
+from ._net import open_netns
 from .raw import AttachQuery, prog_query
 
 if TYPE_CHECKING:
     from ..program import Program
+    from ._net import PathLike
 
 __all__ = ["attach_netns", "netns_query"]
 
-NetnsTarget = Union[PathLike, int, None]
+if TYPE_CHECKING:
+    NetnsTarget = Union[PathLike, int, None]
 
 _HOOK = {ProgramType.FLOW_DISSECTOR: AttachType.FLOW_DISSECTOR,
          ProgramType.SK_LOOKUP: AttachType.SK_LOOKUP}

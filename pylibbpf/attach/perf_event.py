@@ -13,7 +13,10 @@ import errno as _errno
 import os
 import platform
 import struct
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .._owner import Closeable
 from .._ffi import ffi, lib, libbpf_log, opts

@@ -10,7 +10,10 @@ from __future__ import annotations
 import errno as _errno
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
 
 from .._ffi import ffi, lib, opts
 from ..errors import BPFError, check_ret

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 from ..types import ProgramType
 from ._common import require_type

@@ -8,7 +8,10 @@ missing tracepoint or function :class:`BPFNotFoundError`.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 from .._ffi import ffi, lib, libbpf_log
 from ..errors import (BPFError, BPFNotFoundError, NoAttachTargetError, NotSupportedError,

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import TYPE_CHECKING, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 from ..errors import error_from_errno
 from ..types import ProgramType

@@ -7,7 +7,10 @@ the map: detaching affects sockets added afterwards.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Tuple, Union
 
 from .._ffi import lib, opts
 from ..errors import BPFError, check_ret

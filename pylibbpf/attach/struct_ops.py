@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING
 
 from .._ffi import ffi, lib, libbpf_log
 from ..errors import BPFError, error_from_errno
 from ..link import Link
 from ..types import MapType
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..map import Map
 

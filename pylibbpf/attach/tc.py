@@ -9,7 +9,10 @@ from __future__ import annotations
 import errno as _errno
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import check_ret, error_from_errno

@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Dict, List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, BPFNotFoundError, error_from_errno

@@ -15,7 +15,10 @@ attach time with ``attach_freplace(target, function)``.
 from __future__ import annotations
 
 import errno as _errno
-from typing import TYPE_CHECKING, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..errors import BPFError, BPFNotFoundError, error_from_errno

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..elf import resolve, resolve_pattern
@@ -24,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["attach_uprobe", "attach_uprobe_multi"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 _U64 = (1 << 64) - 1
 

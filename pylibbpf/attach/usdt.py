@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Union
 
 from .._ffi import ffi, lib, libbpf_log, opts
 from ..elf import find_usdt
@@ -24,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["attach_usdt"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 def attach_usdt(prog: "Program", binary: Optional[PathLike], provider: str, name: str, *,

@@ -4,7 +4,10 @@ from __future__ import annotations
 import errno as _errno
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 from .._ffi import ffi, lib, opts
 from ..errors import (ENOTSUPP, BPFError, NotSupportedError, check_ret, errno_name,

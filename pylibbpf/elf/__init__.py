@@ -18,7 +18,10 @@ identity (device, inode, size, mtime).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, List, Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Union
 
 from ._image import ElfImage, Segment
 from ._index import Symbol, SymbolIndex, clear_cache, symbol_index
@@ -39,7 +42,8 @@ __all__ = [
     "demangle", "ld_so_cache", "process_maps", "process_root", "find_debug_file", "DEBUG_DIRS",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 def functions(binary: PathLike, pattern: Optional[str] = None, *, regex: bool = False,

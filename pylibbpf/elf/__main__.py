@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 from ..errors import BPFError
 from . import (explain, explain_usdt, find_library, functions, resolve_binary, usdt_probes)

@@ -7,13 +7,13 @@ mangled and a warning is logged once.
 """
 from __future__ import annotations
 
-import logging
 import re
-from typing import Any, Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["demangle", "strip_parameters", "normalize", "demangler_available"]
-
-logger = logging.getLogger("pylibbpf")
 
 # compiled by the first demangle() (_load), not when pylibbpf.elf is imported
 _RUST_LEGACY: Any = None  # re.Pattern[bytes]: a legacy Rust name, _ZN...17h<hash>E
@@ -45,7 +45,10 @@ def _load() -> None:
     except Exception as e:
         missing.append(f"pyderust ({e})")
     if missing:
-        logger.warning("pylibbpf.elf: demangling unavailable: %s", ", ".join(missing))
+        import logging  # (only for this warning)
+
+        logging.getLogger("pylibbpf").warning("pylibbpf.elf: demangling unavailable: %s",
+                                              ", ".join(missing))
 
 
 def demangler_available() -> bool:

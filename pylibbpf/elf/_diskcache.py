@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from typing import Any, Callable, Optional, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Tuple
 
 __all__ = ["cached_hash", "cache_dir", "MIN_ENTRIES"]
 
@@ -27,7 +30,8 @@ _MAGIC = b"PLBSYMH1"
 # build-id (hex, NUL-padded), hash length, CRC-32 of the hash
 _HEAD = struct.Struct("<8sQQQqQQI40sQI")
 
-Key = Tuple[int, int, int, int, int, int, int, str]
+if TYPE_CHECKING:
+    Key = Tuple[int, int, int, int, int, int, int, str]
 
 
 def _zlib() -> Any:

@@ -18,8 +18,10 @@ import operator
 import os
 import struct
 import sys
-from typing import (TYPE_CHECKING, Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional,
-                    Sequence, Tuple)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._files import open_regular
 from .._record import record
@@ -56,7 +58,7 @@ _MACHINES = {3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S3
              243: "EM_RISCV", 247: "EM_BPF", 258: "EM_LOONGARCH"}
 
 #: (device, inode, size, mtime_ns): a file's identity for caching
-Identity = Tuple[int, int, int, int]
+Identity = tuple[int, int, int, int]  # (not typing.Tuple: typing is not imported at run time)
 
 
 _set = object.__setattr__

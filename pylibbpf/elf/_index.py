@@ -11,7 +11,10 @@ import sys
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
 from .._record import record
@@ -22,7 +25,8 @@ from ._paths import find_debug_file
 
 __all__ = ["Symbol", "SymbolIndex", "symbol_index", "clear_cache", "split_version"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 _FIELDS = ("name", "version", "default_version", "address", "size", "type", "binding",

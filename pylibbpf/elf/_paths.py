@@ -8,7 +8,10 @@ import os
 import re
 import stat
 import struct
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
 from .._record import record

@@ -5,7 +5,10 @@ from __future__ import annotations
 import errno as _errno
 import os
 import re
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple, Union
 
 from .._files import regular_file
 from .._record import record
@@ -21,7 +24,8 @@ __all__ = ["Target", "Resolution", "SymbolNotFoundError", "AmbiguousSymbolError"
            "USDTNotFoundError", "resolve_binary", "resolve", "resolve_pattern",
            "resolve_symbols", "find_usdt", "explain", "explain_usdt"]
 
-PathLike = Union[str, "os.PathLike[str]"]
+if TYPE_CHECKING:
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 class SymbolNotFoundError(BPFNotFoundError):

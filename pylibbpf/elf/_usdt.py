@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import struct
-from typing import List, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 from .._record import record
 from ._image import ElfImage
