@@ -6,10 +6,9 @@ import errno as _errno
 import itertools
 import operator
 import os
-import re
 import sys
-import threading
-import weakref
+from _thread import allocate_lock as _new_lock
+from _weakref import ref as _weak_ref
 from collections import OrderedDict
 
 TYPE_CHECKING = False
@@ -123,7 +122,7 @@ class SymbolIndex:
         self.path = image.path
         self._debug: Optional[Tuple[Optional["SymbolIndex"], List[str]]] = None
         self._demangled: Optional[Tuple[Dict[str, List[str]], Dict[str, List[str]]]] = None
-        self._lock = threading.Lock()
+        self._lock = _new_lock()
         self._stripped = image.symtab is None
         self._fn_names: Dict[str, List[bytes]] = {}
         self._own_sources = [(self, t) for t in image.tables]
@@ -261,7 +260,7 @@ class SymbolIndex:
             # frame per call): it answers what fast.lookup answers and hands the
             # rest (another root, versions, demangled names) to this class's
             # lookup through _lookup_fallback.
-            fast.set_fallback(weakref.ref(self), _lookup_fallback)
+            fast.set_fallback(_weak_ref(self), _lookup_fallback)
             setattr(self, "lookup", fast.lookup_all)
         return fast
 
@@ -353,6 +352,8 @@ class SymbolIndex:
                 import fnmatch  # only here: ~0.3 ms of a first attach by name otherwise
 
                 pattern = fnmatch.translate(pattern)
+            import re  # not at import: ~3 ms of a first attach by name
+
             rx = re.compile(pattern)
         out: List[Symbol] = []
         seen = set()
@@ -457,6 +458,8 @@ def _source_name_token(query: str) -> Optional[bytes]:
     last = head.rsplit("::", 1)[-1].strip()
     if "<" in last:
         last = last.split("<", 1)[0].strip()
+    import re
+
     if not re.match(_IDENT, last) or last.startswith("operator"):
         return None
     return f"{len(last)}{last}".encode()
@@ -478,7 +481,7 @@ def _dedupe(syms: Sequence[Symbol]) -> List[Symbol]:
 
 _CACHE_SIZE = 32
 _cache: "OrderedDict[Identity, SymbolIndex]" = OrderedDict()
-_cache_lock = threading.Lock()
+_cache_lock = _new_lock()
 
 
 def symbol_index(path: PathLike) -> SymbolIndex:

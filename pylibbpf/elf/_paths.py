@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import re
 import stat
 import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .._files import open_regular
@@ -90,6 +90,8 @@ def library_name_regex(name: str) -> "re.Pattern[str]":
     ``c``, ``libc`` -> ``libc.so``, ``libc.so.6``, ``libc-2.31.so``;
     ``libc.so.6`` -> only itself (and versions below it, ``libc.so.6.0``).
     """
+    import re  # not at import: ~3 ms of a first attach by name
+
     base = os.path.basename(name)
     if ".so" in base:
         return re.compile(re.escape(base) + r"(\.\d+)*$")
@@ -100,8 +102,11 @@ def library_name_regex(name: str) -> "re.Pattern[str]":
 def _rank(basename: str) -> Tuple[int, int, Tuple[int, ...]]:
     """Sort key: a versioned soname (libc.so.6) before an unversioned dev link
     (libc.so, often a linker script), highest version first."""
-    m = re.search(r"\.so((?:\.\d+)*)$", basename)
-    versions = tuple(int(x) for x in m.group(1).split(".")[1:]) if m else ()
+    # the numbers after the last ".so" when only ".<digits>" follow it
+    _head, so, tail = basename.rpartition(".so")
+    parts = tail.split(".")[1:]
+    versions = (tuple(int(x) for x in parts)
+                if so and tail[:1] in ("", ".") and all(x.isdecimal() for x in parts) else ())
     return (0 if versions else 1, -len(versions), tuple(-v for v in versions))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-import re
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -327,6 +326,8 @@ def _find_symbol(target: Target, idx: SymbolIndex, root: str, symbol: str) \
         raise ValueError("symbol must not be empty")
     query, extra = symbol, 0
     if "+" in symbol:
+        import re  # only for name+0x10 (re: ~3 ms of a first attach by name)
+
         m = re.match(_PLUS_OFFSET, symbol)
         if m and not idx.lookup(symbol, root=root):
             query, extra = m.group(1), int(m.group(2), 0)
@@ -393,6 +394,8 @@ def resolve_pattern(binary: PathLike, pattern: str, *, pid: Optional[int] = None
         msg = f"no function matches {what} {pattern!r} in {target.given!r}"
         if target.path != target.given:
             msg += f" ({target.path})"
+        import re
+
         plain = re.sub(r"[*?\[\]^$.+(){}|\\]", "", pattern)
         suggestions = idx.suggest(plain, root=root) if plain else []
         if suggestions:
