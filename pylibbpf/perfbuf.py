@@ -9,6 +9,7 @@ reported to ``lost_callback(cpu, count)``.
 from __future__ import annotations
 
 import errno as _errno
+import mmap
 import os
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -58,6 +59,7 @@ class PerfBuffer(_Reader):
                                           "map, not a perf_event_array")
         codec = record_codec(map, record_type)
         self._ncpus = possible_cpus()
+        self._page_count = page_count
         self._lost_cb = lost_callback
         self._lost_seen = 0
         self._lost_final = 0
@@ -165,6 +167,7 @@ class PerfBuffer(_Reader):
         guard = self._view_guard()
         if src.ring is None:
             src.ring = bm.PerfRings(f"perf buffer on map {src.name!r}", nbuf)
+            src.ring.map_all(ptr, self._page_count * mmap.PAGESIZE)
         if src.out is None:
             src.out, src.cpus_out = bm.Pool(), bm.Pool()
         start: List[int] = []

@@ -297,6 +297,39 @@ def test_perf_batch_records_spanning_the_end_of_the_ring(obj, one_cpu) -> None:
     assert seen == list(range(500))
 
 
+def test_perf_batch_views_of_every_cpu_after_the_first_batch(obj) -> None:
+    """The first batch maps every CPU's ring: records that arrive later on
+    another CPU are views too, each batch of one CPU, intact and in order."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to run the producer on")
+    saved = os.sched_getaffinity(0)
+    got: dict = {}
+    try:
+        with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                                 with_cpu=True, page_count=4) as pb:
+            os.sched_setaffinity(0, {cpus[0]})
+            assert produce(obj, 30, perf=True, tag=1) == 0
+            with pb.batch() as arr:
+                assert seqs(arr) == list(range(30))
+            for rnd, cpu in enumerate([cpus[1], cpus[0], cpus[1]]):
+                os.sched_setaffinity(0, {cpu})
+                assert produce(obj, 40, perf=True, tag=2 + rnd) == 0
+                while True:
+                    scope = pb.batch()
+                    with scope as arr:
+                        if not len(arr):
+                            break
+                        assert not arr.flags.writeable  # a view in place
+                        assert set(int(c) for c in scope.cpus) == {cpu}
+                        assert set(int(t) for t in arr["tag"]) == {2 + rnd}
+                        got.setdefault(rnd, []).extend(seqs(arr))
+            assert pb.lost == 0
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert got == {r: list(range(30 + 40 * r, 70 + 40 * r)) for r in range(3)}
+
+
 def test_perf_tail_moves_only_when_the_scope_ends_and_lost_samples_count(obj, one_cpu) -> None:
     lost: List[Any] = []
     with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True, page_count=1,
