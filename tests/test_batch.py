@@ -330,6 +330,36 @@ def test_perf_batch_views_of_every_cpu_after_the_first_batch(obj) -> None:
     assert got == {r: list(range(30 + 40 * r, 70 + 40 * r)) for r in range(3)}
 
 
+def test_perf_batch_views_take_turns_between_cpus(obj) -> None:
+    """With records on two CPUs, batches take turns: a CPU with more records
+    than a batch holds doesn't keep the other one waiting."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to run the producer on")
+    saved = os.sched_getaffinity(0)
+    order: List[int] = []
+    got: dict = {}
+    try:
+        with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                                 with_cpu=True, page_count=4) as pb:
+            for k, cpu in enumerate(cpus[:2]):
+                os.sched_setaffinity(0, {cpu})
+                assert produce(obj, 60, perf=True, tag=k + 1) == 0
+            while True:
+                scope = pb.batch(max_records=20)
+                with scope as arr:
+                    if not len(arr):
+                        break
+                    (cpu,) = set(int(c) for c in scope.cpus)
+                    order.append(cpu)
+                    got.setdefault(cpu, []).extend(seqs(arr))
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert sorted(order) == sorted(cpus[:2] * 3)
+    assert all(a != b for a, b in zip(order, order[1:]))  # turns
+    assert got == {cpus[0]: list(range(60)), cpus[1]: list(range(60, 120))}
+
+
 def test_perf_tail_moves_only_when_the_scope_ends_and_lost_samples_count(obj, one_cpu) -> None:
     lost: List[Any] = []
     with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True, page_count=1,
