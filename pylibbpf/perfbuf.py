@@ -196,11 +196,14 @@ class PerfBuffer(_Reader):
         stride = src.stride
         guard = st.guard
 
+        coll = src.coll
+
         def release() -> None:
             p = self._cptr
-            if p is not None:
+            if p is not None:  # (else the collector is freed too)
                 lib.pylibbpf_pb_release_all(p, nbuf, start, tails)
-            self._report_lost()
+                if coll.lost_total != self._lost_seen:
+                    self._report_lost()
 
         out: Any = None
         cpus: Any = None
@@ -213,20 +216,24 @@ class PerfBuffer(_Reader):
             if n < 0:
                 check_ret(n, st.what)
             if n:
-                i = int(run.idx)
-                m = src.ring.get(ptr, i, int(run.size))
-                begin, span = int(run.start), int(run.span)
-                arr = m.view(np, src.dtype, begin, span, n)
+                i = run.idx
+                m = src.ring.maps[i] or src.ring.get(ptr, i, int(run.size))
+                begin = run.start
+                arr = m.view(np, src.dtype, begin, run.span, n)
                 cpu_arr = None
                 if src.with_cpu:
                     cpu_arr = src.cpus_out.get(np, np.uint32, n)[:n]
                     cpu_arr.fill(st.cpu_of[i])
-                tails[i] = begin + n * span
+                tails[i] = begin + n * run.span
                 ref = weakref.ref(arr)
 
                 def release_view() -> None:
                     try:
-                        release()
+                        p = self._cptr
+                        if p is not None:  # (else the collector is freed too)
+                            lib.pylibbpf_pb_release_all(p, nbuf, start, tails)
+                            if coll.lost_total != self._lost_seen:
+                                self._report_lost()
                     finally:
                         guard.scope_ended(m, ref)
                 return arr, cpu_arr, release_view
