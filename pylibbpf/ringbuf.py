@@ -187,7 +187,12 @@ class _Source:
         if self.dtype is None or c.external or c.count:
             return
         np = _numpy()
-        arr = np.empty(max_records, self.dtype)
+        self.target = None  # the last one holds records the caller got (or is free again)
+        # an array is reused once the caller let go of the records it got in it (a
+        # kept one never is): fresh memory costs a page fault per 4 KiB page
+        if self.out is None:
+            self.out = _batchmod().Pool()
+        arr = self.out.get(np, self.dtype, max_records)
         self.target = arr           # alive before the collector writes into it
         lib.pylibbpf_collector_target(c, ffi.from_buffer(arr), arr.nbytes)
 
