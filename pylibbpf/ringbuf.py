@@ -217,7 +217,16 @@ class _Source:
                 fast.commit(self.batches, (arr, cpus), self.addr)
             elif self.batch and self.dtype is not None:
                 np = _numpy()
-                arr = np.empty(n, self.dtype)
+                arr = None
+                if n * self.stride <= _POOLED_TARGET:  # reused memory, as for aim()
+                    if self.out is None:
+                        self.out = _batchmod().Pool()
+                    base = self.out.get(np, self.dtype, n)
+                    if n * 4 >= len(base):
+                        arr = base[:n]
+                    del base
+                if arr is None:
+                    arr = np.empty(n, self.dtype)
                 ffi.memmove(ffi.from_buffer(arr), c.buf, n * self.stride)
                 fast.commit(self.batches, (arr, cpus), self.addr)
             else:

@@ -429,6 +429,29 @@ def test_perf_batch_copies_short_runs_and_views_long_ones(obj, one_cpu) -> None:
         assert [copied for copied, _ in batches] == [True, False]
 
 
+def test_perf_read_batch_arrays_kept_or_dropped(obj, one_cpu) -> None:
+    """read_batch() of a perf buffer copies into reused arrays: one the caller
+    dropped is filled again, one the caller keeps (or a view of it) never is."""
+    kept: List[Any] = []
+    fields: List[Any] = []
+    with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                             page_count=4) as pb:
+        for i in range(8):
+            assert produce(obj, 300, perf=True, tag=i + 1) == 0
+            arr = pb.read_batch(0)
+            assert seqs(arr) == list(range(300 * i, 300 * i + 300))
+            assert set(int(t) for t in arr["tag"]) == {i + 1}
+            if i % 2:
+                kept.append(arr)
+            elif i % 4 == 2:
+                fields.append(arr["seq"][10:20])  # only a view of a part is kept
+            del arr
+        assert pb.lost == 0
+    assert [seqs(a) for a in kept] == [list(range(300 * i, 300 * i + 300)) for i in (1, 3, 5, 7)]
+    assert [[int(x) for x in f] for f in fields] == [list(range(300 * i + 10, 300 * i + 20))
+                                                     for i in (2, 6)]
+
+
 #: perf views kept past their scope: read zeros, never crash, also after close
 PERF_KEPT_VIEW = """
 import struct, sys, os
