@@ -43,7 +43,7 @@ class _BatchState:
         self.start = ffi.new("uint64_t[]", nbuf)   # each ring's tail when the batch began
         self.tails = ffi.new("uint64_t[]", nbuf)   # and how far the batch read
         self.run = ffi.new("struct pylibbpf_pb_run *")
-        self.run.idx = nbuf - 1  # the first look starts at CPU buffer 0
+        self.run.idx = max(nbuf - 1, 0)  # the first look starts at CPU buffer 0
         self.what = f"batch() of perf buffer on map {src.name!r}"
         self.guard = pb._view_guard()
 
