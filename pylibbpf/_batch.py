@@ -229,11 +229,28 @@ class PerfMapping(_Mapping):
 
 
 class PerfRings:
-    """The per-CPU perf rings of one PerfBuffer, each mapped on first use."""
+    """The per-CPU perf rings of one PerfBuffer, mapped together on first use.
+
+    Mapping a perf ring costs milliseconds for a big one (the kernel fills in
+    every page table entry at mmap time: 1-3 ms for 16 MiB, more than reading
+    the records), so all rings are mapped at once when the first batch starts,
+    as libbpf maps its own when the buffer is made: a later batch never pays
+    for a CPU whose ring it had not seen yet."""
 
     def __init__(self, name: str, count: int) -> None:
         self.name = name
         self.maps: List[Optional[PerfMapping]] = [None] * count
+
+    def map_all(self, ptr: Any, size: int) -> None:
+        """Map every CPU's ring (``size`` bytes of data each) now. Best effort: a
+        ring that can't be mapped now is tried again (and its error raised) by
+        :meth:`get` when a batch needs it."""
+        for idx in range(len(self.maps)):
+            if self.maps[idx] is None:
+                try:
+                    self.get(ptr, idx, size)
+                except Exception:
+                    pass
 
     def get(self, ptr: Any, idx: int, size: int) -> PerfMapping:
         """CPU buffer ``idx`` (``size`` bytes of data) of the perf buffer ``ptr``."""

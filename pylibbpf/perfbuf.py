@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from _weakref import ref as _weak_ref
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +30,29 @@ __all__ = ["PerfBuffer"]
 _MIN_VIEW = 16
 #: batch(): room for this many records at first when copying
 _COPY_FIRST = 1024
+
+
+def _page_size() -> int:
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+class _BatchState:
+    """What batch() of a PerfBuffer reuses from one batch to the next (one
+    batch at a time: a scope is open until its records are released)."""
+
+    def __init__(self, pb: "PerfBuffer", src: _Source, nbuf: int) -> None:
+        self.src = src
+        self.bm = _batchmod()
+        self.np = _numpy()
+        self.nbuf = nbuf
+        self.cpu_of = pb._buffer_cpus(nbuf)
+        self.cpus = ffi.new("uint32_t[]", self.cpu_of)
+        self.start = ffi.new("uint64_t[]", nbuf)   # each ring's tail when the batch began
+        self.tails = ffi.new("uint64_t[]", nbuf)   # and how far the batch read
+        self.run = ffi.new("struct pylibbpf_pb_run *")
+        self.run.idx = max(nbuf - 1, 0)  # the first look starts at CPU buffer 0
+        self.what = f"batch() of perf buffer on map {src.name!r}"
+        self.guard = pb._view_guard()
 
 
 class PerfBuffer(_Reader):
@@ -61,6 +85,8 @@ class PerfBuffer(_Reader):
                                           "map, not a perf_event_array")
         codec = record_codec(map, record_type)
         self._ncpus = possible_cpus()
+        self._page_count = page_count
+        self._pstate: Optional[_BatchState] = None
         self._lost_cb = lost_callback
         self._lost_seen = 0
         self._lost_final = 0
@@ -156,107 +182,79 @@ class PerfBuffer(_Reader):
             self._cpus_of = cpus
         return cpus
 
+    def _batch_state(self, src: _Source) -> "_BatchState":
+        ptr = self._ptr
+        st = _BatchState(self, src, int(lib.perf_buffer__buffer_cnt(ptr)))
+        if src.ring is None:
+            src.ring = st.bm.PerfRings(f"perf buffer on map {src.name!r}", st.nbuf)
+            src.ring.map_all(ptr, self._page_count * _page_size())
+        if src.out is None:
+            src.out, src.cpus_out = st.bm.Pool(), st.bm.Pool()
+        return st
+
     def _take_batch(self, src: _Source, timeout_ms: int,
                     max_records: int) -> Tuple[Any, Any, Callable[[], None]]:
-        import weakref  # (imported by the first batch, not with pylibbpf)
-
-        bm = _batchmod()
-        np = _numpy()
+        st = self._pstate
+        if st is None or st.src is not src:
+            st = self._pstate = self._batch_state(src)
         ptr = self._ptr
-        nbuf = int(lib.perf_buffer__buffer_cnt(ptr))
-        cpu_of = self._buffer_cpus(nbuf)
+        np = st.np
+        nbuf, start, tails, run = st.nbuf, st.start, st.tails, st.run
         stride = src.stride
-        what = f"batch() of perf buffer on map {src.name!r}"
-        guard = self._view_guard()
-        if src.ring is None:
-            src.ring = bm.PerfRings(f"perf buffer on map {src.name!r}", nbuf)
-        if src.out is None:
-            src.out, src.cpus_out = bm.Pool(), bm.Pool()
-        start: List[int] = []
-        for i in range(nbuf):
-            t = int(lib.pylibbpf_pb_tail(ptr, i))
-            if t < 0:
-                check_ret(t, what)
-            start.append(t)
-        tails = list(start)
-        tail_p = ffi.new("uint64_t *")
-        run = ffi.new("struct pylibbpf_pb_run *")
+        guard = st.guard
+
+        coll = src.coll
 
         def release() -> None:
             p = self._cptr
-            if p is not None:
-                for i in range(nbuf):
-                    if tails[i] != start[i]:
-                        lib.pylibbpf_pb_release(p, i, tails[i])
-            self._report_lost()
+            if p is not None:  # (else the collector is freed too)
+                lib.pylibbpf_pb_release_all(p, nbuf, start, tails)
+                if coll.lost_total != self._lost_seen:
+                    self._report_lost()
 
+        out: Any = None
+        cpus: Any = None
+        total = 0
         for attempt in (0, 1):
-            # a long run of samples in place, on any CPU: handed over as a view
-            for i in range(nbuf):
-                tail_p[0] = tails[i]
-                n = int(lib.pylibbpf_pb_run(ptr, i, src.coll, cpu_of[i], tail_p, stride,
-                                            max_records, run))
-                if n < 0:
-                    check_ret(n, what)
-                tails[i] = int(tail_p[0])  # past lost-sample records
-                if n >= _MIN_VIEW or (n and n == max_records):
-                    m = src.ring.get(ptr, i, int(run.size))
-                    begin, span = int(run.start), int(run.span)
-                    arr = m.view(np, src.dtype, begin, span, n)
-                    cpu_arr = None
-                    if src.with_cpu:
-                        cpu_arr = src.cpus_out.get(np, np.uint32, n)[:n]
-                        cpu_arr.fill(cpu_of[i])
-                    tails[i] = begin + n * span
-                    ref = weakref.ref(arr)
+            # a long run of samples in place, on any CPU (one C call for all of
+            # them, from the CPU after the last view's on): handed over as a view
+            n = int(lib.pylibbpf_pb_next(ptr, nbuf, src.coll, st.cpus, start, tails, stride,
+                                         max_records, _MIN_VIEW, run))
+            if n < 0:
+                check_ret(n, st.what)
+            if n:
+                i = run.idx
+                m = src.ring.maps[i] or src.ring.get(ptr, i, int(run.size))
+                begin = run.start
+                arr = m.view(np, src.dtype, begin, run.span, n)
+                cpu_arr = None
+                if src.with_cpu:
+                    cpu_arr = src.cpus_out.get(np, np.uint32, n)[:n]
+                    cpu_arr.fill(st.cpu_of[i])
+                tails[i] = begin + n * run.span
+                ref = _weak_ref(arr)
 
-                    def release_view() -> None:
-                        try:
-                            release()
-                        finally:
-                            guard.scope_ended(m, ref)
-                    return arr, cpu_arr, release_view
-            # else copy: samples that wrap, differ in size or come few at a time
-            need = sum(max(int(lib.pylibbpf_pb_avail(ptr, i)), 0) for i in range(nbuf))
-            need = need // ((12 + stride + 7) & ~7)
-            if max_records:
-                need = min(need, max_records)
-            # a copied stretch is short as a rule (it ends where a run for a view
-            # starts): don't make fresh memory for all that is there; the loop grows it
-            out = src.out.get(np, src.dtype, max(min(need, _COPY_FIRST), 1))
-            cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
-            total = 0
-            for i in range(nbuf):
-                while not max_records or total < max_records:
-                    cap = len(out) - total
-                    if max_records:
-                        cap = min(cap, max_records - total)
-                    tail_p[0] = tails[i]
-                    base = ffi.cast("char *", ffi.from_buffer(out)) + total * stride
-                    cbase = (ffi.cast("uint32_t *", ffi.from_buffer(cpus)) + total
-                             if cpus is not None else ffi.NULL)
-                    n = int(lib.pylibbpf_pb_scan(ptr, i, src.coll, cpu_of[i], tail_p, base,
-                                                 stride, cap, cbase, _MIN_VIEW))
-                    if n < 0:
-                        check_ret(n, what)
-                    tails[i] = int(tail_p[0])
-                    total += n
-                    if n < cap:
-                        break  # this CPU's buffer is read (or a run for a view is next)
-                    if max_records and total >= max_records:
-                        break
-                    if total == len(out):  # full (records smaller than the type, or new
-                        bigger = src.out.get(np, src.dtype, 2 * total + 1)  # ones): grow
-                        bigger[:total] = out[:total]
-                        out = bigger
-                        if cpus is not None:
-                            more = src.cpus_out.get(np, np.uint32, len(out))
-                            more[:total] = cpus[:total]
-                            cpus = more
-            if total or tails != start or attempt or not self._wait_ready(timeout_ms):
+                def release_view() -> None:
+                    try:
+                        p = self._cptr
+                        if p is not None:  # (else the collector is freed too)
+                            lib.pylibbpf_pb_release_all(p, nbuf, start, tails)
+                            if coll.lost_total != self._lost_seen:
+                                self._report_lost()
+                    finally:
+                        guard.scope_ended(m, ref)
+                return arr, cpu_arr, release_view
+            if run.avail:
+                out, cpus, total = self._copy_batch(src, st, max_records)
+            if (total or attempt or any(tails[k] != start[k] for k in range(nbuf))
+                    or not self._wait_ready(timeout_ms)):
                 break
-        arr = out[:total]
-        cpu_arr = cpus[:total] if cpus is not None else None
+        if out is None:  # nothing there: no copy to make
+            arr = np.empty(0, src.dtype)
+            cpu_arr = np.empty(0, np.uint32) if src.with_cpu else None
+        else:
+            arr = out[:total]
+            cpu_arr = cpus[:total] if cpus is not None else None
 
         def release_copy() -> None:
             try:
@@ -265,10 +263,54 @@ class PerfBuffer(_Reader):
                 guard.scope_ended(None, None)
         return arr, cpu_arr, release_copy
 
+    def _copy_batch(self, src: _Source, st: "_BatchState",
+                    max_records: int) -> Tuple[Any, Any, int]:
+        """Copy samples that wrap, differ in size or come few at a time (up to
+        the next run for a view) into a reused array: (array, cpus, count)."""
+        ptr = self._ptr
+        np = st.np
+        stride = src.stride
+        tails = st.tails
+        need = int(st.run.avail) // ((12 + stride + 7) & ~7)
+        if max_records:
+            need = min(need, max_records)
+        # a copied stretch is short as a rule (it ends where a run for a view
+        # starts): don't make fresh memory for all that is there; the loop grows it
+        out = src.out.get(np, src.dtype, max(min(need, _COPY_FIRST), 1))
+        cpus = src.cpus_out.get(np, np.uint32, len(out)) if src.with_cpu else None
+        total = 0
+        for i in range(st.nbuf):
+            while not max_records or total < max_records:
+                cap = len(out) - total
+                if max_records:
+                    cap = min(cap, max_records - total)
+                base = ffi.cast("char *", ffi.from_buffer(out)) + total * stride
+                cbase = (ffi.cast("uint32_t *", ffi.from_buffer(cpus)) + total
+                         if cpus is not None else ffi.NULL)
+                n = int(lib.pylibbpf_pb_scan(ptr, i, src.coll, st.cpu_of[i], tails + i, base,
+                                             stride, cap, cbase, _MIN_VIEW))
+                if n < 0:
+                    check_ret(n, st.what)
+                total += n
+                if n < cap:
+                    break  # this CPU's buffer is read (or a run for a view is next)
+                if max_records and total >= max_records:
+                    break
+                if total == len(out):  # full (records smaller than the type, or new
+                    bigger = src.out.get(np, src.dtype, 2 * total + 1)  # ones): grow
+                    bigger[:total] = out[:total]
+                    out = bigger
+                    if cpus is not None:
+                        more = src.cpus_out.get(np, np.uint32, len(out))
+                        more[:total] = cpus[:total]
+                        cpus = more
+        return out, cpus, total
+
     def _forget_collector(self, c: Any) -> None:
         self._lost_final = int(c.lost_total)
 
     def _released(self) -> None:
+        self._pstate = None
         fd, self._map_fd = getattr(self, "_map_fd", -1), -1
         if fd >= 0:
             os.close(fd)

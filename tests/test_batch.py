@@ -261,6 +261,28 @@ def test_views_kept_from_every_batch_read_zeros_in_a_child(bpf_objects) -> None:
                                      "next scope 0", "after reuse [0, 0, 0, 0] 0"]
 
 
+def test_ring_read_batch_arrays_kept_or_dropped(obj) -> None:
+    """read_batch() collects into reused arrays: one the caller dropped is filled
+    again, one the caller keeps (or a view of it) never is."""
+    kept: List[Any] = []
+    fields: List[Any] = []
+    with pylibbpf.RingBuffer(obj.maps["ring"], record_type="rec", batch=True,
+                             max_batch=300) as rb:
+        for i in range(8):
+            assert produce(obj, 300, tag=i + 1) == 0
+            arr = rb.read_batch(0)
+            assert seqs(arr) == list(range(300 * i, 300 * i + 300))
+            assert set(int(t) for t in arr["tag"]) == {i + 1}
+            if i % 2:
+                kept.append(arr)
+            elif i % 4 == 2:
+                fields.append(arr["seq"][10:20])  # only a view of a part is kept
+            del arr
+    assert [seqs(a) for a in kept] == [list(range(300 * i, 300 * i + 300)) for i in (1, 3, 5, 7)]
+    assert [[int(x) for x in f] for f in fields] == [list(range(300 * i + 10, 300 * i + 20))
+                                                     for i in (2, 6)]
+
+
 # --- perf buffer ---------------------------------------------------------------
 
 def test_perf_batch_hands_every_record_once_with_cpus(obj, one_cpu) -> None:
@@ -295,6 +317,69 @@ def test_perf_batch_records_spanning_the_end_of_the_ring(obj, one_cpu) -> None:
                             [int(r["r"]["seq"]) for r in arr])
         assert pb.lost == 0
     assert seen == list(range(500))
+
+
+def test_perf_batch_views_of_every_cpu_after_the_first_batch(obj) -> None:
+    """The first batch maps every CPU's ring: records that arrive later on
+    another CPU are views too, each batch of one CPU, intact and in order."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to run the producer on")
+    saved = os.sched_getaffinity(0)
+    got: dict = {}
+    try:
+        with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                                 with_cpu=True, page_count=4) as pb:
+            os.sched_setaffinity(0, {cpus[0]})
+            assert produce(obj, 30, perf=True, tag=1) == 0
+            with pb.batch() as arr:
+                assert seqs(arr) == list(range(30))
+            for rnd, cpu in enumerate([cpus[1], cpus[0], cpus[1]]):
+                os.sched_setaffinity(0, {cpu})
+                assert produce(obj, 40, perf=True, tag=2 + rnd) == 0
+                while True:
+                    scope = pb.batch()
+                    with scope as arr:
+                        if not len(arr):
+                            break
+                        assert not arr.flags.writeable  # a view in place
+                        assert set(int(c) for c in scope.cpus) == {cpu}
+                        assert set(int(t) for t in arr["tag"]) == {2 + rnd}
+                        got.setdefault(rnd, []).extend(seqs(arr))
+            assert pb.lost == 0
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert got == {r: list(range(30 + 40 * r, 70 + 40 * r)) for r in range(3)}
+
+
+def test_perf_batch_views_take_turns_between_cpus(obj) -> None:
+    """With records on two CPUs, batches take turns: a CPU with more records
+    than a batch holds doesn't keep the other one waiting."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to run the producer on")
+    saved = os.sched_getaffinity(0)
+    order: List[int] = []
+    got: dict = {}
+    try:
+        with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                                 with_cpu=True, page_count=4) as pb:
+            for k, cpu in enumerate(cpus[:2]):
+                os.sched_setaffinity(0, {cpu})
+                assert produce(obj, 60, perf=True, tag=k + 1) == 0
+            while True:
+                scope = pb.batch(max_records=20)
+                with scope as arr:
+                    if not len(arr):
+                        break
+                    (cpu,) = set(int(c) for c in scope.cpus)
+                    order.append(cpu)
+                    got.setdefault(cpu, []).extend(seqs(arr))
+    finally:
+        os.sched_setaffinity(0, saved)
+    assert sorted(order) == sorted(cpus[:2] * 3)
+    assert all(a != b for a, b in zip(order, order[1:]))  # turns
+    assert got == {cpus[0]: list(range(60)), cpus[1]: list(range(60, 120))}
 
 
 def test_perf_tail_moves_only_when_the_scope_ends_and_lost_samples_count(obj, one_cpu) -> None:
@@ -342,6 +427,29 @@ def test_perf_batch_copies_short_runs_and_views_long_ones(obj, one_cpu) -> None:
                 batches.append((bool(arr.flags.writeable), seqs(arr)))  # views: read-only
         assert [s for _, s in batches] == [list(range(10)), list(range(10, 50))]
         assert [copied for copied, _ in batches] == [True, False]
+
+
+def test_perf_read_batch_arrays_kept_or_dropped(obj, one_cpu) -> None:
+    """read_batch() of a perf buffer copies into reused arrays: one the caller
+    dropped is filled again, one the caller keeps (or a view of it) never is."""
+    kept: List[Any] = []
+    fields: List[Any] = []
+    with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
+                             page_count=4) as pb:
+        for i in range(8):
+            assert produce(obj, 300, perf=True, tag=i + 1) == 0
+            arr = pb.read_batch(0)
+            assert seqs(arr) == list(range(300 * i, 300 * i + 300))
+            assert set(int(t) for t in arr["tag"]) == {i + 1}
+            if i % 2:
+                kept.append(arr)
+            elif i % 4 == 2:
+                fields.append(arr["seq"][10:20])  # only a view of a part is kept
+            del arr
+        assert pb.lost == 0
+    assert [seqs(a) for a in kept] == [list(range(300 * i, 300 * i + 300)) for i in (1, 3, 5, 7)]
+    assert [[int(x) for x in f] for f in fields] == [list(range(300 * i + 10, 300 * i + 20))
+                                                     for i in (2, 6)]
 
 
 #: perf views kept past their scope: read zeros, never crash, also after close

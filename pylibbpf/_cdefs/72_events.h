@@ -43,7 +43,13 @@ int64_t pylibbpf_pb_tail(struct perf_buffer *pb, size_t idx);
 long pylibbpf_pb_scan(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
                       uint32_t cpu, uint64_t *tail, char *out, uint32_t stride, size_t cap,
                       uint32_t *cpus, size_t min_run);
-struct pylibbpf_pb_run { uint64_t start; size_t count; uint32_t span; uint64_t size; };
+struct pylibbpf_pb_run { uint64_t start; size_t count; uint32_t span; uint64_t size;
+                         size_t idx; uint64_t avail; };
+long pylibbpf_pb_next(struct perf_buffer *pb, size_t n, struct pylibbpf_collector *c,
+                      const uint32_t *cpus, uint64_t *start, uint64_t *tails, uint32_t stride,
+                      size_t max, size_t min_run, struct pylibbpf_pb_run *out);
+int pylibbpf_pb_release_all(struct perf_buffer *pb, size_t n, const uint64_t *start,
+                            const uint64_t *tails);
 long pylibbpf_pb_run(struct perf_buffer *pb, size_t idx, struct pylibbpf_collector *c,
                      uint32_t cpu, uint64_t *tail, uint32_t stride, size_t max,
                      struct pylibbpf_pb_run *out);

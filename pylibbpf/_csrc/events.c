@@ -555,6 +555,8 @@ struct pylibbpf_pb_run {
     size_t count;       /* samples in the run */
     uint32_t span;      /* bytes per sample */
     uint64_t size;      /* the ring's data size */
+    size_t idx;         /* pylibbpf_pb_next: the CPU buffer of the run (in: the last one) */
+    uint64_t avail;     /* pylibbpf_pb_next, no run: bytes left to read in all buffers */
 };
 
 /* a PERF_RECORD_LOST at pos (header, id, lost count): add its count to the collector */
@@ -607,6 +609,53 @@ static long pylibbpf_pb_run(struct perf_buffer *pb, size_t idx, struct pylibbpf_
     out->start = pos;
     out->count = pylibbpf_pb_runlen(data, size, pos, head, stride, max, &out->span);
     return (long)out->count;
+}
+
+/* One call for the start of a batch over all n CPU buffers (no Python loop
+ * per CPU): reads each ring's tail into start[] and tails[], then looks for a
+ * run of samples to hand over as a view (pylibbpf_pb_run), CPU after CPU,
+ * from the one after the CPU of the previous view on (so that a CPU with a
+ * steady flow can't starve the others). A run counts when it has min_run
+ * samples or more, or max (non-zero) samples. tails[] move past lost-sample
+ * records met on the way. On a run: its CPU's index in out->idx, returns its
+ * length. Else returns 0 and out->avail is the number of bytes left to read
+ * in all rings (0: nothing there, no copy to make). -errno on error. */
+static long pylibbpf_pb_next(struct perf_buffer *pb, size_t n, struct pylibbpf_collector *c,
+                             const uint32_t *cpus, uint64_t *start, uint64_t *tails,
+                             uint32_t stride, size_t max, size_t min_run,
+                             struct pylibbpf_pb_run *out)
+{
+    size_t k, first = out->idx + 1;
+    uint64_t avail = 0;
+
+    for (k = 0; k < n; k++) {
+        int64_t t = pylibbpf_pb_tail(pb, k);
+
+        if (t < 0)
+            return (long)t;
+        start[k] = tails[k] = (uint64_t)t;
+    }
+    for (k = 0; k < n; k++) {
+        size_t i = (first + k) % n;
+        long got = pylibbpf_pb_run(pb, i, c, cpus[i], &tails[i], stride, max, out);
+        int64_t a;
+
+        if (got < 0)
+            return got;
+        if ((size_t)got >= min_run || (got && (size_t)got == max)) {
+            out->idx = i;
+            out->avail = 0;
+            return got;
+        }
+        a = pylibbpf_pb_avail(pb, i);
+        if (a < 0)
+            return (long)a;
+        /* pylibbpf_pb_avail counts from the ring's own tail: minus what was skipped */
+        avail += (uint64_t)a - (tails[i] - start[i]);
+    }
+    out->count = 0;
+    out->avail = avail;
+    return 0;
 }
 
 /* Copy the samples of CPU buffer idx from *tail on into out (stride bytes
@@ -727,6 +776,25 @@ static int pylibbpf_pb_release(struct perf_buffer *pb, size_t idx, uint64_t tail
         return err;
     __atomic_store_n(&h->data_tail, tail, __ATOMIC_RELEASE);
     return 0;
+}
+
+/* the end of a batch: the ring tail of every CPU buffer whose records were
+ * read (tails[k] != start[k]) moves to tails[k] */
+static int pylibbpf_pb_release_all(struct perf_buffer *pb, size_t n, const uint64_t *start,
+                                   const uint64_t *tails)
+{
+    size_t k;
+    int err = 0;
+
+    for (k = 0; k < n; k++) {
+        if (tails[k] != start[k]) {
+            int e = pylibbpf_pb_release(pb, k, tails[k]);
+
+            if (e && !err)
+                err = e;
+        }
+    }
+    return err;
 }
 
 /* user ring buffer: reserve, copy, submit in one call */
