@@ -145,11 +145,6 @@ def _entry_point(callback: Any) -> Tuple[Any, int]:
     return None, -1
 
 
-#: read_batch(): collect into reused arrays up to this size (bigger ones are
-#: made per poll, so a reader doesn't hold on to that much memory)
-_POOLED_TARGET = 8 << 20
-
-
 class _Source:
     """One map of a reader: its decoder, callback, C collector and pending records.
 
@@ -192,15 +187,7 @@ class _Source:
         if self.dtype is None or c.external or c.count:
             return
         np = _numpy()
-        self.target = None  # the last one holds records the caller got (or is free again)
-        if max_records * self.dtype.itemsize <= _POOLED_TARGET:
-            # an array is reused once the caller let go of the records it got in it
-            # (a kept one never is): fresh memory costs a page fault per 4 KiB page
-            if self.out is None:
-                self.out = _batchmod().Pool()
-            arr = self.out.get(np, self.dtype, max_records)
-        else:  # big: not kept around between polls
-            arr = np.empty(max_records, self.dtype)
+        arr = np.empty(max_records, self.dtype)
         self.target = arr           # alive before the collector writes into it
         lib.pylibbpf_collector_target(c, ffi.from_buffer(arr), arr.nbytes)
 
@@ -217,16 +204,7 @@ class _Source:
                 fast.commit(self.batches, (arr, cpus), self.addr)
             elif self.batch and self.dtype is not None:
                 np = _numpy()
-                arr = None
-                if n * self.stride <= _POOLED_TARGET:  # reused memory, as for aim()
-                    if self.out is None:
-                        self.out = _batchmod().Pool()
-                    base = self.out.get(np, self.dtype, n)
-                    if n * 4 >= len(base):
-                        arr = base[:n]
-                    del base
-                if arr is None:
-                    arr = np.empty(n, self.dtype)
+                arr = np.empty(n, self.dtype)
                 ffi.memmove(ffi.from_buffer(arr), c.buf, n * self.stride)
                 fast.commit(self.batches, (arr, cpus), self.addr)
             else:

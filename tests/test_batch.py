@@ -261,28 +261,6 @@ def test_views_kept_from_every_batch_read_zeros_in_a_child(bpf_objects) -> None:
                                      "next scope 0", "after reuse [0, 0, 0, 0] 0"]
 
 
-def test_ring_read_batch_arrays_kept_or_dropped(obj) -> None:
-    """read_batch() collects into reused arrays: one the caller dropped is filled
-    again, one the caller keeps (or a view of it) never is."""
-    kept: List[Any] = []
-    fields: List[Any] = []
-    with pylibbpf.RingBuffer(obj.maps["ring"], record_type="rec", batch=True,
-                             max_batch=300) as rb:
-        for i in range(8):
-            assert produce(obj, 300, tag=i + 1) == 0
-            arr = rb.read_batch(0)
-            assert seqs(arr) == list(range(300 * i, 300 * i + 300))
-            assert set(int(t) for t in arr["tag"]) == {i + 1}
-            if i % 2:
-                kept.append(arr)
-            elif i % 4 == 2:
-                fields.append(arr["seq"][10:20])  # only a view of a part is kept
-            del arr
-    assert [seqs(a) for a in kept] == [list(range(300 * i, 300 * i + 300)) for i in (1, 3, 5, 7)]
-    assert [[int(x) for x in f] for f in fields] == [list(range(300 * i + 10, 300 * i + 20))
-                                                     for i in (2, 6)]
-
-
 # --- perf buffer ---------------------------------------------------------------
 
 def test_perf_batch_hands_every_record_once_with_cpus(obj, one_cpu) -> None:
@@ -427,29 +405,6 @@ def test_perf_batch_copies_short_runs_and_views_long_ones(obj, one_cpu) -> None:
                 batches.append((bool(arr.flags.writeable), seqs(arr)))  # views: read-only
         assert [s for _, s in batches] == [list(range(10)), list(range(10, 50))]
         assert [copied for copied, _ in batches] == [True, False]
-
-
-def test_perf_read_batch_arrays_kept_or_dropped(obj, one_cpu) -> None:
-    """read_batch() of a perf buffer copies into reused arrays: one the caller
-    dropped is filled again, one the caller keeps (or a view of it) never is."""
-    kept: List[Any] = []
-    fields: List[Any] = []
-    with pylibbpf.PerfBuffer(obj.maps["perf"], record_type="rec", batch=True,
-                             page_count=4) as pb:
-        for i in range(8):
-            assert produce(obj, 300, perf=True, tag=i + 1) == 0
-            arr = pb.read_batch(0)
-            assert seqs(arr) == list(range(300 * i, 300 * i + 300))
-            assert set(int(t) for t in arr["tag"]) == {i + 1}
-            if i % 2:
-                kept.append(arr)
-            elif i % 4 == 2:
-                fields.append(arr["seq"][10:20])  # only a view of a part is kept
-            del arr
-        assert pb.lost == 0
-    assert [seqs(a) for a in kept] == [list(range(300 * i, 300 * i + 300)) for i in (1, 3, 5, 7)]
-    assert [[int(x) for x in f] for f in fields] == [list(range(300 * i + 10, 300 * i + 20))
-                                                     for i in (2, 6)]
 
 
 #: perf views kept past their scope: read zeros, never crash, also after close
