@@ -138,16 +138,20 @@ def _stats(xs: List[float]) -> Dict[str, float]:
 
 
 def _alternate(runs: int, c_cmd: Sequence[str], py_cmd: Sequence[str],
-               env: Optional[Dict[str, str]] = None) -> Dict[str, List[float]]:
+               env: Optional[Dict[str, str]] = None,
+               settle: float = 0.0) -> Dict[str, List[float]]:
     """``runs`` fresh-process timings of each side (wall-clock ``ms`` and the
     thread's CPU time ``cpu_ms``), alternating which goes first, after one
-    untimed run of each (page cache, pylibbpf's caches)."""
+    untimed run of each (page cache, pylibbpf's caches); ``settle`` seconds of
+    quiet before each run."""
     _json_run(c_cmd)
     _json_run(py_cmd, env)
     out: Dict[str, List[float]] = {"c": [], "py": [], "c_cpu": [], "py_cpu": []}
     for k in range(runs):
         order = ((c_cmd, "c", None), (py_cmd, "py", env))
         for cmd, side, e in (order if k % 2 == 0 else order[::-1]):
+            if settle:
+                time.sleep(settle)
             r = _json_run(cmd, e)
             out[side].append(r["ms"])
             out[side + "_cpu"].append(r["cpu_ms"])
@@ -203,7 +207,7 @@ def bench_index(exe: Path, tmp: Path, runs: int, env: Dict[str, str]) -> List[Di
         c_cmd = [str(exe), "--cold", path, str(nf)] + ([dbg] if dbg else [])
         py_cmd = [sys.executable, "-c", _PY_INDEX, str(ROOT), path, str(nf)]
         rows.append({"label": label, "file": path, "debug_file": dbg, "lookups": len(names),
-                     **_row(_alternate(runs, c_cmd, py_cmd, env))})
+                     **_row(_alternate(runs, c_cmd, py_cmd, env, settle=UPROBE_SETTLE))})
     return rows
 
 
@@ -231,6 +235,15 @@ def uprobe_names(path: str, n: int = 200) -> List[str]:
     return [cands[int(k * step)] for k in range(n)]
 
 
+#: seconds of quiet before each run of the uprobe row. The kernel's uprobe
+#: registration waits for an RCU grace period (~10-20 ms of wall-clock time here,
+#: no CPU) unless another registration or removal ran just before it; C starts
+#: in ~1 ms and so often attached within the grace period of the previous run's
+#: detach, pylibbpf (interpreter start, import, load: ~40 ms) never did. A pause
+#: before every run makes both sides attach after the same quiet.
+UPROBE_SETTLE = 0.25
+
+
 def bench_uprobe(tmp: Path, runs: int, env: Dict[str, str]) -> Dict[str, Any]:
     import pylibbpf
 
@@ -248,7 +261,7 @@ def bench_uprobe(tmp: Path, runs: int, env: Dict[str, str]) -> Dict[str, Any]:
     c_cmd = [str(exe), str(obj), "on_call", libc, str(nf), mode]
     py_cmd = [sys.executable, "-c", _PY_UPROBE, str(ROOT), str(obj), libc, str(nf)]
     return {"file": libc, "probes": len(names), "c_mode": mode,
-            **_row(_alternate(runs, c_cmd, py_cmd, env))}
+            **_row(_alternate(runs, c_cmd, py_cmd, env, settle=UPROBE_SETTLE))}
 
 
 # --- the table ---------------------------------------------------------------------

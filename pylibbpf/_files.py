@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 
-__all__ = ["regular_file", "open_regular"]
+__all__ = ["regular_file", "open_regular", "cache_dir", "DEFAULT_DEBUG_DIRS"]
+
+#: where a separate debug file is looked for (pylibbpf.elf._paths.DEBUG_DIRS starts as it)
+DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
 
 _KINDS = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
           (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -73,3 +76,13 @@ def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> Bin
         raise
     raw.name = path  # as open() names it (error messages show f.name)
     return io.BufferedReader(raw)
+
+
+def cache_dir() -> str:
+    """``$PYLIBBPF_CACHE/elf``, else ``$XDG_CACHE_HOME/pylibbpf/elf``, else
+    ``~/.cache/pylibbpf/elf``."""
+    base = os.environ.get("PYLIBBPF_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pylibbpf")
+    if not os.path.isabs(base):
+        base = os.path.join(os.getcwd(), base)
+    return os.path.join(base, "elf")

@@ -21,12 +21,24 @@
  *     cache of these hashes (pylibbpf/elf/_diskcache.py) without importing zlib
  *     (~0.3 ms of a fresh process's first attach by name).
  *
+ * cached_offsets(entry, path, rules, dirs) -> {name: int} | None
+ *     the offsets cache's entry for the binary at path (written by
+ *     pylibbpf/elf/_diskcache.py, where its format and rules are told), or
+ *     None when it is missing, damaged or stale. The attach reads it through
+ *     pylibbpf_cached_offsets() (cffi), which fills the array libbpf takes.
+ *
  * Every index read from the file (bucket heads, chain links, st_name, versym)
  * is checked before use: a malformed table raises error_cls (ELFError) and
  * cannot make a lookup read outside its buffers or loop for ever. */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <structmember.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define ES_STT_FUNC 2
@@ -807,11 +819,336 @@ static PyObject *es_adler32(PyObject *self, PyObject *args)
     return es_checksum(args, 1);
 }
 
+/* --- the offsets cache, read ------------------------------------------------
+ * Entry: "PLBOFF02", u64 checksum (sum of the body's 64-bit words), u32 names,
+ * u32 header length, u32 body length, u32 0; body: the offsets (u64, native
+ * order), the header (text lines: rules tag, path, real path or "-", identity,
+ * "stripped" or "-"; for a stripped binary the debug directories joined by
+ * 0x1f, then "looked-path 0x1f its state" per place looked at; "", the number
+ * of places, the places), the names (NUL-separated), NULs to a multiple of 8. */
+
+#define ESC_MAGIC "PLBOFF02"
+#define ESC_FIXED 32
+#define ESC_MAX_ENTRY (64u << 20)
+
+/* "dev:ino:size:mtime_ns" of a regular file, as pylibbpf.elf._diskcache._ident
+ * writes it; "-" for anything else (no file, not a regular one) */
+static void esc_state(const char *path, char *out, size_t n)
+{
+    struct stat st;
+
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+        snprintf(out, n, "-");
+        return;
+    }
+    snprintf(out, n, "%llu:%llu:%lld:%lld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size,
+             (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec);
+}
+
+static int esc_eq(const char *a, Py_ssize_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    return (size_t)alen == blen && memcmp(a, b, blen) == 0;
+}
+
+/* the next '\n'-terminated field of [*p, end): its start and length */
+static int esc_field(const char **p, const char *end, const char **f, Py_ssize_t *len)
+{
+    if (*p > end)
+        return 0;
+    const char *nl = memchr(*p, '\n', end - *p);
+    const char *stop = nl ? nl : end;
+    *f = *p;
+    *len = stop - *p;
+    *p = stop + 1;
+    return 1;
+}
+
+static uint64_t esc_hash(const char *s, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Is the header [h, h+hlen) the one the binary at path has now? */
+static int esc_header_ok(const char *h, Py_ssize_t hlen, const char *path, const char *rules,
+                         const char *dirs)
+{
+    const char *p = h, *end = h + hlen, *f;
+    Py_ssize_t len;
+    char buf[PATH_MAX + 128];
+    int stripped;
+
+    if (!esc_field(&p, end, &f, &len) || !esc_eq(f, len, rules))
+        return 0;
+    if (!esc_field(&p, end, &f, &len) || !esc_eq(f, len, path))
+        return 0;
+    if (!esc_field(&p, end, &f, &len))
+        return 0;
+    if (!esc_eq(f, len, "-")) {
+        char *real = realpath(path, NULL);
+        int same = real && esc_eq(f, len, real);
+        free(real);
+        if (!same)
+            return 0;
+    }
+    esc_state(path, buf, sizeof(buf));
+    if (!esc_field(&p, end, &f, &len) || !esc_eq(f, len, buf) || esc_eq(f, len, "-"))
+        return 0;
+    if (!esc_field(&p, end, &f, &len))
+        return 0;
+    stripped = esc_eq(f, len, "stripped");
+    if (!stripped && !esc_eq(f, len, "-"))
+        return 0;
+    if (stripped && (!esc_field(&p, end, &f, &len) || !esc_eq(f, len, dirs)))
+        return 0;
+    /* each place looked at, with what is there now, up to the "" line */
+    Py_ssize_t places = 0;
+    for (;;) {
+        if (!esc_field(&p, end, &f, &len))
+            return 0;
+        if (len == 0)
+            break;
+        const char *sep = memchr(f, 0x1f, len);
+        if (!stripped || !sep || (size_t)(sep - f) >= sizeof(buf))
+            return 0;
+        memcpy(buf, f, sep - f);
+        buf[sep - f] = 0;
+        if (memchr(buf, 0, sep - f))
+            return 0;
+        char state[128];
+        esc_state(buf, state, sizeof(state));
+        if (!esc_eq(sep + 1, len - (sep + 1 - f), state))
+            return 0;
+        places++;
+    }
+    /* then their number and the places again (for the writer's merge) */
+    if (!esc_field(&p, end, &f, &len))
+        return 0;
+    snprintf(buf, sizeof(buf), "%zd", places);
+    return esc_eq(f, len, buf);
+}
+
+/* A loaded, checked entry: its names in a hash table. */
+typedef struct {
+    char *blob;
+    const char *body;
+    uint32_t count;
+    size_t nslots;
+    uint32_t *slots;  /* name index + 1, 0: empty */
+    const char **starts;
+    size_t *lens;
+} ESCEntry;
+
+static void esc_free(ESCEntry *e)
+{
+    free(e->blob);
+    free(e->slots);
+    free(e->starts);
+    free(e->lens);
+    memset(e, 0, sizeof(*e));
+}
+
+/* 0: the entry at `entry` is intact and current for the binary at `path`;
+ * 1: it is not (missing, damaged, stale); -1: out of memory. */
+static int esc_load(ESCEntry *e, const char *entry, const char *path, const char *rules,
+                    const char *dirs)
+{
+    struct stat st;
+    int fd = -1, rc = 1;
+
+    memset(e, 0, sizeof(*e));
+    if (stat(path, &st) || !S_ISREG(st.st_mode) || access(path, R_OK))
+        return 1;
+    fd = open(entry, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 1;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < ESC_FIXED ||
+            (uint64_t)st.st_size > ESC_MAX_ENTRY)
+        goto out;
+    size_t size = (size_t)st.st_size, got = 0;
+    if (!(e->blob = malloc(size))) {
+        rc = -1;
+        goto out;
+    }
+    while (got < size) {
+        ssize_t r = read(fd, e->blob + got, size - got);
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+    }
+    uint64_t total, sum = 0;
+    uint32_t count, hlen, blen, zero;
+
+    memcpy(&total, e->blob + 8, 8);
+    memcpy(&count, e->blob + 16, 4);
+    memcpy(&hlen, e->blob + 20, 4);
+    memcpy(&blen, e->blob + 24, 4);
+    memcpy(&zero, e->blob + 28, 4);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    total = __builtin_bswap64(total);
+    count = __builtin_bswap32(count);
+    hlen = __builtin_bswap32(hlen);
+    blen = __builtin_bswap32(blen);
+#endif
+    if (memcmp(e->blob, ESC_MAGIC, 8) || zero || blen != size - ESC_FIXED || blen % 8 ||
+            count == 0 || (uint64_t)count * 8 + hlen > blen)
+        goto out;
+    e->body = e->blob + ESC_FIXED;
+    for (size_t i = 0; i < blen; i += 8) {
+        uint64_t w;
+        memcpy(&w, e->body + i, 8);
+        sum += w;
+    }
+    if (sum != total || !esc_header_ok(e->body + (size_t)count * 8, hlen, path, rules, dirs))
+        goto out;
+
+    /* the names: count NUL-separated names, then NUL padding */
+    const char *q = e->body + (size_t)count * 8 + hlen, *nend = e->body + blen;
+    while (nend > q && nend[-1] == 0)
+        nend--;
+    e->count = count;
+    e->nslots = 16;
+    while (e->nslots < (size_t)count * 2)
+        e->nslots <<= 1;
+    e->slots = calloc(e->nslots, sizeof(*e->slots));
+    e->starts = malloc((size_t)count * sizeof(*e->starts));
+    e->lens = malloc((size_t)count * sizeof(*e->lens));
+    if (!e->slots || !e->starts || !e->lens) {
+        rc = -1;
+        goto out;
+    }
+    uint32_t k = 0;
+    while (q < nend) {
+        const char *z = memchr(q, 0, nend - q);
+        const char *stop = z ? z : nend;
+        if (k == count || stop == q)
+            goto out;
+        e->starts[k] = q;
+        e->lens[k] = stop - q;
+        size_t at = esc_hash(q, stop - q) & (e->nslots - 1);
+        while (e->slots[at])
+            at = (at + 1) & (e->nslots - 1);
+        e->slots[at] = k + 1;
+        k++;
+        q = stop + 1;
+    }
+    if (k == count)
+        rc = 0;
+out:
+    close(fd);
+    if (rc)
+        esc_free(e);
+    return rc;
+}
+
+/* 1 and *off: the recorded offset of the name s[0:len]; 0: not recorded */
+static int esc_find(const ESCEntry *e, const char *s, size_t len, uint64_t *off)
+{
+    size_t at = esc_hash(s, len) & (e->nslots - 1);
+
+    while (e->slots[at]) {
+        uint32_t i = e->slots[at] - 1;
+        if (e->lens[i] == len && memcmp(e->starts[i], s, len) == 0) {
+            memcpy(off, e->body + (size_t)i * 8, 8);
+            return 1;
+        }
+        at = (at + 1) & (e->nslots - 1);
+    }
+    return 0;
+}
+
+/* For the attach (through cffi, no Python objects): the offsets of the n names
+ * of `names` (NUL-separated, names_len bytes) into out[n]. 0: all found; 1:
+ * no current entry, or a name not in it; -1: out of memory. */
+static int pylibbpf_cached_offsets(const char *entry, const char *path, const char *rules,
+                                   const char *dirs, const char *names, size_t names_len,
+                                   size_t n, unsigned long *out)
+{
+    ESCEntry e;
+    int rc = esc_load(&e, entry, path, rules, dirs);
+    const char *q = names, *end = names + names_len;
+    size_t i = 0;
+
+    if (rc)
+        return rc;
+    for (; i < n && q <= end; i++) {
+        const char *z = memchr(q, 0, end - q);
+        const char *stop = z ? z : end;
+        uint64_t off;
+        if (!esc_find(&e, q, stop - q, &off))
+            break;
+        out[i] = (unsigned long)off;
+        q = stop + 1;
+    }
+    rc = (i == n && q == end + 1) ? 0 : 1;
+    esc_free(&e);
+    return rc;
+}
+
+/* For the writer's merge: {name: offset} of the whole entry, or None. */
+static PyObject *es_cached_offsets(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *enc[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
+    ESCEntry e;
+    int rc;
+
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "cached_offsets(entry, path, rules, dirs)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!PyUnicode_Check(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "entry, path, rules and dirs must be str");
+            goto out;
+        }
+        /* as os functions and the writer encode them (UTF-8, surrogateescape) */
+        enc[i] = PyUnicode_EncodeFSDefault(args[i]);
+        if (!enc[i])
+            goto out;
+        if ((Py_ssize_t)strlen(PyBytes_AS_STRING(enc[i])) != PyBytes_GET_SIZE(enc[i])) {
+            out = Py_NewRef(Py_None);  /* a NUL inside */
+            goto out;
+        }
+    }
+    rc = esc_load(&e, PyBytes_AS_STRING(enc[0]), PyBytes_AS_STRING(enc[1]),
+                  PyBytes_AS_STRING(enc[2]), PyBytes_AS_STRING(enc[3]));
+    if (rc < 0) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    if (rc > 0) {
+        out = Py_NewRef(Py_None);
+        goto out;
+    }
+    out = PyDict_New();
+    for (uint32_t i = 0; out && i < e.count; i++) {
+        uint64_t off;
+        memcpy(&off, e.body + (size_t)i * 8, 8);
+        PyObject *key = PyUnicode_DecodeFSDefaultAndSize(e.starts[i], e.lens[i]);
+        PyObject *val = key ? PyLong_FromUnsignedLongLong(off) : NULL;
+        if (!val || PyDict_SetItem(out, key, val))
+            Py_CLEAR(out);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    }
+    esc_free(&e);
+out:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(enc[i]);
+    return out;
+}
+
 static PyMethodDef elfsym_functions[] = {
     {"build_hash", es_build_hash, METH_VARARGS,
      "build_hash(symdata, e64, strtab) -> bytes: a hash of the table's defined functions"},
     {"crc32", es_crc32, METH_VARARGS, "crc32(data, value=0) -> int: zlib.crc32"},
     {"adler32", es_adler32, METH_VARARGS, "adler32(data, value=1) -> int: zlib.adler32"},
+    {"cached_offsets", (PyCFunction)(void (*)(void))es_cached_offsets, METH_FASTCALL,
+     "cached_offsets(entry, path, rules, dirs) -> {name: offset} or None"},
     {NULL},
 };
 

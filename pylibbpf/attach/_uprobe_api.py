@@ -56,7 +56,7 @@ class UprobeAttachMixin:
         the call's return (Linux 6.13+; :class:`~pylibbpf.NotSupportedError`
         before).
         """
-        from .uprobe import attach_uprobe_multi
+        from .uprobe_multi import attach_uprobe_multi
 
         return attach_uprobe_multi(_prog(self), binary, pattern, symbols=symbols,
                                    offsets=offsets, cookies=cookies, pid=pid, retprobe=retprobe,

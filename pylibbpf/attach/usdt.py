@@ -20,7 +20,7 @@ from ..errors import BPFError
 from ..link import USDT_COMPOSITE, Link
 from ..types import ProgramType
 from ._common import during, require_type
-from .uprobe import _bpf_program, _check_int, _check_pid
+from .uprobe_multi import _bpf_program, _check_int, _check_pid
 
 if TYPE_CHECKING:
     from ..program import Program

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import re
     from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .._files import open_regular
+from .._files import DEFAULT_DEBUG_DIRS, open_regular
 from .._record import record
 from ..errors import BPFError, BPFNotFoundError, BPFPermissionError
 
@@ -22,7 +22,7 @@ __all__ = ["find_library", "library_candidates", "ld_so_cache", "MapEntry", "pro
            "default_library_dirs", "library_name_regex", "is_library_name", "check_pid"]
 
 #: where separate debug files are looked for (build-id tree and debuglink mirror)
-DEBUG_DIRS: List[str] = ["/usr/lib/debug"]
+DEBUG_DIRS: List[str] = list(DEFAULT_DEBUG_DIRS)
 
 LD_SO_CACHE = "/etc/ld.so.cache"
 _CACHE_MAGIC_NEW = b"glibc-ld.so.cache1.1"

@@ -443,7 +443,8 @@ def symbol_offsets(binary: PathLike, symbols: Sequence[str], *,
     target, inner, idx = _symbols_target(binary, symbols, pid)
     # the names found at one address, in C at once; the others (and their errors,
     # in the names' order) as resolve() finds them
-    out = idx._offsets(symbols)
+    fast = idx._offsets(symbols)
+    out = list(fast)
     for i, off in enumerate(out):
         if off is not None:
             continue
@@ -454,6 +455,11 @@ def symbol_offsets(binary: PathLike, symbols: Sequence[str], *,
         else:
             sym, _query, extra, _why = _find_symbol(inner, idx, "", s)
             out[i] = sym.offset + extra  # type: ignore[operator]  # checked: not None
+    if pid is None:
+        # for the next process: these names' offsets without indexing the file
+        from ._diskcache import remember_offsets
+
+        remember_offsets(binary, target.path, idx, symbols, fast)
     return target, out  # type: ignore[return-value]  # every None replaced
 
 
