@@ -456,11 +456,20 @@ def symbol_offsets_all(path: str, names: List[str]) -> object:
     return symbol_offsets(path, names)
 
 
+_AGE = 0
+
+
 def exercise_elf(data: bytes, path: str, names: List[str], out: Callable[[str], None]) -> None:
     from pylibbpf import elf
 
     with open(path, "wb") as fh:
         fh.write(data)
+    # an mtime of its own in the past: the offsets cache records the file (a file
+    # modified moments ago gets no entry) and never takes one input for another
+    global _AGE
+    _AGE += 1
+    t = time.time_ns() - 86400 * 10**9 + _AGE * 1000
+    os.utime(path, ns=(t, t))
     elf.clear_cache()
     _try(out, "elf.functions", lambda: elf.functions(path))
     _try(out, "elf.symbol_index", lambda: [elf.symbol_index(path).lookup(n) for n in names])
@@ -486,6 +495,15 @@ def exercise_elf(data: bytes, path: str, names: List[str], out: Callable[[str], 
         for n, off in zip(good, symbol_offsets(path, good)[1]):
             if off != want[n]:
                 out(f"mismatch elf.symbol_offsets: {n!r} at {off:#x}, resolve() says "
+                    f"{want[n]:#x}")
+                return
+        # what the offsets cache recorded for them (the attach's path), likewise
+        from pylibbpf.attach.uprobe_multi import cached_offsets
+
+        for n in good:
+            got = cached_offsets(os.path.abspath(path), [n])
+            if got is not None and got[0] != want[n]:
+                out(f"mismatch offsets cache: {n!r} at {got[0]:#x}, resolve() says "
                     f"{want[n]:#x}")
                 return
     _try(out, "elf.symbol_offsets", lambda: symbol_offsets_all(path, names))

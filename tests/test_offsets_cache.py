@@ -10,6 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -40,6 +41,14 @@ def obj(uprobe_bpf) -> pylibbpf.Object:  # noqa: F811 - the fixture imported abo
         yield o
 
 
+def aged(path: Path, seconds: int = 60) -> Path:
+    """``path`` with an mtime in the past: a file modified less than 2 s ago gets
+    no entry (it could be rewritten in place without changing its identity)."""
+    t = time.time_ns() - seconds * 10**9
+    os.utime(path, ns=(t, t))
+    return path
+
+
 def cached(binary: object, names: List[str]) -> object:
     arr = uprobe_multi.cached_offsets(binary, names)
     return None if arr is None else list(arr)
@@ -67,12 +76,12 @@ def local_copy(progs, tmp_path: Path, name: str, as_name: str = "target") -> Pat
     shutil.copy2(progs["libplbtarget.so"], d / "libplbtarget.so")
     dest = d / as_name
     shutil.copy(progs[name], dest)
-    return dest
+    return aged(dest)
 
 
 def test_a_second_attach_takes_the_recorded_offsets_and_fires(obj, progs, cache, uprobe_bpf,
                                                                monkeypatch) -> None:
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     prog = obj.programs["on_multi"]
     names = ["add_i", "mul_l"]
     assert cached(exe, names) is None
@@ -123,7 +132,7 @@ def test_recorded_offsets_are_the_resolved_ones(cache) -> None:
 
 
 def test_a_name_not_recorded_is_resolved_and_added(obj, progs, cache) -> None:
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     with obj.programs["on_multi"].attach_uprobe_multi(exe, symbols=["add_i"]):
         pass
     assert cached(exe, ["add_i", "greet"]) is None
@@ -144,6 +153,8 @@ def test_a_replaced_binary_is_resolved_again(obj, progs, tmp_path, cache) -> Non
     old = cached(target, names)
     assert old is not None
     shutil.copy(progs["prog_nopie"], target)  # the same names elsewhere in the file
+    assert cached(target, names) is None
+    aged(target, 30)
     new = [elf.resolve(target, n).offset for n in names]
     assert new != old
     assert cached(target, names) is None
@@ -163,6 +174,7 @@ def _stripped_lib_with_debug(progs, tmp_path: Path) -> tuple[Path, Path, str]:
     dbg = tmp_path / "libplbtarget.debug"
     subprocess.run(["objcopy", "--only-keep-debug", str(progs["libplbtarget.so"]), str(dbg)],
                    check=True)
+    aged(lib)
     build_id = elf.symbol_index(lib).image.build_id
     assert build_id, "the test library has no build-id"
     return lib, dbg, build_id
@@ -184,6 +196,10 @@ def test_a_debug_file_installed_or_removed_later_makes_the_entry_stale(progs, tm
     shutil.copy(dbg, where)
     assert cached(lib, names) is None
     elf.clear_cache()
+    _resolve.symbol_offsets(str(lib), names)  # a debug file written moments ago: not yet
+    assert cached(lib, names) is None
+    aged(where)
+    elf.clear_cache()
     _resolve.symbol_offsets(str(lib), names)  # recorded again, with the debug file
     assert cached(lib, names) == before
     where.unlink()
@@ -200,7 +216,7 @@ def test_a_debug_file_installed_or_removed_later_makes_the_entry_stale(progs, tm
 
 
 def test_only_absolute_paths_and_str_names_take_the_cache(progs, cache, monkeypatch) -> None:
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     _resolve.symbol_offsets(str(exe), ["add_i"])
     assert cached(exe, ["add_i"]) is not None
     monkeypatch.chdir(exe.parent)
@@ -213,7 +229,7 @@ def test_only_absolute_paths_and_str_names_take_the_cache(progs, cache, monkeypa
 
 
 def test_damaged_entries_are_ignored_and_rewritten(obj, progs, cache) -> None:
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     names = ["add_i", "mul_l"]
     _resolve.symbol_offsets(str(exe), names)
     entry = entry_of(exe)
@@ -298,7 +314,7 @@ def test_structure_aware_damage_never_crashes_the_reader(progs, cache) -> None:
     """Header lines cut, doubled or changed, separators moved, names run together,
     counts and lengths wrong, all with the checksum made right again: the C reader
     answers None or offsets, and never crashes (run in a child process)."""
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     names = ["add_i", "mul_l", "greet"]
     _resolve.symbol_offsets(str(exe), names)
     assert cached(exe, names) is not None
@@ -311,7 +327,7 @@ def test_structure_aware_damage_never_crashes_the_reader(progs, cache) -> None:
 
 def test_old_entries_are_pruned(progs, cache, monkeypatch) -> None:
     monkeypatch.setattr(_diskcache, "MAX_OFFSETS_ENTRIES", 4)
-    exe = progs["prog_pie"]
+    exe = aged(progs["prog_pie"])
     cache.mkdir(parents=True)
     for i in range(6):
         (cache / f"old{i}.offsets").write_bytes(b"x")
@@ -320,3 +336,15 @@ def test_old_entries_are_pruned(progs, cache, monkeypatch) -> None:
     left = sorted(p.name for p in cache.glob("*.offsets"))
     assert entry_of(exe).name in left and len(left) == 3
     assert "old0.offsets" not in left and "old5.offsets" in left
+
+
+def test_a_file_modified_moments_ago_gets_no_entry_yet(progs, tmp_path, cache) -> None:
+    """Rewritten in place within the timestamp granularity, a file keeps its
+    identity with other contents: a just-written one is not recorded."""
+    target = local_copy(progs, tmp_path, "prog_pie")
+    os.utime(target)  # now
+    _resolve.symbol_offsets(str(target), ["add_i"])
+    assert cached(target, ["add_i"]) is None
+    aged(target, 3)
+    _resolve.symbol_offsets(str(target), ["add_i"])
+    assert cached(target, ["add_i"]) == [elf.resolve(target, "add_i").offset]

@@ -24,15 +24,18 @@ the identity of pylibbpf's extension module and of the modules that resolve
 names (another pylibbpf, or an edited one, starts again); for a stripped
 binary, ``DEBUG_DIRS`` and every place its separate debug file was looked for
 (build-id and ``.gnu_debuglink`` paths) with what was there, so that a debug
-file installed, removed or replaced since makes it stale. New names are added
-to a current entry; a tool that attaches to the same functions at every start
-finds them all there from its second run on.
+file installed, removed or replaced since makes it stale. A binary modified in
+the last 2 seconds gets no entry yet: rewritten in place within the file
+system's timestamp granularity, it could keep its identity with other contents.
+New names are added to a current entry; a tool that attaches to the same
+functions at every start finds them all there from its second run on.
 """
 from __future__ import annotations
 
 import os
 import struct
 import sys
+import time
 
 from .._files import cache_dir
 
@@ -137,6 +140,8 @@ def cached_hash(key: Key, build: Callable[[], bytes],
     return blob
 
 
+#: a binary modified less than this long ago (ns) gets no offsets entry yet
+RACY_NS = 2_000_000_000
 #: an offsets entry keeps at most this many names (a larger one starts again)
 MAX_NAMES = 1 << 16
 _OFFSETS_MAGIC = b"PLBOFF02"
@@ -187,6 +192,11 @@ def remember_offsets(binary: object, target_path: str, idx: Any, names: Sequence
             new = have
     if u._ident(st) != "%d:%d:%d:%d" % idx.image.identity:
         return  # the file changed under us: its next use writes the entry
+    if st.st_mtime_ns > time.time_ns() - RACY_NS:
+        # changed moments ago: rewritten in place within the file system's
+        # timestamp granularity, it could keep this identity with other contents
+        # (git's "racy clean" files). Recorded by a later attach.
+        return
     stripped = bool(idx.stripped)
     looked: List[str] = []
     real = False
@@ -200,6 +210,12 @@ def remember_offsets(binary: object, target_path: str, idx: Any, names: Sequence
             # the answers came from another search (DEBUG_DIRS changed since, a
             # debug file appeared or went), or a debug file that could not be read
             return
+        if dbg is not None:
+            try:
+                if os.stat(dbg.path).st_mtime_ns > time.time_ns() - RACY_NS:
+                    return  # the debug file too (see above)
+            except OSError:
+                return
         # the build-id paths come first; past them, the debuglink ones, beside the real path
         real = len(looked) > (len(DEBUG_DIRS) if image.build_id and len(image.build_id) > 2
                               else 0)

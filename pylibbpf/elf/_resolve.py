@@ -459,7 +459,10 @@ def symbol_offsets(binary: PathLike, symbols: Sequence[str], *,
         # for the next process: these names' offsets without indexing the file
         from ._diskcache import remember_offsets
 
-        remember_offsets(binary, target.path, idx, symbols, fast)
+        try:
+            remember_offsets(binary, target.path, idx, symbols, fast)
+        except (OSError, ValueError):  # a cache that cannot be written is no cache
+            pass
     return target, out  # type: ignore[return-value]  # every None replaced
 
 
