@@ -250,7 +250,7 @@ def uprobe_names(path: str, n: int = 200) -> List[str]:
 #: before every run makes both sides attach after the same quiet.
 UPROBE_SETTLE = 0.25
 #: at least this many runs per side: the kernel's wait makes wall-clock times scatter
-UPROBE_RUNS = 11
+UPROBE_RUNS = 21
 
 
 def bench_uprobe(tmp: Path, runs: int, env: Dict[str, str]) -> Dict[str, Any]:
