@@ -16,11 +16,11 @@ import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Type
+    from typing import BinaryIO, Tuple, Type
 
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 
-__all__ = ["regular_file", "open_regular"]
+__all__ = ["regular_file", "open_regular", "read_head"]
 
 _KINDS = ((stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
           (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
@@ -73,3 +73,23 @@ def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> Bin
         raise
     raw.name = path  # as open() names it (error messages show f.name)
     return io.BufferedReader(raw)
+
+
+def read_head(path: str, what: str, n: int, *, cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
+    """The size of the regular file ``path`` and its first ``n`` bytes (fewer
+    when it is shorter), checked as :func:`open_regular` checks it, read with
+    one ``pread`` and no Python file object (Object() reads an ELF header so)."""
+    regular_file(path, what, cls=cls)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise _os_error(e, path, what) from None
+    try:
+        st = os.fstat(fd)
+        _refuse(st, path, what, cls)
+        try:
+            return st.st_size, os.pread(fd, n, 0)
+        except OSError as e:
+            raise error_from_errno(e.errno or _errno.EIO, f"read {what} {path!r}") from None
+    finally:
+        os.close(fd)

@@ -851,3 +851,64 @@ static int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map,
     }
     return pylibbpf_struct_ops_type_check(btf, type_id, map, 1, msg, len);
 }
+
+/* --- Object's open and load in fewer calls ----------------------------------
+ *
+ * A fresh process pays for every cffi type and function it touches the first
+ * time (building a struct's fields, a function's signature): tens of
+ * microseconds each, which was a good part of what pylibbpf added to the first
+ * open+load of a process. Filling libbpf's open options here, and running the
+ * checks before load in one call, keeps those out of Object(). */
+
+/* bpf_object__open_mem (buf not NULL) or bpf_object__open_file (path) with
+ * Object()'s options; NULL strings are unset options. NULL with errno set on
+ * failure, as libbpf returns it. */
+static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_t size,
+                                               const char *name, const char *kconfig,
+                                               const char *btf_custom_path,
+                                               const char *pin_root_path,
+                                               const char *token_path, int relaxed_maps,
+                                               __u32 kernel_log_level)
+{
+    LIBBPF_OPTS(bpf_object_open_opts, o,
+        .object_name = name,
+        .relaxed_maps = relaxed_maps != 0,
+        .pin_root_path = pin_root_path,
+        .kconfig = kconfig,
+        .btf_custom_path = btf_custom_path,
+        .kernel_log_level = kernel_log_level,
+        .bpf_token_path = token_path,
+    );
+
+    return buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
+}
+
+/* Before bpf_object__prepare/bpf_object__load: with check_btf,
+ * pylibbpf_btf_check of the object's BTF (-EBADMSG and a message), then
+ * pylibbpf_struct_ops_map_check of every struct_ops map libbpf will create
+ * (-EINVAL and a message); 0 otherwise. *arenas: how many arena maps libbpf
+ * will create (Object.load checks where each goes), counted in any case. */
+static int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf, int *arenas,
+                                      char *msg, size_t len)
+{
+    const struct btf *btf = bpf_object__btf(obj);
+    struct bpf_map *m;
+    int n = 0;
+
+    bpf_object__for_each_map(m, obj)
+        if (bpf_map__type(m) == BPF_MAP_TYPE_ARENA && bpf_map__autocreate(m))
+            n++;
+    *arenas = n;
+    if (!check_btf || !btf)
+        return 0;
+    if (pylibbpf_btf_check(btf, msg, len) < 0)
+        return -EBADMSG;
+    /* libbpf's own list: two maps may share a name; it sets up the struct_ops
+     * maps it creates */
+    bpf_object__for_each_map(m, obj)
+        if (bpf_map__type(m) == BPF_MAP_TYPE_STRUCT_OPS && bpf_map__autocreate(m) &&
+            pylibbpf_struct_ops_map_check(btf, bpf_map__name(m), bpf_map__btf_value_type_id(m),
+                                          msg, len) < 0)
+            return -EINVAL;
+    return 0;
+}
