@@ -80,22 +80,19 @@ def _looks_like_c(path: str, head: bytes) -> bool:
     return bool(re.match(_C_START, head))
 
 
-def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
-    """Refuse what libbpf (1.5 to 1.7) would crash or hang on while opening or loading the
-    object: BTF with reference cycles or impossible sizes (and what
-    ``pylibbpf_btf_check`` refuses), a struct_ops variable past the end of its
-    section, a struct_ops struct whose members lie outside it, a map in
-    SEC(".maps") of type struct_ops (see ``pylibbpf_object_precheck`` in
-    _csrc/shims.c)."""
-    msg = ffi.new("char[]", 512)
-    with libbpf_log():  # what libbpf's BTF parser says, it says again in the open
-        ret = lib.pylibbpf_object_precheck(path, buf, size, msg, 512)
-    if ret == -_errno.EBADMSG:
+def _precheck_error(err: int, msg: Any, label: str) -> ELFError:
+    """The error of a refused pre-check: before opening the object,
+    ``pylibbpf_object_open`` (_csrc/shims.c) refuses what libbpf (1.5 to 1.7)
+    would crash or hang on while opening or loading it: BTF with reference
+    cycles or impossible sizes (and what ``pylibbpf_btf_check`` refuses), a
+    struct_ops variable past the end of its section, a struct_ops struct whose
+    members lie outside it, a map in SEC(".maps") of type struct_ops (see
+    ``pylibbpf_object_precheck``)."""
+    if err == _errno.EBADMSG:
         # BTF libbpf would loop on (a typedef naming itself) or misread
-        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
-    if ret < 0:
-        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
-                                      f"{to_str(msg)}")
+        return ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
+    return ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
+                                   f"{to_str(msg)}")
 
 
 def _map_refusal(m: Map, err: int) -> str:
@@ -284,6 +281,7 @@ class Object(LinkHolder, Closeable):
             o_token = cstr(as_path(token_path, "token_path"), self._keep)
         o_args = (o_name, o_kconfig, o_btf, o_pin, o_token, bool(relaxed_maps),
                   kernel_log_level)
+        msg = ffi.new("char[]", 512)  # why a pre-check refused the object
 
         sync_log_level()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -292,9 +290,9 @@ class Object(LinkHolder, Closeable):
             check_elf_header(data[:64], len(data), self._label)
             buf = ffi.from_buffer(data)
             self._keep += [data, buf]  # libbpf reads the ELF from it until load
-            _precheck(ffi.NULL, buf, len(data), self._label)
+            label = self._label
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args)
+                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args, msg, 512)
                 err = ffi.errno
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
@@ -314,15 +312,17 @@ class Object(LinkHolder, Closeable):
                                    f"{e.strerror}; it looks like C source: compile and open "
                                    f"it with pylibbpf.Object.from_source({path!r})") from None
                 raise
-            _precheck(path.encode(), ffi.NULL, 0, repr(path))
+            label = repr(path)
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args)
+                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args, msg, 512)
                 err = ffi.errno
         else:
             raise TypeError("source must be a path or bytes, "
                             f"not {type(source).__name__}")
         bad = bad_ptr(ptr)
         if bad is not None:
+            if msg[0] != b"\0":
+                raise _precheck_error(err, msg, label)
             raise self._open_error(bad or err, log)
         self._ptr = ptr
         try:

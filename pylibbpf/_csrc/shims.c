@@ -736,7 +736,9 @@ static int pylibbpf_object_precheck(const char *path, const void *buf, size_t si
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return 0;
-        elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+        /* read, not mapped: as libbpf reads it (its ELF_C_READ_MMAP is ELF_C_READ, as
+         * libelf.h defines no such macro), the few pieces needed */
+        elf = elf_begin(fd, ELF_C_READ, NULL);
     }
     if (!elf || elf_kind(elf) != ELF_K_ELF || !elf64_getehdr(elf) ||
         elf_getshdrstrndx(elf, &shstrndx))
@@ -860,15 +862,18 @@ static int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map,
  * open+load of a process. Filling libbpf's open options here, and running the
  * checks before load in one call, keeps those out of Object(). */
 
-/* bpf_object__open_mem (buf not NULL) or bpf_object__open_file (path) with
- * Object()'s options; NULL strings are unset options. NULL with errno set on
- * failure, as libbpf returns it. */
+/* pylibbpf_object_precheck, then bpf_object__open_mem (buf not NULL) or
+ * bpf_object__open_file (path) with Object()'s options (NULL strings: unset).
+ * NULL with errno set on failure: the pre-check's (EBADMSG: BTF, EINVAL:
+ * struct_ops) when it wrote its message in msg, else libbpf's. What libbpf's
+ * BTF parser prints during the pre-check is dropped: it prints it again in the
+ * open. */
 static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_t size,
                                                const char *name, const char *kconfig,
                                                const char *btf_custom_path,
                                                const char *pin_root_path,
                                                const char *token_path, int relaxed_maps,
-                                               __u32 kernel_log_level)
+                                               __u32 kernel_log_level, char *msg, size_t len)
 {
     LIBBPF_OPTS(bpf_object_open_opts, o,
         .object_name = name,
@@ -879,7 +884,20 @@ static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf
         .kernel_log_level = kernel_log_level,
         .bpf_token_path = token_path,
     );
+    struct pylibbpf_logbuf dropped = {0}, *prev;
+    int err;
 
+    /* the pre-checks */
+    prev = pylibbpf_log_swap(&dropped);
+    err = pylibbpf_object_precheck(path, buf, size, msg, len);
+    pylibbpf_log_swap(prev);
+    pylibbpf_logbuf_free(&dropped);
+    if (err < 0) {
+        errno = -err;
+        return NULL;
+    }
+    if (len)
+        msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
     return buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
 }
 
