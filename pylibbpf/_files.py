@@ -75,7 +75,8 @@ def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> Bin
     return io.BufferedReader(raw)
 
 
-def read_head(path: str, what: str, n: int, *, cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
+def read_head(path: str, what: str, n: int, *,
+              cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
     """The size of the regular file ``path`` and its first ``n`` bytes (fewer
     when it is shorter), checked as :func:`open_regular` checks it, read with
     one ``pread`` and no Python file object (Object() reads an ELF header so)."""
@@ -87,6 +88,7 @@ def read_head(path: str, what: str, n: int, *, cls: Type[BPFError] = BPFError) -
     try:
         st = os.fstat(fd)
         _refuse(st, path, what, cls)
+        os.set_blocking(fd, True)  # as open_regular reads
         try:
             return st.st_size, os.pread(fd, n, 0)
         except OSError as e:
