@@ -597,8 +597,9 @@ class Object(LinkHolder, Closeable):
         """Refuse BTF that would crash libbpf's CO-RE code or its struct_ops set-up
         (with ``check_btf``), and (with ``arenas``, for load) arena maps placed where
         they would break this process: one C call (pylibbpf_object_load_check in
-        shims.c) unless the object has arena maps. Only a refused BTF marks the
-        load attempted."""
+        shims.c) unless the object has arena maps. For load, the object counts as
+        attempted once its arenas' placement passed (a refused BTF then too), so
+        that only an arena refusal leaves it loadable."""
         msg = ffi.new("char[]", 512)
         n_arenas = ffi.new("int *")
         ret = lib.pylibbpf_object_load_check(self._ptr, check_btf, n_arenas, msg, 512)
