@@ -16,11 +16,11 @@ import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Type
+    from typing import BinaryIO, Tuple, Type
 
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 
-__all__ = ["regular_file", "open_regular", "cache_dir", "DEFAULT_DEBUG_DIRS"]
+__all__ = ["regular_file", "open_regular", "read_head", "cache_dir", "DEFAULT_DEBUG_DIRS"]
 
 #: where a separate debug file is looked for (pylibbpf.elf._paths.DEBUG_DIRS starts as it)
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
@@ -86,3 +86,25 @@ def cache_dir() -> str:
     if not os.path.isabs(base):
         base = os.path.join(os.getcwd(), base)
     return os.path.join(base, "elf")
+
+
+def read_head(path: str, what: str, n: int, *,
+              cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
+    """The size of the regular file ``path`` and its first ``n`` bytes (fewer
+    when it is shorter), checked as :func:`open_regular` checks it, read with
+    one ``pread`` and no Python file object (Object() reads an ELF header so)."""
+    regular_file(path, what, cls=cls)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as e:
+        raise _os_error(e, path, what) from None
+    try:
+        st = os.fstat(fd)
+        _refuse(st, path, what, cls)
+        os.set_blocking(fd, True)  # as open_regular reads
+        try:
+            return st.st_size, os.pread(fd, n, 0)
+        except OSError as e:
+            raise error_from_errno(e.errno or _errno.EIO, f"read {what} {path!r}") from None
+    finally:
+        os.close(fd)

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     T = TypeVar("T")
 
 from ._owner import Closeable, LinkHolder
-from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, opts, sync_log_level, to_str
-from ._files import open_regular, regular_file
+from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, sync_log_level, to_str
+from ._files import read_head, regular_file
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFKeyError, BPFNotFoundError, ClosedError,
                      ELFError, as_path, bad_ptr, error_from_errno, not_supported)
 from .link import Link, Links
@@ -80,22 +80,19 @@ def _looks_like_c(path: str, head: bytes) -> bool:
     return bool(re.match(_C_START, head))
 
 
-def _precheck(path: Any, buf: Any, size: int, label: str) -> None:
-    """Refuse what libbpf (1.5 to 1.7) would crash or hang on while opening or loading the
-    object: BTF with reference cycles or impossible sizes (and what
-    ``pylibbpf_btf_check`` refuses), a struct_ops variable past the end of its
-    section, a struct_ops struct whose members lie outside it, a map in
-    SEC(".maps") of type struct_ops (see ``pylibbpf_object_precheck`` in
-    _csrc/shims.c)."""
-    msg = ffi.new("char[]", 512)
-    with libbpf_log():  # what libbpf's BTF parser says, it says again in the open
-        ret = lib.pylibbpf_object_precheck(path, buf, size, msg, 512)
-    if ret == -_errno.EBADMSG:
+def _precheck_error(err: int, msg: Any, label: str) -> ELFError:
+    """The error of a refused pre-check: before opening the object,
+    ``pylibbpf_object_open`` (_csrc/shims.c) refuses what libbpf (1.5 to 1.7)
+    would crash or hang on while opening or loading it: BTF with reference
+    cycles or impossible sizes (and what ``pylibbpf_btf_check`` refuses), a
+    struct_ops variable past the end of its section, a struct_ops struct whose
+    members lie outside it, a map in SEC(".maps") of type struct_ops (see
+    ``pylibbpf_object_precheck``)."""
+    if err == _errno.EBADMSG:
         # BTF libbpf would loop on (a typedef naming itself) or misread
-        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
-    if ret < 0:
-        raise ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
-                                      f"{to_str(msg)}")
+        return ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt BTF: {to_str(msg)}")
+    return ELFError(_errno.EINVAL, f"open BPF object {label}: corrupt struct_ops data: "
+                                   f"{to_str(msg)}")
 
 
 def _map_refusal(m: Map, err: int) -> str:
@@ -266,22 +263,25 @@ class Object(LinkHolder, Closeable):
         if kconfig is not None and not isinstance(kconfig, str):
             raise TypeError(f"kconfig must be a str, not {type(kconfig).__name__}")
         if not isinstance(kernel_log_level, int) or isinstance(kernel_log_level, bool) \
-                or kernel_log_level < 0:
-            raise ValueError(f"kernel_log_level must be a non-negative int, "
+                or not 0 <= kernel_log_level <= 0xFFFFFFFF:
+            raise ValueError(f"kernel_log_level must be a non-negative int below 2**32, "
                              f"not {kernel_log_level!r}")
 
-        o = opts("bpf_object_open_opts", relaxed_maps=bool(relaxed_maps),
-                 kernel_log_level=kernel_log_level)
-        o.object_name = cstr(name, self._keep)
-        o.kconfig = cstr(kconfig, self._keep)
+        # libbpf's open options, set by pylibbpf_object_open (_csrc/shims.c)
+        o_name = cstr(name, self._keep)
+        o_kconfig = cstr(kconfig, self._keep)
+        o_btf = o_pin = o_token = ffi.NULL
         if btf_custom_path is not None:
             btf_path = as_path(btf_custom_path, "btf_custom_path")
             regular_file(btf_path, "BTF file", cls=ELFError)  # libbpf reads it at load
-            o.btf_custom_path = cstr(btf_path, self._keep)
+            o_btf = cstr(btf_path, self._keep)
         if pin_root_path is not None:
-            o.pin_root_path = cstr(os.fspath(pin_root_path), self._keep)
+            o_pin = cstr(os.fspath(pin_root_path), self._keep)
         if token_path is not None:   # (unset: libbpf reads LIBBPF_BPF_TOKEN_PATH itself)
-            o.bpf_token_path = cstr(as_path(token_path, "token_path"), self._keep)
+            o_token = cstr(as_path(token_path, "token_path"), self._keep)
+        o_args = (o_name, o_kconfig, o_btf, o_pin, o_token, bool(relaxed_maps),
+                  kernel_log_level)
+        msg = ffi.new("char[]", 512)  # why a pre-check refused the object
 
         sync_log_level()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -290,9 +290,9 @@ class Object(LinkHolder, Closeable):
             check_elf_header(data[:64], len(data), self._label)
             buf = ffi.from_buffer(data)
             self._keep += [data, buf]  # libbpf reads the ELF from it until load
-            _precheck(ffi.NULL, buf, len(data), self._label)
+            label = self._label
             with libbpf_log() as log:
-                ptr = lib.bpf_object__open_mem(buf, len(data), o)
+                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args, msg, 512)
                 err = ffi.errno
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
@@ -303,13 +303,7 @@ class Object(LinkHolder, Closeable):
             if "\0" in path:  # (os.open's ValueError; libbpf would cut the path there)
                 raise ELFError(_errno.EINVAL, f"BPF object path {path!r} contains a NUL byte")
             # a FIFO or a device would block libbpf's (and libelf's) reads for ever
-            with open_regular(path, "BPF object", cls=ELFError) as f:
-                size = os.fstat(f.fileno()).st_size
-                try:
-                    head = f.read(64)
-                except OSError as e:
-                    raise error_from_errno(e.errno or _errno.EIO,
-                                           f"read BPF object {path!r}") from None
+            size, head = read_head(path, "BPF object", 64, cls=ELFError)
             try:
                 check_elf_header(head, size, repr(path))
             except ELFError as e:
@@ -318,15 +312,17 @@ class Object(LinkHolder, Closeable):
                                    f"{e.strerror}; it looks like C source: compile and open "
                                    f"it with pylibbpf.Object.from_source({path!r})") from None
                 raise
-            _precheck(path.encode(), ffi.NULL, 0, repr(path))
+            label = repr(path)
             with libbpf_log() as log:
-                ptr = lib.bpf_object__open_file(path.encode(), o)
+                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args, msg, 512)
                 err = ffi.errno
         else:
             raise TypeError("source must be a path or bytes, "
                             f"not {type(source).__name__}")
         bad = bad_ptr(ptr)
         if bad is not None:
+            if msg[0] != b"\0":
+                raise _precheck_error(err, msg, label)
             raise self._open_error(bad or err, log)
         self._ptr = ptr
         try:
@@ -374,17 +370,19 @@ class Object(LinkHolder, Closeable):
         return error_from_errno(err, what, libbpf_log=log.warnings)
 
     def _collect(self) -> None:
-        prog = lib.bpf_object__next_program(self._ptr, ffi.NULL)
-        while prog != ffi.NULL:
-            p = Program(_obj=self, _ptr=prog)
-            p._raw_name = p.name  # libbpf's name never changes: error messages use this
-            self._programs[p.name] = p
-            prog = lib.bpf_object__next_program(self._ptr, prog)
-        m = lib.bpf_object__next_map(self._ptr, ffi.NULL)
-        while m != ffi.NULL:
-            mp = Map(_obj=self, _ptr=m)
-            self._maps[mp.name] = mp
-            m = lib.bpf_object__next_map(self._ptr, m)
+        obj, programs, maps = self._ptr, self._programs, self._maps
+        next_program, program_name = lib.bpf_object__next_program, lib.bpf_program__name
+        prog = next_program(obj, ffi.NULL)
+        while prog:  # (a NULL cdata pointer is false)
+            # libbpf's name never changes: error messages use this
+            name = to_str(program_name(prog))
+            programs[name] = Program(_obj=self, _ptr=prog, _name=name)
+            prog = next_program(obj, prog)
+        next_map, map_name = lib.bpf_object__next_map, lib.bpf_map__name
+        m = next_map(obj, ffi.NULL)
+        while m:
+            maps[to_str(map_name(m))] = Map(_obj=self, _ptr=m)
+            m = next_map(obj, m)
 
     def _find_map(self, name: str) -> Optional[Map]:
         # libbpf also knows maps by their "real" name, e.g. ".rodata" or ".data.foo"
@@ -528,7 +526,7 @@ class Object(LinkHolder, Closeable):
         if self._load_attempted or self._prepared:
             raise BPFError(_errno.EBUSY, f"object {self.name!r} was already prepared or "
                                          "loaded (or that failed); open it again")
-        self._check_btf()
+        self._check_btf(True)
         sync_log_level()
         with libbpf_log() as log:
             ret = lib.bpf_object__prepare(self._ptr)
@@ -550,10 +548,9 @@ class Object(LinkHolder, Closeable):
         if self._load_attempted:
             raise BPFError(_errno.EBUSY, f"object {self.name!r} was already loaded "
                                          "(or a load failed); open it again")
-        self._check_arena_placement()
-        self._load_attempted = True
-        if not self._prepared:
-            self._check_btf()
+        # (the BTF was checked by prepare(); the arenas' placement is checked first, and
+        # a refusal there leaves the object loadable)
+        self._check_btf(not self._prepared, arenas=True)
         sync_log_level()
         with libbpf_log() as log:
             ret = lib.bpf_object__load(self._ptr)
@@ -596,25 +593,25 @@ class Object(LinkHolder, Closeable):
                                    f"({lo:#x}-{hi:#x} {what or '[anonymous]'}); libbpf would "
                                    "replace it: choose a free address, or 0")
 
-    def _check_btf(self) -> None:
+    def _check_btf(self, check_btf: bool, arenas: bool = False) -> None:
         """Refuse BTF that would crash libbpf's CO-RE code or its struct_ops set-up
-        (see shims.c)."""
-        btf = lib.bpf_object__btf(self._ptr)
-        if btf == ffi.NULL:
-            return
+        (with ``check_btf``), and (with ``arenas``, for load) arena maps placed where
+        they would break this process: one C call (pylibbpf_object_load_check in
+        shims.c) unless the object has arena maps. For load, the object counts as
+        attempted once its arenas' placement passed (a refused BTF then too), so
+        that only an arena refusal leaves it loadable."""
         msg = ffi.new("char[]", 512)
-        if lib.pylibbpf_btf_check(btf, msg, 512) < 0:
+        n_arenas = ffi.new("int *")
+        ret = lib.pylibbpf_object_load_check(self._ptr, check_btf, n_arenas, msg, 512)
+        if arenas:
+            if n_arenas[0]:
+                self._check_arena_placement()
+            self._load_attempted = True
+        if ret == -_errno.EBADMSG:
             raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt BTF: {to_str(msg)}")
-        m = lib.bpf_object__next_map(self._ptr, ffi.NULL)
-        while m != ffi.NULL:  # libbpf's own list: two maps may share a name
-            # libbpf sets up the struct_ops maps it creates
-            if lib.bpf_map__type(m) == lib.BPF_MAP_TYPE_STRUCT_OPS and lib.bpf_map__autocreate(m) \
-                    and lib.pylibbpf_struct_ops_map_check(btf, lib.bpf_map__name(m),
-                                                          lib.bpf_map__btf_value_type_id(m),
-                                                          msg, 512) < 0:
-                raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt struct_ops data: "
-                                              f"{to_str(msg)}")
-            m = lib.bpf_object__next_map(self._ptr, m)
+        if ret < 0:
+            raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt struct_ops data: "
+                                          f"{to_str(msg)}")
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
         import re

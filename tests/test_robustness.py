@@ -244,6 +244,7 @@ def test_threads_map_ops_while_polling(bpf_objects) -> None:
     (lambda: pylibbpf.Object(b"\x7fELF", name=5), TypeError, "name"),
     (lambda: pylibbpf.Object(b"", kconfig=3), TypeError, "kconfig"),
     (lambda: pylibbpf.Object(b"", kernel_log_level=-1), ValueError, "kernel_log_level"),
+    (lambda: pylibbpf.Object(b"", kernel_log_level=2**32), ValueError, "kernel_log_level"),
     (lambda: pylibbpf.Map.create("hash", "4", 4, 1), TypeError, "key_size"),
     (lambda: pylibbpf.Map.create("hash", 4, 4, 1, name=3), TypeError, "name"),
     (lambda: pylibbpf.Map.create(object(), 4, 4, 1), TypeError, "map type"),

@@ -736,7 +736,9 @@ static int pylibbpf_object_precheck(const char *path, const void *buf, size_t si
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return 0;
-        elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+        /* read, not mapped: as libbpf reads it (its ELF_C_READ_MMAP is ELF_C_READ, as
+         * libelf.h defines no such macro), the few pieces needed */
+        elf = elf_begin(fd, ELF_C_READ, NULL);
     }
     if (!elf || elf_kind(elf) != ELF_K_ELF || !elf64_getehdr(elf) ||
         elf_getshdrstrndx(elf, &shstrndx))
@@ -850,4 +852,81 @@ static int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map,
         return -EINVAL;
     }
     return pylibbpf_struct_ops_type_check(btf, type_id, map, 1, msg, len);
+}
+
+/* --- Object's open and load in fewer calls ----------------------------------
+ *
+ * A fresh process pays for every cffi type and function it touches the first
+ * time (building a struct's fields, a function's signature): tens of
+ * microseconds each, which was a good part of what pylibbpf added to the first
+ * open+load of a process. Filling libbpf's open options here, and running the
+ * checks before load in one call, keeps those out of Object(). */
+
+/* pylibbpf_object_precheck, then bpf_object__open_mem (buf not NULL) or
+ * bpf_object__open_file (path) with Object()'s options (NULL strings: unset).
+ * NULL with errno set on failure: the pre-check's (EBADMSG: BTF, EINVAL:
+ * struct_ops) when it wrote its message in msg, else libbpf's. What libbpf's
+ * BTF parser prints during the pre-check is dropped: it prints it again in the
+ * open. */
+static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_t size,
+                                               const char *name, const char *kconfig,
+                                               const char *btf_custom_path,
+                                               const char *pin_root_path,
+                                               const char *token_path, int relaxed_maps,
+                                               __u32 kernel_log_level, char *msg, size_t len)
+{
+    LIBBPF_OPTS(bpf_object_open_opts, o,
+        .object_name = name,
+        .relaxed_maps = relaxed_maps != 0,
+        .pin_root_path = pin_root_path,
+        .kconfig = kconfig,
+        .btf_custom_path = btf_custom_path,
+        .kernel_log_level = kernel_log_level,
+        .bpf_token_path = token_path,
+    );
+    struct pylibbpf_logbuf dropped = {0}, *prev;
+    int err;
+
+    /* the pre-checks */
+    prev = pylibbpf_log_swap(&dropped);
+    err = pylibbpf_object_precheck(path, buf, size, msg, len);
+    pylibbpf_log_swap(prev);
+    pylibbpf_logbuf_free(&dropped);
+    if (err < 0) {
+        errno = -err;
+        return NULL;
+    }
+    if (len)
+        msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
+    return buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
+}
+
+/* Before bpf_object__prepare/bpf_object__load: with check_btf,
+ * pylibbpf_btf_check of the object's BTF (-EBADMSG and a message), then
+ * pylibbpf_struct_ops_map_check of every struct_ops map libbpf will create
+ * (-EINVAL and a message); 0 otherwise. *arenas: how many arena maps libbpf
+ * will create (Object.load checks where each goes), counted in any case. */
+static int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf, int *arenas,
+                                      char *msg, size_t len)
+{
+    const struct btf *btf = bpf_object__btf(obj);
+    struct bpf_map *m;
+    int n = 0;
+
+    bpf_object__for_each_map(m, obj)
+        if (bpf_map__type(m) == BPF_MAP_TYPE_ARENA && bpf_map__autocreate(m))
+            n++;
+    *arenas = n;
+    if (!check_btf || !btf)
+        return 0;
+    if (pylibbpf_btf_check(btf, msg, len) < 0)
+        return -EBADMSG;
+    /* libbpf's own list: two maps may share a name; it sets up the struct_ops
+     * maps it creates */
+    bpf_object__for_each_map(m, obj)
+        if (bpf_map__type(m) == BPF_MAP_TYPE_STRUCT_OPS && bpf_map__autocreate(m) &&
+            pylibbpf_struct_ops_map_check(btf, bpf_map__name(m), bpf_map__btf_value_type_id(m),
+                                          msg, len) < 0)
+            return -EINVAL;
+    return 0;
 }
