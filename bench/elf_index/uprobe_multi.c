@@ -156,6 +156,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	opts.cnt = n;
+	/* a busy pause before the timed attach, as the Python side takes
+	 * (bench_elf.py's UPROBE_SETTLE_MS says why) */
+	if (getenv("BENCH_SETTLE_MS")) {
+		double until = now_ms() + atoi(getenv("BENCH_SETTLE_MS"));
+		while (now_ms() < until)
+			;
+	}
 	c0 = cpu_ms();
 	t0 = now_ms();
 	if (by_offsets) {
