@@ -350,13 +350,14 @@ print("py_load_warm_cpu_s", statistics.median(c for _, c in warm))
 
 @benchmark("load")
 def bench_load(ctx: Ctx) -> Dict[str, float]:
-    """A few fresh processes per round (alternating C and Python), the round's
-    value being their median: one process per round is too noisy on a shared
-    machine."""
+    """Seven fresh processes per side and round (alternating C and Python), the
+    round's value being their median: a first load varies by 9-14 ms between
+    processes on either side, even on a quiet machine (three per round let the
+    round's ratio swing between 0.9x and 1.1x)."""
     obj = ctx.obj("load")
     warm = 5 if ctx.quick else 9
     runs: Dict[str, List[float]] = {}
-    for _ in range(3):
+    for _ in range(3 if ctx.quick else 7):
         for k, v in {**ctx.c("load", obj, warm), **python_child(_LOAD, obj, warm)}.items():
             runs.setdefault(k, []).append(v)
     return {k: statistics.median(v) for k, v in runs.items()}
