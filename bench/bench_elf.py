@@ -252,9 +252,9 @@ def uprobe_names(path: str, n: int = 200) -> List[str]:
 #: queues an RCU callback: an interpreter reading its modules closes hundreds, C's
 #: exec a handful). Attaching right away (first line), pylibbpf's wall-clock time
 #: is ~16 ms against C's ~10 ms on a quiet machine for about the same CPU time;
-#: after the pause both wait about as long. The pause also lets that start's
-#: kernel work (run in interrupts, charged to whichever thread runs) land in the
-#: timed attach for both sides, so the first line is the CPU comparison.
+#: after the pause both wait about as long. The pause raises both sides' CPU time
+#: in the attach (pylibbpf's more: bench/README.md), so the first line is the CPU
+#: comparison, the second the wall-clock one.
 UPROBE_SETTLE_MS = 100
 #: at least this many runs per side: the kernel's wait makes wall-clock times scatter
 UPROBE_RUNS = 21
@@ -306,12 +306,14 @@ def table(result: Dict[str, Any]) -> str:
     u = result.get("uprobe")
     if u:
         how = "opts.syms" if u["c_mode"] == "syms" else "libbpf's resolution, opts.offsets"
-        rows.append((f"{u['probes']} libc uprobes, `attach_uprobe_multi(symbols=…)`, cold",
-                     f"C uprobe_multi ({how}) ", u, f"≤ {TARGET_UPROBE:g}× C"))
+        rows.append((f"{u['probes']} libc uprobes, `attach_uprobe_multi(symbols=…)`, cold "
+                     "(the CPU comparison)", f"C uprobe_multi ({how}) ", u,
+                     f"≤ {TARGET_UPROBE:g}× C CPU"))
         if "settled" in u:
             rows.append((f"the same, after a {UPROBE_SETTLE_MS / 1000:g} s pause in each "
-                         "process (its start's kernel work drained)", "C ", u["settled"],
-                         f"≤ {TARGET_UPROBE:g}× C"))
+                         "process (its start's kernel work drained: the wall-clock "
+                         "comparison)", "C ", u["settled"],
+                         f"≤ {TARGET_UPROBE:g}× C wall-clock"))
         if "empty" in u:
             rows.append(("the same, empty cache (the first attach of these names on a "
                          "machine)", "C ", u["empty"], "(once per binary)"))
