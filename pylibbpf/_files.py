@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 
-__all__ = ["regular_file", "open_regular", "read_head", "cache_dir", "DEFAULT_DEBUG_DIRS"]
+__all__ = ["regular_file", "open_regular", "read_head", "cache_base", "cache_dir",
+           "DEFAULT_DEBUG_DIRS"]
 
 #: where a separate debug file is looked for (pylibbpf.elf._paths.DEBUG_DIRS starts as it)
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
@@ -58,41 +59,11 @@ def regular_file(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> os.
     return st
 
 
-def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> BinaryIO:
-    """``open(path, "rb")`` of a regular file, as :func:`regular_file` checks it:
+def _open_fd(path: str, what: str, cls: Type[BPFError]) -> Tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file ``path`` and its ``fstat``:
     checked first by ``stat``, then again on the opened descriptor (opened
-    non-blocking, so a FIFO swapped in meanwhile can't block the open either)."""
-    regular_file(path, what, cls=cls)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
-    except OSError as e:
-        raise _os_error(e, path, what) from None
-    try:
-        _refuse(os.fstat(fd), path, what, cls)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        raw = io.FileIO(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    raw.name = path  # as open() names it (error messages show f.name)
-    return io.BufferedReader(raw)
-
-
-def cache_dir() -> str:
-    """``$PYLIBBPF_CACHE/elf``, else ``$XDG_CACHE_HOME/pylibbpf/elf``, else
-    ``~/.cache/pylibbpf/elf``."""
-    base = os.environ.get("PYLIBBPF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pylibbpf")
-    if not os.path.isabs(base):
-        base = os.path.join(os.getcwd(), base)
-    return os.path.join(base, "elf")
-
-
-def read_head(path: str, what: str, n: int, *,
-              cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
-    """The size of the regular file ``path`` and its first ``n`` bytes (fewer
-    when it is shorter), checked as :func:`open_regular` checks it, read with
-    one ``pread`` and no Python file object (Object() reads an ELF header so)."""
+    non-blocking, so a FIFO swapped in meanwhile can't block the open either),
+    then made blocking for the reads."""
     regular_file(path, what, cls=cls)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
@@ -101,10 +72,49 @@ def read_head(path: str, what: str, n: int, *,
     try:
         st = os.fstat(fd)
         _refuse(st, path, what, cls)
-        os.set_blocking(fd, True)  # as open_regular reads
-        try:
-            return st.st_size, os.pread(fd, n, 0)
-        except OSError as e:
-            raise error_from_errno(e.errno or _errno.EIO, f"read {what} {path!r}") from None
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def open_regular(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> BinaryIO:
+    """``open(path, "rb")`` of a regular file, as :func:`regular_file` checks it
+    (:func:`_open_fd`)."""
+    fd, _st = _open_fd(path, what, cls)
+    try:
+        raw = io.FileIO(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    raw.name = path  # as open() names it (error messages show f.name)
+    return io.BufferedReader(raw)
+
+
+def cache_base() -> str:
+    """pylibbpf's cache directory: ``$PYLIBBPF_CACHE``, else
+    ``$XDG_CACHE_HOME/pylibbpf``, else ``~/.cache/pylibbpf``; a relative one is
+    made absolute against the working directory, unnormalised."""
+    base = os.environ.get("PYLIBBPF_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pylibbpf")
+    return base if os.path.isabs(base) else os.path.join(os.getcwd(), base)
+
+
+def cache_dir() -> str:
+    """The ELF caches' directory: ``elf`` in :func:`cache_base`."""
+    return os.path.join(cache_base(), "elf")
+
+
+def read_head(path: str, what: str, n: int, *,
+              cls: Type[BPFError] = BPFError) -> Tuple[int, bytes]:
+    """The size of the regular file ``path`` and its first ``n`` bytes (fewer
+    when it is shorter), checked as :func:`open_regular` checks it, read with
+    one ``pread`` and no Python file object (Object() reads an ELF header so)."""
+    fd, st = _open_fd(path, what, cls)
+    try:
+        return st.st_size, os.pread(fd, n, 0)
+    except OSError as e:
+        raise error_from_errno(e.errno or _errno.EIO, f"read {what} {path!r}") from None
     finally:
         os.close(fd)

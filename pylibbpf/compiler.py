@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from ._files import open_regular, regular_file
+from ._files import cache_base, open_regular, regular_file
 from .btf import KERNEL_BTF, vmlinux_h
 from .errors import BPFError, BPFNotFoundError, BPFPermissionError, as_path, error_from_errno
 
@@ -120,9 +120,7 @@ def _cache_error(e: OSError, path: Path) -> BPFError:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("PYLIBBPF_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pylibbpf")
-    path = Path(_absolute(base))
+    path = Path(cache_base())
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
