@@ -5,6 +5,7 @@ own mount namespace. Every attach test runs the target and checks the BPF
 side saw the right arguments / return values for that pid."""
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import struct
@@ -335,6 +336,17 @@ def test_multi_many_probes_attach_fire_and_detach_fast(obj, progs) -> None:
     assert attach < 5.0 and detach < 5.0, \
         f"one uprobe.multi link of {many} probes: attach {attach:.2f}s, detach {detach:.2f}s"
     assert events(obj, run(exe)) == []  # detached: a new run is not seen
+
+
+def test_uprobes_need_a_program_of_an_object(progs) -> None:
+    exit0 = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])  # r0 = 0; exit
+    with pylibbpf.Program.load_raw("kprobe", exit0, name="raw_probe") as raw:
+        with pytest.raises(pylibbpf.BPFError) as ei:
+            raw.attach_uprobe(progs["prog_pie"], "add_i")
+    assert ei.value.errno == errno.EINVAL
+    msg = str(ei.value)
+    assert msg.startswith("attach uprobe 'raw_probe' to ") and "symbol 'add_i'" in msg, msg
+    assert "program 'raw_probe' was loaded raw; uprobes attach programs of an Object" in msg
 
 
 def test_multi_needs_multi_program(obj, progs) -> None:

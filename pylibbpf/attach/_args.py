@@ -43,12 +43,13 @@ def check_offset(value: Any, name: str = "offset") -> int:
     return value
 
 
-def object_program(prog: "Program", what: str) -> None:
-    """libbpf's attach functions need a program that came from an Object, loaded."""
+def object_program(prog: "Program", what: str,
+                   need: str = "this attach kind needs a program from an Object") -> None:
+    """libbpf's attach functions need a program that came from an Object, loaded
+    (``need`` says so when it was loaded raw)."""
     prog._check()
     if prog._ptr is None:
-        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} was loaded raw; "
-                                      "this attach kind needs a program from an Object")
+        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} was loaded raw; {need}")
     prog.fd  # raises when not loaded
 
 

@@ -16,6 +16,7 @@ from .._files import DEFAULT_DEBUG_DIRS, cache_dir
 from ..errors import BPFError
 from ..link import Link
 from ..types import AttachType, ProgramType
+from ._args import object_program
 from ._common import during, require_type
 from ._kinds import kind_refusal
 
@@ -44,11 +45,7 @@ def _check_pid(pid: Any) -> int:
 
 
 def _bpf_program(prog: "Program", what: str) -> Any:
-    prog._check()
-    if prog._ptr is None:
-        raise BPFError(_errno.EINVAL, f"{what}: program {prog.name!r} was loaded raw; "
-                                      "uprobes attach programs of an Object")
-    prog.fd  # raises when not loaded
+    object_program(prog, what, "uprobes attach programs of an Object")
     return prog._ptr
 
 
