@@ -364,6 +364,7 @@ def make_ffi() -> FFI:
         "#include <linux/if_link.h>",
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "kbtf.c").read_text(),
+        (ROOT / "pylibbpf" / "_csrc" / "featcache.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "events.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "fast.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "elfsym.c").read_text(),
@@ -379,8 +380,10 @@ def make_ffi() -> FFI:
         py_limited_api=False,
         extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
         extra_objects=[str(archive)],
-        # the kernel's BTF parsed once per process and shared by every load (kbtf.c)
-        extra_link_args=["-Wl,--wrap=btf__load_vmlinux_btf", "-Wl,--wrap=btf__free"],
+        # the kernel's BTF parsed once per process and shared by every load (kbtf.c);
+        # libbpf's positive feature probes remembered per boot (featcache.c)
+        extra_link_args=["-Wl,--wrap=btf__load_vmlinux_btf", "-Wl,--wrap=btf__free",
+                         "-Wl,--wrap=feat_supported"],
         library_dirs=library_dirs,
         runtime_library_dirs=library_dirs,  # pkg-config's -L, if any: found at run time too
         libraries=libraries,

@@ -6,7 +6,8 @@ Run alone, or through bench/run.py's registry (bench/rows_mapops.py registers
     sudo python3 bench/bench_map_ops.py [--runs 7]
 
 Each figure is the median over ``runs`` runs (at least 5), C and Python runs
-alternating so both see the same machine load; the spread (min–max of the
+alternating so both see the same machine load (in a map-operation round they
+take :data:`TURNS` turns each, and the round's figure is each side's median); the spread (min–max of the
 runs) is kept alongside as ``<name>_lo`` / ``<name>_hi``. Besides the wall clock,
 each figure is also taken in CPU time (user + system of the process doing the
 work, ``*_cpu_ops`` / ``*_cpu_s``): on a shared machine whose other jobs stretch the wall
@@ -150,13 +151,24 @@ def _med(name: str, xs: Sequence[float], out: Dict[str, float]) -> None:
     out[name + "_lo"], out[name + "_hi"] = min(xs), max(xs)
 
 
+#: C and pylibbpf take turns this many times in a round, whose figure on each side
+#: is the median of its turns: a single 0.1 s pass of 100k system calls on a
+#: 2-CPU guest is stretched now and then by 10-30%, which alone made a round's
+#: ratio swing between 0.7x and 1.2x
+TURNS = 3
+
+
 def round_mapops(exe: Path, n: int = N) -> Dict[str, float]:
-    """One round: C then pylibbpf, ``del m[k]`` and struct ``m[k]`` (rates, per
-    wall and per CPU second)."""
-    res = {**_c(exe, "del", n), **_c(exe, "struct", n)}
-    for name, fn in (("map_del", py_del), ("struct_lookup", py_struct_lookup)):
-        res[f"py_{name}_ops"], res[f"py_{name}_cpu_ops"] = fn(n)
-    return res
+    """One round: C and pylibbpf taking turns (:data:`TURNS`), ``del m[k]`` and
+    struct ``m[k]`` (rates, per wall and per CPU second, each side's median)."""
+    turns: Dict[str, List[float]] = {}
+    for _ in range(TURNS):
+        res = {**_c(exe, "del", n), **_c(exe, "struct", n)}
+        for name, fn in (("map_del", py_del), ("struct_lookup", py_struct_lookup)):
+            res[f"py_{name}_ops"], res[f"py_{name}_cpu_ops"] = fn(n)
+        for k, v in res.items():
+            turns.setdefault(k, []).append(v)
+    return {k: statistics.median(v) for k, v in turns.items()}
 
 
 _PATH = f"import sys; sys.path.insert(0, {str(ROOT)!r})"

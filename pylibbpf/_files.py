@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 from .errors import BPFError, BPFNotFoundError, error_from_errno
 
 __all__ = ["regular_file", "open_regular", "read_head", "cache_base", "cache_dir",
-           "DEFAULT_DEBUG_DIRS"]
+           "write_cache_file", "DEFAULT_DEBUG_DIRS"]
 
 #: where a separate debug file is looked for (pylibbpf.elf._paths.DEBUG_DIRS starts as it)
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
@@ -104,6 +104,30 @@ def cache_base() -> str:
 def cache_dir() -> str:
     """The ELF caches' directory: ``elf`` in :func:`cache_base`."""
     return os.path.join(cache_base(), "elf")
+
+
+def write_cache_file(dest: str, blob: bytes) -> None:
+    """``blob`` into the cache file ``dest`` through a temporary file renamed into
+    place (not the tempfile module: it imports shutil, with zlib, bz2 and lzma);
+    the directories are made as needed, and a failure is silent."""
+    tmp = None
+    try:
+        d = os.path.dirname(dest)
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with open(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, dest)
+        tmp = None
+    except (OSError, ValueError):
+        pass  # an unwritable cache is no cache
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def read_head(path: str, what: str, n: int, *,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 from ._owner import Closeable, LinkHolder
 from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, sync_log_level, to_str
+from . import _featcache
 from ._files import read_head, regular_file
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFKeyError, BPFNotFoundError, ClosedError,
                      ELFError, as_path, bad_ptr, error_from_errno, not_supported)
@@ -528,8 +529,10 @@ class Object(LinkHolder, Closeable):
                                          "loaded (or that failed); open it again")
         self._check_btf(True)
         sync_log_level()
+        _featcache.prime()
         with libbpf_log() as log:
             ret = lib.bpf_object__prepare(self._ptr)
+        _featcache.remember()
         if ret < 0:
             self._load_attempted = True
             raise self._load_error(-ret, log)
@@ -552,8 +555,10 @@ class Object(LinkHolder, Closeable):
         # a refusal there leaves the object loadable)
         self._check_btf(not self._prepared, arenas=True)
         sync_log_level()
+        _featcache.prime()
         with libbpf_log() as log:
             ret = lib.bpf_object__load(self._ptr)
+        _featcache.remember()
         if ret < 0:
             raise self._load_error(-ret, log)
         self._loaded = True
@@ -742,6 +747,8 @@ class Object(LinkHolder, Closeable):
             # libbpf unmaps the arena: while views of it are alive, that waits for
             # the last of them (pylibbpf.arena)
             self._arena_release.close_object(ptr, self._keep)
+            if self._load_attempted:
+                _featcache.remember()   # what attaching probed, too
         self._keep.clear()
 
     def __repr__(self) -> str:

@@ -37,7 +37,7 @@ import struct
 import sys
 import time
 
-from .._files import cache_dir
+from .._files import cache_dir, write_cache_file
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,30 +102,7 @@ def _load(path: str, key: Key, valid: Callable[[bytes], bool]) -> Optional[bytes
 
 
 def _store(path: str, key: Key, blob: bytes) -> None:
-    _write(path, _head(key, len(blob), _zlib().crc32(blob)) + blob)
-
-
-def _write(dest: str, blob: bytes) -> None:
-    """``blob`` into ``dest`` through a temporary file renamed into place (not
-    the tempfile module: it imports shutil, with zlib, bz2 and lzma)."""
-    tmp = None
-    try:
-        d = os.path.dirname(dest)
-        os.makedirs(d, exist_ok=True)
-        tmp = os.path.join(d, f".tmp-{os.getpid()}-{os.urandom(6).hex()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        with open(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, dest)
-        tmp = None
-    except (OSError, ValueError):
-        pass  # an unwritable cache is no cache
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    write_cache_file(path, _head(key, len(blob), _zlib().crc32(blob)) + blob)
 
 
 def cached_hash(key: Key, build: Callable[[], bytes],
@@ -229,7 +206,7 @@ def remember_offsets(binary: object, target_path: str, idx: Any, names: Sequence
     total = sum(memoryview(body).cast("Q")) & 0xFFFFFFFFFFFFFFFF
     entry = u.entry_path(path)
     if entry is not None:
-        _write(entry, _OFFSETS_MAGIC + total.to_bytes(8, "little")
+        write_cache_file(entry, _OFFSETS_MAGIC + total.to_bytes(8, "little")
                + b"".join(v.to_bytes(4, "little") for v in (len(new), len(head), len(body), 0))
                + body)
         _prune(os.path.dirname(entry))

@@ -1,0 +1,5 @@
+/* _csrc/featcache.c: libbpf's positive feature probes remembered per boot */
+int pylibbpf_features_prime(const char *path);
+int pylibbpf_features_learned(void);
+int pylibbpf_features_export(char *buf, size_t n);
+int pylibbpf_features_asked(void);
