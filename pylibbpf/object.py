@@ -529,10 +529,10 @@ class Object(LinkHolder, Closeable):
                                          "loaded (or that failed); open it again")
         self._check_btf(True)
         sync_log_level()
-        _featcache.prime()
         with libbpf_log() as log:
-            ret = lib.bpf_object__prepare(self._ptr)
-        _featcache.remember()
+            ret = lib.pylibbpf_object_load(self._ptr, 1, _featcache.first_load())
+        if ret > 0:
+            _featcache.remember(ret)
         if ret < 0:
             self._load_attempted = True
             raise self._load_error(-ret, log)
@@ -555,10 +555,10 @@ class Object(LinkHolder, Closeable):
         # a refusal there leaves the object loadable)
         self._check_btf(not self._prepared, arenas=True)
         sync_log_level()
-        _featcache.prime()
-        with libbpf_log() as log:
-            ret = lib.bpf_object__load(self._ptr)
-        _featcache.remember()
+        with libbpf_log() as log:   # (libbpf's bpf_object__load, the feature file primed)
+            ret = lib.pylibbpf_object_load(self._ptr, 0, _featcache.first_load())
+        if ret > 0:
+            _featcache.remember(ret)
         if ret < 0:
             raise self._load_error(-ret, log)
         self._loaded = True
@@ -747,8 +747,6 @@ class Object(LinkHolder, Closeable):
             # libbpf unmaps the arena: while views of it are alive, that waits for
             # the last of them (pylibbpf.arena)
             self._arena_release.close_object(ptr, self._keep)
-            if self._load_attempted:
-                _featcache.remember()   # what attaching probed, too
         self._keep.clear()
 
     def __repr__(self) -> str:

@@ -3,3 +3,4 @@ int pylibbpf_features_prime(const char *path);
 int pylibbpf_features_learned(void);
 int pylibbpf_features_export(char *buf, size_t n);
 int pylibbpf_features_asked(void);
+int pylibbpf_object_load(struct bpf_object *obj, int prepare, const char *features);

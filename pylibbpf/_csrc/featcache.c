@@ -19,15 +19,18 @@
  * process learned something new. The file holds only features found
  * supported, never missing ones: a probe can fail for a passing reason
  * (memory, a locked-down moment, a signal), and a probe that said yes proved
- * the kernel has the feature. It is used only while its key matches this
- * process's: the boot (a kernel cannot gain or lose a feature without a
- * reboot), the effective user, capabilities and user namespace (a probe
- * answers for the caller's privileges), and libbpf's version (which numbers
- * the features). A checksum covers the file; anything that does not match is
- * ignored, and libbpf probes as it always does.
+ * the kernel has the feature: privileges can make a probe fail, never make
+ * one pass on a kernel without the feature. It is used only while its key
+ * matches this process's: the boot (a kernel cannot gain or lose a feature
+ * without a reboot), the effective user and capabilities (belt and braces:
+ * each user's cache directory is its own anyway), and libbpf's version
+ * (which numbers the features). A checksum covers the file; anything that
+ * does not match is ignored, and libbpf probes as it always does.
+ *
+ * The key costs a fresh process ~15 us (boot_id is a procfs read); the user
+ * namespace was left out of it because /proc/self/ns/user alone cost 20-30 us.
  */
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,7 +38,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 
@@ -80,7 +82,6 @@ static int plb_feat_key(char *out, size_t n)
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct caps[2];
     char boot[64];
-    struct stat ns;
     ssize_t len;
     int fd, r;
 
@@ -96,12 +97,11 @@ static int plb_feat_key(char *out, size_t n)
         boot[len - 1] = 0;
     if (strchr(boot, ' ') || strchr(boot, '\n'))
         return -1;
-    if (syscall(SYS_capget, &hdr, caps) || stat("/proc/self/ns/user", &ns))
+    if (syscall(SYS_capget, &hdr, caps))
         return -1;
-    r = snprintf(out, n, "key libbpf-%d.%d boot-%s euid-%u cap-%08x%08x userns-%llu:%llu\n",
+    r = snprintf(out, n, "key libbpf-%d.%d boot-%s euid-%u cap-%08x%08x\n",
                  LIBBPF_MAJOR_VERSION, LIBBPF_MINOR_VERSION, boot, (unsigned)geteuid(),
-                 caps[1].effective, caps[0].effective, (unsigned long long)ns.st_dev,
-                 (unsigned long long)ns.st_ino);
+                 caps[1].effective, caps[0].effective);
     return r > 0 && (size_t)r < n ? 0 : -1;
 }
 
@@ -205,4 +205,20 @@ static int pylibbpf_features_export(char *buf, size_t n)
 static int pylibbpf_features_asked(void)
 {
     return __atomic_load_n(&plb_feat_asked, __ATOMIC_ACQUIRE);
+}
+
+/* bpf_object__load (prepare: bpf_object__prepare), the feature file at
+ * features primed first unless it is NULL (Object.load passes it at the
+ * process's first load): -errno, or how many features this process found
+ * supported and has not exported yet (Python then writes the file). One call,
+ * so that a fresh process's first load builds no more cffi functions than
+ * before. */
+static int pylibbpf_object_load(struct bpf_object *obj, int prepare, const char *features)
+{
+    int err;
+
+    if (features)
+        pylibbpf_features_prime(features);
+    err = prepare ? bpf_object__prepare(obj) : bpf_object__load(obj);
+    return err < 0 ? err : pylibbpf_features_learned();
 }
