@@ -7,8 +7,9 @@ Run alone, or through bench/run.py's registry (bench/rows_mapops.py registers
 
 Each figure is the median over ``runs`` runs (at least 5), C and Python runs
 alternating so both see the same machine load (in a map-operation round they
-take :data:`TURNS` turns each, and the round's figure is each side's median); the spread (min–max of the
-runs) is kept alongside as ``<name>_lo`` / ``<name>_hi``. Besides the wall clock,
+take :data:`TURNS` turns each, and the round's figure is each side's median);
+the spread (min–max of the runs) is kept alongside as ``<name>_lo`` /
+``<name>_hi``. Besides the wall clock,
 each figure is also taken in CPU time (user + system of the process doing the
 work, ``*_cpu_ops`` / ``*_cpu_s``): on a shared machine whose other jobs stretch the wall
 clock, that is what the work itself costs.

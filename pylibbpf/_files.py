@@ -59,11 +59,13 @@ def regular_file(path: str, what: str, *, cls: Type[BPFError] = BPFError) -> os.
     return st
 
 
-def _open_fd(path: str, what: str, cls: Type[BPFError]) -> Tuple[int, os.stat_result]:
+def _open_fd(path: str, what: str, cls: Type[BPFError],
+             blocking: bool = True) -> Tuple[int, os.stat_result]:
     """A read-only descriptor of the regular file ``path`` and its ``fstat``:
     checked first by ``stat``, then again on the opened descriptor (opened
     non-blocking, so a FIFO swapped in meanwhile can't block the open either),
-    then made blocking for the reads."""
+    then made blocking for the reads unless ``blocking`` is false (reads of a
+    regular file never block either way: two system calls fewer)."""
     regular_file(path, what, cls=cls)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
@@ -72,7 +74,8 @@ def _open_fd(path: str, what: str, cls: Type[BPFError]) -> Tuple[int, os.stat_re
     try:
         st = os.fstat(fd)
         _refuse(st, path, what, cls)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if blocking:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
     except BaseException:
         os.close(fd)
         raise
@@ -135,7 +138,7 @@ def read_head(path: str, what: str, n: int, *,
     """The size of the regular file ``path`` and its first ``n`` bytes (fewer
     when it is shorter), checked as :func:`open_regular` checks it, read with
     one ``pread`` and no Python file object (Object() reads an ELF header so)."""
-    fd, st = _open_fd(path, what, cls)
+    fd, st = _open_fd(path, what, cls, blocking=False)
     try:
         return st.st_size, os.pread(fd, n, 0)
     except OSError as e:

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar, Union
+    from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar,
+                        Union)
     PathLike = Union[str, "os.PathLike[str]"]
     T = TypeVar("T")
 
@@ -17,7 +18,7 @@ from ._ffi import LogCapture, cstr, ffi, lib, libbpf_log, sync_log_level, to_str
 from . import _featcache
 from ._files import read_head, regular_file
 from .errors import (LIBBPF_ERRNO_BASE, BPFError, BPFKeyError, BPFNotFoundError, ClosedError,
-                     ELFError, as_path, bad_ptr, error_from_errno, not_supported)
+                     ELFError, as_path, error_from_errno, not_supported)
 from .link import Link, Links
 from .map import Map
 from .program import Program, _load_error
@@ -255,8 +256,6 @@ class Object(LinkHolder, Closeable):
         self._prepared = False
         self._load_attempted = False
         self._elf_path: Optional[str] = None
-        self._programs: Dict[str, Program] = {}
-        self._maps: Dict[str, Map] = {}
         self._arena_release = _Release()  # see pylibbpf.arena: views outlive close()
 
         if name is not None and not isinstance(name, str):
@@ -282,7 +281,6 @@ class Object(LinkHolder, Closeable):
             o_token = cstr(as_path(token_path, "token_path"), self._keep)
         o_args = (o_name, o_kconfig, o_btf, o_pin, o_token, bool(relaxed_maps),
                   kernel_log_level)
-        msg = ffi.new("char[]", 512)  # why a pre-check refused the object
 
         sync_log_level()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -293,7 +291,7 @@ class Object(LinkHolder, Closeable):
             self._keep += [data, buf]  # libbpf reads the ELF from it until load
             label = self._label
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args, msg, 512)
+                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args)
                 err = ffi.errno
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
@@ -315,22 +313,17 @@ class Object(LinkHolder, Closeable):
                 raise
             label = repr(path)
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args, msg, 512)
+                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args)
                 err = ffi.errno
         else:
             raise TypeError("source must be a path or bytes, "
                             f"not {type(source).__name__}")
-        bad = bad_ptr(ptr)
-        if bad is not None:
-            if msg[0] != b"\0":
-                raise _precheck_error(err, msg, label)
-            raise self._open_error(bad or err, log)
-        self._ptr = ptr
-        try:
-            self._collect()
-        except BaseException:
-            self.close()
-            raise
+        if ptr == ffi.NULL:   # (an error pointer libbpf let through is NULL too)
+            refusal = lib.pylibbpf_refusal()
+            if refusal[0] != b"\0":
+                raise _precheck_error(err, refusal, label)
+            raise self._open_error(err, log)
+        self._ptr = ptr   # (the Program and Map objects are made at their first use)
 
     @classmethod
     def from_source(cls, source: Optional[PathLike] = None, *, text: Optional[str] = None,
@@ -370,8 +363,24 @@ class Object(LinkHolder, Closeable):
             return error_from_errno(err, what, cls=ELFError, libbpf_log=log.warnings)
         return error_from_errno(err, what, libbpf_log=log.warnings)
 
-    def _collect(self) -> None:
-        obj, programs, maps = self._ptr, self._programs, self._maps
+    @property
+    def _programs(self) -> Dict[str, Program]:
+        """Programs by name, made at the first use (none once closed before it)."""
+        d = self.__dict__.get("_prog_objs")
+        return d if d is not None else self._collect()[0]
+
+    @property
+    def _maps(self) -> Dict[str, Map]:
+        """Maps by name, made at the first use (none once closed before it)."""
+        d = self.__dict__.get("_map_objs")
+        return d if d is not None else self._collect()[1]
+
+    def _collect(self) -> Tuple[Dict[str, Program], Dict[str, Map]]:
+        programs: Dict[str, Program] = {}
+        maps: Dict[str, Map] = {}
+        obj = self._ptr
+        if obj is None:
+            return programs, maps
         next_program, program_name = lib.bpf_object__next_program, lib.bpf_program__name
         prog = next_program(obj, ffi.NULL)
         while prog:  # (a NULL cdata pointer is false)
@@ -384,6 +393,9 @@ class Object(LinkHolder, Closeable):
         while m:
             maps[to_str(map_name(m))] = Map(_obj=self, _ptr=m)
             m = next_map(obj, m)
+        # (two threads' first uses at once: both get the first one kept)
+        return (self.__dict__.setdefault("_prog_objs", programs),
+                self.__dict__.setdefault("_map_objs", maps))
 
     def _find_map(self, name: str) -> Optional[Map]:
         # libbpf also knows maps by their "real" name, e.g. ".rodata" or ".data.foo"
@@ -605,18 +617,17 @@ class Object(LinkHolder, Closeable):
         shims.c) unless the object has arena maps. For load, the object counts as
         attempted once its arenas' placement passed (a refused BTF then too), so
         that only an arena refusal leaves it loadable."""
-        msg = ffi.new("char[]", 512)
-        n_arenas = ffi.new("int *")
-        ret = lib.pylibbpf_object_load_check(self._ptr, check_btf, n_arenas, msg, 512)
+        ret = lib.pylibbpf_object_load_check(self._ptr, check_btf)  # arenas << 8 | verdict
         if arenas:
-            if n_arenas[0]:
+            if ret >> 8:
                 self._check_arena_placement()
             self._load_attempted = True
-        if ret == -_errno.EBADMSG:
-            raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt BTF: {to_str(msg)}")
-        if ret < 0:
+        if ret & 0xFF == 1:
+            raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt BTF: "
+                                          f"{to_str(lib.pylibbpf_refusal())}")
+        if ret & 0xFF:
             raise ELFError(_errno.EINVAL, f"{self._label!r}: corrupt struct_ops data: "
-                                          f"{to_str(msg)}")
+                                          f"{to_str(lib.pylibbpf_refusal())}")
 
     def _load_error(self, err: int, log: LogCapture) -> BPFError:
         import re
@@ -739,7 +750,7 @@ class Object(LinkHolder, Closeable):
         stay attached), then unload and free everything. Idempotent.
         """
         self._close_held()
-        for m in self._maps.values():
+        for m in self.__dict__.get("_map_objs", {}).values():
             m._fdcache = -1  # before libbpf closes the fds: maps' fast paths test this
             m.__dict__.pop("_arena", None)
         ptr, self._ptr = self._ptr, None

@@ -157,7 +157,8 @@ def test_truncated_extern_size_is_a_clean_error(tmp_path) -> None:
     """libbpf 1.5 truncates a kconfig extern's 64-bit size to int and returns it as an
     error; libbpf_ptr() lets that pointer through (it lies outside IS_ERR's range), and
     the "object" crashed on first use. The fuzz finding's extern, retyped to an array
-    of 3 GiB (valid BTF), reaches that path: errors.bad_ptr catches the pointer."""
+    of 3 GiB (valid BTF), reaches that path: pylibbpf_object_open (shims.c) turns the
+    pointer into NULL and an errno."""
     import struct
 
     data = bytearray((DATA / "fuzz-kcfg-extern-size.bpf.o").read_bytes())

@@ -26,11 +26,12 @@ int pylibbpf_btf_check(const struct btf *btf, char *msg, size_t len);
 int pylibbpf_object_precheck(const char *path, const void *buf, size_t size, char *msg, size_t len);
 int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map, __u32 type_id,
                                   char *msg, size_t len);
-/* shims: Object's pre-checks and open (its options set in C), the checks before its load */
+/* shims: Object's pre-checks and open (its options set in C), the checks before its load,
+ * and why the last of them in this thread refused the object */
 struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_t size,
                                         const char *name, const char *kconfig,
                                         const char *btf_custom_path, const char *pin_root_path,
                                         const char *token_path, int relaxed_maps,
-                                        __u32 kernel_log_level, char *msg, size_t len);
-int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf, int *arenas,
-                               char *msg, size_t len);
+                                        __u32 kernel_log_level);
+int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf);
+const char *pylibbpf_refusal(void);

@@ -862,18 +862,30 @@ static int pylibbpf_struct_ops_map_check(const struct btf *btf, const char *map,
  * open+load of a process. Filling libbpf's open options here, and running the
  * checks before load in one call, keeps those out of Object(). */
 
+/* Why the last pre-check or load check in this thread refused an object
+ * ("" when it did not): read by Object() only on a refusal, so an accepted
+ * object needs no message buffer allocated from Python. */
+static __thread char pylibbpf_refusal_msg[512];
+
+static const char *pylibbpf_refusal(void)
+{
+    return pylibbpf_refusal_msg;
+}
+
 /* pylibbpf_object_precheck, then bpf_object__open_mem (buf not NULL) or
  * bpf_object__open_file (path) with Object()'s options (NULL strings: unset).
  * NULL with errno set on failure: the pre-check's (EBADMSG: BTF, EINVAL:
- * struct_ops) when it wrote its message in msg, else libbpf's. What libbpf's
- * BTF parser prints during the pre-check is dropped: it prints it again in the
+ * struct_ops) when it wrote its message (pylibbpf_refusal), else libbpf's,
+ * also for an error pointer libbpf let through (-1..-4095, or any value from
+ * 1 << 56 up: a negative number wrapped into a pointer). What libbpf's BTF
+ * parser prints during the pre-check is dropped: it prints it again in the
  * open. */
 static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_t size,
                                                const char *name, const char *kconfig,
                                                const char *btf_custom_path,
                                                const char *pin_root_path,
                                                const char *token_path, int relaxed_maps,
-                                               __u32 kernel_log_level, char *msg, size_t len)
+                                               __u32 kernel_log_level)
 {
     LIBBPF_OPTS(bpf_object_open_opts, o,
         .object_name = name,
@@ -885,48 +897,59 @@ static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf
         .bpf_token_path = token_path,
     );
     struct pylibbpf_logbuf dropped = {0}, *prev;
+    struct bpf_object *obj;
+    unsigned long addr;
     int err;
 
-    /* the pre-checks */
+    pylibbpf_refusal_msg[0] = '\0';
     prev = pylibbpf_log_swap(&dropped);
-    err = pylibbpf_object_precheck(path, buf, size, msg, len);
+    err = pylibbpf_object_precheck(path, buf, size, pylibbpf_refusal_msg,
+                                   sizeof(pylibbpf_refusal_msg));
     pylibbpf_log_swap(prev);
     pylibbpf_logbuf_free(&dropped);
     if (err < 0) {
         errno = -err;
         return NULL;
     }
-    if (len)
-        msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
-    return buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
+    pylibbpf_refusal_msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
+    obj = buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
+    addr = (unsigned long)obj;
+    if (obj && (addr >= (unsigned long)-4095L || addr >= 1UL << 56)) {
+        err = (int)-(long)addr;
+        errno = err > 0 ? err : EINVAL;
+        return NULL;
+    }
+    return obj;
 }
 
 /* Before bpf_object__prepare/bpf_object__load: with check_btf,
- * pylibbpf_btf_check of the object's BTF (-EBADMSG and a message), then
- * pylibbpf_struct_ops_map_check of every struct_ops map libbpf will create
- * (-EINVAL and a message); 0 otherwise. *arenas: how many arena maps libbpf
- * will create (Object.load checks where each goes), counted in any case. */
-static int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf, int *arenas,
-                                      char *msg, size_t len)
+ * pylibbpf_btf_check of the object's BTF, then pylibbpf_struct_ops_map_check
+ * of every struct_ops map libbpf will create. Returns, in one int (no out
+ * parameter: Object.load allocates nothing for it), the verdict in the low 8
+ * bits (0 accepted, 1 refused BTF, 2 refused struct_ops data; the message in
+ * pylibbpf_refusal) and above them how many arena maps libbpf will create
+ * (Object.load checks where each goes), counted in any case. */
+static int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf)
 {
     const struct btf *btf = bpf_object__btf(obj);
     struct bpf_map *m;
     int n = 0;
 
+    pylibbpf_refusal_msg[0] = '\0';
     bpf_object__for_each_map(m, obj)
-        if (bpf_map__type(m) == BPF_MAP_TYPE_ARENA && bpf_map__autocreate(m))
+        if (bpf_map__type(m) == BPF_MAP_TYPE_ARENA && bpf_map__autocreate(m) && n < 0xFFFF)
             n++;
-    *arenas = n;
     if (!check_btf || !btf)
-        return 0;
-    if (pylibbpf_btf_check(btf, msg, len) < 0)
-        return -EBADMSG;
+        return n << 8;
+    if (pylibbpf_btf_check(btf, pylibbpf_refusal_msg, sizeof(pylibbpf_refusal_msg)) < 0)
+        return n << 8 | 1;
     /* libbpf's own list: two maps may share a name; it sets up the struct_ops
      * maps it creates */
     bpf_object__for_each_map(m, obj)
         if (bpf_map__type(m) == BPF_MAP_TYPE_STRUCT_OPS && bpf_map__autocreate(m) &&
             pylibbpf_struct_ops_map_check(btf, bpf_map__name(m), bpf_map__btf_value_type_id(m),
-                                          msg, len) < 0)
-            return -EINVAL;
-    return 0;
+                                          pylibbpf_refusal_msg,
+                                          sizeof(pylibbpf_refusal_msg)) < 0)
+            return n << 8 | 2;
+    return n << 8;
 }
