@@ -29,9 +29,23 @@ TESTS = TOP / "tests"
 UNGUARD = """
 import pylibbpf, pylibbpf.object as _o
 from pylibbpf._ffi import ffi as _ffi, lib
-_o._precheck = lambda *a, **k: None              # pylibbpf_object_precheck at open
-_o.Object._check_btf = lambda self: None         # pylibbpf_btf_check / struct_ops at load
-_o.bad_ptr = lambda p: 0 if p == _ffi.NULL else None   # error pointers outside IS_ERR
+
+class _Unguarded:
+    # pylibbpf.object's lib with its guards off: the pre-checks at open
+    # (pylibbpf_object_precheck) and the error-pointer check (both in
+    # pylibbpf_object_open), and the BTF/struct_ops checks before load
+    def __getattr__(self, name):
+        return getattr(lib, name)
+
+    def pylibbpf_object_open(self, path, buf, size, *options):
+        if buf != _ffi.NULL:
+            return lib.bpf_object__open_mem(buf, size, _ffi.NULL)
+        return lib.bpf_object__open_file(path, _ffi.NULL)
+
+    def pylibbpf_object_load_check(self, obj, check_btf):
+        return 0
+
+_o.lib = _Unguarded()
 """
 
 #: open (from the path) and load; print the outcome
