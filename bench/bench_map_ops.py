@@ -157,21 +157,25 @@ def _med(name: str, xs: Sequence[float], out: Dict[str, float]) -> None:
     out[name + "_lo"], out[name + "_hi"] = min(xs), max(xs)
 
 
-#: C and pylibbpf take turns this many times in a round, whose figure on each side
-#: is the median of its turns: a single 0.1 s pass of 100k system calls on a
-#: 2-CPU guest is stretched now and then by 10-30%, which alone made a round's
-#: ratio swing between 0.7x and 1.2x
-TURNS = 3
+#: C and pylibbpf take turns this many times in a round (who goes first
+#: alternating), and the round's figure on each side is the median of its turns:
+#: a single 0.1 s pass of 100k system calls on a 2-CPU guest is stretched now
+#: and then by 10-30%, which alone made a round's ratio swing between 0.7x and 1.2x
+TURNS = 5
 
 
 def round_mapops(exe: Path, n: int = N) -> Dict[str, float]:
     """One round: C and pylibbpf taking turns (:data:`TURNS`), ``del m[k]`` and
     struct ``m[k]`` (rates, per wall and per CPU second, each side's median)."""
     turns: Dict[str, List[float]] = {}
-    for _ in range(TURNS):
-        res = {**_c(exe, "del", n), **_c(exe, "struct", n)}
-        for name, fn in (("map_del", py_del), ("struct_lookup", py_struct_lookup)):
-            res[f"py_{name}_ops"], res[f"py_{name}_cpu_ops"] = fn(n)
+    for turn in range(TURNS):
+        res: Dict[str, float] = {}
+        for side in ("c", "py") if turn % 2 == 0 else ("py", "c"):
+            if side == "c":
+                res.update({**_c(exe, "del", n), **_c(exe, "struct", n)})
+                continue
+            for name, fn in (("map_del", py_del), ("struct_lookup", py_struct_lookup)):
+                res[f"py_{name}_ops"], res[f"py_{name}_cpu_ops"] = fn(n)
         for k, v in res.items():
             turns.setdefault(k, []).append(v)
     return {k: statistics.median(v) for k, v in turns.items()}
