@@ -23,7 +23,7 @@ import pylibbpf
 from pylibbpf import _featcache
 from pylibbpf._ffi import lib
 
-primed = lib.pylibbpf_features_prime(os.fsencode(_featcache.path()))  # (the load's is a no-op)
+primed = lib.pylibbpf_features_prime(os.fsencode(_featcache.path()))  # (the load reads it again)
 with pylibbpf.Object(sys.argv[1]) as obj:
     obj.load()
     with obj.programs["on_getpgid"].attach():

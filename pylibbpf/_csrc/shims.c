@@ -913,8 +913,10 @@ static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf
     }
     pylibbpf_refusal_msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
     obj = buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);
+    /* errors.bad_ptr's rule (its _USER_PTR_LIMIT): no user-space pointer lies
+     * this high, so it covers -1..-4095 and any wrapped negative number */
     addr = (unsigned long)obj;
-    if (obj && (addr >= (unsigned long)-4095L || addr >= 1UL << 56)) {
+    if (obj && addr >= 1UL << 56) {
         err = (int)-(long)addr;
         errno = err > 0 ? err : EINVAL;
         return NULL;
