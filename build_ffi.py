@@ -337,6 +337,15 @@ def cdefs() -> str:
     return "\n".join(p.read_text() for p in parts)
 
 
+def checks_hash() -> str:
+    """A hash of the open's pre-checks (shims.c) and of verdicts.c: the key of
+    the remembered verdicts, so another build's are not used."""
+    h = hashlib.sha256()
+    for name in ("shims.c", "verdicts.c"):
+        h.update((ROOT / "pylibbpf" / "_csrc" / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def make_ffi() -> FFI:
     ensure_build_deps()  # before fetching or compiling anything
     try:
@@ -362,6 +371,7 @@ def make_ffi() -> FFI:
         '#include "btf.h"',
         '#include "libbpf_version.h"',
         "#include <linux/if_link.h>",
+        (ROOT / "pylibbpf" / "_csrc" / "verdicts.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "shims.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "kbtf.c").read_text(),
         (ROOT / "pylibbpf" / "_csrc" / "featcache.c").read_text(),
@@ -376,7 +386,10 @@ def make_ffi() -> FFI:
                       *pkg_config_include_dirs()],
         # _fast.c uses the full CPython API (vectorcall, tuple internals)
         define_macros=[("_LARGEFILE64_SOURCE", None), ("_FILE_OFFSET_BITS", "64"),
-                       ("LIBBPF_API", ""), ("_CFFI_NO_LIMITED_API", None)],
+                       ("LIBBPF_API", ""), ("_CFFI_NO_LIMITED_API", None),
+                       # the open's pre-checks: their remembered verdicts are this
+                       # build's own (verdicts.c)
+                       ("PYLIBBPF_CHECKS_HASH", f'"{checks_hash()}"')],
         py_limited_api=False,
         extra_compile_args=["-O2", "-fvisibility=hidden", "-Wno-unused-function"],
         extra_objects=[str(archive)],

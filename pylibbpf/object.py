@@ -291,7 +291,7 @@ class Object(LinkHolder, Closeable):
             self._keep += [data, buf]  # libbpf reads the ELF from it until load
             label = self._label
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args)
+                ptr = lib.pylibbpf_object_open(ffi.NULL, buf, len(data), *o_args, ffi.NULL)
                 err = ffi.errno
         elif isinstance(source, (str, os.PathLike)):
             path = os.fspath(source)
@@ -313,7 +313,8 @@ class Object(LinkHolder, Closeable):
                 raise
             label = repr(path)
             with libbpf_log() as log:
-                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args)
+                ptr = lib.pylibbpf_object_open(path.encode(), ffi.NULL, 0, *o_args,
+                                               _featcache.first_open())
                 err = ffi.errno
         else:
             raise TypeError("source must be a path or bytes, "

@@ -161,6 +161,28 @@ def test_stripped_binary_uses_debuglink(progs) -> None:
     assert {"add_i", "local_twice"} <= {s.name for s in elf.functions(progs["prog_stripped"])}
 
 
+def test_debuglink_is_found_beside_the_real_path_of_a_symlink(progs, tmp_path) -> None:
+    """The debug link's directory is the binary's real one (as gdb's), resolved
+    with realpath(3): a symlink elsewhere, or a path through one, finds it."""
+    real = tmp_path / "real"
+    real.mkdir()
+    shutil.copy2(progs["prog_stripped"], real / "prog_stripped")
+    shutil.copy2(Path(progs["prog_stripped"]).parent / "prog.debug", real / "prog.debug")
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "tool").symlink_to(real / "prog_stripped")
+    (tmp_path / "via").symlink_to(real)
+    for path in (tmp_path / "links" / "tool", tmp_path / "via" / "prog_stripped"):
+        dbg, looked = elf.symbol_index(path).debug_index()
+        assert dbg is not None and dbg.path == str(real / "prog.debug"), looked
+        assert str(real / "prog.debug") in looked
+    # the debug file itself through a link is not its own debug file
+    (real / "prog.debug").unlink()
+    (real / "prog.debug").symlink_to(real / "prog_stripped")
+    elf.clear_cache()
+    dbg, looked = elf.symbol_index(tmp_path / "via" / "prog_stripped").debug_index()
+    assert dbg is None and str(real / "prog.debug") in looked
+
+
 def test_debuglink_crc_mismatch_is_ignored(progs, tmp_path) -> None:
     shutil.copy2(progs["prog_stripped"], tmp_path / "prog_stripped")
     (tmp_path / "prog.debug").write_bytes(b"\x7fELF not the right debug file")

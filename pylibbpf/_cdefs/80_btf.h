@@ -32,6 +32,6 @@ struct bpf_object *pylibbpf_object_open(const char *path, const void *buf, size_
                                         const char *name, const char *kconfig,
                                         const char *btf_custom_path, const char *pin_root_path,
                                         const char *token_path, int relaxed_maps,
-                                        __u32 kernel_log_level);
+                                        __u32 kernel_log_level, const char *verdicts);
 int pylibbpf_object_load_check(const struct bpf_object *obj, int check_btf);
 const char *pylibbpf_refusal(void);

@@ -872,7 +872,9 @@ static const char *pylibbpf_refusal(void)
     return pylibbpf_refusal_msg;
 }
 
-/* pylibbpf_object_precheck, then bpf_object__open_mem (buf not NULL) or
+/* pylibbpf_object_precheck (skipped for a file verdicts.c remembers as
+ * accepted; verdicts, when not NULL, is the list's path: the process's first
+ * open), then bpf_object__open_mem (buf not NULL) or
  * bpf_object__open_file (path) with Object()'s options (NULL strings: unset).
  * NULL with errno set on failure: the pre-check's (EBADMSG: BTF, EINVAL:
  * struct_ops) when it wrote its message (pylibbpf_refusal), else libbpf's,
@@ -885,7 +887,7 @@ static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf
                                                const char *btf_custom_path,
                                                const char *pin_root_path,
                                                const char *token_path, int relaxed_maps,
-                                               __u32 kernel_log_level)
+                                               __u32 kernel_log_level, const char *verdicts)
 {
     LIBBPF_OPTS(bpf_object_open_opts, o,
         .object_name = name,
@@ -899,17 +901,27 @@ static struct bpf_object *pylibbpf_object_open(const char *path, const void *buf
     struct pylibbpf_logbuf dropped = {0}, *prev;
     struct bpf_object *obj;
     unsigned long addr;
-    int err;
+    struct stat st;
+    int err = 0, st_ok = 0;
 
     pylibbpf_refusal_msg[0] = '\0';
-    prev = pylibbpf_log_swap(&dropped);
-    err = pylibbpf_object_precheck(path, buf, size, pylibbpf_refusal_msg,
-                                   sizeof(pylibbpf_refusal_msg));
-    pylibbpf_log_swap(prev);
-    pylibbpf_logbuf_free(&dropped);
-    if (err < 0) {
-        errno = -err;
-        return NULL;
+    if (verdicts)
+        pylibbpf_verdicts_prime(verdicts);
+    if (!buf && path)
+        st_ok = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (!st_ok || !plb_verd_known(&st)) {  /* verdicts.c: a file accepted before */
+        __atomic_add_fetch(&plb_verd_checked, 1, __ATOMIC_ACQ_REL);
+        prev = pylibbpf_log_swap(&dropped);
+        err = pylibbpf_object_precheck(path, buf, size, pylibbpf_refusal_msg,
+                                       sizeof(pylibbpf_refusal_msg));
+        pylibbpf_log_swap(prev);
+        pylibbpf_logbuf_free(&dropped);
+        if (err < 0) {
+            errno = -err;
+            return NULL;
+        }
+        if (st_ok)
+            plb_verd_accepted(&st);
     }
     pylibbpf_refusal_msg[0] = '\0';  /* a message is the pre-check's refusal, never libbpf's */
     obj = buf ? bpf_object__open_mem(buf, size, &o) : bpf_object__open_file(path, &o);

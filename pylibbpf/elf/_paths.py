@@ -7,6 +7,7 @@ import errno as _errno
 import os
 import stat
 import struct
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -464,6 +465,21 @@ def _crc_ok(path: str, crc: int) -> bool:
     return value == crc
 
 
+def _realpath(path: str) -> str:
+    """os.path.realpath of a path that exists, with realpath(3) when the C
+    module is in (pylibbpf/_csrc/elfsym.c: os.path.realpath takes one lstat per
+    component, from Python)."""
+    mod = sys.modules.get("pylibbpf._elfsym")
+    if mod is not None:
+        try:
+            res = mod.realpath(path)
+        except ValueError:  # a NUL in the path: os.path.realpath's own answer
+            res = None
+        if res is not None:
+            return res  # type: ignore[no-any-return]
+    return os.path.realpath(path)
+
+
 def find_debug_file(binary: str, build_id: Optional[str],
                     debuglink: Optional[Tuple[str, int]], *, root: str = "",
                     debug_dirs: Optional[Sequence[str]] = None) -> Tuple[Optional[str], List[str]]:
@@ -484,13 +500,14 @@ def find_debug_file(binary: str, build_id: Optional[str],
                 return cand, looked
     if debuglink:
         name, crc = debuglink
-        bdir = os.path.dirname(os.path.realpath(binary))
+        real = _realpath(binary)
+        bdir = os.path.dirname(real)
         inside_dir = bdir[len(root):] if root and bdir.startswith(root) else bdir
         cands = [os.path.join(bdir, name), os.path.join(bdir, ".debug", name)]
         cands += [root + os.path.join(d, inside_dir.lstrip("/"), name) for d in dirs]
         for cand in cands:
             looked.append(cand)
-            if os.path.isfile(cand) and os.path.realpath(cand) != os.path.realpath(binary) \
+            if os.path.isfile(cand) and _realpath(cand) != real \
                     and _crc_ok(cand, crc):
                 return cand, looked
     return None, looked
