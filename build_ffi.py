@@ -289,6 +289,36 @@ LIBBPF_CFLAGS = ["-O2", "-g", "-fPIC", "-fvisibility=hidden", "-DLIBBPF_API=",
                  "-D_LARGEFILE64_SOURCE", "-D_FILE_OFFSET_BITS=64", "-Wno-unused-function"]
 
 
+# libbpf's btf_new() checks every type of a BTF it parsed (btf_sanity_check): for the
+# running kernel's own BTF, mapped from sysfs, ~1.7 ms of a fresh process's first
+# CO-RE load (126,412 types), although the kernel checked that BTF itself when it
+# booted. pylibbpf compiles btf.c with one line changed: a BTF mapped from a file
+# (only btf__load_vmlinux_btf's sysfs path does that) skips the check when
+# pylibbpf_kernel_btf_trusted() says so, which _csrc/kbtf.c answers only during its
+# own load of /sys/kernel/btf/vmlinux, found on a sysfs mount. The hook is a weak
+# symbol: a program linking libbpf.a without pylibbpf's extension (the C references
+# in bench/) runs the check as libbpf always does.
+_BTF_SANITY_CALL = "\terr = err ?: btf_sanity_check(btf);\n"
+_BTF_SANITY_HOOKED = ("\terr = err ?: ((is_mmap && pylibbpf_kernel_btf_trusted && "
+                      "pylibbpf_kernel_btf_trusted()) ? 0 : btf_sanity_check(btf));\n")
+_BTF_NEW = ("static struct btf *btf_new(const void *data, __u32 size, struct btf *base_btf, "
+            "bool is_mmap)\n")
+_BTF_HOOK = ("/* pylibbpf (build_ffi.py): the kernel's own BTF, mapped from sysfs, is not "
+             "checked again */\nextern int pylibbpf_kernel_btf_trusted(void) "
+             "__attribute__((weak));\n")
+
+
+def hooked_btf_source(src: Path) -> str:
+    """libbpf's btf.c with the kernel-BTF hook (see _BTF_SANITY_HOOKED)."""
+    text = (src / "btf.c").read_text()
+    if text.count(_BTF_SANITY_CALL) != 1 or text.count(_BTF_NEW) != 1 \
+            or text.index(_BTF_NEW) > text.index(_BTF_SANITY_CALL):
+        raise SystemExit(f"build_ffi.py: {src / 'btf.c'}: btf_new() is not what pylibbpf's "
+                         "kernel-BTF hook expects (one sanity-check call in btf_new(..., "
+                         "bool is_mmap)); review _BTF_SANITY_HOOKED for this libbpf release")
+    return _BTF_HOOK + text.replace(_BTF_SANITY_CALL, _BTF_SANITY_HOOKED)
+
+
 def build_libbpf_archive(tree: Path) -> Path:
     """Compile libbpf's sources (in parallel) into a static archive, cached by content.
 
@@ -303,9 +333,10 @@ def build_libbpf_archive(tree: Path) -> Path:
     key = hashlib.sha256()
     for part in (cc, LIBBPF_CFLAGS, includes):
         key.update(repr(part).encode())
+    hooked_btf = hooked_btf_source(src)
     for path in sorted(src.glob("*.[ch]")):
         key.update(path.name.encode())
-        key.update(path.read_bytes())
+        key.update(hooked_btf.encode() if path.name == "btf.c" else path.read_bytes())
     out_dir = ROOT / "build" / f"libbpf-{key.hexdigest()[:16]}"
     archive = out_dir / "libbpf.a"
     if archive.exists():
@@ -313,6 +344,11 @@ def build_libbpf_archive(tree: Path) -> Path:
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+
+    hooked = tmp / "hooked"
+    hooked.mkdir()
+    (hooked / "btf.c").write_text(hooked_btf)  # its headers come from -I src
+    sources = [hooked / "btf.c" if c.name == "btf.c" else c for c in sources]
 
     def compile_one(c: Path) -> Path:
         obj = tmp / (c.stem + ".o")

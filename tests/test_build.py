@@ -310,3 +310,22 @@ def test_build_stops_before_fetching_when_the_compiler_is_missing(tmp_path: Path
     assert res.stderr.startswith("cannot build pylibbpf: missing C compiler "
                                  "pylibbpf-test-no-such-cc (Debian package gcc)")
     assert "apt-get install gcc" in res.stderr and "Traceback" not in res.stderr
+
+
+# --- build_ffi.py: the kernel-BTF hook in libbpf's btf.c --------------------------------
+
+def test_the_kernel_btf_hook_changes_one_line_of_the_pinned_btf_c(tmp_path: Path) -> None:
+    b = _build_ffi()
+    src = next((ROOT / "vendor" / "libbpf").glob("libbpf-*/src"))
+    original = (src / "btf.c").read_text().splitlines()
+    hooked = b.hooked_btf_source(src).splitlines()
+    added = [line for line in hooked if line not in original]
+    assert len(added) == 3 and "pylibbpf_kernel_btf_trusted(void) __attribute__((weak));" \
+        in added[1] and added[2] == "\terr = err ?: ((is_mmap && pylibbpf_kernel_btf_trusted " \
+        "&& pylibbpf_kernel_btf_trusted()) ? 0 : btf_sanity_check(btf));", added
+    assert [line for line in original if line not in hooked] == \
+        ["\terr = err ?: btf_sanity_check(btf);"]
+    # another release whose btf_new() reads otherwise: the build stops and says why
+    (tmp_path / "btf.c").write_text("\n".join(original).replace("bool is_mmap)", "bool m)"))
+    with pytest.raises(SystemExit, match="btf_new.. is not what pylibbpf's kernel-BTF hook"):
+        b.hooked_btf_source(tmp_path)

@@ -2,6 +2,7 @@
  * does nothing */
 struct btf *btf__load_vmlinux_btf(void);
 int pylibbpf_kbtf_cached(void);
+int pylibbpf_kbtf_unchecked(void);
 struct btf *btf__parse(const char *path, void *btf_ext);
 struct btf *btf__parse_split(const char *path, struct btf *base_btf);
 void btf__free(struct btf *btf);
@@ -10,6 +11,7 @@ const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
 __s32 btf__find_by_name(const struct btf *btf, const char *type_name);
 __s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
 const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
+const void *btf__raw_data(const struct btf *btf, __u32 *size);
 __s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
 int btf__resolve_type(const struct btf *btf, __u32 type_id);
 

@@ -41,13 +41,47 @@ void __wrap_btf__free(struct btf *btf);
 
 static struct btf *pylibbpf_kbtf;   /* set once (atomically), never freed */
 
+/* The kernel's own BTF, not checked again in user space.
+ *
+ * libbpf's btf_new() checks every type of a BTF it parses (~1.7 ms of a first
+ * CO-RE load for the kernel's 126k types). The kernel checked its BTF when it
+ * booted, and serves it read-only in sysfs; build_ffi.py compiles libbpf's btf.c
+ * so that a BTF mapped from a file (only btf__load_vmlinux_btf's sysfs path maps
+ * one) skips that check when pylibbpf_kernel_btf_trusted() returns 1. It does
+ * only inside this wrapper's call, in this thread, and only when
+ * /sys/kernel/btf/vmlinux is on a sysfs mount: a file bind-mounted over it, or
+ * any other BTF, is checked as libbpf always checks it. */
+#include <sys/vfs.h>
+#define PLB_SYSFS_MAGIC 0x62656572
+
+static __thread int plb_kbtf_trusted;
+static int plb_kbtf_unchecked;      /* kernel BTFs parsed without the check (tests) */
+
+int pylibbpf_kernel_btf_trusted(void);
+int pylibbpf_kernel_btf_trusted(void)
+{
+    if (!plb_kbtf_trusted)
+        return 0;
+    __atomic_add_fetch(&plb_kbtf_unchecked, 1, __ATOMIC_ACQ_REL);
+    return 1;
+}
+
+static int pylibbpf_kbtf_unchecked(void)
+{
+    return __atomic_load_n(&plb_kbtf_unchecked, __ATOMIC_ACQUIRE);
+}
+
 struct btf *__wrap_btf__load_vmlinux_btf(void)
 {
     struct btf *btf = __atomic_load_n(&pylibbpf_kbtf, __ATOMIC_ACQUIRE), *none = NULL;
+    struct statfs sfs;
 
     if (btf)
         return btf;
+    plb_kbtf_trusted = statfs("/sys/kernel/btf/vmlinux", &sfs) == 0
+                       && sfs.f_type == PLB_SYSFS_MAGIC;
     btf = __real_btf__load_vmlinux_btf();       /* says why on failure */
+    plb_kbtf_trusted = 0;
     if (!btf)
         return NULL;                            /* errno set; tried again next time */
     /* two first loads at once both parse; one keeps its copy */
