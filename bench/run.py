@@ -532,7 +532,7 @@ def main(argv: List[str]) -> None:
         rb = bench_batch.run(ctx.obj("bench"), ctx.exe, max(rounds, 5), n_rb, n_rb // 2)
         text += "".join(f"\n| {' | '.join(row)} |" for row in bench_batch.rows(rb))
     print(text)
-    if args.json:
+    if args.json:  # (the "elf" rows are added below, after they ran)
         args.json.write_text(json.dumps(r, indent=1))
     if args.update_readme:
         readme = HERE / "README.md"
@@ -548,8 +548,11 @@ def main(argv: List[str]) -> None:
     if "elf" in only:  # symbol index and uprobes by name: fresh processes, bench_elf.py
         import bench_elf
 
-        elf_text = bench_elf.table(bench_elf.measure(max(rounds, 5)))
+        elf_result = bench_elf.measure(max(rounds, 5))
+        elf_text = bench_elf.table(elf_result)
         print(elf_text)
+        if args.json:
+            args.json.write_text(json.dumps({**r, "elf": elf_result}, indent=1))
         if args.update_readme:
             bench_elf.update_readme(elf_text, max(rounds, 5))
 
