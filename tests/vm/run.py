@@ -67,8 +67,8 @@ VM_TESTS = ["tests/test_vm_guest.py", "tests/test_vm_tracing.py",
             # (6.17+: both refuse cleanly), Object.prepare()
             "tests/test_token.py", "tests/test_stream.py", "tests/test_prepare.py",
             # the kernel's BTF: parsed once; unchecked only where the kernel lets it be
-            # mapped (6.1 and 6.12 do not: read and checked as before), and a forged one
-            # mounted over it checked
+            # mapped (elsewhere read and checked as before), and a forged one mounted
+            # over it checked
             "tests/test_kernel_btf.py"]
 
 #: kinds each guest kernel must have (PYLIBBPF_REQUIRE_KINDS, see tests/_kernel.py):
